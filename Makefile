@@ -1,0 +1,51 @@
+# dasdlab: two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv and runs the main job
+#   make test   creates .venv, installs Debian's hercules when it can, runs the tests
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test test-fast bench hercules warmup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Hercules 3.13 utilities are needed by the interop tests.  Install them when we can
+# (root, or passwordless sudo); otherwise say how.
+hercules:
+	@if command -v dasdls >/dev/null 2>&1; then \
+	  echo "hercules utilities found: $$(command -v dasdls)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q hercules || (apt-get update -q && apt-get install -y -q hercules)) >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  (sudo apt-get install -y -q hercules || (sudo apt-get update -q && sudo apt-get install -y -q hercules)) >/dev/null; \
+	else \
+	  echo "NOTE: Hercules utilities (dasdinit, dasdls, dasdseq, ...) are not installed and"; \
+	  echo "      this user cannot install them.  Run:  sudo apt-get install hercules"; \
+	  echo "      The interop tests are skipped until then (and fail in CI)."; \
+	fi
+
+warmup: setup
+	$(BIN)/dasdlab warmup
+
+demo: setup
+	$(BIN)/dasdlab demo
+
+test: setup hercules
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not interop and not crash"
+
+bench: setup hercules
+	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-autosave \
+	  --benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds -p no:randomly
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

@@ -1,0 +1,102 @@
+"""``dasdlab dataset``: allocate, write, read and delete data sets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dasdlab.cli.common import SITE_HELP, dataset_volume
+
+app = typer.Typer(help="Allocate, write, read and delete data sets on a volume.",
+                  no_args_is_help=True)
+
+Args = Annotated[list[str], typer.Argument(help="PATH DSN, or just DSN with --site.")]
+SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
+
+
+@app.command()
+def alloc(
+    args: Args,
+    recfm: Annotated[str, typer.Option(help="Record format: F, FB, V, VB, U.")] = "FB",
+    lrecl: Annotated[int, typer.Option(help="Logical record length.")] = 80,
+    blksize: Annotated[int, typer.Option(help="Block size.")] = 800,
+    tracks: Annotated[Optional[int], typer.Option(help="Primary space in tracks.")] = None,
+    cylinders: Annotated[Optional[int], typer.Option(help="Primary space in cylinders.")] = None,
+    secondary: Annotated[int, typer.Option(help="Secondary space, same unit.")] = 0,
+    dsorg: Annotated[str, typer.Option(help="PS, DA or PO.")] = "PS",
+    keylen: Annotated[int, typer.Option(help="Key length.")] = 0,
+    site: SiteOpt = None,
+    volser: Annotated[Optional[str], typer.Option(help="Volume for the new data set (with --site).")] = None,
+) -> None:
+    """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries)."""
+    if (tracks is None) == (cylinders is None):
+        raise typer.BadParameter("give exactly one of --tracks and --cylinders")
+    vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
+    unit, qty = ("TRK", tracks) if tracks is not None else ("CYL", cylinders)
+    entry = vol.vtoc.allocate(dsn, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen,
+                              unit=unit, primary=qty, secondary=secondary)
+    if site is not None:
+        from dasdlab.emulator.site import Site
+
+        Site.open(site).catalog.add(entry.dsn, vol.volser)
+    typer.echo(f"DLB240I {entry.dsn} allocated on {vol.volser}: {entry.tracks(vol.heads)} tracks "
+               f"in {len(entry.extents)} extent(s).")
+
+
+@app.command()
+def write(
+    args: Args,
+    from_: Annotated[str, typer.Option("--from", help="File of fixed-length records, '-' for stdin.")],
+    append: Annotated[bool, typer.Option(help="Add to the end (DISP=MOD) instead of replacing.")] = False,
+    site: SiteOpt = None,
+) -> None:
+    """Write raw fixed-length records into a data set (it grows into secondary extents)."""
+    from dasdlab.emulator.dataset import Dataset
+    from dasdlab.errors import DasdlabError
+
+    if from_ == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(from_).read_bytes()
+        except OSError as e:
+            raise DasdlabError("DLB241E", f"cannot read {from_}: {e.strerror}.") from None
+    vol, dsn = dataset_volume(args, site, None, writable=True)
+    res = Dataset(vol, dsn).write(data, append=append)
+    typer.echo(f"DLB242I {res.records} records in {res.blocks} blocks written to {dsn.upper()} "
+               f"({res.tracks_used} tracks used, {res.extents_added} extent(s) added).")
+
+
+@app.command()
+def read(
+    args: Args,
+    to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
+    site: SiteOpt = None,
+) -> None:
+    """Read a data set's records, byte-identical to Hercules dasdseq."""
+    from dasdlab.emulator.dataset import Dataset
+
+    vol, dsn = dataset_volume(args, site, None, writable=False)
+    ds = Dataset(vol, dsn)
+    if to is None:
+        ds.read_to(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with open(to, "wb") as f:
+            n = ds.read_to(f)
+        typer.echo(f"DLB243I {n} bytes read from {ds.dsn} to {to}.", err=True)
+
+
+@app.command()
+def delete(args: Args, site: SiteOpt = None) -> None:
+    """Delete (scratch) a data set and return its space."""
+    vol, dsn = dataset_volume(args, site, None, writable=True)
+    entry = vol.vtoc.delete(dsn)
+    if site is not None:
+        from dasdlab.emulator.site import Site
+
+        Site.open(site).catalog.remove(entry.dsn)
+    typer.echo(f"DLB244I {entry.dsn} deleted from {vol.volser}; {entry.tracks(vol.heads)} tracks freed.")

@@ -1,0 +1,65 @@
+"""Entry point of the ``dasdlab`` command: the typer app and error handling.
+
+Errors with a message id (:class:`dasdlab.errors.DasdlabError`) are printed as
+``DLBnnnE text`` on stderr and end the command with return code 8; usage errors end it
+with 2 (typer's convention).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dasdlab.cli import dataset as dataset_cli
+from dasdlab.cli import volume as volume_cli
+
+app = typer.Typer(
+    name="dasdlab",
+    help="IBM 3390 DASD, storage copy services and IMS image copy, emulated.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(volume_cli.app, name="volume")
+app.add_typer(dataset_cli.app, name="dataset")
+
+
+@app.command()
+def version() -> None:
+    """Print the dasdlab version."""
+    from dasdlab import __version__
+
+    typer.echo(__version__)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (also used by the tests in-process)."""
+    import click
+
+    from dasdlab.errors import DasdlabError
+
+    try:
+        app(args=argv, standalone_mode=False, prog_name="dasdlab")
+    except DasdlabError as e:
+        typer.echo(str(e), err=True)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.exceptions.Abort:
+        typer.echo("DLB001E interrupted.", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    else:
+        code = 0
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

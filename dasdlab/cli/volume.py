@@ -1,0 +1,126 @@
+"""``dasdlab volume``: create, list, check, dump, copy and convert volume images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dasdlab.cli.common import SITE_HELP, open_volume, print_json
+
+app = typer.Typer(help="Create, list, check, dump, copy and convert CKD volume images.",
+                  no_args_is_help=True)
+
+SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
+Target = Annotated[str, typer.Argument(help="Image path, or a VOLSER with --site.")]
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Image file to create.")],
+    model: Annotated[str, typer.Option(help="Device model, e.g. 3390-3.")] = "3390-3",
+    volser: Annotated[str, typer.Option(help="Volume serial, 1-6 characters.")] = ...,
+    cylinders: Annotated[Optional[int], typer.Option(help="Cylinders (default: the model's).")] = None,
+    vtoc_tracks: Annotated[Optional[int], typer.Option(help="VTOC size in tracks (default: rest of cylinder 0).")] = None,
+    split: Annotated[bool, typer.Option(help="Split at 2 GB into name_1, name_2... like dasdinit without -lfs.")] = False,
+) -> None:
+    """Create a new sparse volume with a VOL1 label and an empty VTOC."""
+    from dasdlab.emulator.volume import Volume
+
+    vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split)
+    typer.echo(f"DLB140I volume {vol.volser} created: {vol.geometry.name}, {vol.cylinders} cylinders, "
+               f"{vol.ntracks} tracks, {len(vol.files)} file(s), {path}")
+    vol.close()
+
+
+@app.command("ls")
+def ls(target: Target, site: SiteOpt = None,
+       json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
+    """List the data sets of a volume, like Hercules 'dasdls -info'."""
+    from dasdlab.emulator.listing import format_dasdls, list_volume
+
+    vol = open_volume(target, site)
+    entries = list_volume(vol)
+    if json_:
+        print_json([e.as_json() for e in entries])
+        return
+    typer.echo(f"{target}: VOLSER={vol.volser}")
+    for e in entries:
+        typer.echo(format_dasdls(e))
+
+
+@app.command()
+def info(target: Target, site: SiteOpt = None,
+         json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the geometry, space and VTOC summary of a volume."""
+    vol = open_volume(target, site)
+    vt = vol.vtoc
+    d = {
+        "volser": vt.vol1.volser,
+        "model": vol.geometry.name,
+        "cylinders": vol.cylinders,
+        "heads": vol.heads,
+        "tracks": vol.ntracks,
+        "track_slot_bytes": vol.slot,
+        "files": [str(f.path) for f in vol.files],
+        "tracks_written": vol.written.count(),
+        "vtoc_tracks": list(vt.vtoc_tracks),
+        "free_tracks": vt.free_tracks(),
+        "free_extents": len(vt.free),
+        "free_dscbs": len(vt.free_dscbs()),
+        "free_space_source": vt.free_source,
+        "datasets": len(vt.datasets),
+    }
+    if json_:
+        print_json(d)
+        return
+    for k, v in d.items():
+        typer.echo(f"{k:>18}: {v}")
+
+
+@app.command()
+def check(target: Target, site: SiteOpt = None) -> None:
+    """Verify header, track formats, VTOC and extents; exit 0 only when sound."""
+    from dasdlab.cli.progress import bar
+    from dasdlab.emulator.check import check_volume
+
+    vol = open_volume(target, site)
+    with bar("checking tracks", "tracks") as progress:
+        report = check_volume(vol, progress)
+    for p in report.problems:
+        typer.echo(f"DLB150E {p}", err=True)
+    if report.problems:
+        typer.echo(f"DLB151E {target}: {len(report.problems)} problem(s) in {report.tracks_checked} "
+                   "written tracks.", err=True)
+        raise typer.Exit(8)
+    typer.echo(f"DLB152I {target}: sound ({report.tracks_checked} written tracks checked, "
+               f"{len(vol.vtoc.datasets)} data sets).")
+
+
+@app.command("dump-track")
+def dump_track(target: Target, cyl: int, head: int, site: SiteOpt = None,
+               raw: Annotated[bool, typer.Option(help="Write the raw slot bytes to stdout.")] = False) -> None:
+    """Show one track: home address, then every record's count, key and data in hex."""
+    import sys
+
+    from dasdlab.emulator.trackdump import dump_track as dump
+
+    vol = open_volume(target, site)
+    t = vol.track_of(cyl, head)
+    if raw:
+        sys.stdout.buffer.write(vol.read_track(t).tobytes())
+        return
+    for line in dump(vol, t):
+        typer.echo(line)
+
+
+@app.command()
+def copy(src: Path, dst: Path) -> None:
+    """Full-volume copy to a new image (sparse tracks stay holes)."""
+    from dasdlab.cli.progress import bar
+    from dasdlab.emulator.volcopy import copy_volume
+
+    with bar("copying", "bytes") as progress:
+        n = copy_volume(src, dst, progress)
+    typer.echo(f"DLB141I copied {n} bytes of track data from {src} to {dst}.")

@@ -1,0 +1,606 @@
+"""CKD volumes: Hercules ``CKD_P370`` image files, memory-mapped as tracks x slot.
+
+Facts from ``shared/reference/ckd-format.md`` §2 (Hercules 3.13 ``ckddasd.c``,
+``dasdutil.c``): a 512-byte device header (eye-catcher, heads and track slot size
+little-endian, device type byte, file sequence, high cylinder), then one fixed slot
+per track at ``512 + t * slot``.  Volumes over 2 GB are either one large file (``-lfs``,
+file sequence 0) or up to 27 files of at most 2,519 cylinders (3390) each, named
+``name_1.ext``, ``name_2.ext``...
+
+A :class:`Volume` maps each file with ``numpy.memmap``.  Large volumes are sparse:
+dasdlab creates them with ``ftruncate`` and writes only the tracks it formats.  The
+bitmap :attr:`Volume.written` knows which tracks hold a track image; a never-written
+track is a hole in the file and is never read into memory (``limits.md`` A2: reading a
+hole through the map costs 10x a copy).  Hercules' own images are dense: every track is
+written by ``dasdinit``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.bitmap import Bitmap
+from dasdlab.emulator.geometry import (
+    DEVHDR_LEN,
+    HA_LEN,
+    R0_DATA_LEN,
+    DeviceModel,
+    model,
+    model_for_image,
+)
+from dasdlab.emulator.trackfmt import Record
+from dasdlab.errors import GeometryError, ImageError
+
+EYE_CKD = b"CKD_P370"
+EYE_CCKD = b"CKD_C370"
+EYE_SHADOW = b"CKD_S370"
+EYE_FBA = (b"FBA_C370", b"FBA_S370")
+MAX_FILES = 27
+_HDR = struct.Struct("<8sIIBBH")  # eye-catcher, heads, trksz, devtype, fileseq, highcyl
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHeader:
+    """The first 512 bytes of every image file (ckd-format.md §2.1)."""
+
+    eyecatcher: bytes
+    heads: int
+    slot_size: int
+    devtype_byte: int
+    fileseq: int
+    highcyl: int
+
+    def pack(self) -> bytes:
+        return _HDR.pack(self.eyecatcher, self.heads, self.slot_size, self.devtype_byte,
+                         self.fileseq, self.highcyl).ljust(DEVHDR_LEN, b"\x00")
+
+    @classmethod
+    def unpack(cls, raw: bytes, path: Path) -> DeviceHeader:
+        if len(raw) < DEVHDR_LEN:
+            raise ImageError(
+                "DLB110E",
+                f"{path} is truncated: {len(raw)} bytes, shorter than the 512-byte device header.",
+            )
+        eye, heads, trksz, devt, seq, high = _HDR.unpack_from(raw)
+        return cls(eye, heads, trksz, devt, seq, high)
+
+
+def read_header(path: Path) -> DeviceHeader:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(DEVHDR_LEN)
+    except FileNotFoundError:
+        raise ImageError("DLB113E", f"volume image {path} does not exist.") from None
+    except IsADirectoryError:
+        raise ImageError("DLB113E", f"{path} is a directory, not a volume image.") from None
+    return DeviceHeader.unpack(raw, path)
+
+
+def sequence_name(first: Path, seq: int) -> Path:
+    """Name of file ``seq`` of a multi-file volume, as Hercules derives it.
+
+    The character just before the first '.' of the base name (or the last character
+    when there is none) is the sequence digit.
+    """
+    name = first.name
+    dot = name.find(".")
+    i = (dot if dot > 0 else len(name)) - 1
+    return first.with_name(name[:i] + str(seq) + name[i + 1 :])
+
+
+def files_per_split(geo: DeviceModel) -> int:
+    """Cylinders per file when a volume is split at 2 GB (2,519 for a 3390)."""
+    return (2**31 - DEVHDR_LEN) // (geo.heads * geo.slot_size)
+
+
+@dataclass
+class ImageFile:
+    """One file of a volume: which cylinders it holds and its map."""
+
+    path: Path
+    first_cyl: int
+    cylinders: int
+    tracks: np.ndarray  # memmap (cylinders*heads, slot)
+
+
+
+_UNFORMATTED_CACHE: dict[int, np.ndarray] = {}
+
+
+def unformatted(slot: int) -> np.ndarray:
+    """A shared read-only all-zero slot: what a never-written track reads as."""
+    z = _UNFORMATTED_CACHE.get(slot)
+    if z is None:
+        z = np.zeros(slot, dtype=np.uint8)
+        z.setflags(write=False)
+        _UNFORMATTED_CACHE[slot] = z
+    return z
+
+
+class Volume:
+    """A CKD volume image, single- or multi-file, memory-mapped.
+
+    Fixed at open: :attr:`geometry`, :attr:`cylinders`, :attr:`ntracks`, :attr:`slot`,
+    :attr:`files`, :attr:`read_only`.  Mutable: the track contents and
+    :attr:`written`, whose set bits are *the tracks whose slot holds a track image*.
+    """
+
+    def __init__(self, path: Path, files: list[ImageFile], geometry: DeviceModel,
+                 read_only: bool) -> None:
+        self.path = path
+        self.files = files
+        self.geometry = geometry
+        self.cylinders = sum(f.cylinders for f in files)
+        self.heads = geometry.heads
+        self.ntracks = self.cylinders * self.heads
+        self.slot = geometry.slot_size
+        self.read_only = read_only
+        self.written = Bitmap(self.ntracks)
+        self._single = files[0].tracks if len(files) == 1 else None
+        self._starts = np.array([f.first_cyl * self.heads for f in files], dtype=np.int64)
+        self._lock = threading.Lock()
+        self._vtoc = None
+        #: The storage subsystem's write path: called with the track numbers (an int64
+        #: array) *before* a host write changes them, so copy-before-write intercepts can
+        #: save the old contents.  None for a volume outside a subsystem.
+        self.write_hook: Callable[[Volume, np.ndarray], None] | None = None
+        #: Read redirection of a copy target: returns the image to read for a track, or
+        #: None to read the volume's own slot.
+        self.read_hook: Callable[[Volume, int], np.ndarray | None] | None = None
+        self._scan_written()
+
+    # ------------------------------------------------------------------ open / create
+    @classmethod
+    def open(cls, path: str | os.PathLike, writable: bool = False) -> Volume:
+        """Open an existing image.  CCKD images are opened read-only via :mod:`cckd`."""
+        path = Path(path)
+        hdr = read_header(path)
+        if hdr.eyecatcher in (EYE_CCKD, EYE_SHADOW):
+            from dasdlab.emulator.cckd import CckdVolume  # compressed images
+
+            if writable:
+                raise ImageError(
+                    "DLB114E",
+                    f"{path} is a compressed (CCKD) image, which dasdlab opens read-only; "
+                    "convert it with 'dasdlab volume convert' first.",
+                )
+            return CckdVolume.open(path)  # type: ignore[return-value]
+        if hdr.eyecatcher in EYE_FBA:
+            raise ImageError("DLB111E", f"{path} is an FBA image; dasdlab emulates CKD volumes only.")
+        if hdr.eyecatcher != EYE_CKD:
+            raise ImageError(
+                "DLB111E",
+                f"{path} is not a Hercules CKD image: eye-catcher {hdr.eyecatcher!r}, "
+                f"expected {EYE_CKD.decode()}.",
+            )
+        geo_family_ok = hdr.heads > 0 and hdr.slot_size > 0
+        if not geo_family_ok:
+            raise ImageError("DLB112E", f"{path}: header holds {hdr.heads} heads and track size {hdr.slot_size}.")
+        paths = [path]
+        headers = [hdr]
+        if hdr.fileseq not in (0, 1):
+            raise ImageError(
+                "DLB115E",
+                f"{path} is file {hdr.fileseq} of a multi-file volume; open the first file instead.",
+            )
+        if hdr.fileseq == 1:
+            seq = 2
+            while True:
+                nxt = sequence_name(path, seq)
+                if not nxt.exists():
+                    raise ImageError(
+                        "DLB115E",
+                        f"multi-file volume {path}: file {seq} ({nxt.name}) is missing.",
+                    )
+                h = read_header(nxt)
+                if h.eyecatcher != EYE_CKD or h.heads != hdr.heads or h.slot_size != hdr.slot_size:
+                    raise ImageError(
+                        "DLB115E", f"multi-file volume {path}: {nxt.name} does not match the first file."
+                    )
+                paths.append(nxt)
+                headers.append(h)
+                if h.highcyl == 0:
+                    break
+                seq += 1
+                if seq > MAX_FILES:
+                    raise ImageError("DLB115E", f"multi-file volume {path} has more than 27 files.")
+        per_cyl = hdr.heads * hdr.slot_size
+        cyl_counts = []
+        for p, h in zip(paths, headers):
+            size = p.stat().st_size
+            body = size - DEVHDR_LEN
+            if body <= 0 or body % per_cyl:
+                raise ImageError(
+                    "DLB112E",
+                    f"{p} is {size} bytes, which is not 512 + a whole number of cylinders of "
+                    f"{hdr.heads} x {hdr.slot_size} bytes (truncated or not a CKD image).",
+                )
+            cyl_counts.append(body // per_cyl)
+        start = 0
+        for i, (h, n) in enumerate(zip(headers, cyl_counts)):
+            last = i == len(headers) - 1
+            if not last and h.highcyl != start + n - 1:
+                raise ImageError(
+                    "DLB115E",
+                    f"multi-file volume {path}: {paths[i].name} says its last cylinder is "
+                    f"{h.highcyl} but it holds cylinders {start}..{start + n - 1}.",
+                )
+            start += n
+        geo = model_for_image(hdr.devtype_byte, hdr.heads, hdr.slot_size, start)
+        mode = "r+" if writable else "r"
+        if writable:
+            for p in paths:
+                if not os.access(p, os.W_OK):
+                    raise ImageError("DLB116E", f"{p} is not writable.")
+        files = []
+        start = 0
+        for p, n in zip(paths, cyl_counts):
+            mm = np.memmap(p, dtype=np.uint8, mode=mode, offset=DEVHDR_LEN,
+                           shape=(n * hdr.heads, hdr.slot_size))
+            files.append(ImageFile(p, start, n, mm))
+            start += n
+        return cls(path, files, geo, read_only=not writable)
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        model_name: str,
+        volser: str,
+        cylinders: int | None = None,
+        vtoc_tracks: int | None = None,
+        split: bool = False,
+        owner: str = "DASDLAB",
+    ) -> Volume:
+        """Create a new sparse volume with IPL records, VOL1 and an empty VTOC.
+
+        ``split`` writes the multi-file form Hercules uses without ``-lfs``.
+        The VTOC starts at cylinder 0 head 1; by default it fills the rest of cylinder 0
+        (14 tracks, 700 DSCBs on a 3390).
+        """
+        from dasdlab.emulator import vtoc as vtoc_mod
+
+        path = Path(path)
+        geo = model(model_name)
+        cylinders = geo.check_cylinders(cylinders if cylinders is not None else geo.cylinders)
+        vol1 = vtoc_mod.check_volser(volser)
+        if vtoc_tracks is None:
+            vtoc_tracks = geo.heads - 1
+        if not 1 <= vtoc_tracks <= min(cylinders * geo.heads - 1, 65535):
+            raise GeometryError("DLB107E", f"a VTOC of {vtoc_tracks} tracks does not fit the volume.")
+        per_file = files_per_split(geo) if split else cylinders
+        nfiles = -(-cylinders // per_file)
+        if nfiles > MAX_FILES:
+            raise GeometryError("DLB108E", f"{cylinders} cylinders need more than {MAX_FILES} files.")
+        paths = [path] if nfiles == 1 else [sequence_name(path, i + 1) for i in range(nfiles)]
+        for p in paths:
+            if p.exists():
+                raise ImageError("DLB117E", f"{p} already exists; dasdlab will not overwrite it.")
+        if not path.parent.exists():
+            raise ImageError("DLB113E", f"directory {path.parent} does not exist.")
+        start = 0
+        created: list[Path] = []
+        try:
+            for i, p in enumerate(paths):
+                n = min(per_file, cylinders - start)
+                last = i == nfiles - 1
+                hdr = DeviceHeader(EYE_CKD, geo.heads, geo.slot_size, geo.devtype_byte,
+                                   0 if nfiles == 1 else i + 1, 0 if last else start + n - 1)
+                with open(p, "xb") as f:
+                    created.append(p)
+                    f.write(hdr.pack())
+                    f.truncate(DEVHDR_LEN + n * geo.heads * geo.slot_size)
+                start += n
+            vol = cls.open(paths[0], writable=True)
+            vtoc_mod.initialize(vol, vol1, vtoc_tracks=vtoc_tracks, owner=owner)
+            vol.flush()
+            return vol
+        except BaseException:
+            for p in created:
+                p.unlink(missing_ok=True)
+            raise
+
+    # ------------------------------------------------------------------ written map
+    def _scan_written(self) -> None:
+        """Build :attr:`written` from the file's data extents and each track's R0.
+
+        SEEK_DATA/SEEK_HOLE lists the allocated byte ranges (15 us for a sparse 4 GiB
+        file, limits.md A2); only tracks whose first byte lies in one are looked at, and
+        only their R0 count is read.
+        """
+        for f in self.files:
+            first = f.first_cyl * self.heads
+            n = f.tracks.shape[0]
+            for a, b in _data_ranges(f.path):
+                lo = max(a - DEVHDR_LEN, 0)
+                hi = b - DEVHDR_LEN
+                if hi <= 0:
+                    continue
+                t0 = -(-lo // self.slot)
+                t1 = min((hi - 1) // self.slot + 1, n)
+                if t1 <= t0:
+                    continue
+                r0 = np.asarray(f.tracks[t0:t1, HA_LEN + 6 : HA_LEN + 8])
+                fmt = (r0[:, 0] == 0) & (r0[:, 1] == R0_DATA_LEN)
+                idx = np.flatnonzero(fmt)
+                if idx.size == t1 - t0:
+                    self.written.set_range(first + t0, first + t1)
+                elif idx.size:
+                    self.written.set_many(idx + first + t0)
+
+    # ------------------------------------------------------------------ track access
+    def _loc(self, t: int) -> tuple[np.ndarray, int]:
+        if not 0 <= t < self.ntracks:
+            raise GeometryError("DLB104E", f"track {t} is outside the volume (0..{self.ntracks - 1}).")
+        if self._single is not None:
+            return self._single, t
+        i = int(np.searchsorted(self._starts, t, side="right")) - 1
+        return self.files[i].tracks, t - int(self._starts[i])
+
+    def slot_view(self, t: int) -> np.ndarray:
+        """The raw slot of track ``t`` in the map (no check of :attr:`written`)."""
+        arr, lt = self._loc(t)
+        return arr[lt]
+
+    def read_track(self, t: int) -> np.ndarray:
+        """Track ``t``'s slot (a view; do not modify).  Never-written tracks read as zeros
+        without touching the file.  A copy target may redirect the read (see
+        :attr:`read_hook`)."""
+        if self.read_hook is not None:
+            img = self.read_hook(self, t)
+            if img is not None:
+                return img
+        return self.own_track(t)
+
+    def own_track(self, t: int) -> np.ndarray:
+        """Track ``t`` as this volume's storage holds it, without read redirection."""
+        if not self.written.test(t):
+            if not 0 <= t < self.ntracks:
+                self._loc(t)
+            return unformatted(self.slot)
+        arr, lt = self._loc(t)
+        return arr[lt]
+
+    def is_written(self, t: int) -> bool:
+        """True when track ``t`` holds a track image (for a copy target: when reading it
+        gives one, redirection included)."""
+        if self.read_hook is not None and not self.written.test(t):
+            img = self.read_hook(self, t)
+            if img is not None:
+                return img is not unformatted(self.slot)
+        return self.written.test(t)
+
+    def _host_write(self, t: int) -> None:
+        if self.write_hook is not None:
+            self.write_hook(self, np.array([t], dtype=np.int64))
+
+    def write_track(self, t: int, image: np.ndarray | bytes | bytearray) -> None:
+        """Replace track ``t`` with a whole slot image (a host write)."""
+        self._check_writable()
+        self._host_write(t)
+        self.store_track(t, image)
+
+    def store_track(self, t: int, image: np.ndarray | bytes | bytearray) -> None:
+        """Put an image into track ``t``'s slot *without* the write path: only copy
+        services use this, to fill a target."""
+        arr, lt = self._loc(t)
+        img = np.frombuffer(image, dtype=np.uint8) if isinstance(image, (bytes, bytearray)) else image
+        if img.shape != (self.slot,):
+            raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
+        arr[lt] = img
+        self.written.set(t)
+
+    def write_bytes(self, t: int, offset: int, data: np.ndarray | bytes) -> None:
+        """Overwrite bytes inside an already formatted track (a record update in place)."""
+        self._check_writable()
+        if not self.is_written(t):
+            raise ImageError("DLB124E", f"track {t} is not formatted; format it before updating records.")
+        self._host_write(t)
+        arr, lt = self._loc(t)
+        buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+        if offset < 0 or offset + len(buf) > self.slot:
+            raise ImageError("DLB121E", f"update at offset {offset} runs past the track slot.")
+        arr[lt, offset : offset + len(buf)] = buf
+
+    def write_many(self, tracks: np.ndarray, offsets: np.ndarray, data: np.ndarray) -> None:
+        """A batch of in-place updates: ``data[i]`` goes to ``offsets[i]`` of track
+        ``tracks[i]`` (all rows the same length).  One write-path call for the batch."""
+        self._check_writable()
+        tracks = np.asarray(tracks, dtype=np.int64)
+        if tracks.size == 0:
+            return
+        uniq = np.unique(tracks)
+        missing = uniq[~self.written.test_many(uniq)]
+        for t in missing.tolist():
+            if not self.is_written(t):
+                raise ImageError("DLB124E", f"track {t} is not formatted; format it before updating records.")
+        if self.write_hook is not None:
+            self.write_hook(self, uniq)
+        width = data.shape[1]
+        if self._single is not None:
+            for t, off, row in zip(tracks.tolist(), np.asarray(offsets).tolist(), data):
+                self._single[t, off : off + width] = row
+        else:
+            for t, off, row in zip(tracks.tolist(), np.asarray(offsets).tolist(), data):
+                arr, lt = self._loc(t)
+                arr[lt, off : off + width] = row
+
+    def discard_track(self, t: int) -> None:
+        """Return track ``t`` to the never-written state (punch a hole in the file).
+
+        Used when a copy makes a target track "unformatted" like its source.
+        """
+        self._check_writable()
+        arr, lt = self._loc(t)
+        f = self._file_of(t)
+        start = DEVHDR_LEN + lt * self.slot
+        _punch_hole(f.path, start, self.slot, arr, lt)
+        self.written.clear(t)
+
+    def _file_of(self, t: int) -> ImageFile:
+        if self._single is not None:
+            return self.files[0]
+        i = int(np.searchsorted(self._starts, t, side="right")) - 1
+        return self.files[i]
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ImageError("DLB116E", f"volume {self.path} is open read-only.")
+
+    # ------------------------------------------------------------------ records
+    def track_of(self, cyl: int, head: int) -> int:
+        return self.geometry.track_of(cyl, head, self.cylinders)
+
+    def cchh(self, t: int) -> tuple[int, int]:
+        return divmod(t, self.heads)
+
+    def records(self, t: int) -> list[Record]:
+        """Parsed user records of track ``t`` (empty for a never-written track)."""
+        if not self.is_written(t):
+            return []
+        return trackfmt.parse_track(self.read_track(t), where=f"{self.path.name} track {t}",
+                                    expect=None)
+
+    def find_record(self, cyl: int, head: int, r: int) -> Record | None:
+        t = self.track_of(cyl, head)
+        for rec in self.records(t):
+            if rec.r == r:
+                return rec
+        return None
+
+    def read_record(self, cyl: int, head: int, r: int) -> tuple[bytes, bytes] | None:
+        """(key, data) of record R on track (cyl, head), or None when there is none."""
+        rec = self.find_record(cyl, head, r)
+        if rec is None:
+            return None
+        img = self.read_track(self.track_of(cyl, head))
+        return bytes(img[rec.key_offset : rec.data_offset]), bytes(img[rec.data_offset : rec.end])
+
+    def update_record(self, cyl: int, head: int, r: int, data: bytes, key: bytes | None = None) -> None:
+        """Overwrite the data (and key) of an existing record; lengths must match."""
+        rec = self.find_record(cyl, head, r)
+        t = self.track_of(cyl, head)
+        if rec is None:
+            raise ImageError("DLB125E", f"no record R{r} on CCHH {cyl},{head} of {self.path.name}.")
+        if len(data) != rec.datalen or (key is not None and len(key) != rec.keylen):
+            raise ImageError(
+                "DLB126E",
+                f"record R{r} at CCHH {cyl},{head} is KL={rec.keylen} DL={rec.datalen}; "
+                "an update must keep its lengths.",
+            )
+        if key is not None:
+            self.write_bytes(t, rec.key_offset, key)
+        self.write_bytes(t, rec.data_offset, data)
+
+    def format_track(self, t: int, records) -> None:
+        """Write track ``t`` fresh with ``records`` = iterable of (R, key, data)."""
+        cyl, head = self.cchh(t)
+        self.write_track(t, trackfmt.build_track(cyl, head, records, self.slot))
+
+    # ------------------------------------------------------------------ VTOC access
+    @property
+    def vtoc(self):
+        """The volume's VTOC (parsed on first use)."""
+        if self._vtoc is None:
+            from dasdlab.emulator.vtoc import Vtoc
+
+            self._vtoc = Vtoc.read(self)
+        return self._vtoc
+
+    def invalidate_vtoc(self) -> None:
+        self._vtoc = None
+
+    @property
+    def volser(self) -> str:
+        from dasdlab.emulator.vtoc import read_vol1
+
+        return read_vol1(self).volser
+
+    # ------------------------------------------------------------------ lifecycle
+    def written_ranges(self) -> Iterator[tuple[int, int]]:
+        """Runs [start, stop) of written tracks."""
+        idx = self.written.indices()
+        if idx.size == 0:
+            return
+        breaks = np.flatnonzero(np.diff(idx) != 1)
+        starts = np.concatenate(([idx[0]], idx[breaks + 1]))
+        stops = np.concatenate((idx[breaks] + 1, [idx[-1] + 1]))
+        yield from zip(starts.tolist(), stops.tolist())
+
+    def flush(self) -> None:
+        if not self.read_only:
+            for f in self.files:
+                f.tracks.flush()
+
+    def close(self) -> None:
+        self.flush()
+        for f in self.files:
+            mm = getattr(f.tracks, "_mmap", None)
+            f.tracks = None  # type: ignore[assignment]
+            if mm is not None:
+                try:
+                    mm.close()
+                except (BufferError, ValueError):
+                    pass  # still referenced by a view; the GC closes it
+        self._single = None
+
+    def __enter__(self) -> Volume:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Volume({self.path.name}, {self.geometry.name}, {self.cylinders} cyl, "
+                f"{self.written.count()}/{self.ntracks} tracks written)")
+
+
+def _data_ranges(path: Path) -> Iterator[tuple[int, int]]:
+    """Allocated byte ranges of a file (SEEK_DATA/SEEK_HOLE), or the whole file."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = 0
+        while pos < size:
+            try:
+                a = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after pos
+                return
+            b = os.lseek(fd, a, os.SEEK_HOLE)
+            yield a, b
+            pos = b
+    except (AttributeError, OSError):
+        yield 0, size
+    finally:
+        os.close(fd)
+
+
+def _punch_hole(path: Path, offset: int, length: int, arr: np.ndarray, lt: int) -> None:
+    """Deallocate whole pages inside [offset, offset+length) and zero the rest."""
+    arr[lt] = 0
+    page = 4096
+    a = -(-offset // page) * page
+    b = (offset + length) // page * page
+    if b <= a:
+        return
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+            libc.fallocate(fd, 0x02 | 0x01, ctypes.c_long(a), ctypes.c_long(b - a))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # zeros are written already; only the space is not returned
