@@ -155,6 +155,9 @@ class Volume:
         #: Read redirection of a copy target: returns the image to read for a track, or
         #: None to read the volume's own slot.
         self.read_hook: Callable[[Volume, int], np.ndarray | None] | None = None
+        #: The subsystem the volume is attached to, and its serial there (None outside a site).
+        self.subsystem = None
+        self.volser_hint: str | None = None
         self._scan_written()
 
     # ------------------------------------------------------------------ open / create
