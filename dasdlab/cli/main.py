@@ -12,6 +12,7 @@ import sys
 import typer
 
 from dasdlab.cli import dataset as dataset_cli
+from dasdlab.cli import site as site_cli
 from dasdlab.cli import volume as volume_cli
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(site_cli.app, name="site")
 
 
 @app.command()
