@@ -2,9 +2,11 @@
 
 Column layout and the ``%Use`` figure follow what ``dasdls -info`` prints for the same
 volume (checked by the interop tests): the used fraction counts DS1LSTAR's relative
-track as full tracks and the last track as ``(R1 capacity - DS1TRBAL) / R1 capacity``,
-over all allocated tracks, rounded to a whole percent (so an empty data set whose EOF
-record leaves more than a track's R1 capacity shows ``-0``, as dasdls does).
+track as full tracks and the last track as ``1 - DS1TRBAL / trksz``, where ``trksz`` is
+the image's track *slot* size (56,832 for a 3390: dasdls divides by the CIFBLK track
+size, not by the R1 capacity), over all allocated tracks, rounded to a whole percent (so
+an empty data set whose EOF record leaves more than a slot's worth shows ``-0``, as
+dasdls does).
 """
 
 from __future__ import annotations
@@ -31,15 +33,16 @@ class ListEntry:
 
     def as_json(self) -> dict:
         d = asdict(self)
+        d["used_pct"] = round(self.used_pct, 1)
         return {k: d[k] for k in ("dsn", "dsorg", "recfm", "lrecl", "blksize", "keylen", "tracks",
                                   "extents", "created", "used_pct", "secondary_unit", "secondary")}
 
 
-def entry_of(ds: DatasetEntry, heads: int, r1_capacity: int) -> ListEntry:
+def entry_of(ds: DatasetEntry, heads: int, trksz: int) -> ListEntry:
     f1 = ds.f1
     tracks = ds.tracks(heads)
     tt, _ = f1.lstar
-    used = (tt * r1_capacity + (r1_capacity - f1.trbal)) / (tracks * r1_capacity) * 100 if tracks else 0.0
+    used = (tt + 1.0 - f1.trbal / trksz) * 100 / tracks if tracks else 0.0
     return ListEntry(
         dsn=f1.dsn,
         created=f"{f1.created[0] % 100:02d}{f1.created[1]:03d}",
@@ -49,7 +52,7 @@ def entry_of(ds: DatasetEntry, heads: int, r1_capacity: int) -> ListEntry:
         blksize=f1.blksize,
         keylen=f1.keylen,
         tracks=tracks,
-        used_pct=round(used, 1),
+        used_pct=used,  # unrounded: dasdls rounds once, with printf's %3.0f
         extents=len(ds.extents),
         secondary_unit="CYL" if f1.scalo_unit == SCALO_CYL else "TRK",
         secondary=f1.secondary,
@@ -60,7 +63,7 @@ def list_volume(vol) -> list[ListEntry]:
     """One entry per Format-1 DSCB, in VTOC order (as dasdls walks the VTOC)."""
     vt = vol.vtoc
     order = sorted(vt.datasets.values(), key=lambda d: d.f1_addr)
-    return [entry_of(d, vol.heads, vol.geometry.r1_capacity) for d in order]
+    return [entry_of(d, vol.heads, vol.slot) for d in order]
 
 
 def format_dasdls(e: ListEntry) -> str:
