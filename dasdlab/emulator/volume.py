@@ -96,6 +96,14 @@ def sequence_name(first: Path, seq: int) -> Path:
     return first.with_name(name[:i] + str(seq) + name[i + 1 :])
 
 
+def split_name(path: Path, seq: int) -> Path:
+    """The name ``dasdinit`` gives file ``seq`` of a split volume: ``name_1.ext``..."""
+    name = path.name
+    dot = name.find(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    return path.with_name(f"{stem}_{seq}{ext}")
+
+
 def files_per_split(geo: DeviceModel) -> int:
     """Cylinders per file when a volume is split at 2 GB (2,519 for a 3390)."""
     return (2**31 - DEVHDR_LEN) // (geo.heads * geo.slot_size)
@@ -283,7 +291,7 @@ class Volume:
         nfiles = -(-cylinders // per_file)
         if nfiles > MAX_FILES:
             raise GeometryError("DLB108E", f"{cylinders} cylinders need more than {MAX_FILES} files.")
-        paths = [path] if nfiles == 1 else [sequence_name(path, i + 1) for i in range(nfiles)]
+        paths = [path] if nfiles == 1 else [split_name(path, i + 1) for i in range(nfiles)]
         for p in paths:
             if p.exists():
                 raise ImageError("DLB117E", f"{p} already exists; dasdlab will not overwrite it.")
