@@ -87,7 +87,8 @@ def test_split_volume_names_headers_and_io(tmp_path):
     t = v.track_of(2599, 14)
     v.format_track(t, [(1, b"", b"last")])
     v.close()
-    raw = (tmp_path / "big_1.ckd").read_bytes()[:20]
+    with open(tmp_path / "big_1.ckd", "rb") as f:
+        raw = f.read(20)
     assert raw[17] == 1 and int.from_bytes(raw[18:20], "little") == 2518
     v = Volume.open(tmp_path / "big_1.ckd")
     assert v.cylinders == 2600 and v.read_record(2599, 14, 1) == (b"", b"last")
