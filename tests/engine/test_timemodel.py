@@ -1,0 +1,59 @@
+"""Device profiles: every figure has a source, costs scale as documented, TOML profiles."""
+
+import math
+
+import pytest
+
+from dasdlab.engine.timemodel import PROFILES, ProfileError, get_profile, load_profiles
+
+
+def test_every_figure_names_its_source():
+    numeric = [f for f in PROFILES["ds8000-ficon16"].as_dict() if f not in ("name", "description", "subsystem_kind", "sources")]
+    for p in PROFILES.values():
+        for f in numeric:
+            assert p.sources.get(f), f"{p.name}.{f} has no source"
+
+
+def test_required_profiles_exist_and_order_services():
+    assert {"3390-3990", "ds8000-ficon16", "rva-escon", "symmetrix-ficon8"} <= set(PROFILES)
+    ds8 = PROFILES["ds8000-ficon16"]
+    # documented ordering (domain.md §4.2): CC ~ virtual CC > FlashCopy establish
+    assert ds8.cc_session_init_s > ds8.flashcopy_establish_s
+    assert ds8.vcc_flash_s > ds8.flashcopy_establish_s
+    assert PROFILES["rva-escon"].snapshot_s < PROFILES["rva-escon"].vcc_flash_s
+    assert math.isinf(PROFILES["3390-3990"].flashcopy_establish_s)
+
+
+def test_sequential_cost_scales_with_tracks():
+    p = PROFILES["3390-3990"]
+    # one 56,664-byte track per 14.2 ms revolution: about 4 MB/s (limits.md B2)
+    per_track = (p.read_tracks_s(15000) - p.read_tracks_s(0)) / 15000
+    assert 0.014 < per_track < 0.0155
+    assert p.read_tracks_s(2000) == pytest.approx(2 * p.read_tracks_s(1000), rel=1e-9)
+
+
+def test_user_profiles_from_toml(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[profiles.fast]\nbase = "ds8000-ficon16"\nseq_read_mb_s = 800\n'
+                 'description = "twice the read rate"\n')
+    prof = load_profiles(f)["fast"]
+    assert prof.seq_read_mb_s == 800 and prof.flashcopy_establish_s == PROFILES["ds8000-ficon16"].flashcopy_establish_s
+    assert "p.toml" in prof.sources["seq_read_mb_s"]
+    assert get_profile("fast", load_profiles(f)).name == "fast"
+
+
+@pytest.mark.parametrize("text,msgid", [
+    ("[profiles.x]\nbogus = 1\n", "DLB703E"),
+    ("[profiles.x]\nseq_read_mb_s = -3\n", "DLB704E"),
+    ("not toml ===", "DLB702E"),
+    ("[other]\n", "DLB702E"),
+])
+def test_bad_profiles(tmp_path, text, msgid):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ProfileError) as e:
+        load_profiles(f)
+    assert e.value.msgid == msgid
+    with pytest.raises(ProfileError) as e:
+        get_profile("nope")
+    assert e.value.msgid == "DLB700E"
