@@ -27,6 +27,11 @@ app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(site_cli.app, name="site")
 
 
+from dasdlab.cli.demo import demo as _demo  # noqa: E402
+
+app.command("demo")(_demo)
+
+
 @app.command()
 def version() -> None:
     """Print the dasdlab version."""
