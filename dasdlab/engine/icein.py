@@ -1,0 +1,287 @@
+"""ICEIN control statements of IMS High Performance Image Copy (a documented subset).
+
+Syntax (IMS Recovery Solution Pack 2.1, "ICEIN control statements" and "GLOBAL
+statement"): 80-byte records; a statement is coded in columns 2-72 (column 1 may hold
+it too); the statement name and the first option are on the same line, separated by
+blanks; options are ``KEYWORD=value`` separated by commas *without* blanks; a line that
+ends with a comma continues on the next; text after the options (``/* ... */`` or any
+remark after a blank) is a comment; a line with ``*`` in column 1 is a comment.
+
+Statements: ``GLOBAL`` (defaults for the job, at most one, first), ``IC``/``AIC``
+(batch image copy) and ``CIC``/``ACIC`` (concurrent image copy).  Keywords (S17-S23,
+domain.md §1.2):
+
+=============  ===============================================================
+DBD=name       the database (required on IC/CIC)
+DDN=ddname     one data set group; omitted: every DBDS of the database
+ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2)
+FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
+               or ``N`` for the standard process
+DATA_MOVER=    ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP`` (TimeFinder/Clone)
+COMP=Y|N       compressed output format
+DBRC=Y|N       register the copy in RECON
+TOIAUTO_Q=Y|N  batch copies hold updaters with UPDATE DB QUIESCE instead of /DBR
+ICHLQ=hlq      high-level qualifier of the output data set names (default IMSIC)
+VOLSER=vol     output volume (default: the site volume with the most free space)
+SHDWVOLSER=v   volume of the FDUMP shadow data set (default: the database's volume)
+=============  ===============================================================
+
+GLOBAL values are defaults that each IC/CIC statement may override.  Illegal
+combinations are rejected with a message id and the statement's line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dasdlab.errors import ParseError
+
+STATEMENTS = ("GLOBAL", "IC", "AIC", "CIC", "ACIC")
+AVAILABILITY = ("REQ", "PREF", "FREQ")
+METHODS = ("DUMP", "FDUMP", "COPY")
+_NAME = re.compile(r"^[A-Z@#$][A-Z0-9@#$]{0,7}$")
+_VOLSER = re.compile(r"^[A-Z0-9@#$]{1,6}$")
+_HLQ = re.compile(r"^[A-Z@#$][A-Z0-9@#$-]{0,7}(\.[A-Z@#$][A-Z0-9@#$-]{0,7})*$")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options in force for one statement (GLOBAL defaults merged with its own)."""
+
+    dbrc: bool = True
+    copies: int = 1  # ICOUT=* -> 1, ICOUT=(*,*) -> 2
+    fastic: tuple[str, str] | None = None  # (availability, method) or None for FASTIC=N
+    data_mover: str = "ADRDSSU"
+    compress: bool = False
+    quiesce: bool = False
+    ichlq: str = "IMSIC"
+    volser: str | None = None
+    shadow_volser: str | None = None
+
+    @property
+    def method(self) -> str:
+        """The copy kind in words: standard, dump, fdump, copy or emcsnap."""
+        if self.fastic is None:
+            return "standard"
+        if self.data_mover == "EMCSNAP":
+            return "emcsnap"
+        return self.fastic[1].lower()
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One IC/AIC/CIC/ACIC statement with its effective options."""
+
+    kind: str  # IC, AIC, CIC, ACIC
+    dbd: str
+    ddn: str | None
+    options: Options
+    line: int
+    text: str = field(compare=False, default="")
+
+    @property
+    def concurrent(self) -> bool:
+        return self.kind in ("CIC", "ACIC")
+
+
+@dataclass(frozen=True)
+class Icein:
+    source: str
+    glob: Options
+    statements: list[Statement]
+
+
+def _err(msgid: str, source: str, line: int, col: int, text: str) -> ParseError:
+    return ParseError(msgid, f"{source} line {line} column {col}: {text}")
+
+
+def _split_options(body: str, line: int, col0: int, source: str) -> list[tuple[str, str, int]]:
+    """``KEY=value,KEY=(a,b)`` -> [(KEY, value, column)], honouring parentheses."""
+    out = []
+    depth = 0
+    start = 0
+    for i, ch in enumerate(body + ","):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise _err("DLB601E", source, line, col0 + i, "unbalanced parenthesis.")
+        elif ch == "," and depth == 0:
+            item = body[start:i]
+            if not item:
+                raise _err("DLB601E", source, line, col0 + start, "empty option (two commas in a row).")
+            if "=" not in item:
+                raise _err("DLB601E", source, line, col0 + start, f"option {item!r} is not KEYWORD=value.")
+            k, v = item.split("=", 1)
+            out.append((k.upper(), v.upper(), col0 + start))
+            start = i + 1
+    if depth:
+        raise _err("DLB601E", source, line, col0 + len(body), "unbalanced parenthesis.")
+    return out
+
+
+def _logical_statements(text: str, source: str):
+    """Yield (first line number, name, [(option text, line, column)...], full text)."""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        raw = lines[i][:72]
+        lineno = i + 1
+        i += 1
+        if not raw.strip() or raw.startswith("*") or raw.strip().startswith("/*"):
+            continue
+        m = re.match(r"^(\s*)(\S+)(\s+)(\S+)?", raw)
+        assert m is not None
+        name = m.group(2).upper()
+        if m.group(4) is None:
+            raise _err("DLB600E", source, lineno, len(raw) + 1,
+                       f"statement {name} has no options on its first line.")
+        col = m.start(4) + 1
+        pieces = []
+        opt = m.group(4)
+        full = raw.rstrip()
+        pieces.append((opt, lineno, col))
+        while opt.endswith(","):
+            if i >= len(lines):
+                raise _err("DLB602E", source, lineno, col + len(opt), "the statement continues past the end of the input.")
+            nxt = lines[i][:72]
+            lineno = i + 1
+            i += 1
+            mm = re.match(r"^(\s*)(\S+)", nxt)
+            if mm is None:
+                raise _err("DLB602E", source, lineno, 1, "a continued statement needs more options on this line.")
+            opt = mm.group(2)
+            col = mm.start(2) + 1
+            pieces.append((opt, lineno, col))
+            full += "\n" + nxt.rstrip()
+        yield pieces[0][1], name, pieces, full
+
+
+def _yn(v: str, key: str, source: str, line: int, col: int) -> bool:
+    if v not in ("Y", "N"):
+        raise _err("DLB603E", source, line, col, f"{key}= must be Y or N, not {v!r}.")
+    return v == "Y"
+
+
+def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, stmt: str) -> tuple[Options, dict]:
+    """Apply one keyword to ``opts``; returns (options, {"dbd"/"ddn": value})."""
+    extra: dict = {}
+    if key in ("DBD", "DDN"):
+        if stmt == "GLOBAL":
+            raise _err("DLB604E", source, line, col, f"{key}= is not allowed on GLOBAL.")
+        if not _NAME.match(v):
+            raise _err("DLB605E", source, line, col, f"{key}={v} is not a valid name (1-8 characters).")
+        extra[key.lower()] = v
+        return opts, extra
+    if key == "ICOUT":
+        if v == "*":
+            return replace(opts, copies=1), extra
+        if v == "(*,*)":
+            return replace(opts, copies=2), extra
+        if v == "%NO":
+            raise _err("DLB606E", source, line, col, "ICOUT=%NO (HASH check only) is not supported; code ICOUT=* or ICOUT=(*,*).")
+        raise _err("DLB606E", source, line, col, f"ICOUT={v}: only ICOUT=* and ICOUT=(*,*) (dynamic allocation) are supported.")
+    if key == "FASTIC":
+        if v == "N":
+            return replace(opts, fastic=None), extra
+        m = re.match(r"^\((\w+),(\w+)\)$", v)
+        if not m or m.group(1) not in AVAILABILITY or m.group(2) not in METHODS:
+            raise _err("DLB607E", source, line, col,
+                       f"FASTIC={v}: code FASTIC=(REQ|PREF|FREQ,DUMP|FDUMP|COPY) or FASTIC=N.")
+        return replace(opts, fastic=(m.group(1), m.group(2))), extra
+    if key == "DATA_MOVER":
+        if v not in ("ADRDSSU", "EMCSNAP"):
+            raise _err("DLB608E", source, line, col, f"DATA_MOVER={v}: code ADRDSSU or EMCSNAP.")
+        return replace(opts, data_mover=v), extra
+    if key == "COMP":
+        return replace(opts, compress=_yn(v, key, source, line, col)), extra
+    if key == "DBRC":
+        return replace(opts, dbrc=_yn(v, key, source, line, col)), extra
+    if key == "TOIAUTO_Q":
+        return replace(opts, quiesce=_yn(v, key, source, line, col)), extra
+    if key == "ICHLQ":
+        if not _HLQ.match(v) or len(v) > 26:
+            raise _err("DLB605E", source, line, col, f"ICHLQ={v} is not a valid high-level qualifier.")
+        return replace(opts, ichlq=v), extra
+    if key in ("VOLSER", "SHDWVOLSER"):
+        if not _VOLSER.match(v):
+            raise _err("DLB605E", source, line, col, f"{key}={v} is not a valid volume serial.")
+        return (replace(opts, volser=v) if key == "VOLSER" else replace(opts, shadow_volser=v)), extra
+    raise _err("DLB609E", source, line, col, f"keyword {key} is not supported on {stmt}.")
+
+
+def _check(st: Statement, source: str) -> None:
+    """Reject illegal combinations (each with the statement's line)."""
+    o = st.options
+
+    def bad(msgid: str, text: str) -> ParseError:
+        return ParseError(msgid, f"{source} line {st.line}: {st.kind} DBD={st.dbd}: {text}")
+
+    if st.concurrent and not o.dbrc:
+        raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
+                             "databases registered with DBRC (S2).")
+    if o.data_mover == "EMCSNAP" and (o.fastic is None or o.fastic[1] != "COPY"):
+        raise bad("DLB611E", "DATA_MOVER=EMCSNAP needs FASTIC=(REQ|PREF,COPY): the EMC SNAP API "
+                             "makes Fast Recovery clones only (S17, S19).")
+    if o.fastic is not None and o.fastic[1] == "COPY" and o.compress:
+        raise bad("DLB612E", "COMP=Y cannot be used with FASTIC=(...,COPY): a Fast Recovery image copy "
+                             "is a clone of the data set, not a compressed copy (S11).")
+    if o.fastic is not None and o.fastic[1] == "COPY" and o.copies > 1:
+        raise bad("DLB613E", "ICOUT=(*,*) cannot be used with FASTIC=(...,COPY): the clone is the only "
+                             "copy (HP-IC's offload of a second copy is not modelled).")
+    if o.fastic is not None and o.fastic[0] == "FREQ" and o.fastic[1] == "DUMP":
+        raise bad("DLB614E", "FASTIC=(FREQ,DUMP): FREQ asks for FlashCopy or SnapShot, which DUMP "
+                             "(Concurrent Copy) does not use; code FDUMP or COPY.")
+    if o.fastic is not None and o.fastic[0] == "FREQ" and o.data_mover == "EMCSNAP":
+        raise bad("DLB615E", "FASTIC=(FREQ,...) needs FlashCopy or SnapShot; DATA_MOVER=EMCSNAP uses "
+                             "TimeFinder/Clone.")
+
+
+def parse(text: str, source: str = "ICEIN") -> Icein:
+    """Parse ICEIN text; raises :class:`ParseError` naming line and column."""
+    glob = Options()
+    statements: list[Statement] = []
+    seen_global = False
+    for first, name, pieces, full in _logical_statements(text, source):
+        if name not in STATEMENTS:
+            col = pieces[0][2]
+            raise _err("DLB600E", source, first, 1 if col <= 1 else col - len(name) - 1,
+                       f"{name} is not a statement dasdlab knows ({', '.join(STATEMENTS)}).")
+        if name == "GLOBAL":
+            if seen_global:
+                raise _err("DLB616E", source, first, 1, "only one GLOBAL statement is allowed.")
+            if statements:
+                raise _err("DLB616E", source, first, 1, "GLOBAL must come before the IC and CIC statements.")
+            seen_global = True
+        opts = glob
+        named: dict = {}
+        for body, line, col in pieces:
+            for key, value, kcol in _split_options(body.rstrip(","), line, col, source):
+                if key in named or (key in ("DBD", "DDN") and key.lower() in named):
+                    raise _err("DLB617E", source, line, kcol, f"{key}= is given twice.")
+                opts, extra = _apply(opts, key, value, source, line, kcol, name)
+                named.update(extra)
+                named[key] = True
+        if name == "GLOBAL":
+            glob = opts
+            continue
+        if "dbd" not in named:
+            raise _err("DLB618E", source, first, 1, f"{name} needs DBD=.")
+        st = Statement(name, named["dbd"], named.get("ddn"), opts, first, full)
+        _check(st, source)
+        statements.append(st)
+    if not statements:
+        raise ParseError("DLB619E", f"{source}: no IC, AIC, CIC or ACIC statement.")
+    return Icein(source, glob, statements)
+
+
+def parse_file(path: str | Path) -> Icein:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ParseError("DLB620E", f"ICEIN file {p} does not exist.") from None
+    return parse(text, p.name)
