@@ -223,6 +223,7 @@ class Ds8000(Subsystem):
         "cc_sessions_per_volume": 16,  # DS6000 Redbook Appendix A (S40)
         "cc_sessions_per_lss": 64,
         "host_sidefile_bytes": 2 * 1024**3,  # one SDM data space (S41)
+        "cc_drain_tracks_per_s": 5000.0,  # SDM cache->host sidefile drain; assumption
         "fc_targets_per_source": 12,  # DS8880 8.5.4 FlashCopy (S53)
         "fc_background_tracks_per_s": 2000.0,  # modeled; assumption, see profiles
         "cg_timer_s": 120.0,  # consistency-group timer for CKD (S62)
@@ -239,8 +240,37 @@ class Rva(Subsystem):
         "cc_sessions_per_volume": 16,
         "cc_sessions_per_lss": 64,
         "host_sidefile_bytes": 2 * 1024**3,
+        "cc_drain_tracks_per_s": 5000.0,  # SDM cache->host sidefile drain; assumption
         "compression_ratio": 3.6,  # IBM's typical RVA figure (S63)
+        "pool_slots": 2_000_000,  # track pool settings: see dasdlab.emulator.rva
+        "pool_capacity_bytes": 500 * 10**9,
+        "fsc_threshold_slots": 4096,
     }
+
+    # Volumes live in the log-structured track pool (dasdlab.emulator.rva).
+    @property
+    def pool(self):
+        if getattr(self, "_pool", None) is None:
+            from dasdlab.emulator.rva import open_pool
+
+            self._pool = open_pool(self)
+        return self._pool
+
+    def create_volume(self, volser: str, model: str, cylinders: int | None) -> dict:
+        from dasdlab.emulator.rva import create_pool_volume
+
+        return create_pool_volume(self, volser, model, cylinders)
+
+    def _open_storage(self, volser: str, spec: dict, writable: bool):
+        from dasdlab.emulator.rva import open_pool_volume
+
+        return open_pool_volume(self, volser, spec, writable)
+
+    def close(self) -> None:
+        super().close()
+        if getattr(self, "_pool", None) is not None:
+            self._pool.close()
+            self._pool = None
 
 
 class Symmetrix(Subsystem):
@@ -251,6 +281,7 @@ class Symmetrix(Subsystem):
     DEFAULT_SETTINGS = {
         "clone_targets_per_source": 16,  # low-authority source S68
         "clone_background_tracks_per_s": 2000.0,  # modeled; assumption
+        "clone_copying_sessions": 8,  # background copies at once; low-authority source S68
     }
 
 
