@@ -4,27 +4,31 @@ The bottom layer of the copy stack (DESIGN.md §2, as QEMU's ``block-copy.c``): 
 knows a source volume, a target volume, a :class:`TrackMap` between them and a bitmap
 whose set bits are *the relative tracks still to copy*.  It copies in chunks, clears
 each bit only after its track is on the target, reports progress through a callback
-and can be limited to a rate in modeled time.  It knows nothing about FlashCopy,
-TimeFinder or sessions.
+and can be limited to a rate in modeled time (:class:`ModeledRate`).  It knows nothing
+about FlashCopy, TimeFinder or sessions.
 
-Concurrency: a copier has one lock.  A chunk is claimed (bits tested and cleared)
-and copied while the lock is held; copy-before-write (:meth:`TrackCopier.copy_now`)
+Concurrency: a copier has one lock.  A chunk is claimed (bits tested), copied and its
+bits cleared while the lock is held; copy-before-write (:meth:`TrackCopier.copy_now`)
 takes the same lock, so a host write never races the background copy of the same
-track.  The copy itself runs in a ``nogil`` kernel.
+track.  The copy itself runs in a ``nogil`` kernel, so host writers of *other* volumes
+(and Python code of other threads) run while a chunk is copied.
 
-Never-written source tracks are not read: the target track is made never-written too.
+Crash safety (``kill -9``): a bit is cleared only after its track image is complete
+on the target, so at any instant a set bit means "the target slot may be stale or torn;
+the point-in-time image is still the source's".  Never-written source tracks are not
+read: the target track is made never-written too (a hole), before the bit is cleared.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap
-from dasdlab.emulator.geometry import encode_cchh
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,19 @@ class TrackMap:
         return cls(arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].copy(), arr[:, 3].copy(),
                    int((arr[:, 0] + arr[:, 3]).max()) if len(arr) else 0)
 
+    def swapped(self) -> TrackMap:
+        """The same pairs with source and target exchanged (a reverse restore)."""
+        return TrackMap(self.rel_start, self.dst_start, self.src_start, self.length, self.n)
+
     @property
     def relocates(self) -> bool:
         """True when some track lands at another address (a data-set-level copy)."""
         return bool((self.src_start != self.dst_start).any())
+
+    @cached_property
+    def is_identity(self) -> bool:
+        """One run from track 0 to track 0: relative = source = target track."""
+        return len(self.length) == 1 and int(self.src_start[0]) == 0 and int(self.dst_start[0]) == 0
 
     def src(self, rel: np.ndarray) -> np.ndarray:
         k = np.searchsorted(self.rel_start, rel, side="right") - 1
@@ -116,11 +129,106 @@ class TrackMap:
     def rel_of_dst(self, tracks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._rel_of(self.dst_start, tracks)
 
+    # -- scalar lookups for the per-write hot path (plain Python, no numpy calls) --------
+    @cached_property
+    def _runs_py(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        return (self.rel_start.tolist(), self.src_start.tolist(), self.dst_start.tolist(),
+                self.length.tolist())
+
+    def rel_of_src1(self, t: int) -> int:
+        """Relative track of absolute source track ``t``, or -1 when it is not mapped."""
+        rel, src, _, ln = self._runs_py
+        for k in range(len(src)):
+            off = t - src[k]
+            if 0 <= off < ln[k]:
+                return rel[k] + off
+        return -1
+
+    def rel_of_dst1(self, t: int) -> int:
+        rel, _, dst, ln = self._runs_py
+        for k in range(len(dst)):
+            off = t - dst[k]
+            if 0 <= off < ln[k]:
+                return rel[k] + off
+        return -1
+
+    def src1(self, r: int) -> int:
+        rel, src, _, ln = self._runs_py
+        for k in range(len(rel)):
+            if 0 <= r - rel[k] < ln[k]:
+                return src[k] + r - rel[k]
+        raise IndexError(r)
+
+    def dst1(self, r: int) -> int:
+        rel, _, dst, ln = self._runs_py
+        for k in range(len(rel)):
+            if 0 <= r - rel[k] < ln[k]:
+                return dst[k] + r - rel[k]
+        raise IndexError(r)
+
     def src_runs(self) -> list[tuple[int, int]]:
         return [(int(a), int(a + n)) for a, n in zip(self.src_start, self.length)]
 
     def dst_runs(self) -> list[tuple[int, int]]:
         return [(int(a), int(a + n)) for a, n in zip(self.dst_start, self.length)]
+
+
+def runs_overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    """True when some track lies in a run of ``a`` and in a run of ``b``."""
+    if not a or not b:
+        return False
+    sa = sorted(a)
+    sb = sorted(b)
+    i = j = 0
+    while i < len(sa) and j < len(sb):
+        if sa[i][0] < sb[j][1] and sb[j][0] < sa[i][1]:
+            return True
+        if sa[i][1] <= sb[j][1]:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
+def cchh_rows(tracks: np.ndarray, heads: int) -> np.ndarray:
+    """The 4-byte CCHH of each absolute track, as rows of uint8 (EAV-aware, like
+    :func:`dasdlab.emulator.geometry.encode_cchh`)."""
+    tracks = np.asarray(tracks, dtype=np.int64)
+    cyl, head = np.divmod(tracks, heads)
+    hh = np.where(cyl > 0xFFFF, ((cyl >> 16) << 4) | head, head)
+    out = np.empty((tracks.size, 4), dtype=np.uint8)
+    out[:, 0] = (cyl >> 8) & 0xFF
+    out[:, 1] = cyl & 0xFF
+    out[:, 2] = (hh >> 8) & 0xFF
+    out[:, 3] = hh & 0xFF
+    return out
+
+
+class ModeledRate:
+    """A background-copy rate in tracks per modeled second.
+
+    :meth:`allow` returns how many whole tracks the time since the last call permits,
+    carrying the fraction, so that a rate of 2.5 tracks/s ticked every second copies
+    5 tracks in 2 s.  A pure function of the modeled times it is given (no wall clock,
+    ``style.md`` §5 item 10).
+    """
+
+    def __init__(self, tracks_per_s: float, now: float) -> None:
+        self.rate = float(tracks_per_s)
+        self.last = float(now)
+        self.carry = 0.0
+
+    def allow(self, now: float) -> int:
+        dt = max(0.0, float(now) - self.last)
+        self.last = max(self.last, float(now))
+        budget = self.rate * dt + self.carry
+        n = int(budget)
+        self.carry = budget - n
+        return n
+
+    def seconds_for(self, tracks: int) -> float:
+        """Modeled seconds the rate needs for ``tracks`` tracks."""
+        return float("inf") if self.rate <= 0 else tracks / self.rate
 
 
 def _single_array(vol) -> np.ndarray | None:
@@ -134,12 +242,13 @@ class TrackCopier:
     """Copy the tracks set in ``to_copy`` (relative numbering of ``tmap``).
 
     ``on_copied(rel)`` is called after each batch lands (a service counts it);
-    ``kernels`` may be :mod:`dasdlab.emulator.kernels_ref` to run without numba.
+    ``kernels`` may be :mod:`dasdlab.emulator.kernels_ref` to run without numba;
+    ``parallel`` uses the multi-threaded row copy for background chunks.
     """
 
     def __init__(self, source, target, tmap: TrackMap, to_copy: Bitmap,
                  on_copied: Callable[[np.ndarray], None] | None = None, kernels=None,
-                 chunk: int = 256) -> None:
+                 chunk: int = 256, parallel: bool = False) -> None:
         if kernels is None:
             from dasdlab.emulator import kernels as kernels  # noqa: PLW0127 - lazy numba import
         self.source = source
@@ -149,6 +258,7 @@ class TrackCopier:
         self.on_copied = on_copied
         self.k = kernels
         self.chunk = chunk
+        self.parallel = parallel
         self.lock = threading.RLock()
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
@@ -169,17 +279,43 @@ class TrackCopier:
         if rel.size == 0:
             return rel
         with self.lock:
-            taken = np.empty(rel.size, dtype=np.bool_)
-            # copy first, clear after: test without clearing, copy, then clear
-            pending = self.to_copy.test_many(rel)
-            todo = rel[pending]
-            if todo.size:
-                self._copy(todo)
-                self.k.test_and_clear(self.to_copy.words, todo, taken[: todo.size])
-                self.copied += int(todo.size)
-                if self.on_copied is not None:
-                    self.on_copied(todo)
+            fast = self._cow_batch(rel)
+            if fast is not None:
+                return fast
+            out = np.empty(rel.size, dtype=np.int64)
+            n = self.k.select_set(self.to_copy.words, rel, out)
+            if n == 0:
+                return out[:0]
+            todo = out[:n]
+            self._copy(todo, parallel=False)
+            self.k.clear_bits(self.to_copy.words, todo)
+            self.copied += n
+            if self.on_copied is not None:
+                self.on_copied(todo)
             return todo
+
+    def _cow_batch(self, rel: np.ndarray) -> np.ndarray | None:
+        """One-pass copy-before-write (test, copy, clear per track) for the common case:
+        single-file volumes, no relocation, every source track written.  None when the
+        general path is needed."""
+        if not self.tmap.is_identity:
+            return None
+        sa, da = _single_array(self.source), _single_array(self.target)
+        if sa is None or da is None:
+            return None
+        src_written = self.source.written.test_many(rel)
+        if not src_written.all():
+            return None
+        taken = np.empty(rel.size, dtype=np.bool_)
+        n = self.k.cow_batch(sa, da, self.to_copy.words, rel, rel, rel, src_written, taken)
+        if n == 0:
+            return rel[:0]
+        todo = rel[taken]
+        self.target.written.set_many(todo)
+        self.copied += n
+        if self.on_copied is not None:
+            self.on_copied(todo)
+        return todo
 
     def step(self, max_tracks: int | None = None) -> int:
         """Copy the next chunk of set bits after the cursor; returns tracks copied."""
@@ -195,9 +331,8 @@ class TrackCopier:
             if n == 0:
                 return 0
             rel = out[:n].copy()
-            self._copy(rel)
-            taken = np.empty(n, dtype=np.bool_)
-            self.k.test_and_clear(self.to_copy.words, rel, taken)
+            self._copy(rel, parallel=self.parallel)
+            self.k.clear_bits(self.to_copy.words, rel)
             self._cursor = int(rel[-1]) + 1
             self.copied += n
             if self.on_copied is not None:
@@ -217,26 +352,51 @@ class TrackCopier:
                 progress(done, total)
         return done
 
-    def _copy(self, rel: np.ndarray) -> None:
+    def read_pit(self, rel: int) -> np.ndarray | None:
+        """The point-in-time image of relative track ``rel`` while it is still to copy
+        (a private copy taken under the lock, relocated to the target address), or None
+        when the track is already on the target."""
+        with self.lock:
+            if not self.to_copy.test(rel):
+                return None
+            s = self.tmap.src1(rel)
+            if not self.source.written.test(s):
+                from dasdlab.emulator.volume import unformatted
+
+                return unformatted(self.target.slot)
+            img = np.array(self.source.own_track(s))
+        d = self.tmap.dst1(rel)
+        if d != s:
+            from dasdlab.emulator.trackfmt import relocate_track
+
+            relocate_track(img, *divmod(d, self.target.heads))
+        return img
+
+    def _copy(self, rel: np.ndarray, parallel: bool = False) -> None:
         """Put the source image of relative tracks ``rel`` onto the target."""
-        src_t = self.tmap.src(rel)
-        dst_t = self.tmap.dst(rel)
+        if self.tmap.is_identity:
+            src_t = rel
+            dst_t = rel
+        else:
+            src_t = self.tmap.src(rel)
+            dst_t = self.tmap.dst(rel)
         src_written = self.source.written.test_many(src_t)
-        # never-written source tracks: make the target track never-written too
-        for d in dst_t[~src_written].tolist():
-            if self.target.written.test(d):
-                self.target.discard_track(d)
-        src_t = src_t[src_written]
-        dst_t = dst_t[src_written]
+        if not src_written.all():
+            # never-written source tracks: make the target track never-written too
+            for d in dst_t[~src_written].tolist():
+                if self.target.written.test(d):
+                    self.target.discard_track(d)
+            src_t = src_t[src_written]
+            dst_t = dst_t[src_written]
         if src_t.size == 0:
             return
         sa, da = _single_array(self.source), _single_array(self.target)
-        relocate = self.tmap.relocates
+        relocate = not self.tmap.is_identity and self.tmap.relocates
         if sa is not None and da is not None:
             if relocate:
-                cchh = np.array([list(encode_cchh(*divmod(int(d), self.target.heads))) for d in dst_t],
-                                dtype=np.uint8)
-                self.k.copy_rows_relocate(sa, da, src_t, dst_t, cchh)
+                self.k.copy_rows_relocate(sa, da, src_t, dst_t, cchh_rows(dst_t, self.target.heads))
+            elif parallel and src_t.size > 1:
+                self.k.copy_rows_parallel(sa, da, src_t, dst_t)
             else:
                 self.k.copy_rows(sa, da, src_t, dst_t)
             self.target.written.set_many(dst_t)

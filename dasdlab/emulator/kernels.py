@@ -79,6 +79,51 @@ def test_and_clear(words, idx, taken):
 
 
 @njit(**_JIT)
+def select_set(words, idx, out):
+    n = 0
+    for i in range(idx.shape[0]):
+        t = idx[i]
+        if (words[t >> 6] >> np.uint64(t & 63)) & np.uint64(1):
+            out[n] = t
+            n += 1
+    return n
+
+
+@njit(**_JIT)
+def clear_bits(words, idx):
+    for i in range(idx.shape[0]):
+        t = idx[i]
+        words[t >> 6] &= ~(np.uint64(1) << np.uint64(t & 63))
+    return idx.shape[0]
+
+
+@njit(**_JIT)
+def set_bits(words, idx):
+    for i in range(idx.shape[0]):
+        t = idx[i]
+        words[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+    return idx.shape[0]
+
+
+@njit(**_JIT)
+def cow_batch(src, dst, words, rel, src_rows, dst_rows, src_written, taken):
+    n = 0
+    for i in range(rel.shape[0]):
+        t = rel[i]
+        w = t >> 6
+        m = np.uint64(1) << np.uint64(t & 63)
+        if words[w] & m:
+            if src_written[i]:
+                dst[dst_rows[i], :] = src[src_rows[i], :]
+            words[w] &= ~m
+            taken[i] = True
+            n += 1
+        else:
+            taken[i] = False
+    return n
+
+
+@njit(**_JIT)
 def copy_rows(src, dst, src_rows, dst_rows):
     for i in range(src_rows.shape[0]):
         s = src_rows[i]

@@ -44,6 +44,47 @@ def test_and_clear(words: np.ndarray, idx: np.ndarray, taken: np.ndarray) -> int
     return int(was.sum())
 
 
+def select_set(words: np.ndarray, idx: np.ndarray, out: np.ndarray) -> int:
+    """Write those ``idx[i]`` whose bit is set into ``out`` (in order, bits unchanged);
+    return how many (the tracks a copy-before-write batch must still copy)."""
+    sel = idx[((words[idx >> 6] >> (idx & 63).astype(np.uint64)) & np.uint64(1)) != 0]
+    out[: sel.size] = sel
+    return int(sel.size)
+
+
+def clear_bits(words: np.ndarray, idx: np.ndarray) -> int:
+    """Clear bit ``idx[i]`` for every i (after their tracks landed)."""
+    np.bitwise_and.at(words, idx >> 6, ~np.left_shift(np.uint64(1), (idx & 63).astype(np.uint64)))
+    return int(idx.size)
+
+
+def set_bits(words: np.ndarray, idx: np.ndarray) -> int:
+    """Set bit ``idx[i]`` for every i (change recording)."""
+    np.bitwise_or.at(words, idx >> 6, np.left_shift(np.uint64(1), (idx & 63).astype(np.uint64)))
+    return int(idx.size)
+
+
+def cow_batch(src: np.ndarray, dst: np.ndarray, words: np.ndarray, rel: np.ndarray,
+              src_rows: np.ndarray, dst_rows: np.ndarray, src_written: np.ndarray,
+              taken: np.ndarray) -> int:
+    """Copy-before-write of a batch in one pass: for each i whose bit ``rel[i]`` is set,
+    copy row ``src_rows[i]`` to ``dst_rows[i]`` (only when ``src_written[i]``), *then*
+    clear the bit; ``taken[i]`` says whether it was set.  Returns the number taken.
+    ``rel`` must not repeat a track."""
+    was = ((words[rel >> 6] >> (rel & 63).astype(np.uint64)) & np.uint64(1)) != 0
+    for i in np.flatnonzero(was & src_written.astype(bool)).tolist():
+        dst[dst_rows[i], :] = src[src_rows[i], :]
+    np.bitwise_and.at(words, rel[was] >> 6, ~np.left_shift(np.uint64(1), (rel[was] & 63).astype(np.uint64)))
+    taken[:] = was
+    return int(was.sum())
+
+
+def copy_rows_parallel(src: np.ndarray, dst: np.ndarray, src_rows: np.ndarray,
+                       dst_rows: np.ndarray) -> int:
+    """Same result as :func:`copy_rows` (the kernel spreads the rows over threads)."""
+    return copy_rows(src, dst, src_rows, dst_rows)
+
+
 def copy_rows(src: np.ndarray, dst: np.ndarray, src_rows: np.ndarray, dst_rows: np.ndarray) -> int:
     """``dst[dst_rows[i]] = src[src_rows[i]]`` for every i (whole track slots)."""
     for s, d in zip(src_rows.tolist(), dst_rows.tolist()):
