@@ -24,6 +24,9 @@ TOIAUTO_Q=Y|N  batch copies hold updaters with UPDATE DB QUIESCE instead of /DBR
 ICHLQ=hlq      high-level qualifier of the output data set names (default IMSIC)
 VOLSER=vol     output volume (default: the site volume with the most free space)
 SHDWVOLSER=v   volume of the FDUMP shadow data set (default: the database's volume)
+CC_TYPE=       dasdlab extension: which Concurrent Copy a DUMP asks DFSMSdss for —
+               ``ANY`` (default: DFSMSdss's ANYPREFERRED, virtual CC first, then cache
+               CC, S45), ``CACHE`` (CACHEPREFERRED) or ``VIRTUAL`` (VIRTUALPREFERRED)
 =============  ===============================================================
 
 GLOBAL values are defaults that each IC/CIC statement may override.  Illegal
@@ -59,6 +62,7 @@ class Options:
     ichlq: str = "IMSIC"
     volser: str | None = None
     shadow_volser: str | None = None
+    cc_type: str = "ANY"
 
     @property
     def method(self) -> str:
@@ -206,6 +210,10 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
         if not _HLQ.match(v) or len(v) > 26:
             raise _err("DLB605E", source, line, col, f"ICHLQ={v} is not a valid high-level qualifier.")
         return replace(opts, ichlq=v), extra
+    if key == "CC_TYPE":
+        if v not in ("ANY", "CACHE", "VIRTUAL"):
+            raise _err("DLB621E", source, line, col, f"CC_TYPE={v}: code ANY, CACHE or VIRTUAL.")
+        return replace(opts, cc_type=v), extra
     if key in ("VOLSER", "SHDWVOLSER"):
         if not _VOLSER.match(v):
             raise _err("DLB605E", source, line, col, f"{key}={v} is not a valid volume serial.")
