@@ -42,26 +42,27 @@ def version() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (also used by the tests in-process)."""
-    import click
-
     from dasdlab.errors import DasdlabError
 
+    # typer >= 0.23 ships its own copy of click, whose exceptions are not the click
+    # package's: take the classes from typer itself.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        app(args=argv, standalone_mode=False, prog_name="dasdlab")
+        # With standalone_mode=False, typer.Exit(n) comes back as the return value.
+        rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
+        code = rv if isinstance(rv, int) else 0
     except DasdlabError as e:
         typer.echo(str(e), err=True)
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.ClickException as e:
+    except usage_error as e:
         e.show()
         code = e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("DLB001E interrupted.", err=True)
         code = 130
     except BrokenPipeError:
-        code = 0
-    else:
         code = 0
     if argv is None:
         sys.exit(code)
