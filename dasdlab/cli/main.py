@@ -12,6 +12,7 @@ import sys
 import typer
 
 from dasdlab.cli import dataset as dataset_cli
+from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import site as site_cli
 from dasdlab.cli import volume as volume_cli
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(site_cli.app, name="site")
+app.add_typer(flashcopy_cli.app, name="flashcopy")
 
 
 from dasdlab.cli.demo import demo as _demo  # noqa: E402
