@@ -124,3 +124,30 @@ def copy(src: Path, dst: Path) -> None:
     with bar("copying", "bytes") as progress:
         n = copy_volume(src, dst, progress)
     typer.echo(f"DLB141I copied {n} bytes of track data from {src} to {dst}.")
+
+
+@app.command()
+def convert(
+    src: Annotated[Path, typer.Argument(help="Source image: plain CKD or compressed CCKD.")],
+    dst: Annotated[Path, typer.Argument(help="New image to write (must not exist).")],
+    cckd: Annotated[bool, typer.Option("--cckd", help="Write a compressed (CCKD) image; "
+                                       "without it, a plain CKD image.")] = False,
+    compress: Annotated[Optional[str], typer.Option(help="Track compression with --cckd: "
+                                                    "zlib (default), bzip2 or none.")] = None,
+    sf: Annotated[Optional[str], typer.Option("--sf", help="Shadow files of a CCKD source, "
+                                              "named as Hercules' sf=, e.g. 'shadows/base_*.shd'; "
+                                              "they are merged into DST.")] = None,
+) -> None:
+    """Convert between plain and compressed images (like Hercules dasdcopy)."""
+    from dasdlab.cli.progress import bar
+    from dasdlab.emulator.convert import convert_volume
+    from dasdlab.errors import ImageError
+
+    if compress is not None and not cckd:
+        raise ImageError("DLB185E", "--compress applies only to compressed output; add --cckd.")
+    with bar("converting", "tracks") as progress:
+        res = convert_volume(src, dst, cckd=cckd, compress=compress or "zlib", sf=sf,
+                             progress=progress)
+    kind = f"compressed ({compress or 'zlib'})" if cckd else "plain"
+    typer.echo(f"DLB184I {src} written to {dst} as a {kind} image: {res.tracks} tracks, "
+               f"{res.stored} stored as track images, {res.file_bytes} bytes.")
