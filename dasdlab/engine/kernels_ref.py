@@ -1,0 +1,104 @@
+"""Plain-numpy (and plain-Python) twins of :mod:`dasdlab.engine.kernels`.
+
+Same names, arguments and results; the tests compare each kernel against its twin.
+Where the kernel is a sequential algorithm (the LRU buffer pool, ordered replay) the
+twin is written differently on purpose: a Python list for the LRU order instead of a
+linked chain in arrays, numpy slices instead of byte loops, so that a shared mistake is
+unlikely.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ebcdic_text(raw: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    out[:] = table[raw & 63]
+
+
+def zipf_sample(u: np.ndarray, cdf: np.ndarray, out: np.ndarray) -> None:
+    out[:] = np.minimum(np.searchsorted(cdf, u, side="right"), cdf.size - 1)
+
+
+def apply_changes(image, base, blocks, offsets, data, starts, lengths) -> int:
+    rows = image.shape[0]
+    done = 0
+    for b, o, s, ln in zip(blocks.tolist(), offsets.tolist(), starts.tolist(), lengths.tolist()):
+        r = b - base
+        if 0 <= r < rows:
+            image[r, o : o + ln] = data[s : s + ln]
+            done += 1
+    return done
+
+
+def gather_blocks(tracks, trk, off, width, out) -> None:
+    cols = off[:, None] + np.arange(width)[None, :]
+    out[:] = tracks[trk[:, None], cols]
+
+
+def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
+               blocks, offsets, after, seqs, start,
+               pre_blocks, pre_data, before, steal_blocks, steal_data, counters) -> int:
+    nbuf = slot_block.shape[0]
+    width = after.shape[1]
+    cap = steal_blocks.shape[0]
+    # rebuild the LRU order (most recent first) from the chain
+    order: list[int] = []
+    s = int(meta[0])
+    while s >= 0:
+        order.append(s)
+        s = int(nxt[s])
+    used = int(meta[2])
+    ns = int(counters[4])
+    pre_index = {int(b): r for r, b in enumerate(pre_blocks.tolist())}
+    i = start
+    while i < blocks.shape[0]:
+        b = int(blocks[i])
+        s = int(block_slot[b])
+        if s >= 0:
+            counters[0] += 1
+            order.remove(s)
+            order.insert(0, s)
+        else:
+            if used < nbuf:
+                s = used
+                used += 1
+            else:
+                s = order[-1]
+                old = int(slot_block[s])
+                if dirty[s]:
+                    if ns >= cap:
+                        break
+                    steal_blocks[ns] = old
+                    steal_data[ns] = buf[s]
+                    ns += 1
+                    if old in pre_index:
+                        pre_data[pre_index[old]] = buf[s]
+                    dirty[s] = 0
+                    counters[2] += 1
+                else:
+                    counters[3] += 1
+                block_slot[old] = -1
+                order.pop()
+            counters[1] += 1
+            buf[s] = pre_data[pre_index[b]]
+            slot_block[s] = b
+            block_slot[b] = s
+            order.insert(0, s)
+        o = int(offsets[i])
+        before[i] = buf[s, o : o + width]
+        buf[s, o : o + width] = after[i]
+        if not dirty[s]:
+            dirty[s] = 1
+            rec_seq[s] = seqs[i]
+        i += 1
+    counters[4] = ns
+    prev[:] = -1
+    nxt[:] = -1
+    for k, s in enumerate(order):
+        prev[s] = order[k - 1] if k else -1
+        nxt[s] = order[k + 1] if k + 1 < len(order) else -1
+    meta[0] = order[0] if order else -1
+    meta[1] = order[-1] if order else -1
+    meta[2] = used
+    return i
