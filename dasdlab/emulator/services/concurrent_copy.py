@@ -1,0 +1,734 @@
+"""Concurrent Copy: sessions, sidefiles and the System Data Mover, cache-based and virtual.
+
+Facts from ``shared/reference/domain.md`` §2.1 and §4.1 item 3 (sources S38-S45):
+
+* each DSS DUMP or COPY with ``CONCURRENT`` opens one **session** over a **domain** of
+  tracks; up to 16 sessions per volume and 64 per LSS (S40; here a subsystem is one
+  LSS, settings ``cc_sessions_per_volume`` and ``cc_sessions_per_lss``);
+* once the session is initialised the copy is **logically complete**: DSS calls the
+  caller's UIM with event 24, RC 0 (serialisation released) or RC 4 (initialisation
+  failed, copy without CONCURRENT) (S39) -- here ``on_init_complete(event)``;
+* after that, the **first** host write to a domain track DSS has not yet read saves a
+  before-image of the whole track in a **cache sidefile** before the write applies;
+  later writes to that track, and writes to tracks already read, are not intercepted
+  (S40, S41);
+* the System Data Mover drains cache sidefiles into a **host sidefile** (S41), here at
+  ``cc_drain_tracks_per_s`` in modeled time (:meth:`ConcurrentCopyService.tick`) or at
+  once (:meth:`ConcurrentCopyService.drain`); the host sidefile holds
+  ``host_sidefile_bytes`` for all sessions of the subsystem (one 2 GB data space, S42);
+* DSS gets each track from the sidefile when a before-image is there, else from the
+  volume (S38);
+* when the cache sidefiles of all sessions pass **half of the cache** the controller
+  cancels sessions, **largest sidefile first**; a full host sidefile cancels the
+  session that needs the space; a cancelled session's dump fails, the data on the
+  volume is not affected (S42, S43);
+* the session ends (**physical completion**) when the whole domain is read and both
+  sidefiles are empty (S40);
+* **virtual concurrent copy** flashes (FlashCopy NOCOPY, data-set level) or snaps
+  (SnapShot) the domain to working space -- data sets named like
+  ``SYS1.ANTMAIN.Ssysname.SNAPnnnn`` -- and reads it from there with ordinary I/O;
+  logically complete after the flash or snap (S44, S45).
+
+A sidefile image is counted at the device's track capacity (56,664 bytes for a 3390,
+``geometry.r1_capacity``).
+
+Public API::
+
+    cc = site.subsystem("DS8K1").service("concurrent_copy")
+    sess = cc.start(volser, runs=None, on_init_complete=None,
+                    virtual=False | "prefer" | "require")
+    img = sess.read_track(t)                 # the dump: each domain track once
+    for t, img in sess.read_tracks(): ...    # every unread track in domain order
+    sess.end()                               # the dump is done (or gives up)
+    sess.query()  /  cc.query()              # state and counters (dicts)
+    cc.tick(now); cc.drain()                 # the SDM
+
+``runs`` are ``[start, stop)`` absolute tracks (a data set's extents); ``None`` is the
+whole volume.  ``on_init_complete`` receives an :class:`InitComplete`: ``rc`` 0 once
+the session is initialised (before :meth:`start` returns; from then on writes are
+intercepted), or ``rc`` 4 with the message when a limit or the virtual mechanism
+refuses the session -- :meth:`start` then raises that error.  Bad arguments raise
+without calling it.  With ``virtual="prefer"`` a virtual session is tried first and a
+cache session made when no working space or mechanism is available (DSS
+``VIRTUALPREFERRED``); ``"require"`` fails instead (``VIRTUALREQUIRED``).
+
+**Where sessions live.**  The sidefiles are this process's memory, as the real host
+sidefile is the SDM's data space: a session lives in the process that started it.
+Its record (state and counters) is kept in the service's state store for
+``dasdlab cc query`` and for the limits of other processes.  A process that loads the
+service and finds an ACTIVE session whose process is gone marks it FAILED (message
+DLB368E) and releases its working space; one whose process still runs guards its
+domain: a write from this process to it is refused (DLB367E), because only the owning
+process could save the before-image.  Records of ended sessions stay until
+:meth:`ConcurrentCopyService.purge`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable, ClassVar, Iterator
+
+import numpy as np
+
+from dasdlab.emulator.bitmap import Bitmap
+from dasdlab.emulator.copier import TrackMap
+from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.lifecycle import Lifecycle
+from dasdlab.emulator.services.store import StateStore
+from dasdlab.errors import CopyServiceError
+
+
+class CCState(Enum):
+    ACTIVE = "ACTIVE"  # initialised (logically complete); the dump reads the domain
+    COMPLETE = "COMPLETE"  # physically complete: every track read, sidefiles empty
+    CANCELLED = "CANCELLED"  # ended by the controller or the SDM; the dump fails
+    ENDED = "ENDED"  # ended by the dump before it read every track
+    FAILED = "FAILED"  # its process ended, or closed the site, while it was active
+
+
+C = CCState
+_ENDED = frozenset({C.COMPLETE, C.CANCELLED, C.ENDED, C.FAILED})
+
+#: Name qualifier of the working-space data sets (``SYS1.ANTMAIN.Ssysname.SNAPnnnn``,
+#: S45); dasdlab has no system name, so "DLAB" stands in for it.
+WORK_HLQ = "SYS1.ANTMAIN.SDLAB"
+#: Tracks per working-space data set: the 65,535-track limit of a data set on one
+#: volume, rounded down to whole cylinders of a 3390.
+WORK_CHUNK = 65_535 // 15 * 15
+
+_LIVE: weakref.WeakValueDictionary[str, ConcurrentCopyService] = weakref.WeakValueDictionary()
+
+
+@dataclass(frozen=True)
+class InitComplete:
+    """The "initialisation complete" event (DFSMSdss UIM event 24, S39).
+
+    ``rc`` 0: the session exists and the copy is logically complete; the caller may
+    release serialisation.  ``rc`` 4: no session; ``message`` says why.
+    """
+
+    session_id: str | None
+    volser: str
+    rc: int
+    time: float
+    method: str | None  # "cache", "virtual-flashcopy", "virtual-snapshot"
+    message: str = ""
+
+
+class CCSession(Lifecycle):
+    """One Concurrent Copy session over a domain of one volume.
+
+    Life cycle: ACTIVE from initialisation; COMPLETE when every domain track has been
+    read; CANCELLED when the controller or the SDM drops it (sidefile overflow);
+    ENDED when the dump ends it early; FAILED when its process went away.
+
+    Fixed at start: :attr:`id`, :attr:`volser`, :attr:`tmap` (relative track <->
+    absolute track; source and target runs are the domain), :attr:`method`,
+    :attr:`track_bytes`.  Mutable: :attr:`state`, the bitmaps, the sidefiles, the
+    counters.
+
+    Bitmaps, by relative track:
+
+    * :attr:`unread` -- *domain tracks the dump has not read yet* (all set at start).
+    * :attr:`saved` -- *tracks whose before-image is in a sidefile* (cache or host);
+      always a subset of :attr:`unread`.
+
+    Sidefiles: :attr:`cache` and :attr:`host` map a relative track to its before-image;
+    a track is in at most one of them.
+    """
+
+    TRANSITIONS: ClassVar = {
+        C.ACTIVE: frozenset({C.COMPLETE, C.CANCELLED, C.ENDED, C.FAILED}),
+        C.COMPLETE: frozenset(),
+        C.CANCELLED: frozenset(),
+        C.ENDED: frozenset(),
+        C.FAILED: frozenset(),
+    }
+    VERBS: ClassVar = {
+        "read": frozenset({C.ACTIVE}),
+        "end": frozenset(C),
+        "query": frozenset(C),
+    }
+    COUNTERS = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks",
+                "read_sidefile", "read_live", "read_work")
+
+    def __init__(self, service: ConcurrentCopyService, sid: str, volser: str, tmap: TrackMap,
+                 method: str, track_bytes: int, now: float) -> None:
+        self.service = service
+        self.id = sid
+        self.volser = volser
+        self.tmap = tmap
+        self.method = method
+        self.track_bytes = track_bytes
+        self.state = C.ACTIVE
+        self.unread = Bitmap.full(tmap.n)
+        self.saved = Bitmap(tmap.n)
+        self.cache: dict[int, np.ndarray] = {}
+        self.host: dict[int, np.ndarray] = {}
+        self.left = tmap.n
+        self.counters = dict.fromkeys(self.COUNTERS, 0)
+        self.times: dict[str, float | None] = {"started": now, "logical": now, "physical": None,
+                                              "ended": None}
+        self.message = ""
+        self.error: CopyServiceError | None = None
+        self.work: _WorkArea | None = None
+        self.intercept: _Intercept | None = None
+        self.dirty = False  # counters changed since the record was last saved
+
+    @property
+    def what(self) -> str:
+        return f"Concurrent Copy session {self.id}"
+
+    # ------------------------------------------------------------------ the dump
+    def read_track(self, t: int) -> np.ndarray:
+        """The point-in-time image of domain track ``t`` (a private array).  Each track
+        can be read once; afterwards writes to it are no longer intercepted."""
+        return self.service._read(self, int(t))
+
+    def read_tracks(self, tracks=None, progress: Callable[[int, int], None] | None = None
+                    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(track, image)`` for ``tracks`` (default: every unread domain track,
+        in domain order).  A cancelled session raises its message at the next track."""
+        if tracks is None:
+            tracks = self.tmap.src(self.unread.indices())
+        tracks = [int(t) for t in tracks]
+        for i, t in enumerate(tracks):
+            yield t, self.read_track(t)
+            if progress is not None:
+                progress(i + 1, len(tracks))
+
+    def end(self) -> None:
+        """The dump is finished with the session (early, or after reading all)."""
+        self.service._end(self)
+
+    def query(self) -> dict:
+        self.require("query")
+        return self.service._describe(self)
+
+
+class _Intercept:
+    """The write-path hook of one cache session: save before-images."""
+
+    redirects_reads = False
+
+    def __init__(self, session: CCSession) -> None:
+        self.session = session
+
+    def before_write(self, vol, tracks: np.ndarray) -> None:
+        self.session.service._intercept(self.session, vol, tracks)
+
+
+class _ForeignGuard:
+    """A session of another live process: its before-images cannot be saved from here,
+    so writes to its domain are refused while it is active."""
+
+    redirects_reads = False
+
+    def __init__(self, service: ConcurrentCopyService, rec: dict) -> None:
+        self.service = service
+        self.rec = rec
+        self.tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
+
+    def before_write(self, vol, tracks: np.ndarray) -> None:
+        if self.tmap.rel_of_src(tracks)[0].size == 0:
+            return
+        rec = self.service.store.get(self.rec["id"])
+        if rec is None or rec["state"] != C.ACTIVE.value or not _owner_alive(rec["owner"]):
+            self.service.sub.unregister_intercept(self.rec["volser"], self)
+            return
+        raise CopyServiceError(
+            "DLB367E", f"volume {self.rec['volser']} tracks {int(tracks[0])}.. are in the domain of "
+            f"Concurrent Copy session {self.rec['id']}, active in process {rec['owner']['pid']}; "
+            "only that process can save their before-images. Write from that process, or end "
+            "the session first."
+        )
+
+
+class ConcurrentCopyService:
+    """The Concurrent Copy sessions and the SDM of one subsystem (see module doc)."""
+
+    PREFIX = "CC"
+
+    def __init__(self, subsystem) -> None:
+        self.sub = subsystem
+        self.store = StateStore(subsystem.state_dir("concurrent_copy"))
+        self.sessions: dict[str, CCSession] = {}
+        self.token = uuid.uuid4().hex
+        self.closed = False
+        _LIVE[self.token] = self
+        self._fifo: deque[tuple[str, int]] = deque()  # cache sidefile entries, oldest first
+        self._drain_time = subsystem.clock.now()
+        self._drain_carry = 0.0
+        self._guards: list[_ForeignGuard] = []
+
+    # ------------------------------------------------------------------ service protocol
+    def load(self) -> None:
+        """Fail sessions of processes that are gone; guard those of live ones."""
+        for rec in self.store.records().values():
+            if rec.get("state") != C.ACTIVE.value:
+                continue
+            if _owner_alive(rec["owner"]):
+                g = _ForeignGuard(self, rec)
+                self._guards.append(g)
+                self.sub.register_intercept(rec["volser"], g)
+                continue
+            rec["state"] = C.FAILED.value
+            rec["message"] = (
+                f"DLB368E Concurrent Copy session {rec['id']} was active in process "
+                f"{rec['owner']['pid']}, which ended before the dump finished; its sidefiles are "
+                "lost and the dump cannot complete (data on the volume is not affected)."
+            )
+            rec["times"]["ended"] = self.sub.clock.now()
+            try:
+                self._release_work_record(rec)
+            except Exception as e:  # noqa: BLE001 - keep loading; say what is left behind
+                rec["message"] += f" Its working space could not be released: {e}"
+            self.store.put(rec["id"], rec)
+
+    def tick(self, now: float) -> None:
+        """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
+        rate = float(self.sub.settings.get("cc_drain_tracks_per_s", 5000.0))
+        dt = now - self._drain_time
+        if dt <= 0:
+            return
+        budget = dt * rate + self._drain_carry
+        n = int(budget)
+        self._drain_time = now
+        moved = self._drain(n)
+        # an idle SDM does not bank drain capacity
+        self._drain_carry = budget - n if moved == n else 0.0
+        self._save_all()
+
+    def close(self) -> None:
+        for s in list(self.sessions.values()):
+            if s.state is C.ACTIVE:
+                self._finish(s, C.FAILED, "DLB368E", f"{s.what} was active when its site was closed; "
+                             "the dump cannot complete (data on the volume is not affected).")
+        self.closed = True
+        _LIVE.pop(self.token, None)
+
+    # ------------------------------------------------------------------ start
+    def start(self, volser: str, runs=None, on_init_complete: Callable[[InitComplete], None] | None = None,
+              virtual: bool | str = False) -> CCSession:
+        """Initialise a session over ``runs`` of ``volser`` (see the module doc)."""
+        volser = volser.upper()
+        if virtual not in (False, None, "prefer", "require"):
+            raise CopyServiceError("DLB362E", f"virtual={virtual!r} is not one of False, 'prefer', 'require'.")
+        owner = self.sub.site.volume_spec(volser)["subsystem"]
+        if owner != self.sub.name:
+            raise CopyServiceError(
+                "DLB362E", f"volume {volser} belongs to {owner}; start its Concurrent Copy session there."
+            )
+        vol = self.sub.open_volume(volser)
+        domain = runs_mod.normalize(runs, vol.ntracks, f"Concurrent Copy domain on {volser}", "DLB362E")
+        now = self.sub.clock.now()
+
+        def refuse(err: CopyServiceError, method: str | None) -> CopyServiceError:
+            if on_init_complete is not None:
+                on_init_complete(InitComplete(None, volser, 4, now, method, str(err)))
+            return err
+
+        err = self._check_limits(volser)
+        if err is not None:
+            raise refuse(err, None)
+        mechanism = self._virtual_mechanism() if virtual else None
+        if virtual == "require" and mechanism is None:
+            raise refuse(CopyServiceError(
+                "DLB366E", f"virtual Concurrent Copy was required, but subsystem {self.sub.name} has "
+                "neither FlashCopy nor SnapShot to make a working copy."), None)
+        tmap = TrackMap.from_runs(domain, domain)
+        sid = self.store.next_id(self.PREFIX)
+        method = "cache"
+        work = None
+        if mechanism is not None:
+            try:
+                work = _WorkArea.make(self, sid, volser, domain, mechanism)
+                method = f"virtual-{mechanism}"
+            except CopyServiceError as e:
+                if virtual == "require":
+                    raise refuse(CopyServiceError(
+                        "DLB366E", f"virtual Concurrent Copy was required but failed: {e}"), None) from None
+        s = CCSession(self, sid, volser, tmap, method, vol.geometry.r1_capacity, now)
+        s.work = work
+        self.sessions[sid] = s
+        if work is None:
+            s.intercept = _Intercept(s)
+            self.sub.register_intercept(volser, s.intercept)
+        self._save(s)
+        if on_init_complete is not None:
+            on_init_complete(InitComplete(sid, volser, 0, now, method, f"DLB369I {s.what} initialised on "
+                                          f"{volser} ({tmap.n} tracks, {method}); serialisation may be released."))
+        return s
+
+    # ------------------------------------------------------------------ the SDM
+    def drain(self, max_tracks: int | None = None) -> int:
+        """Move cache sidefile images to the host sidefile now, oldest first."""
+        moved = self._drain(len(self._fifo) if max_tracks is None else max_tracks)
+        self._save_all()
+        return moved
+
+    def _drain(self, n: int) -> int:
+        limit = int(self.sub.settings["host_sidefile_bytes"])
+        moved = 0
+        while moved < n and self._fifo:
+            sid, r = self._fifo.popleft()
+            s = self.sessions.get(sid)
+            if s is None or s.state is not C.ACTIVE or r not in s.cache:
+                continue  # read by the dump, or the session is gone
+            if self._used("host") + s.track_bytes > limit:
+                self._cancel(s, f"the host sidefile is full ({limit} bytes for all sessions), so the SDM "
+                                "could not take its before-images")
+                continue
+            s.host[r] = s.cache.pop(r)
+            s.counters["host_hwm_tracks"] = max(s.counters["host_hwm_tracks"], len(s.host))
+            s.dirty = True
+            moved += 1
+        return moved
+
+    # ------------------------------------------------------------------ queries
+    def session(self, sid: str) -> CCSession:
+        s = self.sessions.get(str(sid).upper())
+        if s is None:
+            raise CopyServiceError("DLB365E", f"this process has no Concurrent Copy session {sid} on {self.sub.name}.")
+        return s
+
+    def query(self) -> list[dict]:
+        """Every session of the subsystem: this process's live ones with their current
+        sidefiles, the others as last recorded."""
+        out = []
+        for key, rec in self.store.records().items():
+            s = self.sessions.get(key)
+            out.append(self._describe(s) if s is not None else self._describe_record(rec))
+        return out
+
+    def purge(self) -> list[str]:
+        """Forget the records of ended sessions; returns their ids."""
+        gone = []
+        for key, rec in self.store.records().items():
+            if rec.get("state") != C.ACTIVE.value:
+                self.store.delete(key)
+                self.sessions.pop(key, None)
+                gone.append(key)
+        return gone
+
+    # ------------------------------------------------------------------ internals
+    def _check_limits(self, volser: str) -> CopyServiceError | None:
+        active = [r for r in self.store.records().values() if r.get("state") == C.ACTIVE.value
+                  and (r["id"] in self.sessions or _owner_alive(r["owner"]))]
+        per_vol = int(self.sub.settings["cc_sessions_per_volume"])
+        per_lss = int(self.sub.settings["cc_sessions_per_lss"])
+        on_vol = [r["id"] for r in active if r["volser"] == volser]
+        if len(on_vol) >= per_vol:
+            return CopyServiceError(
+                "DLB360E", f"volume {volser} already has {len(on_vol)} Concurrent Copy sessions, the "
+                f"limit per volume is {per_vol}; wait for one to end."
+            )
+        if len(active) >= per_lss:
+            return CopyServiceError(
+                "DLB361E", f"subsystem {self.sub.name} already has {len(active)} Concurrent Copy sessions, "
+                f"the limit per LSS is {per_lss}; wait for one to end."
+            )
+        return None
+
+    def _virtual_mechanism(self) -> str | None:
+        if self.sub.has("snapshot"):
+            return "snapshot"
+        if self.sub.has("flashcopy") and importlib.util.find_spec("dasdlab.emulator.services.flashcopy"):
+            return "flashcopy"
+        return None
+
+    def _intercept(self, s: CCSession, vol, tracks: np.ndarray) -> None:
+        """First write to an unread, unsaved domain track: save its before-image."""
+        if s.state is not C.ACTIVE:
+            return
+        rel = s.tmap.rel_of_src(tracks)[0]
+        if rel.size == 0:
+            return
+        rel = rel[s.unread.test_many(rel) & ~s.saved.test_many(rel)]
+        if rel.size == 0:
+            return
+        for r, t in zip(rel.tolist(), s.tmap.src(rel).tolist()):
+            s.cache[r] = np.array(vol.read_track(t))
+            self._fifo.append((s.id, r))
+        s.saved.set_many(rel)
+        s.counters["intercepted_writes"] += int(rel.size)
+        s.counters["cache_hwm_tracks"] = max(s.counters["cache_hwm_tracks"], len(s.cache))
+        s.dirty = True
+        self._enforce_cache()
+
+    def _enforce_cache(self) -> None:
+        """Cancel sessions, largest cache sidefile first, while all of them together
+        hold more than half of the cache (S42)."""
+        half = int(self.sub.settings["cache_bytes"]) / 2
+        while (used := self._used("cache")) > half:
+            victim = max((s for s in self.sessions.values() if s.state is C.ACTIVE and s.cache),
+                         key=lambda s: (len(s.cache) * s.track_bytes, s.id))
+            self._cancel(victim, f"the cache sidefiles of all sessions ({used} bytes) passed half of the "
+                                 f"cache ({int(half)} bytes) and its sidefile "
+                                 f"({len(victim.cache) * victim.track_bytes} bytes) was the largest")
+
+    def _used(self, which: str) -> int:
+        return sum(len(getattr(s, which)) * s.track_bytes for s in self.sessions.values()
+                   if s.state is C.ACTIVE)
+
+    def _cancel(self, s: CCSession, why: str) -> None:
+        self._finish(s, C.CANCELLED, "DLB363E",
+                     f"{s.what} on {s.volser} was cancelled: {why}. The dump cannot complete; the data "
+                     "on the volume is not affected.")
+
+    def _finish(self, s: CCSession, state: CCState, msgid: str | None = None, text: str = "") -> None:
+        s.to(state)
+        if msgid is not None:
+            s.error = CopyServiceError(msgid, text)
+            s.message = str(s.error)
+        now = self.sub.clock.now()
+        s.times["ended"] = now
+        if state is C.COMPLETE:
+            s.times["physical"] = now
+        s.cache.clear()
+        s.host.clear()
+        if s.intercept is not None:
+            self.sub.unregister_intercept(s.volser, s.intercept)
+            s.intercept = None
+        if s.work is not None:
+            s.work.release()
+        self._save(s)
+
+    def _read(self, s: CCSession, t: int) -> np.ndarray:
+        if s.error is not None and s.state is not C.ACTIVE:
+            raise s.error
+        if s.state is not C.ACTIVE:
+            raise CopyServiceError(
+                "DLB364E", f"{s.what} is {s.state.value}; the dump cannot read from it any more."
+            )
+        rel = s.tmap.rel_of_src(np.array([t], dtype=np.int64))[0]
+        if rel.size == 0:
+            raise CopyServiceError("DLB364E", f"track {t} of {s.volser} is not in the domain of {s.what}.")
+        r = int(rel[0])
+        if not s.unread.test(r):
+            raise CopyServiceError(
+                "DLB364E", f"track {t} of {s.volser} was read already by {s.what}; it is no longer "
+                "protected, so a second read would not give the point-in-time image."
+            )
+        img = s.host.pop(r, None)
+        if img is None:
+            img = s.cache.pop(r, None)
+        if img is not None:
+            s.counters["read_sidefile"] += 1
+        elif s.work is not None:
+            img = s.work.read(r, t)
+            s.counters["read_work"] += 1
+        else:
+            img = np.array(self.sub.open_volume(s.volser).read_track(t))
+            s.counters["read_live"] += 1
+        s.unread.clear(r)
+        s.saved.clear(r)
+        s.left -= 1
+        s.dirty = True
+        if s.left == 0:
+            self._finish(s, C.COMPLETE)
+        return img
+
+    def _end(self, s: CCSession) -> None:
+        s.require("end")
+        if s.state is C.ACTIVE:
+            self._finish(s, C.ENDED)
+
+    def _describe(self, s: CCSession) -> dict:
+        d = self._base(s.id, s.volser, s.tmap.src_runs(), s.method, s.state.value, s.times, s.counters,
+                       s.track_bytes, s.message, os.getpid())
+        d.update(tracks_read=s.tmap.n - s.left, cache_sidefile_tracks=len(s.cache),
+                 host_sidefile_tracks=len(s.host), work_area=s.work.describe() if s.work else None)
+        return d
+
+    def _describe_record(self, rec: dict) -> dict:
+        d = self._base(rec["id"], rec["volser"], [tuple(r) for r in rec["runs"]], rec["method"],
+                       rec["state"], rec["times"], rec["counters"], rec["track_bytes"],
+                       rec.get("message", ""), rec["owner"]["pid"])
+        d.update(tracks_read=rec.get("tracks_read"), cache_sidefile_tracks=rec.get("cache_tracks"),
+                 host_sidefile_tracks=rec.get("host_tracks"), work_area=rec.get("work"))
+        return d
+
+    def _base(self, sid, volser, runs, method, state, times, counters, tb, message, pid) -> dict:
+        c = counters
+        return {
+            "id": sid, "subsystem": self.sub.name, "volser": volser, "method": method, "state": state,
+            "runs": [list(r) for r in runs], "tracks_total": sum(b - a for a, b in runs),
+            "intercepted_writes": c["intercepted_writes"],
+            "cache_hwm_tracks": c["cache_hwm_tracks"], "cache_hwm_bytes": c["cache_hwm_tracks"] * tb,
+            "host_hwm_tracks": c["host_hwm_tracks"], "host_hwm_bytes": c["host_hwm_tracks"] * tb,
+            "tracks_read_sidefile": c["read_sidefile"], "tracks_read_live": c["read_live"],
+            "tracks_read_work_area": c["read_work"], "track_bytes": tb,
+            "started_at": times.get("started"), "logical_complete_at": times.get("logical"),
+            "physical_complete_at": times.get("physical"), "ended_at": times.get("ended"),
+            "owner_pid": pid, "message": message,
+        }
+
+    def _save(self, s: CCSession) -> None:
+        self.store.put(s.id, {
+            "id": s.id, "volser": s.volser, "runs": s.tmap.src_runs(), "method": s.method,
+            "state": s.state.value, "owner": _owner(self.token), "times": s.times,
+            "counters": s.counters, "track_bytes": s.track_bytes, "message": s.message,
+            "tracks_read": s.tmap.n - s.left, "cache_tracks": len(s.cache), "host_tracks": len(s.host),
+            "work": s.work.describe() if s.work is not None else None,
+        })
+        s.dirty = False
+
+    def _save_all(self) -> None:
+        for s in self.sessions.values():
+            if s.dirty:
+                self._save(s)
+
+    def _release_work_record(self, rec: dict) -> None:
+        """Free the working space of a session whose process is gone."""
+        if rec.get("work"):
+            _WorkArea.from_record(self, rec["work"]).release()
+
+
+class _WorkArea:
+    """Virtual CC's intermediate copy: the domain flashed or snapped into working-space
+    data sets on a volume of the same subsystem, read back with ordinary I/O.
+
+    ``tmap`` pairs the domain (relative track) with the work tracks.
+    """
+
+    def __init__(self, svc: ConcurrentCopyService, mechanism: str, volser: str, dsns: list[str],
+                 tmap: TrackMap, relation: str | None) -> None:
+        self.svc = svc
+        self.mechanism = mechanism
+        self.volser = volser
+        self.dsns = dsns
+        self.tmap = tmap
+        self.relation = relation
+        self.released = False
+
+    @classmethod
+    def make(cls, svc: ConcurrentCopyService, sid: str, volser: str, domain, mechanism: str) -> _WorkArea:
+        sub = svc.sub
+        src = sub.open_volume(volser)
+        n = runs_mod.total(domain)
+        # working space on another volume first, the source volume last
+        cands = sorted(sub.volsers(), key=lambda v: (v == volser, v))
+        last_err = None
+        for v in cands:
+            wvol = sub.open_volume(v, writable=True)
+            if (wvol.heads, wvol.slot) != (src.heads, src.slot):
+                continue
+            dsns, dst = [], []
+            try:
+                left, k = n, 1
+                while left:
+                    take = min(left, WORK_CHUNK)
+                    dsn = f"{WORK_HLQ}.{'SNAP' if mechanism == 'snapshot' else 'FLSH'}{int(sid[2:]):04d}"
+                    dsn = dsn if k == 1 else f"{dsn}.P{k}"
+                    entry = wvol.vtoc.allocate(dsn, dsorg="PS", recfm="U", lrecl=wvol.geometry.r1_capacity,
+                                               blksize=wvol.geometry.r1_capacity, primary=take, unit="TRK")
+                    dsns.append(dsn)
+                    dst.extend(entry.track_list(wvol.heads))
+                    left -= take
+                    k += 1
+            except Exception as e:  # noqa: BLE001 - no room here; try the next volume
+                last_err = e
+                for d in dsns:
+                    wvol.vtoc.delete(d)
+                continue
+            tmap = TrackMap.from_runs(domain, dst)
+            work = cls(svc, mechanism, v, dsns, tmap, None)
+            try:
+                work.relation = work._establish(volser, domain, dst)
+            except Exception:
+                for d in dsns:
+                    wvol.vtoc.delete(d)
+                raise
+            return work
+        raise CopyServiceError(
+            "DLB366E", f"no volume of {sub.name} has {n} free tracks of working space for virtual "
+            f"Concurrent Copy{f' ({last_err})' if last_err else ''}."
+        )
+
+    def _establish(self, volser: str, domain, dst) -> str | None:
+        sub = self.svc.sub
+        if self.mechanism == "snapshot":
+            rec = sub.service("snapshot").snap(volser, self.volser, src_runs=domain, dst_runs=dst,
+                                               dsn=self.dsns[0])
+            return rec["id"]
+        rel = sub.service("flashcopy").establish(volser, self.volser, src_runs=domain, dst_runs=dst,
+                                                 mode="NOCOPY")
+        return getattr(rel, "id", rel if isinstance(rel, str) else None)
+
+    def read(self, r: int, t: int) -> np.ndarray:
+        """The domain track ``t`` (relative ``r``) as the work area holds it, at its own address."""
+        from dasdlab.emulator.trackfmt import relocate_track
+
+        wvol = self.svc.sub.open_volume(self.volser)
+        wt = int(self.tmap.dst(np.array([r], dtype=np.int64))[0])
+        if not wvol.is_written(wt):
+            return np.zeros(wvol.slot, dtype=np.uint8)
+        img = np.array(wvol.read_track(wt))
+        if wt != t:
+            relocate_track(img, *divmod(t, wvol.heads))
+        return img
+
+    def describe(self) -> dict:
+        return {"mechanism": self.mechanism, "volser": self.volser, "datasets": self.dsns,
+                "relation": self.relation, "map": self.tmap.to_json()}
+
+    @classmethod
+    def from_record(cls, svc: ConcurrentCopyService, rec: dict) -> _WorkArea:
+        return cls(svc, rec["mechanism"], rec["volser"], rec["datasets"], TrackMap.from_json(rec["map"]),
+                   rec.get("relation"))
+
+    def release(self) -> None:
+        """Drop the flash or snap and delete the working-space data sets."""
+        if self.released:
+            return
+        self.released = True
+        sub = self.svc.sub
+        if self.relation is not None:
+            if self.mechanism == "snapshot":
+                snaps = sub.service("snapshot")
+                if self.relation in snaps.snaps:
+                    snaps.release(self.relation)
+            else:
+                sub.service("flashcopy").withdraw(self.relation)
+        wvol = sub.open_volume(self.volser, writable=True)
+        for d in self.dsns:
+            if d in wvol.vtoc:
+                wvol.vtoc.delete(d)
+
+
+def _proc_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), so that a
+    reused pid is not mistaken for the owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _owner(token: str) -> dict:
+    pid = os.getpid()
+    return {"pid": pid, "start": _proc_start(pid), "token": token}
+
+
+def _owner_alive(owner: dict) -> bool:
+    pid = owner.get("pid")
+    if pid == os.getpid():
+        svc = _LIVE.get(owner.get("token", ""))
+        return svc is not None and not svc.closed
+    try:
+        os.kill(pid, 0)
+    except (OSError, TypeError):
+        return False
+    start = _proc_start(pid)
+    return start is None or owner.get("start") is None or start == owner["start"]
+
+
+__all__ = ["CCSession", "CCState", "ConcurrentCopyService", "InitComplete"]
