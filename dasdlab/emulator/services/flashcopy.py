@@ -811,9 +811,9 @@ class FlashCopyService:
     def refresh(self, rid: str) -> FlashCopyRelationship:
         """Incremental establish: a new point in time, copying only changed tracks."""
         rel = self.get(rid)
+        rel.require("refresh")
         if not rel.incremental:
             raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; establish a new relationship instead.")
-        rel.require("refresh")
         copier = rel.copier()
         with self.lock, copier.lock:
             rel.pending = "refresh"
@@ -834,13 +834,13 @@ class FlashCopyService:
         """Reverse restore: the target's image goes back to the source (changed tracks
         only); afterwards the relationship runs the other way."""
         rel = self.get(rid)
-        if not rel.incremental:
-            raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; reverse restore needs change recording.")
-        if rel.state in (S.COPYING, S.NOCOPY):
+        if rel.incremental and rel.state in (S.COPYING, S.NOCOPY):
             raise CopyServiceError(
                 "DLB336E", f"reverse restore of {rel.id} is possible only after its background copy "
                 f"finished; {rel.remaining} tracks remain (drain it first).")
         rel.require("reverse")
+        if not rel.incremental:
+            raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; reverse restore needs change recording.")
         for r in self._rels.values():
             if r is not rel and r.state in _LIVE and r.source == rel.source and runs_overlap(
                     r.tmap.src_runs(), rel.tmap.src_runs()):
