@@ -225,14 +225,17 @@ def _write_cckd(vol: Volume, fd: int, code: int, progress: Progress | None,
     if shadow is not None:
         l2[:] = np.array((FALL_THROUGH, 0xFFFF, 0xFFFF), dtype=_L2_DTYPE)
     pos = l1_end + L2_LEN * l2.shape[0]
-    wanted = range(ntracks) if shadow is None else shadow.tolist()
-    total = ntracks if shadow is None else len(wanted)
+    if shadow is None:
+        # groups without a table hold only format-0 null tracks: nothing to look at
+        wanted = [t for g in np.flatnonzero(need).tolist()
+                  for t in range(g * L2_ENTRIES, min((g + 1) * L2_ENTRIES, ntracks))]
+    else:
+        wanted = shadow.tolist()
+    total = len(wanted)
     step = max(total // 200, 1)
     stored = 0
     for i, t in enumerate(wanted):
         g, x = divmod(t, L2_ENTRIES)
-        if table_of[g] < 0:
-            continue  # a group with no track image and no null track other than format 0
         fmt, image = _track_source(vol, t)
         if image is None:
             l2[table_of[g], x] = (0, fmt, fmt)
