@@ -12,8 +12,10 @@ import sys
 import typer
 
 from dasdlab.cli import dataset as dataset_cli
+from dasdlab.cli import dss as dss_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import site as site_cli
+from dasdlab.cli import snap as snap_cli
 from dasdlab.cli import volume as volume_cli
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(site_cli.app, name="site")
 app.add_typer(flashcopy_cli.app, name="flashcopy")
+app.add_typer(snap_cli.app, name="snap")
+app.add_typer(dss_cli.app, name="dss")
 
 
 from dasdlab.cli.demo import demo as _demo  # noqa: E402

@@ -178,6 +178,41 @@ class SnapShotService:
         self.store.put(sid, snap.to_json())
         return self.describe(snap)
 
+    def snap_dataset(self, dsn: str, tgt_volser: str, new_dsn: str) -> dict:
+        """SNAP DATASET: allocate ``new_dsn`` like ``dsn`` on ``tgt_volser``, snap the
+        data set's tracks into it (relocated), set its end of data and catalog it.
+        Nothing stays allocated or catalogued on error."""
+        from dasdlab.emulator import dsalloc
+        from dasdlab.emulator.vtoc import check_dsn
+
+        site = self.sub.site
+        dsn, new_dsn = check_dsn(dsn), check_dsn(new_dsn)
+        src_volser = site.catalog.lookup(dsn)
+        if site.catalog.find(new_dsn) is not None:
+            raise SnapError("DLB394E", f"{new_dsn} is already catalogued on {site.catalog.find(new_dsn)}.")
+        if site.volume_spec(src_volser)["subsystem"] != self.sub.name:
+            raise SnapError("DLB393E", f"{dsn} is on {src_volser}, which is not in subsystem {self.sub.name}.")
+        site.volume_spec(tgt_volser)
+        src = self.sub.open_volume(src_volser)
+        entry = src.vtoc.get(dsn)
+        n = entry.tracks(src.heads)
+        tgt = self.sub.open_volume(tgt_volser.upper(), writable=True) \
+            if site.volume_spec(tgt_volser)["subsystem"] == self.sub.name else None
+        if tgt is None:
+            raise SnapError("DLB393E", f"volume {tgt_volser.upper()} is not in subsystem {self.sub.name}; "
+                                       "SnapShot copies only inside one subsystem.")
+        new = dsalloc.allocate_like(tgt, new_dsn, entry.f1, n, src.heads)
+        try:
+            rec = self.snap(src_volser, tgt_volser, entry.track_list(src.heads), new.track_list(tgt.heads),
+                            dsn=dsn)
+        except BaseException:
+            dsalloc.scratch(tgt, new_dsn)
+            raise
+        dsalloc.finish_like(tgt, new_dsn, entry.f1)
+        site.catalog.add(new_dsn, tgt_volser.upper())
+        rec["target_dsn"] = new_dsn
+        return rec
+
     def _copy(self, snap: Snap, src, tgt) -> None:
         tm = snap.tmap
         if tgt.write_hook is not None:  # the target's tracks change: a write for intercepts

@@ -1,0 +1,50 @@
+"""``dasdlab dss``: run DFSMSdss-like COPY, DUMP and RESTORE statements against a site.
+
+Parses the command line, calls :mod:`dasdlab.emulator.dss` and prints its report
+(``DLBnnnI`` lines, or ``--json``); the exit status is the statement return code
+(0, 4 or 8), as a DFSMSdss step's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dasdlab.cli.common import print_json
+
+app = typer.Typer(help="DFSMSdss-like COPY, DUMP and RESTORE of data sets.")
+
+
+@app.callback(invoke_without_command=True)
+def dss(
+    statement: Annotated[Optional[str], typer.Argument(help="The statement(s); or give --file.")] = None,
+    site: Annotated[Path, typer.Option("--site", help="The site folder.")] = ...,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Read the statements from this file.")] = None,
+    wait_physical: Annotated[bool, typer.Option(help="Finish background copies before returning.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Per-data-set results and events as JSON.")] = False,
+) -> None:
+    """Run DFSMSdss statements, e.g. 'COPY DATASET(INCLUDE(PROD.**)) RENAMEU(TEST) FR(PREF)'."""
+    from dasdlab.cli.progress import bar
+    from dasdlab.emulator.dss import Dss
+    from dasdlab.emulator.site import Site
+
+    if (statement is None) == (file is None):
+        raise typer.BadParameter("give the statement text or --file, not both")
+    text = statement if file is None else file.read_text()
+    events = []
+    s = Site.open(site)
+    with bar("copying", "tracks") as progress:
+        report = Dss(s, on_logical=events.append, on_physical=events.append, progress=progress,
+                     wait_physical=wait_physical).run(text)
+    s.close()
+    if json_:
+        print_json({"rc": report.rc, "results": [r.as_json() for r in report.results],
+                    "events": [{"phase": e.phase, "dsn": e.dsn, "target": e.target, "method": e.method,
+                                "time": e.time, "tracks": e.tracks} for e in events]})
+    else:
+        for line in report.lines:
+            typer.echo(line)
+    if report.rc:
+        raise typer.Exit(report.rc)

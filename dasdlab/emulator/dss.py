@@ -1,0 +1,1217 @@
+"""A DFSMSdss-like front end: ``COPY``, ``DUMP`` and ``RESTORE`` of data sets.
+
+Facts from ``domain.md`` §2.1-§2.4 and §4.1 item 7 (DFSMSdss CONCURRENT keyword and
+virtual concurrent copy, S44, S45; FASTREPLICATION, S46, S47; the initialisation-complete
+event, S39; FlashCopy keywords, S52, S56, S57).
+
+**Syntax** (the DFSMSdss command conventions): a statement is a command followed by
+keywords; a keyword may take a parenthesised list whose items are separated by commas
+or blanks and may nest (``DATASET(INCLUDE(A.**) EXCLUDE(A.X))``, ``RENAMEU((OLD,NEW))``);
+a line whose last non-blank character is ``-`` continues on the next line (``+``
+continues *inside* a word, skipping the next line's leading blanks); ``/* ... */`` is a
+comment anywhere, also across lines.  Keywords and abbreviations:
+
+=============================  ==================  ===================================
+keyword                         abbreviations       commands
+=============================  ==================  ===================================
+DATASET(INCLUDE() EXCLUDE())    DS, INCL, EXCL      COPY DUMP RESTORE
+RENAMEUNCONDITIONAL(...)        RENUNC, RENAMEU     COPY RESTORE
+OUTDYNAM(volser,...)            ODY                 COPY DUMP RESTORE
+OUTDDNAME(volser)               OUTDD, ODD          COPY (the DD name is a volser here)
+FASTREPLICATION(PREF|REQ|NONE)  FR                  COPY
+FCNOCOPY                        FCNC                COPY
+FCINCREMENTAL                   FCINCR              COPY
+FCINCREMENTALLAST               FCINCRLAST          COPY
+FCWITHDRAW                      FCWDRAW             COPY DUMP
+CONCURRENT(...)                 CC                  COPY DUMP
+DELETE                                              COPY DUMP
+REPLACEUNCONDITIONAL            REPUNC              COPY RESTORE
+REPLACE                         REP                 COPY RESTORE
+OUTDSN(dsn)  (dasdlab)          OUTDDNAME, OUTDD    DUMP (there is no JCL: a name)
+INDSN(dsn)   (dasdlab)          INDDNAME, INDD      RESTORE
+=============================  ==================  ===================================
+
+CONCURRENT values: ``ANYPREFERRED``/``PREFERRED`` (the default), ``ANYREQUIRED``/
+``REQUIRED``, ``CACHEPREFERRED``, ``CACHEREQUIRED``, ``VIRTUALPREFERRED``,
+``VIRTUALREQUIRED``, ``NONE``/``STANDARD``; each ``...PREFERRED`` may be shortened to
+``...PREF`` and ``...REQUIRED`` to ``...REQ``.
+
+**Method order per data set** (:func:`methods_for`):
+
+* ``COPY``: with ``FASTREPLICATION(PREFERRED)`` (the default) fast replication is tried
+  first, even when CONCURRENT is coded: FlashCopy on a DS8000-like, SnapShot on an
+  RVA-like, TimeFinder/Clone on a Symmetrix-like subsystem (EMC's FlashCopy emulation);
+  source and target must be in the same subsystem.  Then Concurrent Copy as CONCURRENT
+  says, then standard I/O.  ``REQUIRED`` fails the data sets that cannot be flashed and
+  goes on with the others; it is not allowed together with CONCURRENT.  ``NONE`` skips
+  fast replication.
+* ``CONCURRENT`` (COPY and DUMP): ANY = virtual CC, then cache CC; CACHE = cache CC,
+  then virtual; VIRTUAL = virtual CC, then cache CC; ``...PREFERRED`` then falls back to
+  standard I/O, ``ANYREQUIRED`` fails instead, ``CACHEREQUIRED`` and ``VIRTUALREQUIRED``
+  accept only their own kind.  The order inside CACHE/VIRTUAL is our reading of S45,
+  which lists the sub-keywords without describing them.
+* *Virtual CC* snaps (RVA) or flashes NOCOPY (DS8000) the data set to a working-space
+  data set ``SYS1.ANTMAIN.S<sysname>.SNAPnnnn`` on a volume of the same subsystem,
+  which is logical completion, then copies the working space with standard I/O and
+  deletes it (S44, S45).  *Cache CC* is the subsystem's Concurrent Copy service; an
+  RVA-like subsystem has only the virtual kind (as the image copy planner assumes).
+* A method that fails when tried (a FlashCopy limit, a full pool, a CC session that
+  does not initialise) gives way to the next one, which is what "RC 4: initialisation
+  failed, copy as if CONCURRENT had not been given" says for CC (S39).
+
+**Logical and physical completion** are reported per data set through ``on_logical``
+and ``on_physical`` (a :class:`DssEvent`), always in that order.  All data sets of a
+statement are first brought to logical completion (serialised, then released), then
+copied physically: standard I/O releases a data set only when its copy is complete
+(``logical`` then at once ``physical``); CC releases it when the session is initialised;
+fast replication when the relationship is established.  SnapShot is physically complete
+at once.  A FlashCopy COPY or a TimeFinder COPY is physically complete when its
+background copy ends: DSS returns before that, and ``on_physical`` comes from the
+service when the copy ends (``wait_physical=True`` copies to the end before returning);
+a NOCOPY copy reports physical completion only with ``wait_physical``.
+
+**Choices where the reference is silent** (documented, tested): the target of a COPY
+is ``RENAMEU`` of the name (``RENAMEU(newhlq)`` replaces the first qualifier;
+``RENAMEU((old,new))`` pairs take exact names or ``PFX.**`` -> ``NEWPFX.**``), on the
+first ``OUTDYNAM`` volume (default: the source's volume); a catalogued target needs
+``REPLACE``/``REPLACEUNCONDITIONAL`` (it is reused when large enough) and a target
+named like its source needs ``DELETE`` (a move to another volume).  ``FCWITHDRAW``
+withdraws, after a DUMP or COPY, the FlashCopy relationships whose *target* holds the
+dumped source (the FDUMP shadow pattern).  ``FCINCREMENTAL`` refreshes an existing
+incremental relationship between the same tracks or establishes one;
+``FCINCREMENTALLAST`` takes the last increment and withdraws it once copied.
+
+**Dump format** (:data:`DUMP_MAGIC`, version 1) — the DUMP output data set is DSORG=PS,
+RECFM=FB, LRECL=BLKSIZE=27998 (half-track blocks) and holds a byte stream of segments,
+each padded with zeros to a multiple of 27,998 bytes.  All integers are big-endian::
+
+    header    "DLBDUMP1" u16 version=1  u16 0  f8 modeled time  8s subsystem  8s sysname
+    data set  "DLBDSET1" u32 segment length (after this field)  44s dsn  6s volser
+              u16 heads  u32 slot size  u32 tracks  140s Format-1 DSCB as on the volume
+              then per track: u32 relative track  u32 image length (0 = never written)
+                              the compacted image (home address to end-of-track marker)
+    trailer   "DLBDEND1" u32 data sets  u32 crc32 of every segment before the trailer
+
+RESTORE reads it back: each selected data set is allocated like the original (or
+reused with REPLACE), its tracks written with their new addresses, its end-of-data
+pointers set, and it is catalogued.
+
+Message ids DLB401-DLB449 (DLB400E: a bad filter, from :mod:`dsnfilter`).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+import numpy as np
+
+from dasdlab.emulator import dsalloc, trackfmt
+from dasdlab.emulator.dsnfilter import compile_filter
+from dasdlab.emulator.vtoc import Format1, check_dsn
+from dasdlab.errors import DasdlabError, DatasetError, ParseError
+
+
+class DssError(DasdlabError):
+    """A DFSMSdss statement that cannot be carried out."""
+
+
+# ====================================================================== syntax
+@dataclass
+class Node:
+    """A word with an optional parenthesised list, or a bare list (``word`` None)."""
+
+    word: str | None
+    args: list[Node] | None
+    line: int
+    col: int
+
+    def words(self) -> list[str]:
+        return [a.word for a in self.args or [] if a.word is not None]
+
+
+@dataclass
+class Statement:
+    """One parsed and checked statement; fields hold canonical values."""
+
+    command: str
+    line: int
+    col: int
+    text: str
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    rename_hlq: str | None = None
+    renames: list[tuple[str, str]] = field(default_factory=list)
+    outvols: list[str] = field(default_factory=list)
+    fr: str = "PREFERRED"
+    cc: str | None = None  # canonical CONCURRENT value, None when not coded
+    fcnocopy: bool = False
+    fcincr: bool = False
+    fcincrlast: bool = False
+    fcwithdraw: bool = False
+    delete: bool = False
+    replace: bool = False
+    outdsn: str | None = None
+    indsn: str | None = None
+
+
+_WORD_OK = re.compile(r"^[A-Za-z0-9@#$.*%_\-]+$")
+
+#: canonical keyword -> (abbreviations, commands it is valid for)
+KEYWORDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "DATASET": (("DS",), frozenset({"COPY", "DUMP", "RESTORE"})),
+    "RENAMEUNCONDITIONAL": (("RENUNC", "RENAMEU"), frozenset({"COPY", "RESTORE"})),
+    "OUTDYNAM": (("ODY",), frozenset({"COPY", "DUMP", "RESTORE"})),
+    "OUTDDNAME": (("OUTDD", "ODD"), frozenset({"COPY", "DUMP"})),
+    "FASTREPLICATION": (("FR",), frozenset({"COPY"})),
+    "FCNOCOPY": (("FCNC",), frozenset({"COPY"})),
+    "FCINCREMENTAL": (("FCINCR",), frozenset({"COPY"})),
+    "FCINCREMENTALLAST": (("FCINCRLAST",), frozenset({"COPY"})),
+    "FCWITHDRAW": (("FCWDRAW",), frozenset({"COPY", "DUMP"})),
+    "CONCURRENT": (("CC",), frozenset({"COPY", "DUMP"})),
+    "DELETE": ((), frozenset({"COPY", "DUMP"})),
+    "REPLACEUNCONDITIONAL": (("REPUNC",), frozenset({"COPY", "RESTORE"})),
+    "REPLACE": (("REP",), frozenset({"COPY", "RESTORE"})),
+    "OUTDSN": ((), frozenset({"DUMP"})),
+    "INDSN": (("INDDNAME", "INDD"), frozenset({"RESTORE"})),
+}
+_ALIAS = {a: k for k, (abbr, _) in KEYWORDS.items() for a in (k, *abbr)}
+_FLAGS = {"FCNOCOPY", "FCINCREMENTAL", "FCINCREMENTALLAST", "FCWITHDRAW", "DELETE",
+          "REPLACEUNCONDITIONAL", "REPLACE"}
+COMMANDS = ("COPY", "DUMP", "RESTORE")
+
+FR_VALUES = {"PREFERRED": "PREFERRED", "PREF": "PREFERRED", "REQUIRED": "REQUIRED", "REQ": "REQUIRED",
+             "NONE": "NONE"}
+CC_VALUES = {}
+for _kind in ("ANY", "CACHE", "VIRTUAL"):
+    for _full, _short in (("PREFERRED", "PREF"), ("REQUIRED", "REQ")):
+        CC_VALUES[_kind + _full] = CC_VALUES[_kind + _short] = _kind + _full
+CC_VALUES.update({"PREFERRED": "ANYPREFERRED", "PREF": "ANYPREFERRED", "REQUIRED": "ANYREQUIRED",
+                  "REQ": "ANYREQUIRED", "NONE": "NONE", "STANDARD": "NONE"})
+
+
+def _perr(msgid: str, line: int, col: int, text: str) -> ParseError:
+    return ParseError(msgid, f"line {line} column {col}: {text}")
+
+
+def _statements(text: str) -> list[list[tuple[int, int, str]]]:
+    """Split into statements of (line, column, char), comments and continuations gone."""
+    out: list[list[tuple[int, int, str]]] = []
+    cur: list[tuple[int, int, str]] = []
+    in_comment = None
+    glue = False
+    for ln, line in enumerate(text.splitlines(), 1):
+        chars: list[tuple[int, int, str]] = []
+        i = 0
+        while i < len(line):
+            if in_comment is not None:
+                j = line.find("*/", i)
+                if j < 0:
+                    i = len(line)
+                    break
+                in_comment = None
+                chars.append((ln, i + 1, " "))
+                i = j + 2
+                continue
+            if line.startswith("/*", i):
+                in_comment = (ln, i + 1)
+                i += 2
+                continue
+            chars.append((ln, i + 1, line[i]))
+            i += 1
+        if glue:
+            while chars and chars[0][2] in " \t":
+                chars.pop(0)
+            glue = False
+        nb = [k for k, c in enumerate(chars) if c[2] not in " \t"]
+        cont = None
+        if nb and chars[nb[-1]][2] in "-+":
+            cont = chars[nb[-1]][2]
+            chars = chars[: nb[-1]]
+        cur.extend(chars)
+        if cont == "-":
+            cur.append((ln, len(line) + 1, " "))
+        elif cont == "+":
+            glue = True
+        if cont is None and in_comment is None:
+            if any(c[2] not in " \t" for c in cur):
+                out.append(cur)
+            cur = []
+    if in_comment is not None:
+        raise _perr("DLB402E", *in_comment, "comment '/*' is not closed by '*/'.")
+    if any(c[2] not in " \t" for c in cur):
+        out.append(cur)
+    return out
+
+
+def _tokens(chars: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
+    toks = []
+    i = 0
+    while i < len(chars):
+        ln, col, ch = chars[i]
+        if ch in " \t":
+            i += 1
+            continue
+        if ch in "(),":
+            toks.append((ch, ln, col))
+            i += 1
+            continue
+        j = i
+        while j < len(chars) and chars[j][2] not in " \t(),":
+            j += 1
+        word = "".join(c[2] for c in chars[i:j])
+        if not _WORD_OK.match(word):
+            bad = next(k for k in range(i, j) if not _WORD_OK.match(chars[k][2]))
+            raise _perr("DLB401E", chars[bad][0], chars[bad][1], f"character {chars[bad][2]!r} is not allowed here.")
+        toks.append((word.upper(), ln, col))
+        i = j
+    return toks
+
+
+def _parse_list(toks, pos: int, open_at: tuple[int, int]) -> tuple[list[Node], int]:
+    items: list[Node] = []
+    while True:
+        if pos >= len(toks):
+            raise _perr("DLB402E", *open_at, "'(' is not closed by ')'.")
+        tok, ln, col = toks[pos]
+        if tok == ")":
+            return items, pos + 1
+        if tok == ",":
+            pos += 1
+            continue
+        if tok == "(":
+            sub, pos = _parse_list(toks, pos + 1, (ln, col))
+            items.append(Node(None, sub, ln, col))
+            continue
+        node = Node(tok, None, ln, col)
+        pos += 1
+        if pos < len(toks) and toks[pos][0] == "(":
+            node.args, pos = _parse_list(toks, pos + 1, (toks[pos][1], toks[pos][2]))
+        items.append(node)
+
+
+def parse(text: str) -> list[Statement]:
+    """Parse and check every statement; raises :class:`ParseError` naming line and
+    column before anything runs."""
+    out = []
+    for chars in _statements(text):
+        toks = _tokens(chars)
+        raw = " ".join("".join(c[2] for c in chars).split())
+        cmd, ln, col = toks[0]
+        if cmd in "(),":
+            raise _perr("DLB401E", ln, col, f"a statement must start with a command, not {cmd!r}.")
+        if cmd not in COMMANDS:
+            raise _perr("DLB403E", ln, col, f"{cmd} is not a command; dasdlab knows {', '.join(COMMANDS)}.")
+        kws: list[Node] = []
+        pos = 1
+        while pos < len(toks):
+            tok, kl, kc = toks[pos]
+            if tok == ")":
+                raise _perr("DLB402E", kl, kc, "')' without a matching '('.")
+            if tok in "(,":
+                raise _perr("DLB401E", kl, kc, f"{tok!r} where a keyword was expected.")
+            node = Node(tok, None, kl, kc)
+            pos += 1
+            if pos < len(toks) and toks[pos][0] == "(":
+                node.args, pos = _parse_list(toks, pos + 1, (toks[pos][1], toks[pos][2]))
+            kws.append(node)
+        out.append(_check(Statement(cmd, ln, col, raw), kws))
+    return out
+
+
+def _one_word(kw: Node, name: str) -> str:
+    if not kw.args or len(kw.args) != 1 or kw.args[0].word is None or kw.args[0].args is not None:
+        raise _perr("DLB409E", kw.line, kw.col, f"{name} takes one value in parentheses.")
+    return kw.args[0].word
+
+
+def _filters(kw: Node, name: str) -> list[str]:
+    if not kw.args:
+        raise _perr("DLB409E", kw.line, kw.col, f"{name} needs at least one data set name filter.")
+    out = []
+    for a in kw.args:
+        if a.word is None or a.args is not None:
+            raise _perr("DLB406E", a.line, a.col, f"{name} takes data set name filters.")
+        try:
+            compile_filter(a.word)
+        except ParseError as e:
+            raise _perr("DLB400E", a.line, a.col, e.text) from None
+        out.append(a.word)
+    return out
+
+
+def _check(st: Statement, kws: list[Node]) -> Statement:
+    seen: dict[str, Node] = {}
+    for kw in kws:
+        canon = _ALIAS.get(kw.word or "")
+        if canon is None or st.command not in KEYWORDS[canon][1]:
+            if canon is None:
+                raise _perr("DLB404E", kw.line, kw.col, f"{kw.word} is not a {st.command} keyword.")
+            raise _perr("DLB404E", kw.line, kw.col, f"{canon} is not valid for {st.command}.")
+        if canon in ("OUTDDNAME",) and st.command == "DUMP":
+            canon = "OUTDSN"
+        if canon in seen:
+            raise _perr("DLB405E", kw.line, kw.col, f"{canon} is given twice (first at line "
+                                                    f"{seen[canon].line} column {seen[canon].col}).")
+        seen[canon] = kw
+        if canon in _FLAGS:
+            if kw.args is not None:
+                raise _perr("DLB409E", kw.line, kw.col, f"{canon} takes no value.")
+            attr = {"FCNOCOPY": "fcnocopy", "FCINCREMENTAL": "fcincr", "FCINCREMENTALLAST": "fcincrlast",
+                    "FCWITHDRAW": "fcwithdraw", "DELETE": "delete", "REPLACEUNCONDITIONAL": "replace",
+                    "REPLACE": "replace"}[canon]
+            setattr(st, attr, True)
+        elif canon == "DATASET":
+            if not kw.args:
+                raise _perr("DLB409E", kw.line, kw.col, "DATASET needs INCLUDE(...) in parentheses.")
+            for sub in kw.args:
+                name = {"INCLUDE": "INCLUDE", "INCL": "INCLUDE", "EXCLUDE": "EXCLUDE", "EXCL": "EXCLUDE"}.get(
+                    sub.word or "")
+                if name is None:
+                    what = sub.word or "a list"
+                    hint = " (BY filtering is not supported)" if sub.word == "BY" else ""
+                    raise _perr("DLB404E", sub.line, sub.col, f"{what} is not valid inside DATASET{hint}.")
+                (st.include if name == "INCLUDE" else st.exclude).extend(_filters(sub, name))
+            if not st.include:
+                raise _perr("DLB408E", kw.line, kw.col, "DATASET needs INCLUDE(...).")
+        elif canon == "RENAMEUNCONDITIONAL":
+            if not kw.args:
+                raise _perr("DLB409E", kw.line, kw.col, "RENAMEUNCONDITIONAL needs a new name or (old,new) pairs.")
+            for a in kw.args:
+                if a.word is not None and a.args is None and len(kw.args) == 1 and "." not in a.word:
+                    st.rename_hlq = a.word
+                elif a.word is None and a.args and len(a.args) == 2 and all(
+                        x.word is not None and x.args is None for x in a.args):
+                    st.renames.append((a.args[0].word, a.args[1].word))
+                else:
+                    raise _perr("DLB406E", a.line, a.col,
+                                "RENAMEUNCONDITIONAL takes a new high-level qualifier or (old,new) pairs.")
+        elif canon in ("OUTDYNAM", "OUTDDNAME"):
+            vols = [a.word for a in kw.args or [] if a.word is not None and a.args is None]
+            if not vols or len(vols) != len(kw.args or []):
+                raise _perr("DLB409E", kw.line, kw.col, f"{canon} takes volume serials.")
+            if st.outvols:
+                raise _perr("DLB405E", kw.line, kw.col, "give OUTDYNAM or OUTDDNAME, not both.")
+            st.outvols = vols
+        elif canon == "FASTREPLICATION":
+            v = _one_word(kw, canon)
+            if v not in FR_VALUES:
+                raise _perr("DLB406E", kw.args[0].line, kw.args[0].col,
+                            f"FASTREPLICATION({v}) must be PREFERRED, REQUIRED or NONE.")
+            st.fr = FR_VALUES[v]
+        elif canon == "CONCURRENT":
+            v = "ANYPREFERRED" if kw.args is None or not kw.args else _one_word(kw, canon)
+            if v not in CC_VALUES:
+                raise _perr("DLB406E", kw.args[0].line, kw.args[0].col, f"CONCURRENT({v}) is not a CONCURRENT value.")
+            st.cc = CC_VALUES[v]
+        elif canon in ("OUTDSN", "INDSN"):
+            v = _one_word(kw, canon)
+            try:
+                check_dsn(v)
+            except DasdlabError as e:
+                raise _perr("DLB406E", kw.args[0].line, kw.args[0].col, e.text) from None
+            setattr(st, canon.lower(), v)
+    if "DATASET" not in seen:
+        raise _perr("DLB408E", st.line, st.col, f"{st.command} needs DATASET(INCLUDE(...)).")
+    if st.command == "DUMP" and st.outdsn is None:
+        raise _perr("DLB408E", st.line, st.col, "DUMP needs OUTDSN(dsn) (or OUTDDNAME(dsn)).")
+    if st.command == "RESTORE" and st.indsn is None:
+        raise _perr("DLB408E", st.line, st.col, "RESTORE needs INDSN(dsn) (or INDDNAME(dsn)).")
+    fr = seen.get("FASTREPLICATION")
+    if st.fr == "REQUIRED" and st.cc is not None:
+        raise _perr("DLB407E", fr.line, fr.col, "FASTREPLICATION(REQUIRED) is not allowed together with CONCURRENT.")
+    if st.fcincr and st.fcincrlast:
+        k = seen["FCINCREMENTALLAST"]
+        raise _perr("DLB407E", k.line, k.col, "FCINCREMENTAL and FCINCREMENTALLAST exclude each other.")
+    if st.fcnocopy and (st.fcincr or st.fcincrlast):
+        k = seen["FCNOCOPY"]
+        raise _perr("DLB407E", k.line, k.col, "FCNOCOPY cannot be used with incremental FlashCopy (it needs COPY).")
+    return st
+
+
+# ====================================================================== planning
+class Method(Enum):
+    FLASHCOPY = "FLASHCOPY"
+    SNAPSHOT = "SNAPSHOT"
+    TIMEFINDER = "TIMEFINDER"
+    VIRTUAL_CC = "VIRTUAL-CC"
+    CACHE_CC = "CACHE-CC"
+    STANDARD = "STANDARD"
+
+
+FAST = {"flashcopy": Method.FLASHCOPY, "snapshot": Method.SNAPSHOT, "timefinder": Method.TIMEFINDER}
+
+
+def virtual_cc_possible(caps) -> bool:
+    return bool(set(caps) & {"flashcopy", "snapshot"})
+
+
+def cache_cc_possible(caps) -> bool:
+    # an RVA-like box snaps for CC (S44): no cache-based kind there
+    return "concurrent_copy" in caps and "snapshot" not in caps
+
+
+def methods_for(command: str, fr: str, cc: str | None, src_caps, same_subsystem: bool) -> tuple[list[Method], bool]:
+    """(methods to try in order, whether standard I/O is a permitted last resort).
+
+    ``src_caps`` are the copy services of the source's subsystem; ``same_subsystem``
+    says whether the target is in it (fast replication needs that).
+    """
+    caps = set(src_caps)
+    order: list[Method] = []
+    if command == "COPY" and fr != "NONE":
+        fast = [FAST[c] for c in ("flashcopy", "snapshot", "timefinder") if c in caps]
+        if fast and same_subsystem:
+            order.append(fast[0])
+        if fr == "REQUIRED":
+            return order, False
+    if cc is not None and cc != "NONE":
+        kind = cc[:-9] if cc.endswith("PREFERRED") else cc[:-8]
+        v = [Method.VIRTUAL_CC] if virtual_cc_possible(caps) else []
+        c = [Method.CACHE_CC] if cache_cc_possible(caps) else []
+        order += {"ANY": v + c, "VIRTUAL": v + c, "CACHE": c + v}[kind] if cc.endswith("PREFERRED") else \
+            {"ANY": v + c, "VIRTUAL": v, "CACHE": c}[kind]
+        if cc.endswith("REQUIRED"):
+            return order, False
+    order.append(Method.STANDARD)
+    return order, True
+
+
+# ====================================================================== events and results
+@dataclass(frozen=True)
+class DssEvent:
+    """Logical or physical completion of one data set of a statement."""
+
+    phase: str  # "logical" or "physical"
+    command: str
+    dsn: str
+    target: str | None  # target data set (COPY, RESTORE) or dump data set (DUMP)
+    method: str
+    time: float  # modeled clock
+    wall: float  # time.monotonic()
+    tracks: int
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass
+class DsResult:
+    dsn: str
+    volser: str
+    target: str | None = None
+    target_volser: str | None = None
+    method: str | None = None
+    rc: int = 0
+    tracks: int = 0
+    logical_time: float | None = None
+    physical_time: float | None = None
+    fallbacks: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class DssReport:
+    rc: int = 0
+    lines: list[str] = field(default_factory=list)
+    results: list[DsResult] = field(default_factory=list)
+
+    def say(self, line: str, rc: int = 0) -> None:
+        self.lines.append(line)
+        self.rc = max(self.rc, rc)
+
+
+# ====================================================================== the dump stream
+DUMP_MAGIC = b"DLBDUMP1"
+DSET_MAGIC = b"DLBDSET1"
+END_MAGIC = b"DLBDEND1"
+DUMP_BLK = 27998
+_DSET_HDR = struct.Struct(">44s6sHII140s")
+_TRK = struct.Struct(">II")
+
+
+def _pad(b: bytes) -> bytes:
+    return b + bytes(-len(b) % DUMP_BLK)
+
+
+def _header(now: float, subsystem: str, sysname: str) -> bytes:
+    return DUMP_MAGIC + struct.pack(">HHd8s8s", 1, 0, now, subsystem.encode()[:8].ljust(8),
+                                    sysname.encode()[:8].ljust(8))
+
+
+def _compact(img: np.ndarray) -> bytes:
+    from dasdlab.emulator.rva import compacted_bytes
+
+    return bytes(img[: compacted_bytes(img)])
+
+
+@dataclass
+class DumpedDataset:
+    dsn: str
+    volser: str
+    heads: int
+    slot: int
+    ntracks: int
+    f1: Format1
+    tracks: list[tuple[int, bytes]]  # (relative track, compacted image or b"")
+
+
+def read_dump(raw: bytes, where: str) -> list[DumpedDataset]:
+    """Parse a dump stream; raises DLB421E naming what is wrong."""
+    def bad(text: str) -> DssError:
+        return DssError("DLB421E", f"{where} is not a usable dasdlab dump: {text}.")
+
+    if raw[:8] != DUMP_MAGIC:
+        raise bad("no DLBDUMP1 header")
+    pos = len(_pad(raw[:8 + 28]))
+    out = []
+    crc = zlib.crc32(raw[:pos])
+    while True:
+        if pos + 12 > len(raw):
+            raise bad("the trailer is missing (truncated)")
+        magic = raw[pos:pos + 8]
+        if magic == END_MAGIC:
+            n, want = struct.unpack_from(">II", raw, pos + 8)
+            if want != crc:
+                raise bad(f"checksum {want:08x} does not match the data ({crc:08x})")
+            if n != len(out):
+                raise bad(f"the trailer counts {n} data sets, the dump holds {len(out)}")
+            return out
+        if magic != DSET_MAGIC:
+            raise bad(f"unknown segment {magic!r} at byte {pos}")
+        (length,) = struct.unpack_from(">I", raw, pos + 8)
+        seg = raw[pos + 12: pos + 12 + length]
+        if len(seg) != length:
+            raise bad("a data set segment is truncated")
+        dsn, vol, heads, slot, ntr, f1raw = _DSET_HDR.unpack_from(seg)
+        tracks = []
+        p = _DSET_HDR.size
+        while p < length:
+            rel, ln = _TRK.unpack_from(seg, p)
+            p += _TRK.size
+            tracks.append((rel, seg[p:p + ln]))
+            p += ln
+        out.append(DumpedDataset(dsn.decode().strip(), vol.decode().strip(), heads, slot, ntr,
+                                 Format1.unpack(f1raw), tracks))
+        end = pos + len(_pad(raw[pos:pos + 12 + length]))
+        crc = zlib.crc32(raw[pos:end], crc)
+        pos = end
+
+
+# ====================================================================== the runner
+@dataclass
+class _Job:
+    dsn: str
+    src_vol: object
+    src_runs: list[tuple[int, int]]
+    f1: Format1
+    result: DsResult
+    order: list[Method]
+    standard_ok: bool
+    tgt_vol: object = None
+    tgt_dsn: str | None = None
+    tgt_runs: list[tuple[int, int]] | None = None
+    new_target: bool = False
+    method: Method | None = None
+    reader: object = None  # (vol, runs) the physical copy reads from
+    cleanup: list = field(default_factory=list)
+    fc_rel: object = None
+    tf_sess: object = None
+    cc_sess: object = None
+    logical_done: bool = False
+    physical_done: bool = False
+
+    @property
+    def ntracks(self) -> int:
+        return sum(b - a for a, b in self.src_runs)
+
+
+class Dss:
+    """Runs DFSMSdss-like statements against a site.
+
+    ``on_logical(event)`` and ``on_physical(event)`` get a :class:`DssEvent` per data
+    set; ``cost(phase, tracks)`` (optional) returns modeled seconds to advance the site
+    clock by for ``"read"``/``"write"`` of standard I/O, ``"establish"`` of fast
+    replication and ``"session"`` of CC initialisation (the engine passes its device
+    profile); ``progress(done, total)`` counts tracks of standard I/O.
+    """
+
+    def __init__(self, site, on_logical: Callable[[DssEvent], None] | None = None,
+                 on_physical: Callable[[DssEvent], None] | None = None,
+                 cost: Callable[[str, int], float] | None = None,
+                 progress: Callable[[int, int], None] | None = None, sysname: str = "DLAB",
+                 wait_physical: bool = False) -> None:
+        self.site = site
+        self.on_logical = on_logical
+        self.on_physical = on_physical
+        self.cost = cost
+        self.progress = progress
+        self.sysname = sysname
+        self.wait_physical = wait_physical
+        self._done = 0
+        self._total = 0
+
+    # ------------------------------------------------------------------ entry
+    def run(self, text: str) -> DssReport:
+        statements = parse(text)  # every statement parses before any runs
+        report = DssReport()
+        for i, st in enumerate(statements, 1):
+            report.say(f"DLB410I ({i:03d}) STATEMENT {st.command} AT LINE {st.line}: {st.text}")
+            if st.command == "RESTORE":
+                self._restore(st, report)
+            else:
+                self._copy_or_dump(st, report)
+        report.say(f"DLB426I TASK COMPLETED WITH RETURN CODE {report.rc:04d}")
+        return report
+
+    # ------------------------------------------------------------------ helpers
+    def _advance(self, phase: str, n: int) -> None:
+        if self.cost is not None and n:
+            dt = float(self.cost(phase, n))
+            if dt > 0:
+                self.site.clock.advance(dt)
+
+    def _event(self, job: _Job, phase: str, command: str, detail: dict | None = None) -> None:
+        if phase == "logical":
+            if job.logical_done:
+                return
+            job.logical_done = True
+            job.result.logical_time = self.site.clock.now()
+        else:
+            if job.physical_done:
+                return
+            if not job.logical_done:
+                self._event(job, "logical", command)
+            job.physical_done = True
+            job.result.physical_time = self.site.clock.now()
+        ev = DssEvent(phase, command, job.dsn, job.tgt_dsn, job.method.value if job.method else "",
+                      self.site.clock.now(), time.monotonic(), job.ntracks, detail or {})
+        cb = self.on_logical if phase == "logical" else self.on_physical
+        if cb is not None:
+            cb(ev)
+
+    def select(self, st: Statement) -> list[tuple[str, str]]:
+        """Catalogued (dsn, volser) matching INCLUDE and not EXCLUDE, in name order."""
+        out = {}
+        for pat in st.include:
+            for dsn, vol in self.site.catalog.entries(pat):
+                out[dsn] = vol
+        for pat in st.exclude:
+            rx = compile_filter(pat)
+            out = {d: v for d, v in out.items() if not rx.match(d)}
+        return sorted(out.items())
+
+    def rename(self, st: Statement, dsn: str) -> str:
+        for old, new in st.renames:
+            if old.endswith(".**") and new.endswith(".**"):
+                p = old[:-3]
+                if dsn.startswith(p + "."):
+                    return new[:-3] + dsn[len(p):]
+            elif compile_filter(old).match(dsn) and "*" not in new and "%" not in new:
+                return new
+        if st.rename_hlq:
+            return st.rename_hlq + dsn[dsn.index("."):] if "." in dsn else st.rename_hlq
+        return dsn
+
+    # ------------------------------------------------------------------ COPY and DUMP
+    def _copy_or_dump(self, st: Statement, report: DssReport) -> None:
+        sel = self.select(st)
+        if not sel:
+            report.say(f"DLB412W NO DATA SETS SELECTED BY {', '.join(st.include)}", 4)
+            return
+        report.say(f"DLB411I {len(sel)} DATA SET(S) SELECTED: {' '.join(d for d, _ in sel)}")
+        jobs: list[_Job] = []
+        dump = None
+        if st.command == "DUMP":
+            dump = self._open_dump(st, sel, report)
+            if dump is None:
+                return
+        for dsn, volser in sel:
+            job = self._prepare(st, dsn, volser, report)
+            if job is not None:
+                jobs.append(job)
+        # phase 1: serialise, bring every data set to logical completion
+        for job in jobs:
+            self._start(st, job, report)
+        # phase 2: the physical copies
+        for job in jobs:
+            if job.method is None:
+                continue
+            try:
+                self._finish(st, job, dump, report)
+            except DasdlabError as e:
+                self._fail(job, report, f"{job.dsn} failed during the copy: {e}")
+        if dump is not None:
+            self._close_dump(dump, jobs, report)
+        for job in jobs:
+            self._settle(st, job, report)
+            report.results.append(job.result)
+
+    def _prepare(self, st: Statement, dsn: str, volser: str, report: DssReport) -> _Job | None:
+        res = DsResult(dsn, volser)
+        try:
+            src_vol = self.site.volume(volser)
+            entry = src_vol.vtoc.get(dsn)
+        except DasdlabError as e:
+            res.rc, res.message = 8, f"DLB425E {dsn}: {e}"
+            report.say(res.message, 8)
+            report.results.append(res)
+            return None
+        src_sub = self.site.subsystem_of(volser)
+        job = _Job(dsn, src_vol, entry.track_list(src_vol.heads), entry.f1, res, [], True)
+        if st.command == "DUMP":
+            job.order, job.standard_ok = methods_for("DUMP", "NONE", st.cc, src_sub.capabilities, False)
+            job.tgt_dsn = st.outdsn
+            job.reader = (src_vol, job.src_runs)
+            return job
+        new = self.rename(st, dsn)
+        tvol = (st.outvols[0] if st.outvols else volser).upper()
+        try:
+            check_dsn(new)
+            tgt_sub = self.site.subsystem_of(tvol)
+            existing = self.site.catalog.find(new)
+            if new == dsn and not st.delete:
+                if not st.replace:
+                    raise DssError("DLB418E", f"{dsn}: the target has the source's name; give RENAMEU, or "
+                                              "DELETE to move it, or REPLACE.")
+                raise DssError("DLB418E", f"{dsn}: a data set cannot replace itself.")
+            if new == dsn and tvol == volser:
+                raise DssError("DLB419E", f"{dsn}: a move (DELETE) needs an OUTDYNAM volume other than {volser}.")
+            if existing is not None and new != dsn:
+                if not st.replace:
+                    raise DssError("DLB418E", f"{dsn}: target {new} exists on {existing}; give REPLACE or "
+                                              "REPLACEUNCONDITIONAL to overwrite it.")
+                tgt_vol = self.site.volume(existing, writable=True)
+                tentry = tgt_vol.vtoc.get(new)
+                if tentry.tracks(tgt_vol.heads) < job.ntracks:
+                    raise DssError("DLB418E", f"{dsn}: target {new} has {tentry.tracks(tgt_vol.heads)} tracks, "
+                                              f"fewer than the source's {job.ntracks}.")
+                tvol = existing
+            else:
+                tgt_vol = self.site.volume(tvol, writable=True)
+                tentry = dsalloc.allocate_like(tgt_vol, new, entry.f1, job.ntracks, src_vol.heads)
+                job.new_target = True
+        except DasdlabError as e:
+            res.rc, res.message = 8, f"{e.msgid} {e.text}"
+            report.say(res.message, 8)
+            report.results.append(res)
+            return None
+        job.tgt_vol, job.tgt_dsn = tgt_vol, new
+        job.tgt_runs = _take_runs(tentry.track_list(tgt_vol.heads), job.ntracks)
+        res.target, res.target_volser = new, tvol
+        job.order, job.standard_ok = methods_for("COPY", st.fr, st.cc, src_sub.capabilities,
+                                                 tgt_sub.name == src_sub.name)
+        job.reader = (src_vol, job.src_runs)
+        return job
+
+    def _fail(self, job: _Job, report: DssReport, text: str) -> None:
+        job.result.rc = 8
+        job.result.message = text if text.startswith("DLB") else "DLB425E " + text
+        report.say(job.result.message, 8)
+        job.method = None
+
+    # -- phase 1 ---------------------------------------------------------------------
+    def _start(self, st: Statement, job: _Job, report: DssReport) -> None:
+        if not job.order:
+            need = "fast replication" if st.fr == "REQUIRED" else f"CONCURRENT({st.cc})"
+            self._fail(job, report, f"DLB413E {job.dsn} NOT PROCESSED: {need} IS REQUIRED BUT NOT AVAILABLE "
+                                    f"ON SUBSYSTEM {self.site.subsystem_of(job.result.volser).name}"
+                       if st.fr == "REQUIRED" else
+                       f"DLB414E {job.dsn} NOT PROCESSED: {need} IS REQUIRED BUT NOT AVAILABLE ON SUBSYSTEM "
+                       f"{self.site.subsystem_of(job.result.volser).name}")
+            return
+        for m in job.order:
+            job.method = m
+            try:
+                self._try(st, job, m)
+            except DasdlabError as e:
+                job.method = None
+                why = f"{m.value} not used for {job.dsn}: {e}"
+                job.result.fallbacks.append(why)
+                report.say(f"DLB423I {why}")
+                self._undo(job)
+                continue
+            job.method = m
+            job.result.method = m.value
+            report.say(f"DLB417I {job.dsn} {'COPIED' if st.command == 'COPY' else 'DUMPED'} USING {m.value}"
+                       + (f" TO {job.tgt_dsn} ON {job.result.target_volser}" if st.command == "COPY" else ""))
+            if job.logical_done:
+                report.say(f"DLB415I {job.dsn} LOGICALLY COMPLETE, SERIALIZATION RELEASED")
+            return
+        tried = ", ".join(m.value for m in job.order)
+        msg = ("DLB413E" if st.fr == "REQUIRED" else "DLB414E" if not job.standard_ok else "DLB425E")
+        self._fail(job, report, f"{msg} {job.dsn} NOT PROCESSED: NO METHOD WORKED ({tried})")
+
+    def _undo(self, job: _Job) -> None:
+        for fn in reversed(job.cleanup):
+            try:
+                fn()
+            except DasdlabError:
+                pass
+        job.cleanup.clear()
+        job.reader = (job.src_vol, job.src_runs)
+        job.fc_rel = job.tf_sess = job.cc_sess = None
+        job.logical_done = False
+
+    def _try(self, st: Statement, job: _Job, m: Method) -> None:
+        src_sub = self.site.subsystem_of(job.result.volser)
+        sv = job.result.volser
+        if m is Method.STANDARD:
+            return  # serialisation stays held until the physical copy ends
+        if m in (Method.SNAPSHOT, Method.FLASHCOPY, Method.TIMEFINDER):
+            self._fast(st, job, src_sub, sv, job.tgt_vol.volser_hint or job.result.target_volser,
+                       job.tgt_runs, m, virtual=False)
+            return
+        if m in (Method.VIRTUAL_CC, Method.CACHE_CC):
+            self._cc(st, job, src_sub, virtual=m is Method.VIRTUAL_CC)
+            return
+        raise AssertionError(m)  # pragma: no cover
+
+    def _fast(self, st: Statement, job: _Job, sub, sv: str, tv: str, truns, m: Method, virtual: bool) -> None:
+        if m is Method.SNAPSHOT:
+            svc = sub.service("snapshot")
+            rec = svc.snap(sv, tv, job.src_runs, truns, dsn=job.dsn)
+            job.cleanup.append(lambda sid=rec["id"]: svc.release(sid))
+            self._advance("establish", 1)
+            if not virtual:
+                self._event(job, "logical", st.command, {"snap": rec["id"]})
+                self._event(job, "physical", st.command, {"snap": rec["id"]})
+            return
+        if m is Method.FLASHCOPY:
+            fc = sub.service("flashcopy")
+            mode = "NOCOPY" if (virtual or st.fcnocopy) else "COPY"
+            rel = None
+            if not virtual and (st.fcincr or st.fcincrlast):
+                rel = _find_incremental(fc, sv, tv, job.src_runs, truns)
+                if rel is not None:
+                    fc.refresh(rel.id)
+            if rel is None:
+                inc = (not virtual) and (st.fcincr or st.fcincrlast)
+                rel = fc.establish(sv, tv, src_runs=job.src_runs, dst_runs=truns, mode=mode,
+                                   incremental=inc, on_physical=None if virtual else
+                                   (lambda r, job=job: self._event(job, "physical", st.command,
+                                                                   {"relationship": r.id})))
+                if not inc or virtual:
+                    job.cleanup.append(lambda rid=rel.id: fc.withdraw(rid))
+            job.fc_rel = rel
+            self._advance("establish", 1)
+            if not virtual:
+                self._event(job, "logical", st.command, {"relationship": rel.id})
+            return
+        if m is Method.TIMEFINDER:
+            tf = sub.service("timefinder")
+            s = tf.create(sv, tv, src_runs=job.src_runs, dst_runs=truns,
+                          mode="NOCOPY" if st.fcnocopy else "COPY")
+            job.cleanup.append(lambda sid=s.id: tf.terminate(sid, force=True))
+            tf.activate(s.id)
+            job.tf_sess = s
+            self._advance("establish", 1)
+            self._event(job, "logical", st.command, {"session": s.id})
+            return
+        raise AssertionError(m)  # pragma: no cover
+
+    def _cc(self, st: Statement, job: _Job, sub, virtual: bool) -> None:
+        """A Concurrent Copy session: virtual (flash or snap to working space, S44) or
+        cache-based; logically complete when the service reports initialisation."""
+        if not sub.has("concurrent_copy"):
+            raise DssError("DLB428E", f"subsystem {sub.name} has no Concurrent Copy.")
+        cc = sub.service("concurrent_copy")
+
+        def init_complete(ev) -> None:
+            if ev.rc == 0:
+                self._advance("session", 1)
+                self._event(job, "logical", st.command, {"session": ev.session_id, "mechanism": ev.method})
+
+        sess = cc.start(job.result.volser, job.src_runs, on_init_complete=init_complete,
+                        virtual="require" if virtual else False)
+        job.cc_sess = sess
+        job.cleanup.append(sess.end)
+
+    # -- phase 2 ---------------------------------------------------------------------
+    def _finish(self, st: Statement, job: _Job, dump, report: DssReport) -> None:
+        m = job.method
+        if m in (Method.SNAPSHOT,):
+            pass
+        elif m is Method.FLASHCOPY:
+            rel = job.fc_rel
+            if self.wait_physical or st.fcincrlast:
+                fc = self.site.subsystem_of(job.result.volser).service("flashcopy")
+                fc.drain(rel.id)
+                if not job.physical_done:
+                    self._event(job, "physical", st.command, {"relationship": rel.id})
+                if st.fcincrlast:
+                    fc.withdraw(rel.id)
+            job.cleanup.clear()  # the relationship stays: the target depends on it
+        elif m is Method.TIMEFINDER:
+            tf = self.site.subsystem_of(job.result.volser).service("timefinder")
+            if self.wait_physical:
+                tf.drain(job.tf_sess.id)
+            if job.tf_sess.state.name == "COPIED":
+                self._event(job, "physical", st.command, {"session": job.tf_sess.id})
+            job.cleanup.clear()
+        else:  # standard I/O, virtual CC, cache CC: DSS moves the tracks
+            n = self._move(st, job, dump)
+            self._advance("read", n)
+            if st.command == "COPY":
+                self._advance("write", n)
+            self._event(job, "physical", st.command, {"tracks_read": n})
+            for fn in reversed(job.cleanup):  # CC: end the session (and its working space)
+                fn()
+            job.cleanup.clear()
+        if job.physical_done:
+            report.say(f"DLB416I {job.dsn} PHYSICALLY COMPLETE ({job.ntracks} TRACKS)")
+        else:
+            report.say(f"DLB416I {job.dsn} LOGICALLY COMPLETE; THE PHYSICAL COPY CONTINUES IN THE SUBSYSTEM")
+
+    def _move(self, st: Statement, job: _Job, dump) -> int:
+        """Standard I/O from the reader (source, working space or CC session)."""
+        rvol, rruns = job.reader
+        srcs = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in rruns])
+        origin = srcs
+        if job.cc_sess is not None:
+            sess = job.cc_sess
+
+            def fetch(t: int):
+                img = sess.read_track(t)
+                return img if trackfmt.is_formatted(img) else None
+        else:
+            def fetch(t: int):
+                return rvol.read_track(t) if rvol.is_written(t) else None
+        self._total += int(srcs.size)
+        if st.command == "DUMP":
+            parts = []
+            for rel, t in enumerate(origin.tolist()):
+                got = fetch(t)
+                if got is not None:
+                    img = _compact(np.asarray(got))
+                    parts.append(_TRK.pack(rel, len(img)) + img)
+                else:
+                    parts.append(_TRK.pack(rel, 0))
+                self._tick()
+            hdr = _DSET_HDR.pack(job.dsn.encode().ljust(44), job.result.volser.encode().ljust(6),
+                                 job.src_vol.heads, job.src_vol.slot, len(parts), job.f1.pack()[:140])
+            body = hdr + b"".join(parts)
+            dump.append(job, DSET_MAGIC + struct.pack(">I", len(body)) + body)
+            return int(srcs.size)
+        dsts = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in job.tgt_runs])
+        tv = job.tgt_vol
+        for t, d in zip(origin.tolist(), dsts.tolist()):
+            got = fetch(t)
+            if got is not None:
+                img = np.array(got)
+                if t != d or tv is not job.src_vol:
+                    trackfmt.relocate_track(img, *divmod(d, tv.heads))
+                tv.write_track(d, img)
+            elif tv.written.test(d):
+                tv.discard_track(d)
+            self._tick()
+        return int(srcs.size)
+
+    def _tick(self) -> None:
+        self._done += 1
+        if self.progress is not None and (self._done % 64 == 0):
+            self.progress(self._done, self._total)
+
+    # -- after ---------------------------------------------------------------------------
+    def _settle(self, st: Statement, job: _Job, report: DssReport) -> None:
+        if job.method is None:
+            self._undo(job)
+            if st.command == "COPY" and job.new_target and job.tgt_vol is not None:
+                dsalloc.scratch(job.tgt_vol, job.tgt_dsn)
+            return
+        if st.command == "COPY":
+            dsalloc.finish_like(job.tgt_vol, job.tgt_dsn, job.f1)
+            if job.new_target and job.tgt_dsn != job.dsn:
+                self.site.catalog.add(job.tgt_dsn, job.result.target_volser)
+        if st.fcwithdraw:
+            self._fcwithdraw(job, report)
+        if st.delete:
+            vol = self.site.volume(job.result.volser, writable=True)
+            vol.vtoc.delete(job.dsn)
+            self.site.catalog.remove(job.dsn)
+            if st.command == "COPY" and job.tgt_dsn == job.dsn:
+                self.site.catalog.add(job.tgt_dsn, job.result.target_volser)
+            report.say(f"DLB424I {job.dsn} DELETED FROM {job.result.volser}")
+        if self.progress is not None:
+            self.progress(self._done, self._total)
+
+    def _fcwithdraw(self, job: _Job, report: DssReport) -> None:
+        sub = self.site.subsystem_of(job.result.volser)
+        if not sub.has("flashcopy"):
+            return
+        fc = sub.service("flashcopy")
+        for rel in list(fc.relationships()):
+            if rel.target != job.result.volser or rel.state.name in ("WITHDRAWN",):
+                continue
+            if any(a < d and c < b for a, b in rel.tmap.dst_runs() for c, d in job.src_runs):
+                fc.withdraw(rel.id)
+                report.say(f"DLB429I FLASHCOPY RELATIONSHIP {rel.id} ON {job.dsn} WITHDRAWN (FCWITHDRAW)")
+
+    # ------------------------------------------------------------------ the dump data set
+    def _open_dump(self, st: Statement, sel, report: DssReport):
+        name = st.outdsn
+        if self.site.catalog.find(name) is not None:
+            report.say(f"DLB420E DUMP DATA SET {name} EXISTS; GIVE A NEW NAME", 8)
+            return None
+        vol_name = (st.outvols[0] if st.outvols else sel[0][1]).upper()
+        total = 0
+        for dsn, v in sel:
+            try:
+                vol = self.site.volume(v)
+                total += vol.vtoc.get(dsn).tracks(vol.heads)
+            except DasdlabError:
+                pass
+        # an upper bound: a compacted track plus its 8-byte prefix never needs more
+        # than 1.02 dump tracks of two 27,998-byte blocks
+        primary = int(total * 1.05) + 3
+        try:
+            vol = self.site.volume(vol_name, writable=True)
+            vol.vtoc.allocate(name, dsorg="PS", recfm="FB", lrecl=DUMP_BLK, blksize=DUMP_BLK, unit="TRK",
+                              primary=min(primary, 0xFFFF), secondary=max(15, primary // 8))
+            self.site.catalog.add(name, vol.volser)
+        except DasdlabError as e:
+            report.say(f"DLB420E DUMP DATA SET {name} CANNOT BE ALLOCATED ON {vol_name}: {e}", 8)
+            return None
+        from dasdlab.emulator.dataset import Dataset
+
+        dump = _DumpWriter(Dataset(vol, name), self.site.subsystem_of(vol_name).name, self)
+        dump.write(_pad(_header(self.site.clock.now(), dump.subsystem, self.sysname)))
+        return dump
+
+    def _close_dump(self, dump, jobs: list[_Job], report: DssReport) -> None:
+        n = sum(1 for j in jobs if j.method is not None)
+        dump.write(_pad(END_MAGIC + struct.pack(">II", n, dump.crc)))
+        report.say(f"DLB430I DUMP DATA SET {dump.ds.dsn}: {n} DATA SET(S), {dump.bytes:,} BYTES")
+
+    # ------------------------------------------------------------------ RESTORE
+    def _restore(self, st: Statement, report: DssReport) -> None:
+        from dasdlab.emulator.dataset import Dataset
+
+        try:
+            vol = self.site.dataset_volume(st.indsn)
+            raw = Dataset(vol, st.indsn).read()
+            dumped = read_dump(raw, st.indsn)
+        except DasdlabError as e:
+            report.say(f"{e.msgid} {e.text}", 8)
+            return
+        inc = [compile_filter(p) for p in st.include]
+        exc = [compile_filter(p) for p in st.exclude]
+        chosen = [d for d in dumped if any(r.match(d.dsn) for r in inc) and not any(r.match(d.dsn) for r in exc)]
+        if not chosen:
+            report.say(f"DLB412W NO DATA SETS IN {st.indsn} MATCH {', '.join(st.include)}", 4)
+            return
+        for d in chosen:
+            res = DsResult(d.dsn, d.volser, method=Method.STANDARD.value, tracks=d.ntracks)
+            job = _Job(d.dsn, None, [(0, d.ntracks)], d.f1, res, [Method.STANDARD], True)
+            job.method = Method.STANDARD
+            try:
+                self._restore_one(st, d, job)
+            except DasdlabError as e:
+                res.rc, res.message = 8, f"{e.msgid} {d.dsn} NOT RESTORED: {e.text}"
+                report.say(res.message, 8)
+                report.results.append(res)
+                continue
+            report.say(f"DLB422I {d.dsn} RESTORED TO {job.tgt_dsn} ON {res.target_volser}")
+            report.results.append(res)
+
+    def _restore_one(self, st: Statement, d: DumpedDataset, job: _Job) -> None:
+        new = self.rename(st, d.dsn)
+        check_dsn(new)
+        existing = self.site.catalog.find(new)
+        if existing is not None:
+            if not st.replace:
+                raise DssError("DLB418E", f"{new} exists on {existing}; give REPLACE or REPLACEUNCONDITIONAL.")
+            tvol = self.site.volume(existing, writable=True)
+            entry = tvol.vtoc.get(new)
+            if entry.tracks(tvol.heads) < d.ntracks:
+                raise DssError("DLB418E", f"{new} has {entry.tracks(tvol.heads)} tracks; the dump holds {d.ntracks}.")
+            new_target = False
+        else:
+            vname = (st.outvols[0] if st.outvols else d.volser).upper()
+            tvol = self.site.volume(vname, writable=True)
+            if (tvol.slot, tvol.heads) != (d.slot, d.heads):
+                raise DssError("DLB431E", f"{vname} ({tvol.geometry.name}) is not like the dumped volume "
+                                          f"({d.heads} heads, {d.slot}-byte tracks).")
+            entry = dsalloc.allocate_like(tvol, new, d.f1, d.ntracks, tvol.heads)
+            new_target = True
+        job.tgt_vol, job.tgt_dsn = tvol, new
+        job.result.target, job.result.target_volser = new, tvol.volser_hint or tvol.volser
+        dsts = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in
+                               _take_runs(entry.track_list(tvol.heads), d.ntracks)])
+        try:
+            self._total += len(d.tracks)
+            for rel, img in d.tracks:
+                t = int(dsts[rel])
+                if img:
+                    slot = np.zeros(tvol.slot, dtype=np.uint8)
+                    slot[: len(img)] = np.frombuffer(img, dtype=np.uint8)
+                    trackfmt.relocate_track(slot, *divmod(t, tvol.heads))
+                    tvol.write_track(t, slot)
+                elif tvol.written.test(t):
+                    tvol.discard_track(t)
+                self._tick()
+            self._advance("write", len(d.tracks))
+        except BaseException:
+            if new_target:
+                dsalloc.scratch(tvol, new)
+            raise
+        dsalloc.finish_like(tvol, new, d.f1)
+        if new_target:
+            self.site.catalog.add(new, job.result.target_volser)
+        self._event(job, "physical", "RESTORE")
+
+
+class _DumpWriter:
+    """Appends padded segments to the dump data set and keeps the running checksum."""
+
+    def __init__(self, ds, subsystem: str, dss: Dss) -> None:
+        self.ds = ds
+        self.subsystem = subsystem
+        self.crc = 0
+        self.bytes = 0
+        self._first = True
+
+    def write(self, seg: bytes) -> None:
+        self.ds.write(seg, append=not self._first)
+        self._first = False
+        if not seg.startswith(END_MAGIC):
+            self.crc = zlib.crc32(seg, self.crc)
+        self.bytes += len(seg)
+
+    def append(self, job: _Job, seg: bytes) -> None:
+        self.write(_pad(seg))
+
+
+def _take_runs(runs: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """The first ``n`` tracks of ``runs``."""
+    out = []
+    for a, b in runs:
+        if n <= 0:
+            break
+        take = min(b - a, n)
+        out.append((a, a + take))
+        n -= take
+    return out
+
+
+def _find_incremental(fc, sv: str, tv: str, sruns, truns):
+    for rel in fc.relationships():
+        if (rel.source, rel.target) == (sv, tv) and rel.incremental and \
+                rel.tmap.src_runs() == [tuple(r) for r in sruns] and rel.state.name not in ("WITHDRAWN", "FAILED"):
+            return rel
+    return None
+
+
+def run(site, text: str, **kw) -> DssReport:
+    """Parse and run DFSMSdss-like statements against ``site`` (see :class:`Dss`)."""
+    return Dss(site, **kw).run(text)
+
+
+__all__ = ["Dss", "DssEvent", "DssReport", "DsResult", "Method", "Statement", "parse", "methods_for",
+           "read_dump", "run", "DatasetError"]
