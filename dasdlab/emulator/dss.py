@@ -765,6 +765,7 @@ class Dss:
             return None
         src_sub = self.site.subsystem_of(volser)
         job = _Job(dsn, src_vol, entry.track_list(src_vol.heads), entry.f1, res, [], True)
+        res.tracks = job.ntracks
         if st.command == "DUMP":
             job.order, job.standard_ok = methods_for("DUMP", "NONE", st.cc, src_sub.capabilities, False)
             job.tgt_dsn = st.outdsn
