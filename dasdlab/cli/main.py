@@ -12,11 +12,15 @@ import sys
 import typer
 
 from dasdlab.cli import dataset as dataset_cli
+from dasdlab.cli import db as db_cli
 from dasdlab.cli import dss as dss_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
+from dasdlab.cli import ims as ims_cli
+from dasdlab.cli import recon as recon_cli
 from dasdlab.cli import site as site_cli
 from dasdlab.cli import snap as snap_cli
 from dasdlab.cli import volume as volume_cli
+from dasdlab.cli import workload as workload_cli
 
 app = typer.Typer(
     name="dasdlab",
@@ -31,6 +35,10 @@ app.add_typer(site_cli.app, name="site")
 app.add_typer(flashcopy_cli.app, name="flashcopy")
 app.add_typer(snap_cli.app, name="snap")
 app.add_typer(dss_cli.app, name="dss")
+app.add_typer(db_cli.app, name="db")
+app.add_typer(workload_cli.app, name="workload")
+app.add_typer(recon_cli.app, name="recon")
+app.add_typer(ims_cli.app, name="ims")
 
 
 from dasdlab.cli.demo import demo as _demo  # noqa: E402

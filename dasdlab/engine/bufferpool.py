@@ -71,6 +71,28 @@ def max_batch(block_size: int) -> int:
     return max(64, min(8192, (16 << 20) // block_size))
 
 
+def read_dasd(ds, rbns: np.ndarray, k=None) -> np.ndarray:
+    """Blocks ``rbns`` of formatted data set ``ds`` as DASD holds them now.  A copy
+    target's read redirection is honoured (per-track reads then); otherwise one gather
+    kernel call reads the volume's map directly."""
+    if k is None:
+        from dasdlab.engine import kernels as k
+    rbns = np.asarray(rbns, np.int64)
+    bs = ds.blksize
+    out = np.empty((rbns.size, bs), np.uint8)
+    if rbns.size == 0:
+        return out
+    vol = ds.vol
+    trk, off = ds.locate_many(rbns)
+    single = getattr(vol, "_single", None)
+    if single is not None and vol.read_hook is None and bool(vol.written.test_many(np.unique(trk)).all()):
+        k.gather_blocks(single, trk, off, bs, out)
+    else:
+        for i, (t, o) in enumerate(zip(trk.tolist(), off.tolist())):
+            out[i] = vol.read_track(t)[o : o + bs]
+    return out
+
+
 class BufferPool:
     """The subpool of one DBDS.  ``dataset`` is a formatted
     :class:`dasdlab.emulator.dataset.Dataset` of ``nblocks`` blocks."""
@@ -107,19 +129,8 @@ class BufferPool:
     # ------------------------------------------------------------------ DASD access
     def read_dasd(self, rbns: np.ndarray) -> np.ndarray:
         """Blocks as DASD holds them now (copy-target read redirection honoured)."""
-        rbns = np.asarray(rbns, np.int64)
-        out = np.empty((rbns.size, self.bs), np.uint8)
-        if rbns.size == 0:
-            return out
-        trk, off = self.ds.locate_many(rbns)
-        single = getattr(self.vol, "_single", None)
-        if single is not None and self.vol.read_hook is None and bool(self.vol.written.test_many(np.unique(trk)).all()):
-            self._k.gather_blocks(single, trk, off, self.bs, out)
-        else:
-            for i, (t, o) in enumerate(zip(trk.tolist(), off.tolist())):
-                out[i] = self.vol.read_track(t)[o : o + self.bs]
-        self.stats.dasd_reads += int(rbns.size)
-        return out
+        self.stats.dasd_reads += int(np.size(rbns))
+        return read_dasd(self.ds, rbns, self._k)
 
     def _write_dasd(self, rbns: np.ndarray, data: np.ndarray) -> None:
         if rbns.size == 0:

@@ -27,10 +27,27 @@ _JIT = dict(cache=True, nogil=True)
 
 
 @njit(**_JIT)
-def ebcdic_text(raw, table, out):
-    """out[i] = table[raw[i] & 63]: random bytes to EBCDIC text."""
-    for i in range(raw.shape[0]):
-        out[i] = table[raw[i] & 63]
+def text_blocks(out, first_rbn, key, table):
+    """Pseudo-random text for blocks (rows of ``out``) from block ``first_rbn`` on.
+
+    Counter-based, so any block range gives the same bytes however it is cut: 8-byte
+    word ``g`` of the data set (``g = rbn * words_per_block + k``) is
+    ``splitmix64(key + g * 0x9E3779B97F4A7C15)``, and each of its bytes (little-endian
+    order) becomes ``table[byte & 63]``."""
+    wpb = out.shape[1] // 8
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    m1 = np.uint64(0xBF58476D1CE4E5B9)
+    m2 = np.uint64(0x94D049BB133111EB)
+    for r in range(out.shape[0]):
+        g0 = np.uint64((first_rbn + r) * wpb)
+        for k in range(wpb):
+            z = key + (g0 + np.uint64(k)) * golden
+            z = (z ^ (z >> np.uint64(30))) * m1
+            z = (z ^ (z >> np.uint64(27))) * m2
+            z = z ^ (z >> np.uint64(31))
+            base = k * 8
+            for b in range(8):
+                out[r, base + b] = table[(z >> np.uint64(8 * b)) & np.uint64(63)]
 
 
 @njit(**_JIT)
@@ -133,8 +150,8 @@ def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
     ``blocks[i]``; its before image goes to ``before[i]``.  A block not resident is read
     from ``pre_data`` (row of ``pre_blocks``, sorted: the DASD contents as of the pending
     steals).  When a dirty buffer is stolen its block and contents go to the next row of
-    ``steal_blocks``/``steal_data`` (the caller writes them to DASD, in order) and its
-    ``pre_data`` row is refreshed.  Stops early when the steal area is full.
+    ``steal_blocks``/``steal_data`` (the caller writes them to DASD, in order); the
+    ``pre_data`` row of any stolen block is refreshed from the buffer.  Stops early when the steal area is full.
 
     Returns the index of the first update not applied.  ``counters`` accumulates
     [hits, misses, steals of dirty buffers, steals of clean buffers, steal rows used].
@@ -168,13 +185,15 @@ def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
                     steal_blocks[ns] = old
                     steal_data[ns, :] = buf[s, :]
                     ns += 1
-                    r = _find(pre_blocks, old)
-                    if r >= 0:
-                        pre_data[r, :] = buf[s, :]
                     dirty[s] = 0
                     counters[2] += 1
                 else:
                     counters[3] += 1
+                # the block may be needed again in this batch: its DASD content (as of
+                # the pending steal writes) is this buffer's
+                r = _find(pre_blocks, old)
+                if r >= 0:
+                    pre_data[r, :] = buf[s, :]
                 block_slot[old] = -1
                 _lru_unlink(s, prev, nxt, meta)
             r = _find(pre_blocks, b)
@@ -192,3 +211,31 @@ def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
         i += 1
     counters[4] = ns
     return i
+
+
+@njit(**_JIT)
+def stamp_blocks(out, first_rbn, block_size, fixed_pos, fixed_val, ptr_pos, ptr_add,
+                 key_pos, key_len, key_base, key_mult):
+    """Write the structural bytes of HD blocks into ``out`` (rows = blocks from
+    ``first_rbn``): fixed bytes; 4-byte big-endian RBA pointers (``rbn*block_size +
+    ptr_add``, or zero where ``ptr_add`` < 0); EBCDIC-digit keys of value
+    ``rbn*key_mult + key_base``."""
+    for r in range(out.shape[0]):
+        rbn = first_rbn + r
+        for j in range(fixed_pos.shape[0]):
+            out[r, fixed_pos[j]] = fixed_val[j]
+        for j in range(ptr_pos.shape[0]):
+            p = ptr_pos[j]
+            v = 0
+            if ptr_add[j] >= 0:
+                v = (rbn * block_size + ptr_add[j]) & 0xFFFFFFFF
+            out[r, p] = (v >> 24) & 0xFF
+            out[r, p + 1] = (v >> 16) & 0xFF
+            out[r, p + 2] = (v >> 8) & 0xFF
+            out[r, p + 3] = v & 0xFF
+        for j in range(key_pos.shape[0]):
+            v = rbn * key_mult[j] + key_base[j]
+            p = key_pos[j]
+            for k in range(key_len[j] - 1, -1, -1):
+                out[r, p + k] = 0xF0 + (v % 10)
+                v //= 10

@@ -12,8 +12,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def ebcdic_text(raw: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
-    out[:] = table[raw & 63]
+def text_blocks(out, first_rbn, key, table) -> None:
+    n, bs = out.shape
+    wpb = bs // 8
+    g = (np.arange(first_rbn * wpb, (first_rbn + n) * wpb, dtype=np.uint64))
+    with np.errstate(over="ignore"):
+        z = np.uint64(key) + g * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    out[:, : wpb * 8] = table[z.astype("<u8").view(np.uint8) & 63].reshape(n, wpb * 8)
 
 
 def zipf_sample(u: np.ndarray, cdf: np.ndarray, out: np.ndarray) -> None:
@@ -72,12 +80,12 @@ def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
                     steal_blocks[ns] = old
                     steal_data[ns] = buf[s]
                     ns += 1
-                    if old in pre_index:
-                        pre_data[pre_index[old]] = buf[s]
                     dirty[s] = 0
                     counters[2] += 1
                 else:
                     counters[3] += 1
+                if old in pre_index:
+                    pre_data[pre_index[old]] = buf[s]
                 block_slot[old] = -1
                 order.pop()
             counters[1] += 1
@@ -102,3 +110,18 @@ def pool_apply(slot_block, block_slot, buf, dirty, rec_seq, prev, nxt, meta,
     meta[1] = order[-1] if order else -1
     meta[2] = used
     return i
+
+
+def stamp_blocks(out, first_rbn, block_size, fixed_pos, fixed_val, ptr_pos, ptr_add,
+                 key_pos, key_len, key_base, key_mult) -> None:
+    n = out.shape[0]
+    rbn = np.arange(first_rbn, first_rbn + n, dtype=np.int64)
+    out[:, fixed_pos] = fixed_val[None, :]
+    for p, a in zip(ptr_pos.tolist(), ptr_add.tolist()):
+        v = (rbn * block_size + a) & 0xFFFFFFFF if a >= 0 else np.zeros(n, np.int64)
+        out[:, p : p + 4] = v.astype(">u4").view(np.uint8).reshape(n, 4)
+    for p, ln, b, m in zip(key_pos.tolist(), key_len.tolist(), key_base.tolist(), key_mult.tolist()):
+        v = rbn * m + b
+        for k in range(ln - 1, -1, -1):
+            out[:, p + k] = 0xF0 + v % 10
+            v = v // 10

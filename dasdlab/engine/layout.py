@@ -25,8 +25,9 @@ block's bytes depend on its block number, as on a real database.
 
 **Deterministic content.**  :func:`generate` produces the initial image of any block
 range of a data set group for a seed, independent of how the range is cut into calls:
-bytes come from a numpy ``Generator`` seeded with ``(seed, group, chunk)`` for fixed
-chunks of :data:`CHUNK_BLOCKS` blocks.  The loader uses it to fill DASD and the truth
+text comes from a counter-based generator (splitmix64 of a key derived from
+``(seed, group)`` and the position in the data set), then the HD structure (pointers,
+keys, free space, RDF/CIDF) is stamped over it.  The loader uses it to fill DASD and the truth
 store (:mod:`dasdlab.engine.truth`) uses it as the base of the committed content; neither
 reads the other.
 
@@ -42,7 +43,6 @@ import numpy as np
 
 from dasdlab.engine.dbd import Dbd, DatasetGroup, Segment
 
-CHUNK_BLOCKS = 1024
 PREFIX_LEN = 10  # segment code, delete byte, two 4-byte pointers
 FSE_LEN = 8
 RDF_LEN = 3
@@ -137,105 +137,95 @@ def block_layout(dbd: Dbd, group: DatasetGroup) -> BlockLayout:
                        np.array(roots, dtype=bool), i64(koffs), i64(klens), pos, i64(rs), i64(rl))
 
 
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """EBCDIC zoned digits of ``values`` (int64), ``width`` wide, most significant first."""
-    out = np.empty((values.size, width), dtype=np.uint8)
-    v = values.copy()
-    for j in range(width - 1, -1, -1):
-        out[:, j] = 0xF0 + (v % 10)
-        v //= 10
-    return out
+def _stamp(lay: BlockLayout) -> tuple[np.ndarray, ...]:
+    """The arrays :func:`dasdlab.engine.kernels.stamp_blocks` needs for this layout."""
+    fixed: dict[int, int] = {}
 
+    def put(off: int, raw: bytes) -> None:
+        for k, byte in enumerate(raw):
+            fixed[off + k] = byte
 
-def _be32(values: np.ndarray) -> np.ndarray:
-    return values.astype(">u4").view(np.uint8).reshape(-1, 4)
-
-
-def _chunk(lay: BlockLayout, seed: int, chunk: int) -> np.ndarray:
-    """The initial image of blocks ``chunk*CHUNK_BLOCKS ..`` (CHUNK_BLOCKS x block_size)."""
-    n, bs = CHUNK_BLOCKS, lay.block_size
-    from dasdlab.engine.kernels import ebcdic_text
-
-    bitgen = np.random.PCG64(np.random.SeedSequence([seed, lay.group.index, chunk]))
-    raw = bitgen.random_raw(n * bs // 8).view(np.uint8)
-    out = np.empty((n, bs), dtype=np.uint8)
-    ebcdic_text(raw, _EBCDIC_TEXT, out.reshape(-1))
-    rbn = np.arange(chunk * n, (chunk + 1) * n, dtype=np.int64)
-    rba = rbn * bs
-    out[:, lay.free_offset : lay.data_len] = 0
-    out[:, 0:2] = np.frombuffer(np.uint16(lay.free_offset).astype(">u2").tobytes(), np.uint8)
-    out[:, 2:4] = 0
+    be16 = lambda v: int(v).to_bytes(2, "big")  # noqa: E731
+    put(0, be16(lay.free_offset) + b"\0\0")
+    for o in range(lay.free_offset, lay.data_len):
+        fixed[o] = 0
+    if lay.free_offset + FSE_LEN <= lay.data_len:
+        put(lay.free_offset + 2, be16(lay.data_len - lay.free_offset))
+    if lay.data_len != lay.block_size:  # ESDS: RDF (flags, length) + CIDF (offset, length)
+        d = lay.data_len
+        put(d, b"\0" + be16(d) + be16(d) + b"\0\0")
+    ptr_pos, ptr_add = [], []
+    roots = np.flatnonzero(lay.seg_is_root)
+    for j in range(lay.raps):
+        ptr_pos.append(4 + 4 * j)
+        ptr_add.append(int(lay.seg_offsets[roots[j]]) if j < roots.size else -1)
+    key_pos, key_len, key_base, key_mult = [], [], [], []
     nseg = lay.seg_offsets.size
     roots_before = np.cumsum(lay.seg_is_root) - lay.seg_is_root
-    for j in range(lay.raps):
-        # RAP j anchors the j-th root of the block when there is one
-        ridx = np.flatnonzero(lay.seg_is_root)
-        target = rba + lay.seg_offsets[ridx[j]] if j < ridx.size else np.zeros_like(rba)
-        out[:, 4 + 4 * j : 8 + 4 * j] = _be32(target)
     for i in range(nseg):
         o = int(lay.seg_offsets[i])
-        out[:, o] = lay.seg_codes[i]
-        out[:, o + 1] = 0
-        # twin forward: next segment of the same type in this block, else 0
+        put(o, bytes((int(lay.seg_codes[i]), 0)))
         same = np.flatnonzero(lay.seg_codes[i + 1 :] == lay.seg_codes[i])
-        tf = rba + lay.seg_offsets[i + 1 + same[0]] if same.size else np.zeros_like(rba)
-        out[:, o + 2 : o + 6] = _be32(tf)
-        child = rba + lay.seg_offsets[i + 1] if (i + 1 < nseg and not lay.seg_is_root[i + 1]) else np.zeros_like(rba)
-        out[:, o + 6 : o + 10] = _be32(child)
-        kl = int(lay.key_lens[i])
-        if kl:
-            ko = int(lay.key_offsets[i])
+        ptr_pos.append(o + 2)
+        ptr_add.append(int(lay.seg_offsets[i + 1 + same[0]]) if same.size else -1)
+        ptr_pos.append(o + 6)
+        child = i + 1 < nseg and not lay.seg_is_root[i + 1]
+        ptr_add.append(int(lay.seg_offsets[i + 1]) if child else -1)
+        if lay.key_lens[i]:
+            key_pos.append(int(lay.key_offsets[i]))
+            key_len.append(int(lay.key_lens[i]))
             if lay.seg_is_root[i]:
-                keyval = rbn * lay.roots_per_block + int(roots_before[i])
-            else:
-                keyval = np.full(n, i, dtype=np.int64)  # unique under its parent
-            out[:, ko : ko + kl] = _digits(keyval, kl)
-    if lay.free_offset + FSE_LEN <= lay.data_len:
-        fo = lay.free_offset
-        out[:, fo : fo + 2] = 0
-        out[:, fo + 2 : fo + 4] = np.frombuffer(np.uint16(lay.data_len - fo).astype(">u2").tobytes(), np.uint8)
-    if lay.data_len != bs:  # ESDS: RDF + CIDF at the end of the CI
-        d = lay.data_len
-        out[:, d] = 0
-        out[:, d + 1 : d + 3] = np.frombuffer(np.uint16(d).astype(">u2").tobytes(), np.uint8)
-        out[:, d + 3 : d + 5] = np.frombuffer(np.uint16(d).astype(">u2").tobytes(), np.uint8)
-        out[:, d + 5 : d + 7] = 0
-    return out
+                key_base.append(int(roots_before[i]))
+                key_mult.append(lay.roots_per_block)
+            else:  # unique under its parent
+                key_base.append(i)
+                key_mult.append(0)
+    pos = np.array(sorted(fixed), dtype=np.int64)
+    val = np.array([fixed[k] for k in sorted(fixed)], dtype=np.uint8)
+    i64 = lambda x: np.array(x, dtype=np.int64)  # noqa: E731
+    return pos, val, i64(ptr_pos), i64(ptr_add), i64(key_pos), i64(key_len), i64(key_base), i64(key_mult)
 
 
-def generate(lay: BlockLayout, seed: int, first: int, count: int) -> np.ndarray:
-    """Initial image of blocks ``first .. first+count-1``: (count, block_size) uint8."""
-    out = np.empty((count, lay.block_size), dtype=np.uint8)
-    b = first
-    end = first + count
-    while b < end:
-        c = b // CHUNK_BLOCKS
-        img = _chunk(lay, seed, c)
-        lo = b - c * CHUNK_BLOCKS
-        hi = min(end - c * CHUNK_BLOCKS, CHUNK_BLOCKS)
-        out[b - first : b - first + hi - lo] = img[lo:hi]
-        b += hi - lo
+_STAMPS: dict[int, tuple] = {}
+
+
+def text_key(seed: int, group: int) -> np.uint64:
+    """The key of a data set group's text stream for a seed."""
+    ss = np.random.SeedSequence([int(seed), int(group)])
+    return np.uint64(ss.generate_state(1, np.uint64)[0])
+
+
+def generate(lay: BlockLayout, seed: int, first: int, count: int,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """Initial image of blocks ``first .. first+count-1``: (count, block_size) uint8.
+
+    Text from :func:`dasdlab.engine.kernels.text_blocks` (counter-based, so any range
+    is generated alone), then the HD structure stamped over it."""
+    from dasdlab.engine.kernels import stamp_blocks, text_blocks
+
+    st = _STAMPS.get(id(lay))
+    if st is None or st[0] is not lay:
+        st = (lay, _stamp(lay))
+        _STAMPS[id(lay)] = st
+    if out is None:
+        out = np.empty((count, lay.block_size), dtype=np.uint8)
+    text_blocks(out, first, text_key(seed, lay.group.index), _EBCDIC_TEXT)
+    if lay.block_size % 8:
+        out[:, lay.block_size - lay.block_size % 8 :] = 0x40
+    stamp_blocks(out, first, lay.block_size, *st[1])
     return out
 
 
 class ChunkCache:
-    """Serves :func:`generate` for consecutive small ranges (the loader fills one track
-    at a time) while generating each chunk once."""
+    """Fills consecutive small ranges (the loader asks one track at a time) in a reused
+    buffer, so pages are not faulted in afresh for every track."""
 
     def __init__(self, lay: BlockLayout, seed: int) -> None:
         self.lay = lay
         self.seed = seed
-        self._c = -1
-        self._img: np.ndarray | None = None
+        self._buf = np.empty((64, lay.block_size), dtype=np.uint8)
 
     def blocks(self, first: int, count: int) -> np.ndarray:
-        c0 = first // CHUNK_BLOCKS
-        c1 = (first + count - 1) // CHUNK_BLOCKS
-        if c0 != c1:
+        if count > self._buf.shape[0]:
             return generate(self.lay, self.seed, first, count)
-        if c0 != self._c:
-            self._img = _chunk(self.lay, self.seed, c0)
-            self._c = c0
-        lo = first - c0 * CHUNK_BLOCKS
-        assert self._img is not None
-        return self._img[lo : lo + count]
+        return generate(self.lay, self.seed, first, count, out=self._buf[:count])

@@ -165,9 +165,14 @@ class LogWriter:
         self.path = self.dir / f"OLDS.{n:06d}.arrows"
         self.dsn = f"IMS.OLDS.L{n:06d}"
         self._dbd_names, self._ddn_names = self._names()
-        self._sink = open(self.path, "xb")
+        if self.path.exists():
+            raise ImsError("DLB543E", f"log data set {self.path} already exists.")
+        # an OSFile writes through to the file at once (no user-space buffer), so a
+        # kill -9 loses at most the batch being written
+        self._sink = pa.OSFile(str(self.path), "wb")
         self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
-        self._sink.flush()
+        self._dict_dbd = pa.array(self._dbd_names, pa.string())
+        self._dict_ddn = pa.array(self._ddn_names, pa.string())
         self._first_seq = self.next_seq
         self.recon.open_log(self.dsn, str(self.path), self.ssid, now, self.next_seq)
 
@@ -194,7 +199,7 @@ class LogWriter:
         except ValueError:
             raise ImsError("DLB542E", f"{name} is not registered in RECON; the log cannot name it.") from None
 
-    def write(self, seq: np.ndarray, time: np.ndarray, type_: np.ndarray | int, dbd: str,
+    def write(self, seq: np.ndarray, time: np.ndarray, type_: np.ndarray | int, dbd: str | None,
               ddn: np.ndarray | str | None, block: np.ndarray | None = None,
               offset: np.ndarray | None = None, before: np.ndarray | None = None,
               after: np.ndarray | None = None, ddn_names: list[str] | None = None) -> None:
@@ -210,7 +215,10 @@ class LogWriter:
             return
         if int(seq[0]) != self.next_seq:
             raise ImsError("DLB544E", f"log sequence {int(seq[0])} does not follow {self.next_seq - 1}.")
-        dcode = self._codes(self._dbd_names, dbd)
+        wanted = ([dbd] if dbd else []), ([ddn] if isinstance(ddn, str) else list(ddn_names or []))
+        if any(x not in self._dbd_names for x in wanted[0]) or any(x not in self._ddn_names for x in wanted[1]):
+            self._switch(self.last_time)  # a database defined since this log data set began
+        dcode = self._codes(self._dbd_names, dbd) if dbd is not None else 0
         if ddn is None:
             ddn_idx = np.zeros(n, np.int16)
             ddn_valid = np.zeros(n, bool)
@@ -226,15 +234,14 @@ class LogWriter:
         blk = np.full(n, -1, np.int64) if block is None else np.asarray(block, np.int64)
         off = np.zeros(n, np.int32) if offset is None else np.asarray(offset, np.int32)
         ddn_arr = pa.DictionaryArray.from_arrays(
-            pa.array(ddn_idx, mask=None if ddn_valid is None else ~ddn_valid), pa.array(self._ddn_names, pa.string()))
+            pa.array(ddn_idx, mask=None if ddn_valid is None else ~ddn_valid), self._dict_ddn)
         batch = pa.record_batch([
             pa.array(seq.astype(np.uint64)), pa.array(np.asarray(time, np.float64)), pa.array(types),
-            pa.DictionaryArray.from_arrays(pa.array(np.full(n, dcode, np.int16)),
-                                           pa.array(self._dbd_names, pa.string())),
+            pa.DictionaryArray.from_arrays(pa.array(np.full(n, dcode, np.int16), mask=None if dbd else np.ones(n, bool)),
+                                           self._dict_dbd),
             ddn_arr, pa.array(blk), pa.array(off), _binary(before, n), _binary(after, n),
         ], schema=SCHEMA)
         self._writer.write_batch(batch)
-        self._sink.flush()
         self.next_seq = int(seq[-1]) + 1
         self.last_time = max(self.last_time, float(np.max(time)))
         self.records_written += n
@@ -243,7 +250,7 @@ class LogWriter:
         if size >= self.limit:
             self._switch(self.last_time)
 
-    def event(self, type_: int, time: float, dbd: str, ddn: str | None = None) -> int:
+    def event(self, type_: int, time: float, dbd: str | None, ddn: str | None = None) -> int:
         """Log one checkpoint / open / close record; returns its sequence number."""
         seq = self.reserve(1)
         self.write(seq, np.array([time]), type_, dbd, ddn)

@@ -240,6 +240,19 @@ class Recon:
         """Leave a command for the process that owns the database (see commands)."""
         self._db.execute("UPDATE databases SET pending=? WHERE dbd=?", (verb, name.upper()))
 
+    def reply(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (f"reply:{name.upper()}",)).fetchone()
+        return row[0] if row else None
+
+    def set_reply(self, name: str, text: str) -> None:
+        """The owner's answer to a pending command (then the request is cleared)."""
+        with self._tx():
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"reply:{name.upper()}", text))
+            self._db.execute("UPDATE databases SET pending=NULL WHERE dbd=?", (name.upper(),))
+
+    def clear_reply(self, name: str) -> None:
+        self._db.execute("DELETE FROM meta WHERE key=?", (f"reply:{name.upper()}",))
+
     def pending(self, names: list[str]) -> list[tuple[str, str]]:
         if not names:
             return []

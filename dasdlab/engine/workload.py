@@ -1,0 +1,276 @@
+"""The online workload: committed database updates generated in vectorised time slices.
+
+Each update is a REPL-like change of ``update_size`` bytes of segment data (outside
+the sequence field) in one block of one DBDS, committed as its own unit of work: a log
+change record with before and after images, a buffer-pool update, and an entry in the
+truth (:meth:`dasdlab.engine.system.ImsSystem.commit`).
+
+**Parameters** (:class:`WorkloadSpec`): ``rate`` (arrivals per modeled second, Poisson
+per slice), ``duration``, ``skew`` = ``uniform`` or ``zipf`` with exponent ``zipf_s``
+(bounded Zipf over all blocks of the database: the block of popularity rank ``k`` is hit
+with probability proportional to ``1/k**s``; ranks are mapped to blocks through a fixed
+random permutation so hot blocks are scattered over the data sets), ``update_size``,
+``seed``, ``slice`` (modeled seconds per time slice), ``service_time`` (modeled time
+from arrival to commit when the database is available).
+
+**Time.**  By default time is modeled: each :meth:`Workload.step` covers one slice,
+then advances the site clock with ``site.tick`` so copy services make progress.  With
+``realtime=True`` :meth:`Workload.run` paces slices to the wall clock (for use on a
+thread, see :meth:`Workload.start_thread`).
+
+**Database states** are honoured per slice: ``STOPPED`` (/DBR) and ``READONLY`` (/DBD)
+refuse the slice's arrivals (counted in :attr:`WorkloadStats.refused`); ``QUIESCED``
+holds them -- they wait in a queue with their arrival times and commit when the
+database is released, at the release time.  Every committed update's latency (commit
+time - arrival time) is kept (:meth:`WorkloadStats.latencies`), so an outage scenario can
+report delayed transactions and their p50/p99 extra latency.
+
+**Driving it** (the outage scenario driver)::
+
+    system = ImsSystem(site); system.start(); odb = system.open("HDAMDB01")
+    wl = Workload(system, "HDAMDB01", WorkloadSpec(rate=5000, duration=120, seed=1))
+    wl.before_slice.append(lambda wl, t: ...)     # start a copy at some t, etc.
+    while not wl.done:
+        wl.step()
+        if wl.now >= 30 and not held: system.hold("HDAMDB01"); held = True
+        ...
+    system.shutdown()
+
+Generation uses numpy's vectorised RNG plus :func:`dasdlab.engine.kernels.zipf_sample`;
+apply is :func:`dasdlab.engine.kernels.pool_apply` inside the buffer pool.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from dasdlab.engine.errors import ImsError
+
+_TEXT = np.frombuffer(bytes([0xC1 + i for i in range(9)] + [0xD1 + i for i in range(9)]
+                            + [0xE2 + i for i in range(8)] + [0xF0 + i for i in range(10)]
+                            + [0x40] * 28), dtype=np.uint8)
+
+
+@dataclass
+class WorkloadSpec:
+    rate: float = 2000.0
+    duration: float = 30.0
+    skew: str = "uniform"
+    zipf_s: float = 1.0
+    update_size: int = 16
+    seed: int = 1
+    slice: float = 0.1
+    service_time: float = 0.0
+
+    def check(self) -> None:
+        if self.rate < 0 or self.duration < 0:
+            raise ImsError("DLB592E", "the workload rate and duration must not be negative.")
+        if self.slice <= 0:
+            raise ImsError("DLB592E", "the time slice must be positive.")
+        if self.skew not in ("uniform", "zipf"):
+            raise ImsError("DLB592E", f"skew {self.skew!r} is not uniform or zipf.")
+        if self.skew == "zipf" and self.zipf_s <= 0:
+            raise ImsError("DLB592E", f"the Zipf parameter must be positive, got {self.zipf_s}.")
+        if self.update_size < 1:
+            raise ImsError("DLB592E", "the update size must be at least one byte.")
+
+
+@dataclass
+class SliceResult:
+    t0: float
+    t1: float
+    state: str
+    arrived: int
+    committed: int
+    refused: int
+    held: int  # waiting at the end of the slice
+
+
+@dataclass
+class WorkloadStats:
+    arrived: int = 0
+    committed: int = 0
+    refused: int = 0
+    held_max: int = 0
+    slices: int = 0
+    wall_seconds: float = 0.0
+    _lat: list = field(default_factory=list)
+
+    def latencies(self) -> np.ndarray:
+        """Modeled latency (commit - arrival) of every committed update, in order."""
+        return np.concatenate(self._lat) if self._lat else np.empty(0, np.float32)
+
+    def delayed(self, threshold: float = 1e-9, service_time: float = 0.0) -> np.ndarray:
+        """Extra latency of the updates that waited (held by a quiesce)."""
+        lat = self.latencies() - service_time
+        return lat[lat > threshold]
+
+    def summary(self, service_time: float = 0.0) -> dict:
+        d = self.delayed(service_time=service_time)
+        return {
+            "arrived": self.arrived, "committed": self.committed, "refused": self.refused,
+            "held_max": self.held_max, "slices": self.slices, "wall_seconds": self.wall_seconds,
+            "delayed": int(d.size),
+            "extra_latency_p50": float(np.percentile(d, 50)) if d.size else 0.0,
+            "extra_latency_p99": float(np.percentile(d, 99)) if d.size else 0.0,
+            "updates_per_wall_second": self.committed / self.wall_seconds if self.wall_seconds else 0.0,
+        }
+
+
+def zipf_cdf(n: int, s: float) -> np.ndarray:
+    """CDF of the bounded Zipf distribution over ranks 0..n-1 (weight 1/(k+1)**s)."""
+    w = 1.0 / np.power(np.arange(1, n + 1, dtype=np.float64), s)
+    c = np.cumsum(w)
+    c /= c[-1]
+    return c
+
+
+class Workload:
+    """Updates against one database of an :class:`~dasdlab.engine.system.ImsSystem`."""
+
+    def __init__(self, system, name: str, spec: WorkloadSpec, use_kernels: bool = True) -> None:
+        spec.check()
+        self.system = system
+        self.spec = spec
+        self.odb = system.open(name)
+        self.name = self.odb.name
+        if use_kernels:
+            from dasdlab.engine import kernels as k
+        else:
+            from dasdlab.engine import kernels_ref as k
+        self._k = k
+        dbds = self.odb.db.dbds
+        self.group_blocks = np.array([d.nblocks for d in dbds], np.int64)
+        self.group_first = np.concatenate(([0], np.cumsum(self.group_blocks)[:-1]))
+        self.total_blocks = int(self.group_blocks.sum())
+        w = spec.update_size
+        starts, lens, base, count = [], [], [], []
+        for d in dbds:
+            s, ln = d.layout.regions_for(w)
+            if s.size == 0:
+                raise ImsError("DLB593E", f"an update of {w} bytes does not fit any segment data of {d.ddn} "
+                               f"(longest: {int(d.layout.region_len.max())} bytes); use a smaller --update-size.")
+            base.append(len(starts))
+            count.append(s.size)
+            starts += s.tolist()
+            lens += ln.tolist()
+        self.reg_start = np.array(starts, np.int64)
+        self.reg_len = np.array(lens, np.int64)
+        self.reg_base = np.array(base, np.int64)
+        self.reg_count = np.array(count, np.int64)
+        self.rng = np.random.Generator(np.random.PCG64(spec.seed))
+        if spec.skew == "zipf":
+            self.cdf = zipf_cdf(self.total_blocks, spec.zipf_s)
+            self.perm = np.random.Generator(np.random.PCG64([spec.seed, 7])).permutation(self.total_blocks)
+        self.t_start = system.now()
+        self.t_end = self.t_start + spec.duration
+        self.stats = WorkloadStats()
+        self._held_arrivals: list[np.ndarray] = []
+        self.before_slice: list[Callable[[Workload, float], None]] = []
+        self.after_slice: list[Callable[[Workload, SliceResult], None]] = []
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ generation
+    @property
+    def now(self) -> float:
+        return self.system.now()
+
+    @property
+    def done(self) -> bool:
+        return self.stop_requested or self.now >= self.t_end - 1e-12
+
+    def sample_blocks(self, n: int) -> np.ndarray:
+        """Global block numbers (over all DBDS of the database) for ``n`` updates."""
+        if self.spec.skew == "uniform":
+            return self.rng.integers(0, self.total_blocks, n, dtype=np.int64)
+        ranks = np.empty(n, np.int64)
+        self._k.zipf_sample(self.rng.random(n), self.cdf, ranks)
+        return self.perm[ranks]
+
+    def generate(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(group, block in group, offset in block, after image) of ``n`` updates."""
+        g = self.sample_blocks(n)
+        group = (np.searchsorted(self.group_first, g, side="right") - 1).astype(np.int16)
+        block = g - self.group_first[group]
+        r = self.reg_base[group] + (self.rng.random(n) * self.reg_count[group]).astype(np.int64)
+        w = self.spec.update_size
+        span = self.reg_len[r] - w + 1
+        offset = self.reg_start[r] + (self.rng.random(n) * span).astype(np.int64)
+        raw = self.rng.integers(0, 64, (n, w), dtype=np.uint8)
+        return group, block, offset, _TEXT[raw]
+
+    # ------------------------------------------------------------------ slices
+    def step(self, dt: float | None = None) -> SliceResult:
+        """Run one time slice [now, now+dt) and advance the clock to its end."""
+        sysm = self.system
+        t0 = self.now
+        dt = self.spec.slice if dt is None else dt
+        if self.t_end > t0:
+            dt = min(dt, self.t_end - t0)
+        for cb in list(self.before_slice):
+            cb(self, t0)
+        sysm.poll()
+        state = self.odb.state
+        n = int(self.rng.poisson(self.spec.rate * dt)) if self.spec.rate > 0 else 0
+        arrivals = t0 + np.sort(self.rng.random(n)) * dt
+        refused = committed = 0
+        if state == "QUIESCED":
+            if n:
+                self._held_arrivals.append(arrivals)
+        elif state in ("STOPPED", "READONLY"):
+            refused = n
+        else:
+            held = np.concatenate(self._held_arrivals) if self._held_arrivals else np.empty(0)
+            self._held_arrivals.clear()
+            allarr = np.concatenate((held, arrivals))
+            commit_t = np.concatenate((np.full(held.size, t0), arrivals)) + self.spec.service_time
+            m = allarr.size
+            if m:
+                group, block, offset, after = self.generate(m)
+                sysm.commit(self.odb, group, block, offset, after, commit_t)
+                self.stats._lat.append((commit_t - allarr).astype(np.float32))
+                committed = m
+        waiting = sum(a.size for a in self._held_arrivals)
+        st = self.stats
+        st.arrived += n
+        st.committed += committed
+        st.refused += refused
+        st.held_max = max(st.held_max, waiting)
+        st.slices += 1
+        sysm.advance(t0 + dt)
+        res = SliceResult(t0, t0 + dt, state, n, committed, refused, waiting)
+        for cb in list(self.after_slice):
+            cb(self, res)
+        return res
+
+    def run(self, realtime: bool = False, progress: Callable[[int, int], None] | None = None) -> WorkloadStats:
+        """Run slices until the duration has passed (or :attr:`stop_requested`)."""
+        w0 = _time.perf_counter()
+        total = max(1, int(round(self.spec.duration / self.spec.slice)))
+        k = 0
+        while not self.done:
+            self.step()
+            k += 1
+            if progress is not None and (k % 16 == 0 or self.done):
+                progress(min(k, total), total)
+            if realtime:
+                lag = (self.now - self.t_start) - (_time.perf_counter() - w0)
+                if lag > 0:
+                    _time.sleep(lag)
+        self.stats.wall_seconds += _time.perf_counter() - w0
+        return self.stats
+
+    def start_thread(self, realtime: bool = True) -> threading.Thread:
+        """Run on a thread; commands from other threads go through the system's lock."""
+        th = threading.Thread(target=self.run, kwargs={"realtime": realtime}, daemon=True)
+        th.start()
+        return th
+
+    @property
+    def held(self) -> int:
+        return sum(a.size for a in self._held_arrivals)
