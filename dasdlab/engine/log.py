@@ -303,7 +303,15 @@ class LogReader:
         """Records selected by sequence range (inclusive), time range (``since_time <
         time <= until_time``), database, DDN and types; sequence order."""
         tables = []
+        ranges = {}
+        if self.recon is not None:
+            ranges = {lg["path"]: (lg["first_seq"], lg["last_seq"]) for lg in self.recon.logs()}
         for p in self.files():
+            lo, hi = ranges.get(str(p), (None, None))
+            if hi is not None and since_seq is not None and hi < since_seq:
+                continue  # a closed log data set wholly before the range
+            if lo is not None and until_seq is not None and lo > until_seq:
+                continue
             t = self.read_file(p)
             if t.num_rows == 0:
                 continue
