@@ -29,7 +29,8 @@ The first segment is the root and must have ``PARENT=0`` (or none).
 operands (``KEY=value`` separated by commas, values may be parenthesised lists or quoted
 strings); whatever follows the operands after a blank is a remark.  A non-blank
 character in column 72 continues the statement on the next line, whose columns 1-15
-are blank and whose operands resume in column 16.  Columns 73-80 (sequence numbers) are
+are blank and whose operands resume in column 16 (operands may stop early at a comma
+followed by blanks before the continuation character).  Columns 73-80 (sequence numbers) are
 ignored.  A ``*`` in column 1 makes a comment line.
 
 Every error is a :class:`dasdlab.errors.ParseError` whose message names the source, the
@@ -173,10 +174,10 @@ class _Source:
             if not raw.strip() or raw.startswith("*") or raw.startswith(".*"):
                 continue
             chars: list[tuple[str, int, int]] = []  # char, line, col
-            body = raw[: CONT_COL - 1]
+            cont = len(raw) >= CONT_COL and raw[CONT_COL - 1] != " "
+            body = _continued_body(raw, cont)
             for c, ch in enumerate(body):
                 chars.append((ch, lno, c + 1))
-            cont = len(raw) >= CONT_COL and raw[CONT_COL - 1] != " "
             while cont:
                 if i >= len(lines):
                     raise self.error("DLB501E", lno, CONT_COL,
@@ -190,9 +191,10 @@ class _Source:
                     raise self.error("DLB502E", lno, col,
                                      "a continuation line must be blank in columns 1-15 and "
                                      "continue in column 16.")
-                for c in range(RESUME_COL - 1, min(len(nxt), CONT_COL - 1)):
-                    chars.append((nxt[c], lno, c + 1))
                 cont = len(nxt) >= CONT_COL and nxt[CONT_COL - 1] != " "
+                body = _continued_body(nxt, cont)
+                for c in range(RESUME_COL - 1, len(body)):
+                    chars.append((body[c], lno, c + 1))
             out.append(self._split(chars))
         return out
 
@@ -230,6 +232,16 @@ class _Source:
                 break
             e += 1
         return _Stmt(label.upper(), op, op_pos, s[j:e], pos[j:e])
+
+
+def _continued_body(line: str, cont: bool) -> str:
+    """Columns 1-71 of a line.  On a continued line whose operands end with a comma
+    followed by blanks (``DD1=A,DEVICE=3390,        X``) the blanks are not the end of
+    the operands: the operands go on in column 16 of the next line."""
+    body = line[: CONT_COL - 1]
+    if cont and body.rstrip().endswith(","):
+        body = body.rstrip()
+    return body
 
 
 def _split_top(text: str, start: int, sep: str = ",") -> list[tuple[str, int]]:
