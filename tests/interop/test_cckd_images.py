@@ -34,7 +34,8 @@ def _listing(vol: Volume, name: str) -> str:
     return f"{name}: VOLSER={vol.volser}\n" + "".join(format_dasdls(e) + "\n" for e in list_volume(vol))
 
 
-def _load(herc, inputs, tmp_path: Path, option: str, name: str) -> Path:
+def _load(herc, inputs, tmp_path: Path, option: str | None, name: str) -> Path:
+    """A dasdload volume; ``option`` -z, -bz2 or -0 makes it a (full-size) CCKD image."""
     inputs.text(tmp_path / "t.txt", 300, 80, seed=11)
     inputs.binary(tmp_path / "b.bin", 1000 * 200, seed=12)
     (tmp_path / "c.ctl").write_text(
@@ -43,7 +44,7 @@ def _load(herc, inputs, tmp_path: Path, option: str, name: str) -> Path:
         "TEST.BIN SEQ b.bin TRK 10 2 0 PS FB 1000 27000\n"
         "TEST.EMPTY EMPTY TRK 2 1 0 PS FB 80 800\n"
     )
-    herc.run("dasdload", option, "c.ctl", name, "0", cwd=tmp_path)
+    herc.run("dasdload", *([option] if option else []), "c.ctl", name, "0", cwd=tmp_path)
     return tmp_path / name
 
 
@@ -64,9 +65,9 @@ def test_hercules_cckd_converts_to_what_dasdcopy_writes(herc, inputs, tmp_path, 
     with Volume.open(src) as v:
         assert isinstance(v, CckdVolume)
         assert res.tracks == v.ntracks and v.written.count() == v.ntracks
-        with Volume.open(ref) as r:
-            assert _same_tracks(v, r) == []
     if made_by.startswith("dasdinit"):
+        with Volume.open(src) as v, Volume.open(ref) as r:
+            assert _same_tracks(v, r) == []
         with Volume.open(src) as v:  # tracks 2.. are format-0 null: they carry an EOF R1
             assert [(r.r, r.datalen) for r in v.records(5)] == [(1, 0)]
             assert v.records(1) == []
@@ -114,12 +115,14 @@ def test_our_cckd_is_clean_and_readable_by_hercules(herc, cli, inputs, tmp_path,
 
 
 def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, inputs, tmp_path):
+    # dasdload -z always makes 1,113 cylinders; dasdcopy -z of a 10-cylinder dasdload
+    # volume gives a small Hercules-made compressed base.
     work_dir = tmp_path / "work"
     work_dir.mkdir()
-    base = _load(herc, inputs, work_dir, "-z", "base.cckd")
-    pattern = str(tmp_path / "base_*.shd")
-    shutil.copy(base, tmp_path / "base.cckd")
+    plain = _load(herc, inputs, work_dir, None, "base.ckd")
     base = tmp_path / "base.cckd"
+    herc.run("dasdcopy", "-q", "-z", plain, base, cwd=work_dir)
+    pattern = str(tmp_path / "base_*.shd")
 
     # A plain copy of the base, changed through the write path, gives the shadows.
     work = tmp_path / "work.ckd"
