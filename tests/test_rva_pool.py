@@ -126,35 +126,45 @@ def test_compaction_and_modeled_compression(tmp_path):
     s.close()
 
 
-def test_free_space_collection_runs_at_the_threshold(tmp_path):
+def test_free_space_collection_reuses_freed_slots_at_the_threshold(tmp_path):
     s = make_site(tmp_path, fsc_threshold_slots=4)
     v = s.add_volume("RVA1", "RV0001", "3390-3", cylinders=5)
     pool = s.subsystem("RVA1").pool
-    v.write_track(30, image(v, 30, 1))
-    first = v.slot_of(30)
-    for i in range(3):
-        v.write_track(30, image(v, 30, i + 2))
-    assert pool.freed.count() == 3 and pool.slots[first].any()  # freed, not yet collected
-    v.write_track(30, image(v, 30, 9))
-    assert pool.freed.count() == 0
-    assert not pool.slots[first].any() and pool.used[first] == 0  # collected: a hole
+    slots = []
+    for i in range(6):
+        v.write_track(30, image(v, 30, i + 1))
+        slots.append(v.slot_of(30))
+    # the log grows while fewer than 4 slots are free, then sweeps back over them
+    assert slots[:5] == list(range(slots[0], slots[0] + 5))
+    assert pool.collections == 1 and slots[5] == slots[0]  # the first freed slot
+    assert pool.refs[slots[5]] == 1 and v.read_track(30)[trackfmt.fixed_data_offset(0, 4096, 0)] == 6
+    hwm = pool.stats()["log_high_water_mark"]
+    for i in range(20):  # steady state: the region does not grow any more
+        v.write_track(30, image(v, 30, i))
+    assert pool.stats()["log_high_water_mark"] <= hwm + 1
     s.close()
 
 
-def test_collection_at_close_and_counts_survive_reopen(tmp_path):
+def test_trim_punches_holes_and_counts_survive_reopen(tmp_path):
     s = make_site(tmp_path)
     v = s.add_volume("RVA1", "RV0001", "3390-3", cylinders=5)
-    v.write_track(31, image(v, 31, 1))
-    v.write_track(31, image(v, 31, 2))
-    refs = np.array(s.subsystem("RVA1").pool.refs)
+    for i in range(5):
+        v.write_track(31, image(v, 31, i + 1))
+    pool = s.subsystem("RVA1").pool
+    first_free = np.flatnonzero(pool.refs[1:pool.stats()["log_high_water_mark"]] == 0)[0] + 1
+    assert pool.slots[first_free].any()
+    blocks = (pool.dir / "slots.img").stat().st_blocks
+    assert pool.trim() == 4
+    assert not pool.slots[first_free].any() and (pool.dir / "slots.img").stat().st_blocks < blocks
+    assert pool.stats()["log_high_water_mark"] == v.slot_of(31) + 1
+    refs = np.array(pool.refs)
     s.close()
     s2 = Site.open(tmp_path / "site")
     v2 = s2.volume("RV0001")
     pool = s2.subsystem("RVA1").pool
     assert not pool.recovered
     assert np.array_equal(np.array(pool.refs), refs)
-    assert pool.freed.count() == 0
-    assert v2.read_track(31)[trackfmt.fixed_data_offset(0, 4096, 0)] == 2
+    assert v2.read_track(31)[trackfmt.fixed_data_offset(0, 4096, 0)] == 5
     s2.close()
 
 

@@ -103,16 +103,16 @@ def release(snap_id: str, site: SiteOpt) -> None:
 @app.command()
 def pool(site: SiteOpt,
          subsystem: Annotated[str, typer.Option(help="The RVA-like subsystem.")] = "RVA1",
-         collect: Annotated[bool, typer.Option(help="Run free-space collection first.")] = False,
+         trim: Annotated[bool, typer.Option(help="First give back the disk space of free slots.")] = False,
          json_: JsonOpt = False) -> None:
     """Show the track pool: slots, sharing, modeled back-end space."""
     from dasdlab.emulator.site import Site
 
     s = Site.open(site)
     p = s.subsystem(subsystem).pool
-    collected = p.collect() if collect else 0
+    trimmed = p.trim() if trim else 0
     st = p.stats()
-    st["collected"] = collected
+    st["trimmed"] = trimmed
     s.close()
     if json_:
         print_json(st)

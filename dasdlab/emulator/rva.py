@@ -25,15 +25,18 @@ Our model, one pool per subsystem under ``SITE/state/SUBSYSTEM/pool/``:
     track.
 
 **Allocation is a log.**  New images go to the slot at the log *head*, which moves
-forward through the pool and wraps; slots whose count is not 0 are stepped over.  A
-slot freed behind the head is therefore reused only when the head comes round again,
-as an LSA reuses space after free-space collection.
-
-**Free-space collection** returns the file space of freed slots (it punches holes in
-``slots.img``).  It runs when the slots freed since the last collection reach
-``fsc_threshold_slots``, when the pool is closed, and on request
-(:meth:`TrackPool.collect`).  A freed slot is available to the allocator at once,
-collected or not; collection only gives the emulator's disk space back.
+forward through the pool; slots whose count is not 0 are stepped over.  The slots
+below the log's *high-water mark* (one past the highest slot ever used) are its
+region.  When the head reaches the high-water mark, **free-space collection** runs if
+at least ``fsc_threshold_slots`` slots of the region have been freed (their count
+dropped to 0): the head goes back to the start of the region and the freed slots are
+written again as it passes them.  Otherwise the log grows into fresh slots.  So freed
+space is reclaimed in sweeps, as an LSA's collection frees whole segments, and the
+file stays about as large as the live images plus the threshold.  A freed slot keeps
+its old bytes until it is reused; :meth:`TrackPool.trim` (``dasdlab snap pool
+--collect``) punches holes for the free slots of the region and gives the disk space
+back.  (Reusing warm slots matters for speed: a first write to a never-touched page of
+the pool file costs about ten times a write to a resident one, ``limits.md`` A2.)
 
 **Crash safety** is an ordering rule on every pointer move: write the new image into a
 free slot, raise its count, point the FTD entry at it, and only then lower the count of
@@ -84,7 +87,7 @@ POOL_DEFAULTS = {
     # modeled back-end capacity after compression; an RVA Turbo held up to 1.6 TB of
     # functional capacity (assumption for the default, not a sourced figure)
     "pool_capacity_bytes": 500 * 10**9,
-    # free-space collection runs when this many slots were freed since the last run
+    # free-space collection reuses the log's freed slots once this many are free
     "fsc_threshold_slots": 4096,
 }
 
@@ -122,8 +125,8 @@ class TrackPool:
     Fixed at open: :attr:`dir`, :attr:`slot_size`, :attr:`nslots`.  Settings read at
     open and changeable between runs: :attr:`capacity_bytes`,
     :attr:`compression_ratio`, :attr:`fsc_threshold`.  Mutable: the slot images,
-    :attr:`refs`, :attr:`used`, the log head, and :attr:`freed` (whose set bits are *the
-    slots freed since the last free-space collection whose file space is still held*).
+    :attr:`refs`, :attr:`used`, the log head and high-water mark, :attr:`collections`
+    (how many times free-space collection sent the head back).
     """
 
     def __init__(self, directory: Path, settings: dict, ftd_paths: Callable[[], list[Path]]) -> None:
@@ -145,24 +148,34 @@ class TrackPool:
             raise PoolError("DLB392E", f"{meta_path} is not a dasdlab track pool.")
         self.slot_size = int(meta["slot_size"])
         self.nslots = int(meta["slots"])
-        self._head = max(1, int(meta.get("head", 1)))
+        head = int(meta.get("head", 1))
         for name, size in (("slots.img", self.nslots * self.slot_size), ("refs.u32", self.nslots * 4),
                            ("used.u32", self.nslots * 4)):
             p = self.dir / name
             if not p.exists() or p.stat().st_size != size:
                 raise PoolError("DLB392E", f"track pool file {p} is missing or not {size} bytes; the pool is damaged.")
-        self.slots = np.memmap(self.dir / "slots.img", dtype=np.uint8, mode="r+", shape=(self.nslots, self.slot_size))
+        # the maps, kept for flushing; the work goes through plain ndarray views of them,
+        # which index several times faster than np.memmap objects
+        self._maps = (
+            np.memmap(self.dir / "slots.img", dtype=np.uint8, mode="r+", shape=(self.nslots, self.slot_size)),
+            np.memmap(self.dir / "refs.u32", dtype=np.uint32, mode="r+", shape=(self.nslots,)),
+            np.memmap(self.dir / "used.u32", dtype=np.uint32, mode="r+", shape=(self.nslots,)),
+        )
+        self.slots = self._maps[0].view(np.ndarray)
         #: per slot: the number of FTD entries pointing at it (0 = free)
-        self.refs = np.memmap(self.dir / "refs.u32", dtype=np.uint32, mode="r+", shape=(self.nslots,))
+        self.refs = self._maps[1].view(np.ndarray)
         #: per slot: compacted bytes of its image (meaningful while its count is above 0)
-        self.used = np.memmap(self.dir / "used.u32", dtype=np.uint32, mode="r+", shape=(self.nslots,))
-        self.freed = Bitmap(self.nslots)
+        self.used = self._maps[2].view(np.ndarray)
+        self.collections = 0
         self.recovered = False
         self._lockf = open(self.dir / "pool.lock", "a+")
         self._open_lock(ftd_paths)
         live = self.refs[:] > 0
         self._consumed = int(self.used[live].astype(np.int64).sum())
         self._live = int(np.count_nonzero(live))
+        nz = np.flatnonzero(live)
+        self._hwm = int(nz[-1]) + 1 if nz.size else 1
+        self._head = head if 1 <= head <= self._hwm else self._hwm
 
     # ------------------------------------------------------------------ create / open
     def _create(self, nslots: int) -> None:
@@ -210,40 +223,47 @@ class TrackPool:
             counts[0] = 0
             changed = np.flatnonzero(counts != self.refs.astype(np.int64))
             self.refs[changed] = counts[changed].astype(np.uint32)
-            self.freed.set_many(changed[counts[changed] == 0])
-            self.refs.flush()
+            self._maps[1].flush()
             return int(changed.size)
 
     # ------------------------------------------------------------------ allocation
+    def _take1(self, avoid: set[int] | None = None) -> int:
+        """The next free slot of the log (not yet claimed); see the module docstring."""
+        refs = self.refs
+        while True:
+            h, end = self._head, self._hwm
+            while h < end:
+                if refs[h] == 0 and (not avoid or h not in avoid):
+                    self._head = h + 1
+                    return h
+                h += 1
+                if h + 8 < end and refs[h] != 0:  # a live stretch: find the next hole at once
+                    z = np.flatnonzero(refs[h:min(end, h + 65536)] == 0)
+                    h = h + int(z[0]) if z.size else min(end, h + 65536)
+            self._head = end
+            free_in_region = end - 1 - self._live - (len(avoid) if avoid else 0)
+            if end < self.nslots and free_in_region < self.fsc_threshold:
+                self._hwm = end + 1  # the log grows into a fresh slot
+                self._head = end + 1
+                return end
+            if free_in_region <= 0:
+                raise PoolFullError(
+                    "DLB390E",
+                    f"track pool {self.dir} is full: all {self.nslots - 1} slots hold live track "
+                    "images; snap fewer copies, discard tracks, or enlarge pool_slots.",
+                )
+            self._head = 1  # free-space collection: sweep the region again
+            self.collections += 1
+
     def _take(self, k: int) -> np.ndarray:
-        """``k`` distinct free slots from the log head on (not yet claimed)."""
-        out: list[np.ndarray] = []
-        got = 0
-        pos = self._head
-        scanned = 0
-        total = self.nslots - 1
-        while got < k and scanned < total:
-            end = min(pos + _SCAN_WINDOW, self.nslots, pos + (total - scanned))
-            free = np.flatnonzero(self.refs[pos:end] == 0) + pos
-            if free.size:
-                part = free[: k - got]
-                out.append(part)
-                got += part.size
-                if got == k:
-                    pos = int(part[-1]) + 1
-                    break
-            scanned += end - pos
-            pos = end
-            if pos >= self.nslots:
-                pos = 1
-        if got < k:
-            raise PoolFullError(
-                "DLB390E",
-                f"track pool {self.dir} is full: {k} free slot(s) needed, {got} of its "
-                f"{total} slots are free; snap fewer copies or enlarge pool_slots.",
-            )
-        self._head = pos if pos < self.nslots else 1
-        return np.concatenate(out).astype(np.int64)
+        """``k`` distinct free slots (not yet claimed)."""
+        got: set[int] = set()
+        out = []
+        for _ in range(k):
+            n = self._take1(got)
+            got.add(n)
+            out.append(n)
+        return np.array(out, dtype=np.int64)
 
     def _check_capacity(self, new_bytes: int, freed_bytes: int) -> None:
         after = self._consumed + new_bytes - freed_bytes
@@ -268,8 +288,6 @@ class TrackPool:
         self.refs[n] = 1
         self._consumed += int(np.asarray(used, dtype=np.int64).sum())
         self._live += int(n.size)
-        if self.freed.any():
-            self.freed.clear_many(n)
 
     def _share(self, slots: np.ndarray) -> None:
         """Raise the counts of ``slots`` (nonzero, repeats allowed)."""
@@ -277,18 +295,35 @@ class TrackPool:
             np.add.at(self.refs, slots, np.uint32(1))
 
     def _release(self, slots: np.ndarray) -> None:
-        """Lower the counts of ``slots`` (nonzero, repeats allowed); free those at 0."""
+        """Lower the counts of ``slots`` (nonzero, repeats allowed); those at 0 are free."""
         if slots.size == 0:
             return
         np.subtract.at(self.refs, slots, np.uint32(1))
-        u = np.unique(slots)
-        gone = u[self.refs[u] == 0]
-        if gone.size:
+        dead = self.refs[slots] == 0
+        if dead.any():
+            gone = np.unique(slots[dead])  # a slot may appear more than once
             self._consumed -= int(self.used[gone].astype(np.int64).sum())
             self._live -= int(gone.size)
-            self.freed.set_many(gone)
-            if self.freed.count() >= self.fsc_threshold:
-                self.collect()
+
+    def _write1(self, ftd: np.ndarray, t: int, fill: Callable[[int, np.ndarray], int]) -> None:
+        """:meth:`write` of one track, without numpy set operations (the host-write path)."""
+        n = self._take1()
+        old = int(ftd[t])
+        u = fill(0, self.slots[n])
+        freeing = int(self.used[old]) if old and self.refs[old] == 1 else 0
+        if u > freeing:
+            self._check_capacity(u, freeing)
+        self.used[n] = u
+        self.refs[n] = 1
+        self._consumed += u
+        self._live += 1
+        ftd[t] = n
+        if old:
+            r = int(self.refs[old]) - 1
+            self.refs[old] = r
+            if r == 0:
+                self._consumed -= int(self.used[old])
+                self._live -= 1
 
     # ------------------------------------------------------------------ the primitives
     def write(self, ftd: np.ndarray, tracks: np.ndarray, fill: Callable[[int, np.ndarray], int]) -> None:
@@ -300,6 +335,9 @@ class TrackPool:
         """
         with self.lock:
             tracks = np.asarray(tracks, dtype=np.int64)
+            if tracks.size == 1:
+                self._write1(ftd, int(tracks[0]), fill)
+                return
             new = self._take(int(tracks.size))
             old = ftd[tracks].astype(np.int64)
             used = np.empty(tracks.size, dtype=np.uint32)
@@ -337,22 +375,20 @@ class TrackPool:
         return self.slots[slot]
 
     # ------------------------------------------------------------------ space
-    def collect(self) -> int:
-        """Free-space collection: give back the file space of freed slots.
-
-        Returns the number of slots collected.  Slots reused since they were freed
-        are skipped (their count is no longer 0).
-        """
+    def trim(self) -> int:
+        """Give back the disk space of the region's free slots (punch holes) and lower
+        the high-water mark to the last live slot.  Returns the slots trimmed."""
         with self.lock:
-            idx = self.freed.indices()
-            self.freed.clear_many(idx)
-            idx = idx[self.refs[idx] == 0]
-            if idx.size == 0:
+            free = np.flatnonzero(self.refs[1 : self._hwm] == 0) + 1
+            live = np.flatnonzero(self.refs[1 : self._hwm]) + 1
+            self._hwm = int(live[-1]) + 1 if live.size else 1
+            self._head = min(self._head, self._hwm)
+            if free.size == 0:
                 return 0
-            self.used[idx] = 0
-            breaks = np.flatnonzero(np.diff(idx) != 1)
-            starts = np.concatenate(([idx[0]], idx[breaks + 1]))
-            stops = np.concatenate((idx[breaks] + 1, [idx[-1] + 1]))
+            self.used[free] = 0
+            breaks = np.flatnonzero(np.diff(free) != 1)
+            starts = np.concatenate(([free[0]], free[breaks + 1]))
+            stops = np.concatenate((free[breaks] + 1, [free[-1] + 1]))
             fd = os.open(self.dir / "slots.img", os.O_RDWR)
             try:
                 for a, b in zip(starts.tolist(), stops.tolist()):
@@ -360,7 +396,7 @@ class TrackPool:
                     _punch(fd, a * self.slot_size, (b - a) * self.slot_size)
             finally:
                 os.close(fd)
-            return int(idx.size)
+            return int(free.size)
 
     def consumed(self) -> float:
         """Modeled back-end bytes in use: compacted bytes of live slots / compression."""
@@ -372,7 +408,9 @@ class TrackPool:
                 "slots": self.nslots - 1,
                 "slots_in_use": self._live,
                 "slots_free": self.nslots - 1 - self._live,
-                "slots_awaiting_collection": self.freed.count(),
+                "log_high_water_mark": self._hwm,
+                "slots_free_in_log": self._hwm - 1 - self._live,
+                "collections": self.collections,
                 "compacted_bytes": self._consumed,
                 "consumed_bytes": round(self.consumed()),
                 "capacity_bytes": self.capacity_bytes,
@@ -381,15 +419,14 @@ class TrackPool:
             }
 
     def flush(self) -> None:
-        for a in (self.slots, self.refs, self.used):
+        for a in self._maps:
             a.flush()
 
     def close(self) -> None:
-        """Collect free space, persist the head and drop the dirty mark if last."""
+        """Persist the head and drop the dirty mark if this is the last opener."""
         if self._lockf is None:
             return
         with self.lock:
-            self.collect()
             self.flush()
             meta_path = self.dir / "pool.json"
             meta = json.loads(meta_path.read_text())
@@ -475,7 +512,9 @@ class PoolVolume(Volume):
         if self.slot > pool.slot_size:
             raise PoolError("DLB397E", f"a {geometry.name} track ({self.slot} bytes) does not fit the pool's "
                                        f"{pool.slot_size}-byte slots.")
-        self.ftd, n, heads, slot = read_ftd(self.path, writable=not read_only)
+        self._ftd_map, n, heads, slot = read_ftd(self.path, writable=not read_only)
+        #: per track: the pool slot of its image, 0 when never written (a view of the FTD file)
+        self.ftd = self._ftd_map.view(np.ndarray)
         if (n, heads, slot) != (self.ntracks, self.heads, self.slot):
             raise PoolError("DLB392E", f"{self.path} describes {n} tracks of {slot} bytes, {heads} heads; "
                                        f"the site says {self.ntracks} x {self.slot}, {self.heads} heads.")
@@ -637,14 +676,14 @@ class PoolVolume(Volume):
 
     def flush(self) -> None:
         if not self.read_only and self.ftd is not None:
-            self.ftd.flush()
+            self._ftd_map.flush()
             self.pool.flush()
 
     def close(self) -> None:
         if getattr(self, "ftd", None) is None:
             return
         self.flush()
-        self.ftd = None  # type: ignore[assignment]
+        self.ftd = self._ftd_map = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"PoolVolume({self.path.stem}, {self.geometry.name}, {self.cylinders} cyl, "

@@ -27,6 +27,7 @@ rewritten after the pointer copy, as DFSMSdss ``COPY FULL`` does without ``COPYV
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 
 import numpy as np
@@ -168,7 +169,7 @@ class SnapShotService:
         tmap = TrackMap.from_runs(src_runs, dst_runs)
         if full and keep_volser:
             tgt.pool._take(1)  # the relabel needs one slot: fail now, before any pointer moves
-        sid = self.store.next_id("SN")
+        sid = self._next_id()
         snap = Snap(sid, src_volser, tgt_volser, tmap, "volume" if full else "tracks", dsn,
                     self.sub.clock.now(), keep_volser=keep_volser and full)
         self.store.put(sid, snap.to_json())  # PENDING before the first pointer moves
@@ -212,6 +213,26 @@ class SnapShotService:
         site.catalog.add(new_dsn, tgt_volser.upper())
         rec["target_dsn"] = new_dsn
         return rec
+
+    def _next_id(self) -> str:
+        """A new ``SNnnnn`` never used before in this subsystem.
+
+        Like :meth:`StateStore.next_id`, but the counter file is replaced atomically: a
+        process killed while writing it must not leave it empty (found by the kill -9
+        test), and an unreadable counter is rebuilt from the records.
+        """
+        self.store.ensure()
+        counter = self.store.dir / ".SN.next"
+        try:
+            n = int(counter.read_text())
+        except (FileNotFoundError, ValueError):
+            n = 1
+        keys = [int(k[2:]) for k in self.store.keys() if k[:2] == "SN" and k[2:].isdigit()]
+        n = max([n, *(k + 1 for k in keys)])
+        tmp = counter.with_name(".SN.next.tmp")
+        tmp.write_text(str(n + 1))
+        os.replace(tmp, counter)
+        return f"SN{n:04d}"
 
     def _copy(self, snap: Snap, src, tgt) -> None:
         tm = snap.tmap
