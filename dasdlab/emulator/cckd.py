@@ -52,7 +52,7 @@ from dasdlab.emulator.geometry import (
     model_for_image,
 )
 from dasdlab.emulator.trackfmt import count_field, track_header
-from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, DeviceHeader, Volume, read_header
+from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, Volume, read_header
 from dasdlab.errors import ImageError
 
 CDEVHDR_LEN = 512
@@ -189,7 +189,8 @@ class CckdFile:
         self.path = path
         self.devhdr = read_header(path)
         if self.devhdr.eyecatcher != expect_eye:
-            what = "a compressed CKD base (CKD_C370)" if expect_eye == EYE_CCKD else "a CKD shadow file (CKD_S370)"
+            what = ("a compressed CKD base (CKD_C370)" if expect_eye == EYE_CCKD
+                    else "a CKD shadow file (CKD_S370)")
             hint = ""
             if self.devhdr.eyecatcher == EYE_SHADOW and expect_eye == EYE_CCKD:
                 hint = "; it is a shadow file: open its base image with a shadow name (sf=)"
@@ -334,7 +335,9 @@ class CckdVolume(Volume):
 
     # ------------------------------------------------------------------ open
     @classmethod
-    def open(cls, path: str | os.PathLike, sf: str | os.PathLike | None = None) -> CckdVolume:  # type: ignore[override]
+    def open(  # type: ignore[override]
+        cls, path: str | os.PathLike, sf: str | os.PathLike | None = None
+    ) -> CckdVolume:
         """Open a compressed base image and, with ``sf``, the shadow files that exist."""
         path = Path(path)
         base = CckdFile(path, EYE_CCKD)
@@ -410,11 +413,13 @@ class CckdVolume(Volume):
             hc, hh = decode_cchh(raw[1:5])
             raise ImageError("DLB165E", f"{where}: the stored track header says CCHH {hc},{hh}.")
         image = b"\x00" + raw[1:5] + body
-        if len(image) > self.slot or image[-EOT_LEN:] != b"\xff" * EOT_LEN:
+        if len(image) > self.slot:
             raise ImageError(
-                "DLB166E",
-                f"{where}: the track image is {len(image)} bytes and "
-                f"{'longer than the slot' if len(image) > self.slot else 'does not end with the end-of-track marker'}.",
+                "DLB166E", f"{where}: the track image is {len(image)} bytes, longer than the slot."
+            )
+        if image[-EOT_LEN:] != b"\xff" * EOT_LEN:
+            raise ImageError(
+                "DLB166E", f"{where}: the track image does not end with the end-of-track marker."
             )
         return image
 
@@ -507,7 +512,6 @@ __all__ = [
     "CckdFile",
     "CckdVolume",
     "CompressedHeader",
-    "DeviceHeader",
     "null_track_image",
     "open_cckd",
     "open_image",

@@ -161,7 +161,7 @@ def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, inputs,
     assert ours_data == expected
     merged = tmp_path / "merged.ckd"
     convert_volume(base, merged, cckd=False, sf=pattern)
-    assert {p.name: _digest(p) for p in tmp_path.iterdir() if p.is_file() and p.name in originals} == originals
+    assert {name: _digest(tmp_path / name) for name in originals} == originals
 
     # Hercules opens the top shadow read-write, so it gets copies.
     herc_dir = tmp_path / "herc"

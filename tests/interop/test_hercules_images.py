@@ -7,7 +7,6 @@ find the volume sound.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from dasdlab.emulator import trackfmt
