@@ -14,10 +14,6 @@ import typer
 
 from dasdlab.cli.common import print_json
 
-app = typer.Typer(help="DFSMSdss-like COPY, DUMP and RESTORE of data sets.")
-
-
-@app.callback(invoke_without_command=True)
 def dss(
     statement: Annotated[Optional[str], typer.Argument(help="The statement(s); or give --file.")] = None,
     site: Annotated[Path, typer.Option("--site", help="The site folder.")] = ...,
