@@ -114,7 +114,7 @@ import numpy as np
 from dasdlab.emulator import dsalloc, trackfmt
 from dasdlab.emulator.dsnfilter import compile_filter
 from dasdlab.emulator.vtoc import Format1, check_dsn
-from dasdlab.errors import DasdlabError, DatasetError, ParseError
+from dasdlab.errors import DasdlabError, ParseError
 
 
 class DssError(DasdlabError):
@@ -1215,4 +1215,4 @@ def run(site, text: str, **kw) -> DssReport:
 
 
 __all__ = ["Dss", "DssEvent", "DssReport", "DsResult", "Method", "Statement", "parse", "methods_for",
-           "read_dump", "run", "DatasetError"]
+           "read_dump", "run"]
