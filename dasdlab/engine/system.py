@@ -204,6 +204,8 @@ class ImsSystem:
                 self._deallocate(odb, t)
                 self.recon.unauthorize(odb.name, self.ssid)
                 odb.truth.close()
+                for pool in odb.pools:
+                    pool.vol.flush()
             self.log.close(t)
             self.recon.note_time(t)
             self.recon.close()
@@ -267,7 +269,8 @@ class ImsSystem:
                 for pool in odb.pools:
                     pool.write_pending()
                     pool.flush()
-                    pool.vol.flush()
+            # no msync here: a killed process leaves its writes in the page cache; the
+            # volumes are synced at shutdown (a machine crash is not modeled)
             seq = self.log.event(CHECKPOINT, t, None)
             self.recon.add_checkpoint(seq, t, self.log.dsn)
             self.recon.note_time(t)
@@ -290,7 +293,6 @@ class ImsSystem:
                 for pool in odb.pools:
                     pool.write_pending()
                     pool.flush()
-                    pool.vol.flush()
                 self._deallocate(odb, t)
                 if verb == cmds.DBR:
                     for pool in odb.pools:
