@@ -159,6 +159,48 @@ class FlashCopyDatasetNocopy(_FlashCopy):
     dataset_level = True
 
 
+# ---------------------------------------------------------------------- SnapShot
+@register("snapshot-volume")
+class SnapShotVolume(PitMechanism):
+    """A full-volume snap on an RVA-like subsystem (logically and physically complete
+    at once; the target keeps its data after the record is released)."""
+
+    subsystem = "RVA1"
+    dataset_level = False
+
+    def setup(self, tmp_path) -> PitCase:
+        case = super().setup(tmp_path)
+        tgt = case.site.volume("TGT001", writable=True)
+        case.extra["dst"] = list(case.tracks)
+        if self.dataset_level:
+            case.site.allocate("PAD.DATA", "TGT001", lrecl=80, blksize=800, primary=5)
+            case.site.allocate("PIT.COPY", "TGT001", lrecl=4000, blksize=4000, primary=NTRACKS)
+            case.extra["dst"] = [t for a, b in tgt.vtoc.get("PIT.COPY").track_list(tgt.heads) for t in range(a, b)]
+        case.extra["tgt"] = tgt
+        return case
+
+    def establish(self, case):
+        runs = (None, None)
+        if self.dataset_level:
+            runs = ([(case.tracks[0], case.tracks[-1] + 1)], [(case.extra["dst"][0], case.extra["dst"][-1] + 1)])
+        svc = case.site.subsystem("RVA1").service("snapshot")
+        case.extra["snap"] = svc.snap("SRC001", "TGT001", *runs)["id"]
+
+    def frozen(self, case, i):
+        return case.extra["tgt"].read_track(case.extra["dst"][i])
+
+    def teardown(self, case):
+        case.site.subsystem("RVA1").service("snapshot").release(case.extra["snap"])
+
+    def after_teardown(self, case, i):
+        return case.extra["tgt"].read_track(case.extra["dst"][i])
+
+
+@register("snapshot-dataset")
+class SnapShotDataset(SnapShotVolume):
+    dataset_level = True
+
+
 # ---------------------------------------------------------------------- the scenario
 def _pattern(vol, t: int, seed: int) -> np.ndarray:
     cyl, head = vol.cchh(t)
