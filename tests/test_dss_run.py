@@ -308,3 +308,17 @@ def test_cli(site, tmp_path):
     assert [e["phase"] for e in out["events"]] == ["logical", "physical"]
     assert cli(["dss", "--site", path, "COPY DATASET(INCLUDE(NONE.*)) RENAMEU(X)"]) == 4
     assert cli(["dss", "--site", path, "COPY DATASET(INCLUDE(PROD.*)) BOGUS"]) == 8
+
+
+def test_flashcopy_physical_completion_comes_from_the_background_copy(site):
+    events = []
+    site.subsystem("DS8K1").settings["fc_background_tracks_per_s"] = 1.0
+    rep = run(site, "COPY DATASET(INCLUDE(PROD.DSK.DATA)) RENAMEU(BG)",
+              on_logical=lambda e: events.append(("L", e.time)), on_physical=lambda e: events.append(("P", e.time)))
+    assert rep.rc == 0 and [e[0] for e in events] == ["L"]
+    assert any("PHYSICAL COPY CONTINUES" in line for line in rep.lines)
+    site.tick(2.0)
+    assert [e[0] for e in events] == ["L"]  # 8 tracks at 1 track/s: not yet
+    site.tick(100.0)
+    assert [e[0] for e in events] == ["L", "P"] and events[1][1] > events[0][1]
+    assert content(site, "BG.DSK.DATA") == content(site, "PROD.DSK.DATA")
