@@ -126,6 +126,14 @@ def test_compaction_and_modeled_compression(tmp_path):
     s.close()
 
 
+@pytest.mark.parametrize("nrec, dl", [(1, 56664), (12, 4096), (49, 512), (30, 7), (17, 0)])
+def test_compacted_size_is_the_used_part_of_the_track(nrec, dl):
+    data = np.random.default_rng(nrec).integers(0, 256, nrec * dl, np.uint8)
+    for eof in (True, False):
+        img = trackfmt.fixed_track(3, 4, 0, dl, nrec, data, 56832, eof=eof)
+        assert compacted_bytes(img) == trackfmt.track_used_bytes(img)
+
+
 def test_free_space_collection_reuses_freed_slots_at_the_threshold(tmp_path):
     s = make_site(tmp_path, fsc_threshold_slots=4)
     v = s.add_volume("RVA1", "RV0001", "3390-3", cylinders=5)
