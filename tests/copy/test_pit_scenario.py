@@ -201,6 +201,119 @@ class SnapShotDataset(SnapShotVolume):
     dataset_level = True
 
 
+# ---------------------------------------------------------------------- TimeFinder/Clone
+class _Clone(PitMechanism):
+    """A clone on a Symmetrix-like subsystem: create + activate, drain + terminate."""
+
+    subsystem = "VMAX1"
+    mode = "COPY"
+    dataset_level = False
+
+    def setup(self, tmp_path) -> PitCase:
+        case = super().setup(tmp_path)
+        case.site.subsystem("VMAX1").settings["clone_background_tracks_per_s"] = 1.0
+        tgt = case.site.volume("TGT001", writable=True)
+        case.extra["dst"] = list(case.tracks)
+        if self.dataset_level:
+            case.site.allocate("PAD.DATA", "TGT001", lrecl=80, blksize=800, primary=5)
+            case.site.allocate("PIT.COPY", "TGT001", lrecl=4000, blksize=4000, primary=NTRACKS)
+            case.extra["dst"] = [t for a, b in tgt.vtoc.get("PIT.COPY").track_list(tgt.heads) for t in range(a, b)]
+        case.extra.update(tgt=tgt, now=0.0)
+        return case
+
+    def establish(self, case):
+        runs = (None, None)
+        if self.dataset_level:
+            runs = ([(case.tracks[0], case.tracks[-1] + 1)], [(case.extra["dst"][0], case.extra["dst"][-1] + 1)])
+        tf = case.site.subsystem("VMAX1").service("timefinder")
+        case.extra["s"] = s = tf.create("SRC001", "TGT001", *runs, mode=self.mode)
+        tf.activate(s.id)
+
+    def frozen(self, case, i):
+        return case.extra["tgt"].read_track(case.extra["dst"][i])
+
+    def background(self, case, tracks):
+        case.extra["now"] += tracks
+        case.site.tick(case.extra["now"])
+
+    def teardown(self, case):
+        tf = case.site.subsystem("VMAX1").service("timefinder")
+        tf.drain(case.extra["s"].id)
+        tf.terminate(case.extra["s"].id)
+
+    def after_teardown(self, case, i):
+        return case.extra["tgt"].read_track(case.extra["dst"][i])
+
+
+@register("timefinder-volume-COPY")
+class CloneVolumeCopy(_Clone):
+    pass
+
+
+@register("timefinder-volume-NOCOPY")
+class CloneVolumeCopyOnAccess(_Clone):
+    mode = "NOCOPY"
+
+
+@register("timefinder-dataset-PRECOPY")
+class CloneDatasetPrecopy(_Clone):
+    mode = "PRECOPY"
+    dataset_level = True
+
+
+# ---------------------------------------------------------------------- Concurrent Copy
+class _ConcurrentCopy(PitMechanism):
+    """A DSS dump with CONCURRENT: the frozen view is what the dump reads (each track
+    once); teardown ends the session; the dump's output is what it read."""
+
+    virtual: bool | str = False
+
+    def setup(self, tmp_path) -> PitCase:
+        case = super().setup(tmp_path)
+        case.site.subsystem(self.subsystem).settings["cc_drain_tracks_per_s"] = 1.0
+        case.extra.update(now=0.0, dumped={})
+        return case
+
+    def establish(self, case):
+        cc = case.site.subsystem(self.subsystem).service("concurrent_copy")
+        runs = [(case.tracks[0], case.tracks[-1] + 1)]
+        case.extra["s"] = cc.start("SRC001", runs, virtual=self.virtual)
+        assert case.extra["s"].method == ("cache" if not self.virtual else f"virtual-{self.mechanism}")
+
+    def frozen(self, case, i):
+        img = case.extra["s"].read_track(case.tracks[i])
+        case.extra["dumped"][i] = img
+        return img
+
+    def background(self, case, tracks):
+        case.extra["now"] += tracks
+        case.site.tick(case.extra["now"])
+
+    def teardown(self, case):
+        case.extra["s"].end()
+
+    def after_teardown(self, case, i):
+        return case.extra["dumped"][i]
+
+
+@register("concurrent-copy-cache")
+class ConcurrentCopyCache(_ConcurrentCopy):
+    pass
+
+
+@register("concurrent-copy-virtual-flashcopy")
+class ConcurrentCopyVirtualFlash(_ConcurrentCopy):
+    virtual = "require"
+    mechanism = "flashcopy"
+
+
+@register("concurrent-copy-virtual-snapshot")
+class ConcurrentCopyVirtualSnap(_ConcurrentCopy):
+    subsystem = "RVA1"
+    virtual = "require"
+    mechanism = "snapshot"
+
+
 # ---------------------------------------------------------------------- the scenario
 def _pattern(vol, t: int, seed: int) -> np.ndarray:
     cyl, head = vol.cchh(t)
