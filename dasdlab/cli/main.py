@@ -11,6 +11,8 @@ import sys
 
 import typer
 
+from dasdlab.cli import cc as cc_cli
+from dasdlab.cli import clone as clone_cli
 from dasdlab.cli import dataset as dataset_cli
 from dasdlab.cli import db as db_cli
 from dasdlab.cli import dss as dss_cli
@@ -34,6 +36,8 @@ app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(site_cli.app, name="site")
 app.add_typer(flashcopy_cli.app, name="flashcopy")
 app.add_typer(snap_cli.app, name="snap")
+app.add_typer(clone_cli.app, name="clone")
+app.add_typer(cc_cli.app, name="cc")
 app.command("dss")(dss_cli.dss)
 app.add_typer(db_cli.app, name="db")
 app.add_typer(workload_cli.app, name="workload")
