@@ -363,3 +363,41 @@ def test_closing_the_site_fails_active_sessions(tmp_path):
     q = again.subsystem("DS8K1").service("concurrent_copy").query()
     assert q[0]["state"] == "FAILED" and "closed" in q[0]["message"]
     again.close()
+
+
+def test_writer_dump_and_sdm_in_threads(tmp_path):
+    import threading
+
+    site = make_cc_site(tmp_path / "s", settings={"cc_drain_tracks_per_s": 500.0})
+    cc = site.subsystem("DS8K1").service("concurrent_copy")
+    src = site.volume("SRC001", writable=True)
+    pit = view(src)
+    s = cc.start("SRC001", [(1, 60)])
+    stop = threading.Event()
+
+    def writer():
+        rng = np.random.default_rng(3)
+        seed = 10
+        while not stop.is_set():
+            t = int(rng.integers(1, 60))
+            src.write_track(t, pattern_track(src, t, seed))
+            seed += 1
+
+    def sdm():
+        now = 0.0
+        while not stop.is_set():
+            now += 0.01
+            site.tick(now)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=sdm)]
+    for th in threads:
+        th.start()
+    try:
+        got = dump(s)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join()
+    assert sorted(got) == list(range(1, 60)) and s.state is CCState.COMPLETE
+    assert all(np.array_equal(img, pit[t]) for t, img in got.items())
+    site.close()

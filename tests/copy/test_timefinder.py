@@ -539,3 +539,36 @@ def test_interrupted_recreate_is_finished_by_the_next_process(tmp_path):
     tf2.drain(s2.id)
     assert np.array_equal(own(again.volume("TGT001")), view(again.volume("SRC001")))
     again.close()
+
+
+def test_host_writer_and_background_copy_in_threads(tmp_path):
+    import threading
+
+    site = make_vmax(tmp_path / "s", settings={"clone_background_tracks_per_s": 200.0})
+    tf = site.subsystem("VMAX1").service("timefinder")
+    src, tgt = site.volume("SRC001", writable=True), site.volume("TGT001", writable=True)
+    pit = view(src)
+    s = tf.create("SRC001", "TGT001", mode="COPY")
+    tf.activate(s.id)
+    stop = threading.Event()
+
+    def writer():
+        rng = np.random.default_rng(5)
+        seed = 10
+        while not stop.is_set():
+            t = int(rng.integers(1, 60))
+            src.write_track(t, pattern_track(src, t, seed))
+            tgt.read_track(int(rng.integers(0, 60)))
+            seed += 1
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        for i in range(1, 40):
+            site.tick(i * 0.01)
+    finally:
+        stop.set()
+        th.join()
+    tf.drain(s.id)
+    assert s.state is S.COPIED and np.array_equal(own(tgt), pit)
+    site.close()

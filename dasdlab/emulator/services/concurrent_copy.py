@@ -65,8 +65,10 @@ process could save the before-image.  Records of ended sessions stay until
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import threading
 import uuid
 import weakref
 from collections import deque
@@ -81,7 +83,7 @@ from dasdlab.emulator.copier import TrackMap
 from dasdlab.emulator.services import runs as runs_mod
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.emulator.services.store import StateStore
-from dasdlab.errors import CopyServiceError
+from dasdlab.errors import CopyServiceError, DasdlabError
 
 
 class CCState(Enum):
@@ -101,6 +103,14 @@ WORK_HLQ = "SYS1.ANTMAIN.SDLAB"
 #: Tracks per working-space data set: the 65,535-track limit of a data set on one
 #: volume, rounded down to whole cylinders of a 3390.
 WORK_CHUNK = 65_535 // 15 * 15
+
+def _locked(fn):
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+    return run
+
 
 _LIVE: weakref.WeakValueDictionary[str, ConcurrentCopyService] = weakref.WeakValueDictionary()
 
@@ -266,6 +276,9 @@ class ConcurrentCopyService:
         self._drain_time = subsystem.clock.now()
         self._drain_carry = 0.0
         self._guards: list[_ForeignGuard] = []
+        #: one lock for sessions and sidefiles: host writers, the dump and the SDM may
+        #: run in different threads
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ service protocol
     def load(self) -> None:
@@ -291,6 +304,7 @@ class ConcurrentCopyService:
                 rec["message"] += f" Its working space could not be released: {e}"
             self.store.put(rec["id"], rec)
 
+    @_locked
     def tick(self, now: float) -> None:
         """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
         rate = float(self.sub.settings.get("cc_drain_tracks_per_s", 5000.0))
@@ -305,6 +319,7 @@ class ConcurrentCopyService:
         self._drain_carry = budget - n if moved == n else 0.0
         self._save_all()
 
+    @_locked
     def close(self) -> None:
         for s in list(self.sessions.values()):
             if s.state is C.ACTIVE:
@@ -328,21 +343,30 @@ class ConcurrentCopyService:
         vol = self.sub.open_volume(volser)
         domain = runs_mod.normalize(runs, vol.ntracks, f"Concurrent Copy domain on {volser}", "DLB362E")
         now = self.sub.clock.now()
-
-        def refuse(err: CopyServiceError, method: str | None) -> CopyServiceError:
+        # the event is sent outside the lock: the caller may hand work to other threads
+        with self._lock:
+            result = self._initialise(volser, vol, domain, virtual, now)
+        if isinstance(result, CopyServiceError):
             if on_init_complete is not None:
-                on_init_complete(InitComplete(None, volser, 4, now, method, str(err)))
-            return err
+                on_init_complete(InitComplete(None, volser, 4, now, None, str(result)))
+            raise result
+        s = result
+        if on_init_complete is not None:
+            on_init_complete(InitComplete(s.id, volser, 0, now, s.method, f"DLB369I {s.what} initialised on "
+                                          f"{volser} ({s.tmap.n} tracks, {s.method}); serialisation may be "
+                                          "released."))
+        return s
 
+    def _initialise(self, volser: str, vol, domain, virtual, now: float) -> CCSession | CopyServiceError:
+        """The session, registered and recorded; or the error that refuses it."""
         err = self._check_limits(volser)
         if err is not None:
-            raise refuse(err, None)
+            return err
         mechanism = self._virtual_mechanism() if virtual else None
         if virtual == "require" and mechanism is None:
-            raise refuse(CopyServiceError(
+            return CopyServiceError(
                 "DLB366E", f"virtual Concurrent Copy was required, but subsystem {self.sub.name} has "
-                "neither FlashCopy nor SnapShot to make a working copy."), None)
-        tmap = TrackMap.from_runs(domain, domain)
+                "neither FlashCopy nor SnapShot to make a working copy.")
         sid = self.store.next_id(self.PREFIX)
         method = "cache"
         work = None
@@ -350,23 +374,21 @@ class ConcurrentCopyService:
             try:
                 work = _WorkArea.make(self, sid, volser, domain, mechanism)
                 method = f"virtual-{mechanism}"
-            except CopyServiceError as e:
+            except DasdlabError as e:
                 if virtual == "require":
-                    raise refuse(CopyServiceError(
-                        "DLB366E", f"virtual Concurrent Copy was required but failed: {e}"), None) from None
-        s = CCSession(self, sid, volser, tmap, method, vol.geometry.r1_capacity, now)
+                    return CopyServiceError("DLB366E", f"virtual Concurrent Copy was required but failed: {e}")
+        s = CCSession(self, sid, volser, TrackMap.from_runs(domain, domain), method,
+                      vol.geometry.r1_capacity, now)
         s.work = work
         self.sessions[sid] = s
         if work is None:
             s.intercept = _Intercept(s)
             self.sub.register_intercept(volser, s.intercept)
         self._save(s)
-        if on_init_complete is not None:
-            on_init_complete(InitComplete(sid, volser, 0, now, method, f"DLB369I {s.what} initialised on "
-                                          f"{volser} ({tmap.n} tracks, {method}); serialisation may be released."))
         return s
 
     # ------------------------------------------------------------------ the SDM
+    @_locked
     def drain(self, max_tracks: int | None = None) -> int:
         """Move cache sidefile images to the host sidefile now, oldest first."""
         moved = self._drain(len(self._fifo) if max_tracks is None else max_tracks)
@@ -398,6 +420,7 @@ class ConcurrentCopyService:
             raise CopyServiceError("DLB365E", f"this process has no Concurrent Copy session {sid} on {self.sub.name}.")
         return s
 
+    @_locked
     def query(self) -> list[dict]:
         """Every session of the subsystem: this process's live ones with their current
         sidefiles, the others as last recorded."""
@@ -407,6 +430,7 @@ class ConcurrentCopyService:
             out.append(self._describe(s) if s is not None else self._describe_record(rec))
         return out
 
+    @_locked
     def purge(self) -> list[str]:
         """Forget the records of ended sessions; returns their ids."""
         gone = []
@@ -443,6 +467,7 @@ class ConcurrentCopyService:
             return "flashcopy"
         return None
 
+    @_locked
     def _intercept(self, s: CCSession, vol, tracks: np.ndarray) -> None:
         """First write to an unread, unsaved domain track: save its before-image."""
         if s.state is not C.ACTIVE:
@@ -500,6 +525,7 @@ class ConcurrentCopyService:
             s.work.release()
         self._save(s)
 
+    @_locked
     def _read(self, s: CCSession, t: int) -> np.ndarray:
         if s.error is not None and s.state is not C.ACTIVE:
             raise s.error
@@ -535,6 +561,7 @@ class ConcurrentCopyService:
             self._finish(s, C.COMPLETE)
         return img
 
+    @_locked
     def _end(self, s: CCSession) -> None:
         s.require("end")
         if s.state is C.ACTIVE:

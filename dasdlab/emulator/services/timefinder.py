@@ -72,6 +72,8 @@ a background copy resumes at the loading process's clock.
 
 from __future__ import annotations
 
+import functools
+import threading
 from enum import Enum
 from typing import Callable, ClassVar
 
@@ -258,6 +260,14 @@ class _Side:
         return self.session.service._on_access(self.session, self.role, "read", rel, t)
 
 
+def _locked(fn):
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+    return run
+
+
 def _rw_volume(sub, volser: str):
     """This process's writable instance of ``volser``.
 
@@ -280,6 +290,9 @@ class TimeFinderService:
         self.sub = subsystem
         self.store = StateStore(subsystem.state_dir("timefinder"))
         self.sessions: dict[str, CloneSession] = {}
+        #: one lock for the sessions: host I/O and the background copy may run in
+        #: different threads (the copier's own lock covers each track copy)
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ service protocol
     def load(self) -> None:
@@ -304,6 +317,7 @@ class TimeFinderService:
             self._save(s)
             self._rehook(s)
 
+    @_locked
     def tick(self, now: float) -> None:
         """Background copies up to modeled time ``now``: each copying session moves
         ``clone_background_tracks_per_s`` tracks per second; only the first
@@ -344,6 +358,7 @@ class TimeFinderService:
             )
         return s
 
+    @_locked
     def create(self, src_volser: str, tgt_volser: str, src_runs=None, dst_runs=None,
                mode: str = "COPY", differential: bool = False) -> CloneSession:
         """Create a session: protect the source domain, make the target Not Ready.
@@ -413,6 +428,7 @@ class TimeFinderService:
         self._rehook(s)
         return s
 
+    @_locked
     def activate(self, ids: str | list[str]) -> list[CloneSession]:
         """Make targets Ready; the point in time is now, the same instant for every id
         given (a consistent activate: no write can fall between them)."""
@@ -434,6 +450,7 @@ class TimeFinderService:
             self._rehook(s)
         return group
 
+    @_locked
     def recreate(self, sid: str) -> CloneSession:
         """Refresh: the target becomes Not Ready and will receive, at the next activate,
         the tracks changed since the last one (all tracks without DIFFERENTIAL)."""
@@ -447,6 +464,7 @@ class TimeFinderService:
         self._rehook(s)
         return s
 
+    @_locked
     def restore(self, sid: str) -> CloneSession:
         """Copy the target back to the source (only tracks changed on either side)."""
         s = self.session(sid)
@@ -464,6 +482,7 @@ class TimeFinderService:
         self._rehook(s)
         return s
 
+    @_locked
     def drain(self, sid: str, progress: Callable[[int, int], None] | None = None) -> CloneSession:
         """Copy every track still to copy now (no modeled time passes)."""
         s = self.session(sid)
@@ -475,6 +494,7 @@ class TimeFinderService:
         self._save(s)
         return s
 
+    @_locked
     def terminate(self, sid: str, force: bool = False) -> None:
         """End the session and forget its state."""
         s = self.session(sid)
@@ -497,6 +517,7 @@ class TimeFinderService:
         return [self.sessions[k].query() for k in sorted(self.sessions)]
 
     # ------------------------------------------------------------------ the intercepts
+    @_locked
     def _on_access(self, s: CloneSession, role: str, kind: str, rel: np.ndarray, t: int):
         """A host ``kind`` ("read"/"write") of ``rel`` on the ``role`` volume of ``s``."""
         st = s.state
