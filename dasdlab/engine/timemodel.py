@@ -20,6 +20,17 @@ Sources used (keys of ``domain.md`` / sections of ``limits.md``):
 * SVC/Storwize background copy rates up to 64 MB/s (``limits.md`` B3), the only published
   background-copy rate table.
 
+**Every profile prices every operation**, so that all copy methods can be compared
+under one profile: the methods run on the site's subsystem that has the service
+(DS8K1, RVA1, VMAX1), and a cost for a service the profile's own box lacks is marked
+``assumption, what-if`` (the same generation of channels and controllers).
+
+**Size scale.**  :meth:`DeviceProfile.scaled` gives a profile in which every track of
+the emulated data stands for ``scale`` tracks of a larger modeled database: sequential
+I/O and background copies take ``scale`` times longer, fixed costs (establish, session
+set-up, commands) do not change.  This lets a small emulated database show the outage
+of a large one; results report the scale.
+
 User profiles come from a TOML file whose tables have the fields of
 :class:`DeviceProfile` (``[profiles.NAME]``); any field left out is taken from the
 profile named by ``base`` (default ``ds8000-ficon16``).
@@ -99,6 +110,18 @@ class DeviceProfile:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def scaled(self, scale: float) -> DeviceProfile:
+        """The profile for emulated data standing for ``scale`` times as much."""
+        if scale <= 0:
+            raise ProfileError("DLB705E", f"size scale must be positive, got {scale}.")
+        if scale == 1:
+            return self
+        return replace(self, seq_read_mb_s=self.seq_read_mb_s / scale, seq_write_mb_s=self.seq_write_mb_s / scale,
+                       io_overhead_s=self.io_overhead_s * scale,
+                       background_copy_mb_s=self.background_copy_mb_s / scale,
+                       sidefile_drain_mb_s=self.sidefile_drain_mb_s / scale,
+                       name=f"{self.name}*{scale:g}")
+
 
 def _profile(**kw) -> DeviceProfile:
     src = kw.pop("sources")
@@ -106,6 +129,9 @@ def _profile(**kw) -> DeviceProfile:
 
 
 _ASSUME = "assumption"
+#: a cost for a service the profile's box does not have: the same channel generation,
+#: so that every copy method can be compared under one profile
+WHAT_IF = "assumption, what-if"
 
 PROFILES = MappingProxyType({p.name: p for p in (
     _profile(
@@ -113,9 +139,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         description="IBM 3390 actuators behind a 3990-6 class controller on ESCON",
         subsystem_kind="ds8000",
         seq_read_mb_s=4.0, seq_write_mb_s=4.0, io_overhead_s=0.0120, tracks_per_request=15,
-        dss_init_s=4.0, flashcopy_establish_s=float("inf"), snapshot_s=float("inf"),
-        cc_session_init_s=8.0, vcc_flash_s=float("inf"), clone_activate_s=float("inf"),
-        background_copy_mb_s=0.0, sidefile_drain_mb_s=4.0,
+        dss_init_s=4.0, flashcopy_establish_s=3.0, snapshot_s=1.0,
+        cc_session_init_s=8.0, vcc_flash_s=9.0, clone_activate_s=3.0,
+        background_copy_mb_s=4.0, sidefile_drain_mb_s=4.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.020, log_apply_records_s=5000.0,
         sources={
             "seq_read_mb_s": "limits.md B2: 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
@@ -123,9 +149,12 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "io_overhead_s": "assumption: one average seek (9.5-12.5 ms, unverified in limits.md B2) per cylinder",
             "tracks_per_request": "assumption: one cylinder per channel program",
             "dss_init_s": _ASSUME, "cc_session_init_s": "assumption, below the 12 s of a DS6000 COPY FULL (limits.md B4)",
-            "flashcopy_establish_s": "not available on a 3990", "snapshot_s": "not available",
-            "vcc_flash_s": "not available", "clone_activate_s": "not available",
-            "background_copy_mb_s": "not available", "sidefile_drain_mb_s": "assumption: channel-bound like the read",
+            "flashcopy_establish_s": WHAT_IF + " (a 3990 has no FlashCopy)",
+            "snapshot_s": WHAT_IF + " (SnapShot came with the RVA)",
+            "vcc_flash_s": WHAT_IF + " (virtual CC needs FlashCopy or SnapShot)",
+            "clone_activate_s": WHAT_IF + " (TimeFinder/Clone is a Symmetrix function)",
+            "background_copy_mb_s": "assumption: bound by the 3390 media rate (limits.md B2)",
+            "sidefile_drain_mb_s": "assumption: channel-bound like the read",
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
             "log_apply_records_s": _ASSUME,
         },
@@ -135,8 +164,8 @@ PROFILES = MappingProxyType({p.name: p for p in (
         description="DS8000-class box on FICON Express16S+ (FlashCopy, Concurrent Copy)",
         subsystem_kind="ds8000",
         seq_read_mb_s=400.0, seq_write_mb_s=300.0, io_overhead_s=0.0004, tracks_per_request=15,
-        dss_init_s=1.5, flashcopy_establish_s=0.8, snapshot_s=float("inf"),
-        cc_session_init_s=4.0, vcc_flash_s=3.5, clone_activate_s=float("inf"),
+        dss_init_s=1.5, flashcopy_establish_s=0.8, snapshot_s=0.4,
+        cc_session_init_s=4.0, vcc_flash_s=3.5, clone_activate_s=1.0,
         background_copy_mb_s=200.0, sidefile_drain_mb_s=100.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.002, log_apply_records_s=50000.0,
         sources={
@@ -146,7 +175,8 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "flashcopy_establish_s": "S30 'only a few seconds' for a volume pair; assumption for one data set",
             "cc_session_init_s": "assumption, a third of the 12 s DS6000 example (limits.md B4)",
             "vcc_flash_s": "assumption: DSS flashes to a work area, then the SDM session (S45)",
-            "snapshot_s": "not available", "clone_activate_s": "not available",
+            "snapshot_s": WHAT_IF + " (S63: a snap is a few I/Os; SnapShot is an RVA function)",
+            "clone_activate_s": WHAT_IF + " (TimeFinder/Clone on a Symmetrix on the same channels)",
             "background_copy_mb_s": "assumption (no IBM figure, S53; SVC max 64 MB/s, limits.md B3)",
             "sidefile_drain_mb_s": _ASSUME,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
@@ -158,9 +188,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         description="RAMAC Virtual Array-class box on ESCON (SnapShot, virtual Concurrent Copy)",
         subsystem_kind="rva",
         seq_read_mb_s=12.0, seq_write_mb_s=10.0, io_overhead_s=0.0030, tracks_per_request=15,
-        dss_init_s=3.0, flashcopy_establish_s=float("inf"), snapshot_s=0.3,
-        cc_session_init_s=6.0, vcc_flash_s=5.0, clone_activate_s=float("inf"),
-        background_copy_mb_s=0.0, sidefile_drain_mb_s=10.0,
+        dss_init_s=3.0, flashcopy_establish_s=2.0, snapshot_s=0.3,
+        cc_session_init_s=6.0, vcc_flash_s=5.0, clone_activate_s=2.0,
+        background_copy_mb_s=10.0, sidefile_drain_mb_s=10.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.010, log_apply_records_s=10000.0,
         sources={
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
@@ -168,8 +198,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "dss_init_s": _ASSUME,
             "snapshot_s": "S63: a snap is a few I/Os whatever the size; value an assumption",
             "cc_session_init_s": _ASSUME, "vcc_flash_s": "assumption: snap to working space plus SDM set-up (S44)",
-            "flashcopy_establish_s": "not available", "clone_activate_s": "not available",
-            "background_copy_mb_s": "none: a snap is physically complete at once (S63)",
+            "flashcopy_establish_s": WHAT_IF + " (an RVA has SnapShot, not FlashCopy)",
+            "clone_activate_s": WHAT_IF + " (TimeFinder/Clone on a Symmetrix on ESCON)",
+            "background_copy_mb_s": "assumption: ESCON-bound; a snap itself needs no background copy (S63)",
             "sidefile_drain_mb_s": _ASSUME,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
             "log_apply_records_s": _ASSUME,
@@ -180,9 +211,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         description="Symmetrix-class box on FICON 8 Gb (TimeFinder/Clone via EMCSNAP)",
         subsystem_kind="symmetrix",
         seq_read_mb_s=250.0, seq_write_mb_s=200.0, io_overhead_s=0.0006, tracks_per_request=15,
-        dss_init_s=1.5, flashcopy_establish_s=float("inf"), snapshot_s=float("inf"),
-        cc_session_init_s=float("inf"), vcc_flash_s=float("inf"), clone_activate_s=1.2,
-        background_copy_mb_s=150.0, sidefile_drain_mb_s=0.0,
+        dss_init_s=1.5, flashcopy_establish_s=1.0, snapshot_s=0.5,
+        cc_session_init_s=4.5, vcc_flash_s=4.0, clone_activate_s=1.2,
+        background_copy_mb_s=150.0, sidefile_drain_mb_s=80.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.003, log_apply_records_s=40000.0,
         sources={
             "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (limits.md B2), one job's share",
@@ -190,9 +221,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "dss_init_s": _ASSUME,
             "clone_activate_s": "assumption (S65-S67 give no timing)",
             "background_copy_mb_s": _ASSUME,
-            "flashcopy_establish_s": "not modelled on this box", "snapshot_s": "not available",
-            "cc_session_init_s": "not modelled on this box", "vcc_flash_s": "not modelled on this box",
-            "sidefile_drain_mb_s": "not applicable",
+            "flashcopy_establish_s": WHAT_IF + " (EMC's Compatible FlashCopy, not modelled as such)",
+            "snapshot_s": WHAT_IF + " (SnapShot is an RVA function)",
+            "cc_session_init_s": WHAT_IF + " (Concurrent Copy on a DS8000 on the same channels)",
+            "vcc_flash_s": WHAT_IF, "sidefile_drain_mb_s": WHAT_IF,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
             "log_apply_records_s": _ASSUME,
         },

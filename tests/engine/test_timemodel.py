@@ -21,7 +21,17 @@ def test_required_profiles_exist_and_order_services():
     assert ds8.cc_session_init_s > ds8.flashcopy_establish_s
     assert ds8.vcc_flash_s > ds8.flashcopy_establish_s
     assert PROFILES["rva-escon"].snapshot_s < PROFILES["rva-escon"].vcc_flash_s
-    assert math.isinf(PROFILES["3390-3990"].flashcopy_establish_s)
+    for p in PROFILES.values():  # every method can be priced under every profile
+        assert all(math.isfinite(v) and v > 0 for k, v in p.as_dict().items()
+                   if isinstance(v, float)), p.name
+
+
+def test_scaled_profile_scales_sequential_costs_only():
+    p = PROFILES["ds8000-ficon16"]
+    q = p.scaled(64)
+    assert q.read_tracks_s(100) == pytest.approx(64 * p.read_tracks_s(100))
+    assert q.flashcopy_establish_s == p.flashcopy_establish_s
+    assert q.background_tracks_per_s() == pytest.approx(p.background_tracks_per_s() / 64)
 
 
 def test_sequential_cost_scales_with_tracks():

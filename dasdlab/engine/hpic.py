@@ -1,0 +1,632 @@
+"""The HP Image Copy engine: image copies of IMS data set groups through every copy
+method, as processes in modeled time.
+
+Facts: ``domain.md`` §1.1-§1.4 and §4 (S1-S37); the process for a statement comes from
+:mod:`dasdlab.engine.hpicplan` (FASTIC rules), the output formats from
+:mod:`dasdlab.engine.icformat`, costs from :mod:`dasdlab.engine.timemodel`.
+
+**A copy is a process in modeled time.**  :meth:`ImageCopyEngine.start` returns one
+:class:`CopyRun` per data set group; each is a generator that yields the modeled time at
+which it wants to continue.  The driver — ``dasdlab hpic`` with no workload, or the
+outage scenario interleaving an online workload slice by slice — calls
+:meth:`CopyRun.advance` with the time reached, so database updates and the copy's
+reads, copy-on-write intercepts and background copies happen in the order a mainframe
+would see them.  The engine never advances the clock itself.
+
+**What each process does** (``D`` is the data set group, ``t`` modeled time):
+
+=================  =========================================================================
+standard           hold D (``/DBR``, or ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y; buffers are
+                   written first), read every track at the profile's sequential rate, write
+                   the image copy, release D.  Logical = physical = end of the read.
+cic                no hold: read every track while updates continue (a fuzzy copy).
+dump-plain         PREF,DUMP with no Concurrent Copy: DFSMSdss start-up, then as standard.
+dump-cc, dump-vcc  hold D; DFSMSdss start-up and the CC session (cache sidefile, or a
+                   flash/snap to working space); at initialisation complete D is released
+                   (logical completion); the dump then reads each track from the session
+                   while updates go on (physical completion at the end).
+fdump-*            hold D; flash (FlashCopy NOCOPY) or snap D into a shadow data set;
+                   release; dump the shadow in standard format; withdraw, delete it.
+copy-flashcopy     hold D; FlashCopy COPY of D into a clone data set (the Fast Recovery
+                   image copy); release; physical completion when the background copy ends.
+copy-snapshot      hold D; SnapShot into the clone: physically complete at once.
+copy-timefinder    hold D; TimeFinder/Clone create + activate (COPY); release; physical
+                   completion when the clone session reaches COPIED.
+=================  =========================================================================
+
+A CIC statement uses the same processes without the hold: the point in time of the
+DASD contents is taken while IMS keeps updating, so the copy is fuzzy.
+
+**RECON registration** happens when a copy is physically complete (as DFSUDMT0 does,
+S10), so a copy that dies half way is never registered.  Rules (S25 and S10 where they
+speak; the Fast Recovery type is our choice, documented and tested):
+
+========================  ==========  =====================  ========================
+statement / process       type        run time               stop time
+========================  ==========  =====================  ========================
+IC standard, dump-plain   BATCH       hold start             end of the copy
+IC dump-*, fdump-*        SMSNOCIC    logical completion     physical completion
+IC copy-* (Fast Recovery) SMSOFFLC    logical completion     physical completion
+CIC cic                   CONCUR      start of the read      end of the read
+CIC dump-*, fdump-*       SMSCIC      logical completion     physical completion
+CIC copy-*                SMSONLC     logical completion     physical completion
+========================  ==========  =====================  ========================
+
+Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSCIC, SMSONLC) at
+the purge time, the checkpoint before the run time (RECON applies the rule).
+Fast Recovery copies carry ``format='FR'`` and the clone's data set name as IC1.
+
+Output data sets are catalogued as ``ICHLQ.DBD.DDN.ICn.Cnnnnnnn`` (standard and
+compressed, RECFM=FB, LRECL = block size + 8) and ``ICHLQ.DBD.DDN.FR.Cnnnnnnn``
+(clones, like the source), with ``Cnnnnnnn`` a run counter; ``ICOUT=*`` places a
+standard copy on ``VOLSER=`` or the site volume with the most free space (other than
+the database's own when another has room), a clone on a volume of the database's own
+subsystem (FlashCopy V2 needs source and target in one subsystem, S17).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Generator, Iterable
+
+import numpy as np
+
+from dasdlab.engine import icformat
+from dasdlab.engine.hpicplan import PROCESSES, Plan, PlanError, plan
+from dasdlab.engine.icein import Icein, Statement
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
+from dasdlab.errors import DasdlabError
+
+READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
+
+
+class HpicError(DasdlabError):
+    """An image copy that cannot be made (the data set, the output, a copy service)."""
+
+
+#: (statement concurrent?, process family) -> RECON image type
+def recon_type(concurrent: bool, process: str) -> str:
+    if process in ("standard", "dump-plain"):
+        return "BATCH"
+    if process == "cic":
+        return "CONCUR"
+    fr = process.startswith("copy-")
+    if concurrent:
+        return "SMSONLC" if fr else "SMSCIC"
+    return "SMSOFFLC" if fr else "SMSNOCIC"
+
+
+@dataclass
+class CopyReport:
+    """What one image copy did: method, hold window, completion times, outputs."""
+
+    kind: str
+    line: int
+    dbd: str
+    ddn: str
+    process: str = ""
+    method: str = ""
+    fallback: str | None = None
+    status: str = "running"  # running, ok, failed
+    message: str = ""
+    recon_type: str = ""
+    started: float | None = None
+    hold_start: float | None = None
+    hold_end: float | None = None
+    logical: float | None = None
+    physical: float | None = None
+    wall: dict[str, float] = field(default_factory=dict)
+    outputs: list[dict] = field(default_factory=list)
+    blocks: int = 0
+    tracks: int = 0
+    bytes_copied: int = 0
+    counters: dict = field(default_factory=dict)
+    image_id: int | None = None
+    run_seq: int | None = None
+
+    @property
+    def outage(self) -> float:
+        """Modeled unavailability window: hold start to release (0 when never held)."""
+        if self.hold_start is None or self.hold_end is None:
+            return 0.0
+        return self.hold_end - self.hold_start
+
+    @property
+    def outage_measured(self) -> float:
+        if "hold_start" not in self.wall or "hold_end" not in self.wall:
+            return 0.0
+        return self.wall["hold_end"] - self.wall["hold_start"]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["outage_modeled_s"] = self.outage
+        d["outage_measured_s"] = self.outage_measured
+        return d
+
+
+def apply_profile(site, profile: DeviceProfile) -> None:
+    """Give the site's subsystems the profile's background rates (in memory only)."""
+    for sub in site.subsystems():
+        geo_bytes = 56664
+        if profile.background_copy_mb_s > 0:
+            sub.settings["fc_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
+            sub.settings["clone_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
+        if profile.sidefile_drain_mb_s > 0:
+            sub.settings["cc_drain_tracks_per_s"] = profile.drain_tracks_per_s(geo_bytes)
+
+
+class ImageCopyEngine:
+    """Runs ICEIN statements against the databases of a site.
+
+    ``system`` is the in-process online IMS (:class:`dasdlab.engine.system.ImsSystem`)
+    that owns the databases' buffers; the engine asks it to hold, stop and release
+    databases.  ``profile`` gives the modeled costs.
+    """
+
+    def __init__(self, site, system, profile: DeviceProfile | str | None = None,
+                 wall: Callable[[], float] = time.perf_counter) -> None:
+        self.site = site
+        self.system = system
+        self.profile = get_profile(profile or DEFAULT_PROFILE) if not isinstance(profile, DeviceProfile) else profile
+        self._wall = wall
+        self.recon = system.recon
+        apply_profile(site, self.profile)
+
+    # ------------------------------------------------------------------ runs
+    def start(self, st: Statement, at: float | None = None) -> list[CopyRun]:
+        """Start the copies of one statement (one per data set group) at modeled time
+        ``at`` (default now).  Planning errors are raised here, before anything moves."""
+        from dasdlab.engine.database import ImsDatabase
+
+        db = ImsDatabase.open(self.site, st.dbd, self.recon)
+        db.require_loaded()
+        groups = [db.ddn(st.ddn)] if st.ddn else list(db.dbds)
+        runs = []
+        for d in groups:
+            sub = self.site.subsystem_of(d.volser)
+            p = plan(st, sub.capabilities, sub.name)
+            runs.append(CopyRun(self, st, db, d, p, self.now() if at is None else at))
+        return runs
+
+    def now(self) -> float:
+        return self.site.clock.now()
+
+    def wall(self) -> float:
+        return self._wall()
+
+    def run(self, icein: Icein, progress: Callable[[str], None] | None = None) -> list[CopyReport]:
+        """Run every statement to completion with no workload (the batch job).  Each
+        statement starts when the one before it has finished."""
+        reports = []
+        for st in icein.statements:
+            try:
+                runs = self.start(st)
+            except DasdlabError as e:
+                r = CopyReport(st.kind, st.line, st.dbd, st.ddn or "*", status="failed", message=str(e))
+                reports.append(r)
+                if progress:
+                    progress(str(e))
+                continue
+            for run in runs:  # data set groups one after the other, like one HP-IC task
+                run.start_time = run.next_time = self.now()
+                run_to_end(self.system, [run])
+                reports.append(run.report)
+                if progress:
+                    progress(f"{run.report.dbd}.{run.report.ddn}: {run.report.status} {run.report.method}")
+        return reports
+
+
+def run_to_end(system, runs: list[CopyRun], max_steps: int = 10_000_000) -> None:
+    """Advance modeled time to each run's next step until all are done (no workload)."""
+    steps = 0
+    while True:
+        pending = [r for r in runs if not r.done]
+        if not pending:
+            return
+        t = min(r.next_time for r in pending)
+        system.advance(t)
+        for r in pending:
+            r.advance(t)
+        steps += 1
+        if steps > max_steps:  # pragma: no cover - a process that never finishes
+            raise HpicError("DLB699E", "image copy did not finish.")
+
+
+class CopyRun:
+    """One image copy of one data set group: a process in modeled time."""
+
+    def __init__(self, engine: ImageCopyEngine, st: Statement, db, dbds, p: Plan, start: float) -> None:
+        self.engine = engine
+        self.st = st
+        self.db = db
+        self.dbds = dbds
+        self.plan = p
+        self.start_time = start
+        self.report = CopyReport(st.kind, st.line, db.name, dbds.ddn, process=p.process,
+                                 method=PROCESSES[p.process], fallback=p.fallback,
+                                 recon_type=recon_type(st.concurrent, p.process))
+        self.next_time = start
+        self.done = False
+        self._gen: Generator[float, None, None] | None = None
+        self._cleanup: list[Callable[[], None]] = []
+        self._held = False
+
+    # ------------------------------------------------------------------ driving
+    def advance(self, until: float) -> None:
+        """Do every step due at or before modeled time ``until``."""
+        if self._gen is None:
+            if self.start_time > until:
+                return
+            self._gen = self._process()
+            self.next_time = self.start_time
+        while not self.done and self.next_time <= until + 1e-12:
+            self._now = self.next_time
+            try:
+                nxt = next(self._gen)
+            except StopIteration:
+                self._finish_ok()
+                return
+            except DasdlabError as e:
+                self._fail(e)
+                return
+            self.next_time = max(float(nxt), self._now)
+
+    @property
+    def now(self) -> float:
+        return self._now
+
+    def _mark(self, event: str) -> None:
+        setattr(self.report, event, self._now)
+        self.report.wall[event] = self.engine.wall()
+
+    # ------------------------------------------------------------------ hold
+    def _hold(self) -> None:
+        sysm = self.engine.system
+        name = self.db.name
+        if self.st.options.quiesce:
+            sysm.hold(name)
+            self._release_verb = sysm.release
+        else:
+            sysm.stop(name)
+            self._release_verb = sysm.start_db
+        self._held = True
+        self._mark("hold_start")
+
+    def _release(self) -> None:
+        if self._held:
+            self._release_verb(self.db.name)
+            self._held = False
+            self._mark("hold_end")
+
+    # ------------------------------------------------------------------ the process
+    def _process(self) -> Generator[float, None, None]:
+        prof = self.engine.profile
+        self._mark("started")
+        p = self.plan.process
+        clean = self.plan.clean
+        if clean:
+            self._hold()
+            yield self._now + prof.db_stop_s
+        if p in ("standard", "cic", "dump-plain"):
+            if p == "dump-plain":
+                yield self._now + prof.dss_init_s
+            if p == "cic":
+                self.pit = self._now
+            else:
+                self.pit = self._now if p == "standard" else self.report.hold_start
+            self._mark_seq()
+            blocks = yield from self._read_tracks(self._live_reader())
+            self._mark("logical")
+            self._mark("physical")
+            self._write_outputs(blocks)
+            if self._held:
+                yield self._now + prof.db_start_s
+                self._release()
+            return
+        if p.startswith("dump-"):
+            yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
+            sess = self._start_cc()
+            self._mark("logical")
+            self.pit = self._now
+            self._mark_seq()
+            if clean:
+                yield self._now + prof.db_start_s
+                self._release()
+            blocks = yield from self._read_tracks(self._session_reader(sess))
+            self.report.counters.update(_cc_counters(sess))
+            sess.end()
+            self._cleanup.clear()
+            self._mark("physical")
+            self._write_outputs(blocks)
+            return
+        if p.startswith("fdump-"):
+            fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
+            yield self._now + prof.dss_init_s + fr_cost
+            shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
+            self._mark("logical")
+            self.pit = self._now
+            self._mark_seq()
+            if clean:
+                yield self._now + prof.db_start_s
+                self._release()
+            blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
+            withdraw()
+            self._cleanup.clear()
+            self._mark("physical")
+            self._write_outputs(blocks)
+            return
+        # copy-*: a Fast Recovery image copy
+        cost = {"copy-flashcopy": prof.flashcopy_establish_s, "copy-snapshot": prof.snapshot_s,
+                "copy-timefinder": prof.clone_activate_s}[p]
+        yield self._now + (0.0 if p == "copy-timefinder" else prof.dss_init_s) + cost
+        clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
+        self._mark("logical")
+        self.pit = self._now
+        self._mark_seq()
+        if clean:
+            yield self._now + prof.db_start_s
+            self._release()
+        while not physical_done():
+            yield self._now + 0.05  # the background copy progresses with the site's ticks
+        self._cleanup.clear()
+        self._mark("physical")
+        self.report.tracks = self.dbds.dataset(writable=False).ntracks
+        self.report.blocks = self.dbds.nblocks
+        self.report.bytes_copied = self.report.tracks * 56664
+        self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+
+    def _mark_seq(self) -> None:
+        self.report.run_seq = int(self.engine.system.log.next_seq - 1)
+
+    # ------------------------------------------------------------------ reading tracks
+    def _read_tracks(self, reader) -> Generator[float, None, np.ndarray]:
+        """Read the data set group's tracks in chunks at the profile's sequential rate;
+        returns the blocks (nblocks x block size) in RBA order."""
+        ds = self.dbds.dataset(writable=False)
+        prof = self.engine.profile
+        bs = self.dbds.block_size
+        bpt = ds.blocks_per_track
+        n = self.dbds.nblocks
+        ntr = -(-n // bpt)
+        out = np.empty((n, bs), dtype=np.uint8)
+        offs = [ds_offset(bs, i) for i in range(bpt)]
+        chunk = max(prof.tracks_per_request, 1)
+        for tt0 in range(0, ntr, chunk):
+            tt1 = min(tt0 + chunk, ntr)
+            yield self._now + max(prof.read_tracks_s(tt1 - tt0), prof.write_tracks_s(tt1 - tt0))
+            for tt in range(tt0, tt1):
+                img = reader(int(ds.tracks[tt]))
+                b0 = tt * bpt
+                for i in range(min(bpt, n - b0)):
+                    out[b0 + i] = img[offs[i] : offs[i] + bs]
+        self.report.tracks = ntr
+        self.report.blocks = n
+        self.report.bytes_copied = n * bs
+        return out
+
+    def _live_reader(self):
+        vol = self.dbds.dataset(writable=False).vol
+        return vol.read_track
+
+    def _session_reader(self, sess):
+        return sess.read_track
+
+    def _dataset_reader(self, vol, dsn):
+        from dasdlab.emulator.dataset import Dataset
+
+        ds = Dataset(vol, dsn)
+        src = self.dbds.dataset(writable=False)
+        mapping = dict(zip(src.tracks.tolist(), ds.tracks.tolist()))
+        return lambda t: vol.read_track(mapping[t])
+
+    # ------------------------------------------------------------------ copy services
+    def _src(self):
+        ds = self.dbds.dataset(writable=False)
+        return ds.vol, ds.entry
+
+    def _start_cc(self):
+        vol, entry = self._src()
+        sub = self.engine.site.subsystem_of(self.dbds.volser)
+        cc = sub.service("concurrent_copy")
+        sess = cc.start(self.dbds.volser, entry.track_list(vol.heads),
+                        virtual="require" if self.plan.virtual_cc else False)
+        self._cleanup.append(sess.end)
+        return sess
+
+    def _target_volume(self, sub, ntracks: int, avoid: str | None):
+        """A volume of ``sub`` with room for ``ntracks`` (SHDWVOLSER/VOLSER honoured)."""
+        want = self.st.options.shadow_volser if avoid == "SHADOW" else None
+        cands = [want] if want else sorted(sub.volsers(), key=lambda v: v != self.dbds.volser)
+        best = None
+        for v in cands:
+            vol = sub.open_volume(v, writable=True)
+            free = max((b - a for a, b in vol.vtoc.free), default=0)
+            if free >= ntracks and (best is None or free > best[1]):
+                best = (vol, free)
+        if best is None:
+            raise HpicError("DLB660E", f"no volume of subsystem {sub.name} has {ntracks} free tracks in one "
+                                       f"extent for a copy of {self.dbds.dsn}.")
+        return best[0]
+
+    def _name(self, kind: str) -> str:
+        n = len(self.engine.recon.images()) + 1 + getattr(self.engine, "_named", 0)
+        self.engine._named = getattr(self.engine, "_named", 0) + 1
+        return f"{self.st.options.ichlq}.{self.db.name}.{self.dbds.ddn}.{kind}.C{n:07d}"
+
+    def _fast_replicate(self, kind: str, nocopy: bool):
+        """Allocate a data set like D in D's subsystem and make it a point-in-time copy
+        of D.  Returns (volume, dsn, finisher): for a shadow the finisher withdraws and
+        deletes it; for a clone it tells whether the copy is physically complete."""
+        from dasdlab.emulator import dsalloc
+
+        src_vol, entry = self._src()
+        sub = self.engine.site.subsystem_of(self.dbds.volser)
+        ntr = entry.tracks(src_vol.heads)
+        tgt = self._target_volume(sub, ntr, "SHADOW" if kind == "SHADOW" else None)
+        dsn = self._name(kind)
+        new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
+        self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
+        src_runs = entry.track_list(src_vol.heads)
+        dst_runs = new.track_list(tgt.heads)
+        p = self.plan.process
+        if p.endswith("flashcopy"):
+            fc = sub.service("flashcopy")
+            rel = fc.establish(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
+                               mode="NOCOPY" if nocopy else "COPY")
+            self._cleanup.insert(0, lambda: fc.withdraw(rel.id))
+            self.report.counters["relationship"] = rel.id
+            done = lambda: not rel.active  # noqa: E731
+            self._rel = rel
+        elif p.endswith("snapshot"):
+            snap = sub.service("snapshot").snap(self.dbds.volser, tgt.volser, src_runs, dst_runs)
+            self.report.counters["snap"] = snap.get("id") if isinstance(snap, dict) else getattr(snap, "id", None)
+            done = lambda: True  # noqa: E731
+        else:
+            tf = sub.service("timefinder")
+            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs, mode="COPY")
+            self._cleanup.insert(0, lambda: tf.terminate(s.id, force=True))
+            tf.activate(s.id)
+            self.report.counters["clone_session"] = s.id
+            done = lambda: tf.session(s.id).state.name == "COPIED"  # noqa: E731
+        dsalloc.finish_like(tgt, dsn, entry.f1)
+        if kind == "SHADOW":
+            def withdraw() -> None:
+                for fn in list(self._cleanup):
+                    fn()
+            return tgt, dsn, withdraw
+        self.engine.site.catalog.add(dsn, tgt.volser)
+        self._cleanup.clear()
+        self._cleanup.append(lambda: self._drop_clone(tgt, dsn))
+        return tgt, dsn, done
+
+    def _drop_clone(self, vol, dsn: str) -> None:
+        from dasdlab.emulator import dsalloc
+
+        rel = getattr(self, "_rel", None)
+        if rel is not None and rel.active:
+            vol.subsystem.service("flashcopy").withdraw(rel.id)
+        dsalloc.scratch(vol, dsn)
+        self.engine.site.catalog.remove(dsn)
+
+    # ------------------------------------------------------------------ output
+    def _write_outputs(self, blocks: np.ndarray) -> None:
+        """Write IC1 (and IC2) in the standard or compressed format."""
+        from dasdlab.emulator.dataset import Dataset
+
+        o = self.st.options
+        hdr = icformat.IcHeader(
+            dbd=self.db.name, ddn=self.dbds.ddn, volser=self.dbds.volser or "",
+            access="V" if self.dbds.dsorg.upper().startswith("V") or self.dbds.dsorg.upper() == "ESDS" else "O",
+            kind="B" if self.plan.clean else "C", compressed=o.compress, copy_number=1,
+            block_size=self.dbds.block_size, nblocks=0, run_time=self.pit,
+            stop_time=self._now, crc32=0)
+        site = self.engine.site
+        for n in range(1, o.copies + 1):
+            recs = icformat.encode(icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}), blocks)
+            lrecl = recs.shape[1]
+            ntr = _tracks_for(recs.shape[0], lrecl)
+            vol = self._output_volume(ntr)
+            dsn = self._name(f"IC{n}")
+            blk = icformat.blksize_for(lrecl)
+            vol.vtoc.allocate(dsn, lrecl=lrecl, blksize=blk, unit="TRK", primary=ntr + 1, secondary=max(ntr // 4, 15))
+            try:
+                Dataset(vol, dsn).write(recs)
+                site.catalog.add(dsn, vol.volser)
+            except BaseException:
+                vol.vtoc.delete(dsn)
+                raise
+            self.report.outputs.append({"dsn": dsn, "volser": vol.volser, "copy": n,
+                                        "format": "COMPRESSED" if o.compress else "IMS",
+                                        "bytes": int(recs.size)})
+
+    def _output_volume(self, ntracks: int):
+        site = self.engine.site
+        want = self.st.options.volser
+        names = [want] if want else site.volsers()
+        best = None
+        for v in names:
+            vol = site.volume(v, writable=True)
+            free = max((b - a for a, b in vol.vtoc.free), default=0)
+            score = (free >= ntracks + 1, v != self.dbds.volser, free)
+            if best is None or score > best[0]:
+                best = (score, vol)
+        if best is None or not best[0][0]:
+            raise HpicError("DLB661E", f"no volume has {ntracks} free tracks in one extent for the image copy "
+                                       f"of {self.dbds.dsn}.")
+        return best[1]
+
+    # ------------------------------------------------------------------ completion
+    def _finish_ok(self) -> None:
+        rep = self.report
+        if self._held:  # the standard process released at its end already
+            self._release()
+        if rep.hold_end is None and rep.hold_start is not None:
+            rep.hold_end = self._now
+        if self.st.options.dbrc and rep.outputs:
+            extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
+                     "physical_time": rep.physical}
+            ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
+            img = self.engine.recon.register_image(
+                self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
+                stop_time=rep.physical, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
+                run_seq=rep.run_seq, **extra)
+            rep.image_id = img["id"]
+        rep.status = "ok"
+        self.done = True
+
+    def _run_time(self) -> float:
+        r = self.report
+        if r.process in ("standard", "dump-plain"):
+            return r.hold_start if r.hold_start is not None else r.started
+        if r.process == "cic":
+            return r.started
+        return r.logical
+
+    def _fail(self, err: DasdlabError) -> None:
+        for fn in reversed(self._cleanup):
+            try:
+                fn()
+            except DasdlabError:
+                pass
+        self._cleanup.clear()
+        if self._held:  # no fallback after a failed logical copy; the database goes back online
+            self._release()
+        self.report.status = "failed"
+        self.report.message = str(err)
+        self.done = True
+
+
+def ds_offset(block_size: int, i: int) -> int:
+    """Data offset of the i-th fixed block on a track (no keys)."""
+    from dasdlab.emulator.trackfmt import fixed_data_offset
+
+    return fixed_data_offset(0, block_size, i)
+
+
+def _tracks_for(nrec: int, lrecl: int) -> int:
+    from dasdlab.emulator.geometry import model
+
+    geo = model("3390-3")
+    blk = icformat.blksize_for(lrecl)
+    per_blk = blk // lrecl
+    bpt = geo.records_per_track(0, blk)
+    nblk = -(-nrec // per_blk)
+    return -(-nblk // bpt) + 1
+
+
+def _cc_counters(sess) -> dict:
+    try:
+        q = sess.query()
+    except DasdlabError:
+        return {}
+    keys = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks", "cache_hwm_bytes", "host_hwm_bytes",
+            "read_sidefile", "read_live", "read_work", "method", "state")
+    return {k: q[k] for k in keys if k in q}
+
+
+def statements_of(icein: Icein) -> Iterable[Statement]:
+    return icein.statements
+
+
+__all__ = ["ImageCopyEngine", "CopyRun", "CopyReport", "HpicError", "PlanError", "recon_type", "run_to_end"]
