@@ -74,13 +74,23 @@ class StateStore:
             p.unlink(missing_ok=True)
 
     def next_id(self, prefix: str) -> str:
-        """A new key ``PREFIXnnnn`` not used before in this store (a counter file)."""
+        """A new key ``PREFIXnnnn`` not used before in this store (a counter file).
+
+        The counter is replaced atomically; if a crash left it unreadable anyway, it is
+        rebuilt from the highest record number, so an id is never reused while its
+        record exists."""
         self.ensure()
         counter = self.dir / f".{prefix}.next"
-        n = int(counter.read_text()) if counter.exists() else 1
+        try:
+            n = int(counter.read_text())
+        except (FileNotFoundError, ValueError):
+            used = [int(k[len(prefix):]) for k in self.keys() if k.startswith(prefix) and k[len(prefix):].isdigit()]
+            n = max(used, default=0) + 1
         while self._rec(f"{prefix}{n:04d}").exists():
             n += 1
-        counter.write_text(str(n + 1))
+        tmp = counter.with_name(counter.name + ".tmp")
+        tmp.write_text(str(n + 1))
+        os.replace(tmp, counter)
         return f"{prefix}{n:04d}"
 
     # ------------------------------------------------------------------ bitmaps
