@@ -26,7 +26,7 @@ def start_workload(site: Path, seed: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dasdlab.cli.main", "workload", "run", "--site", str(site), "HDAMDB01",
          "--rate", "20000", "--duration", "100000s", "--seed", str(seed), "--buffers", "48",
-         "--checkpoint", "1s", "--skew", "zipf", "--realtime"],
+         "--checkpoint", "30s", "--skew", "zipf", "--realtime"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
