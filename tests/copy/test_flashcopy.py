@@ -321,7 +321,8 @@ def test_state_survives_the_process(fcsite, fc, tmp_path):
 def test_damaged_state_loads_as_failed(fcsite, fc):
     rel = fc.establish("SRC001", "TGT001", mode="NOCOPY")
     fcsite.close()
-    fc.store.bitmap_path(rel.id, "tocopy").unlink()
+    with open(fc.store.bitmap_path(rel.id, "maps"), "r+b") as f:
+        f.truncate(100)  # a torn file
     from dasdlab.emulator.site import Site
 
     site = Site.open(fcsite.path)

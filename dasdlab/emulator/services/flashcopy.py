@@ -66,9 +66,11 @@ extents never overlap), no cascading (a track is never source and target at once
 the DS6000), 65,534 relationships per volume.
 
 **Persistence and crash safety.**  Under ``SITE/state/SUBSYSTEM/flashcopy/``:
-``FCnnnn.json`` (the record), ``FCnnnn.tocopy.bm`` and friends (shared-mapped bitmaps)
-and ``FCnnnn.ctr.bm`` (counters, eight uint64 words, mapped too, so counts survive
-``kill -9``); ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
+``FCnnnn.json`` (the record) and ``FCnnnn.maps.bm``, one shared-mapped file of uint64
+words: eight counters (so counts survive ``kill -9``), then the four bitmaps
+(``to_copy``, ``src_changed``, ``tgt_changed``, ``allocated``), each ``ceil(n/64)``
+words; unused ones stay holes.  One file keeps establish at a few system calls
+(limits.md A6).  ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
 record that makes them live; a track image lands before its bit is cleared (see
 :mod:`dasdlab.emulator.copier`), so after a kill every set bit still redirects to an
 unchanged source track and the target view stays the point-in-time image.  Refresh
@@ -82,6 +84,7 @@ drives a site's copy services at a time).
 
 from __future__ import annotations
 
+import os
 import threading
 from enum import Enum
 from typing import Callable
@@ -100,7 +103,9 @@ DEFAULT_REPOSITORY_TRACKS = 150_255
 #: Data-set-level relationships per volume (DS8880, S53).
 RELATIONSHIPS_PER_VOLUME = 65_534
 
-# counter words in FCnnnn.ctr.bm
+# counter words at the start of FCnnnn.maps.bm; the bitmaps follow in this order
+_MAPS = ("tocopy", "srcchg", "tgtchg", "alloc")
+_FILLED: dict[int, bytes] = {}  # relationship size -> counters + a full to_copy, ready to write
 CTR_COW, CTR_REDIRECT, CTR_BACKGROUND, CTR_REPOSITORY, CTR_TARGET_WRITES = range(5)
 _NCTR = 8
 
@@ -326,6 +331,8 @@ class FlashCopyService:
         self._icpt: dict[tuple[str, str], _Intercept] = {}
         self._frozen: dict[str, float] = {}
         self._listeners: list[Callable[[str, FlashCopyRelationship], None]] = []
+        self._idfd: int | None = None
+        self._next = 1
 
     # ================================================================== loading
     def load(self) -> None:
@@ -350,30 +357,46 @@ class FlashCopyService:
             if rel.active and rel.remaining == 0:
                 self._settle(rel)
 
+    def _maps_words(self, n: int) -> int:
+        return _NCTR + len(_MAPS) * words_for(n)
+
+    def _attach(self, rel: FlashCopyRelationship, words: np.ndarray) -> None:
+        """Point the relationship's counters and bitmaps at the mapped words."""
+        n, nw = rel.tmap.n, words_for(rel.tmap.n)
+        rel.ctr = words[:_NCTR]
+        maps = {name: Bitmap(n, words[_NCTR + i * nw:_NCTR + (i + 1) * nw]) for i, name in enumerate(_MAPS)}
+        rel.to_copy = maps["tocopy"]
+        rel.src_changed = maps["srcchg"] if rel.incremental else None
+        rel.tgt_changed = maps["tgtchg"] if rel.incremental else None
+        rel.allocated = maps["alloc"] if rel.space_efficient else None
+
+    def _create_maps(self, rid: str, n: int) -> np.ndarray:
+        """The maps file with zero counters and every bit of ``to_copy`` set; written
+        with one write() rather than faulted in through the map (cheaper per page)."""
+        path = self.store.bitmap_path(rid, "maps")
+        self.store.ensure()
+        size = self._maps_words(n)
+        head = _FILLED.get(n)
+        if head is None:
+            b = Bitmap.full(n)
+            head = _FILLED[n] = np.zeros(_NCTR, np.uint64).tobytes() + b.words.tobytes()
+        with open(path, "wb") as f:
+            f.write(head)
+            f.truncate(size * 8)
+        return np.memmap(path, dtype=np.uint64, mode="r+", shape=(size,))
+
     def _open_bitmaps(self, rel: FlashCopyRelationship) -> None:
-        n = rel.tmap.n
-        st = self.store
-        if st.has_bitmap(rel.id, "ctr"):
-            rel.ctr = st.bitmap(rel.id, "ctr", 64 * _NCTR).words
+        path = self.store.bitmap_path(rel.id, "maps")
+        size = self._maps_words(rel.tmap.n)
+        if not path.exists():
+            raise KeyError(f"{path.name} is missing")
+        if path.stat().st_size != size * 8:
+            raise ValueError(f"{path.name} is {path.stat().st_size} bytes, expected {size * 8}")
+        self._attach(rel, np.memmap(path, dtype=np.uint64, mode="r+", shape=(size,)))
         if rel.state in (S.COMPLETED, S.WITHDRAWN):
             rel.remaining = 0
-            return
-        if rel.state is S.FAILED:
-            return
-        for name in ["tocopy"] + (["srcchg", "tgtchg"] if rel.incremental else []) + (
-                ["alloc"] if rel.space_efficient else []):
-            p = st.bitmap_path(rel.id, name)
-            if not p.exists():
-                raise KeyError(f"bitmap {p.name} is missing")
-            if p.stat().st_size != max(words_for(n), 1) * 8:
-                raise ValueError(f"bitmap {p.name} has the wrong size")
-        rel.to_copy = st.bitmap(rel.id, "tocopy", n)
-        if rel.incremental:
-            rel.src_changed = st.bitmap(rel.id, "srcchg", n)
-            rel.tgt_changed = st.bitmap(rel.id, "tgtchg", n)
-        if rel.space_efficient:
-            rel.allocated = st.bitmap(rel.id, "alloc", n)
-        rel.remaining = rel.to_copy.count()
+        else:
+            rel.remaining = rel.to_copy.count()
 
     def _redo_pending(self, rel: FlashCopyRelationship) -> None:
         """Finish a refresh or reverse that a killed process left half done."""
@@ -475,29 +498,17 @@ class FlashCopyService:
         self._check_limits(sv, tv, tmap, inc)
         # ---- checks done: from here on files change --------------------------------
         with self.lock:
-            rid = self.store.next_id("FC")
+            rid = self._new_id()
             n = tmap.n
-            to_copy = self.store.bitmap(rid, "tocopy", n, create=True, fill=True)
-            ctr = self.store.bitmap(rid, "ctr", 64 * _NCTR, create=True).words
-            if inc:
-                self.store.bitmap(rid, "srcchg", n, create=True)
-                self.store.bitmap(rid, "tgtchg", n, create=True)
-            if space_efficient:
-                self.store.bitmap(rid, "alloc", n, create=True)
+            words = self._create_maps(rid, n)
             now = self.sub.clock.now()
             rec = {"source": sv, "target": tv, "map": tmap.to_json(), "mode": m, "incremental": inc,
                    "space_efficient": bool(space_efficient), "level": level,
                    "state": (S.COPYING if m == "COPY" else S.NOCOPY).value,
                    "established_at": now}
             rel = FlashCopyRelationship(self, rid, rec)
-            rel.to_copy = to_copy
-            rel.ctr = ctr
-            if inc:
-                rel.src_changed = self.store.bitmap(rid, "srcchg", n)
-                rel.tgt_changed = self.store.bitmap(rid, "tgtchg", n)
-            if space_efficient:
-                rel.allocated = self.store.bitmap(rid, "alloc", n)
-            rel.remaining = to_copy.count()
+            self._attach(rel, words)
+            rel.remaining = n
             if on_physical is not None:
                 rel.on_physical.append(on_physical)
             self._save(rel)  # the record makes the bitmaps live
@@ -755,8 +766,6 @@ class FlashCopyService:
             self._physical(rel)
             self._unregister(rel)
             self._save(rel)
-            for name in ("tocopy", "srcchg", "tgtchg", "alloc"):
-                self.store.bitmap_path(rel.id, name).unlink(missing_ok=True)
 
     def _physical(self, rel: FlashCopyRelationship) -> None:
         rel.physical_at = self.sub.clock.now()
@@ -880,6 +889,20 @@ class FlashCopyService:
         rel._copier = None
 
     # ================================================================== plumbing
+    def _new_id(self) -> str:
+        """``FCnnnn``, never reused in this site: a counter file, kept open, rewritten
+        in place (one system call; the same file and format as StateStore.next_id)."""
+        if self._idfd is None:
+            self.store.ensure()
+            self._idfd = os.open(self.store.dir / ".FC.next", os.O_RDWR | os.O_CREAT, 0o644)
+            raw = os.pread(self._idfd, 64, 0).strip()
+            known = [int(k[2:]) for k in self.store.keys() if k.startswith("FC") and k[2:].isdigit()]
+            self._next = max([int(raw) if raw else 1] + [k + 1 for k in known])
+        n = self._next
+        self._next += 1
+        os.pwrite(self._idfd, f"{self._next:<20d}".encode(), 0)
+        return f"FC{n:04d}"
+
     def _save(self, rel: FlashCopyRelationship) -> None:
         self.store.put(rel.id, rel.record())
 
@@ -912,3 +935,6 @@ class FlashCopyService:
         for rel in self._rels.values():
             if rel.state is not S.WITHDRAWN:
                 self._save(rel)
+        if self._idfd is not None:
+            os.close(self._idfd)
+            self._idfd = None
