@@ -16,11 +16,14 @@ from arrival to commit when the database is available).
 **Time.**  By default time is modeled: each :meth:`Workload.step` covers one slice,
 then advances the site clock with ``site.tick`` so copy services make progress.  With
 ``realtime=True`` :meth:`Workload.run` paces slices to the wall clock (for use on a
-thread, see :meth:`Workload.start_thread`).
+thread, see :meth:`Workload.start_thread`).  A command from another process
+(``dasdlab ims``) takes effect between two slices; against an unpaced modeled-time run
+that is an unpredictable modeled instant (and a hold of a wall-clock second can hold a
+great many modeled seconds of arrivals), so interactive commands want ``--realtime``.
 
 **Database states** are honoured per slice: ``STOPPED`` (/DBR) and ``READONLY`` (/DBD)
-refuse the slice's arrivals (counted in :attr:`WorkloadStats.refused`); ``QUIESCED``
-holds them -- they wait in a queue with their arrival times and commit when the
+refuse the slice's arrivals and any still held (counted in
+:attr:`WorkloadStats.refused`); ``QUIESCED`` holds them -- they wait in a queue with their arrival times and commit when the
 database is released, at the release time.  Every committed update's latency (commit
 time - arrival time) is kept (:meth:`WorkloadStats.latencies`), so an outage scenario can
 report delayed transactions and their p50/p99 extra latency.
@@ -223,7 +226,9 @@ class Workload:
             if n:
                 self._held_arrivals.append(arrivals)
         elif state in ("STOPPED", "READONLY"):
-            refused = n
+            # held updaters get the stop too: IMS ends them rather than keep them waiting
+            refused = n + sum(a.size for a in self._held_arrivals)
+            self._held_arrivals.clear()
         else:
             held = np.concatenate(self._held_arrivals) if self._held_arrivals else np.empty(0)
             self._held_arrivals.clear()

@@ -284,3 +284,40 @@ def test_hold_refuse_and_latency(tmp_path):
     assert seen == [("ONLINE", "QUIESCED"), ("QUIESCED", "ONLINE"), ("ONLINE", "STOPPED"), ("STOPPED", "ONLINE")]
     system.shutdown()
     check(verify(site, "HDAMDB01"))
+
+
+def test_realtime_thread_with_hold_from_another_thread(tmp_path):
+    import time
+
+    site = ims_site(tmp_path)
+    system = ImsSystem(site)
+    system.start()
+    wl = Workload(system, "HDAMDB01", WorkloadSpec(rate=2000, duration=1.2, seed=8, slice=0.05))
+    t0 = time.perf_counter()
+    th = wl.start_thread(realtime=True)
+    time.sleep(0.3)
+    system.hold("HDAMDB01")
+    time.sleep(0.3)
+    system.release("HDAMDB01")
+    th.join(10)
+    wall = time.perf_counter() - t0
+    assert not th.is_alive() and wall >= 1.1  # paced to the wall clock
+    s = wl.stats.summary()
+    assert s["delayed"] > 100 and 0.1 < s["extra_latency_p99"] < 0.6
+    system.shutdown()
+    check(verify(site, "HDAMDB01"))
+
+
+def test_one_log_writer_per_site(tmp_path):
+    import os
+
+    from dasdlab.engine.errors import ImsError
+
+    site = ims_site(tmp_path)
+    recon = Recon.of_site(site.path)
+    recon.open_log("IMS.OLDS.L999999", str(tmp_path / "x"), "IMS9", 0.0, 1)
+    recon._db.execute("UPDATE logs SET pid=? WHERE dsn='IMS.OLDS.L999999'", (os.getppid(),))
+    with pytest.raises(ImsError) as ei:
+        ImsSystem(site).start()
+    assert ei.value.msgid == "DLB541E"
+    recon.close()
