@@ -348,7 +348,7 @@ class CCModel(RuleBasedStateMachine):
                 if not s.unread.test(r):
                     continue
                 if s.saved.test(r):
-                    got = s.cache.get(r, s.host.get(r))
+                    got = s.sidefile_image(r)
                     assert got is not None and np.array_equal(got, want), t
                 else:
                     assert np.array_equal(np.asarray(self.src.own_track(t)), want), t

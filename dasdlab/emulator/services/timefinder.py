@@ -112,6 +112,9 @@ FORWARD_READY = frozenset({S.COPY_ON_ACCESS, S.COPY_IN_PROG, S.COPIED})
 REVERSE = frozenset({S.RESTORE_IN_PROG, S.RESTORED})
 
 _ALL_LIVE = frozenset(S) - {S.TERMINATED}
+#: States in which an access to a track no longer to copy needs nothing (but a write
+#: may still have to be recorded in a changed-track bitmap).
+_QUIET = FORWARD_READY | REVERSE
 
 
 class CloneSession(Lifecycle):
@@ -248,16 +251,34 @@ class _Side:
         tm = self.session.tmap
         return (tm.rel_of_src(tracks) if self.role == "source" else tm.rel_of_dst(tracks))[0]
 
+    def _quiet(self, r: int, kind: str) -> bool:
+        """True when an access to relative track ``r`` needs nothing: the target is Ready,
+        the track is copied and no changed-track bitmap records it.  Checked without
+        numpy or the lock, so that later writes cost about what a plain write does."""
+        s = self.session
+        return (s.state in _QUIET and not s.pending.test(r)
+                and (kind == "read" or s.changed_src is None))
+
     def before_write(self, vol, tracks: np.ndarray) -> None:
-        rel = self._rel(tracks)
+        if tracks.size == 1:
+            t = int(tracks[0])
+            tm = self.session.tmap
+            r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
+            if r < 0 or self._quiet(r, "write"):
+                return
+            rel = np.array([r], dtype=np.int64)
+        else:
+            rel = self._rel(tracks)
         if rel.size:
             self.session.service._on_access(self.session, self.role, "write", rel, int(tracks[0]))
 
     def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        rel = self._rel(np.array([t], dtype=np.int64))
-        if rel.size == 0:
+        tm = self.session.tmap
+        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
+        if r < 0 or self._quiet(r, "read"):
             return None
-        return self.session.service._on_access(self.session, self.role, "read", rel, t)
+        return self.session.service._on_access(self.session, self.role, "read",
+                                               np.array([r], dtype=np.int64), t)
 
 
 def _locked(fn):
