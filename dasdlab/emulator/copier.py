@@ -294,6 +294,29 @@ class TrackCopier:
                 self.on_copied(todo)
             return todo
 
+    def copy_one(self, r: int) -> bool:
+        """:meth:`copy_now` for one relative track, without numpy batch machinery (the
+        per-write path of a host writing one track at a time); True if it was copied."""
+        with self.lock:
+            words = self.to_copy.words
+            if not (int(words[r >> 6]) >> (r & 63)) & 1:
+                return False
+            if self.tmap.is_identity:
+                s = d = r
+            else:
+                s, d = self.tmap.src1(r), self.tmap.dst1(r)
+            sa, da = _single_array(self.source), _single_array(self.target)
+            if sa is None or da is None or s != d or not self.source.written.test(s):
+                self._copy(np.array([r], dtype=np.int64))
+            else:
+                da[d] = sa[s]  # one contiguous row: numpy's memcpy
+                self.target.written.set(d)
+            self.to_copy.clear(r)
+            self.copied += 1
+            if self.on_copied is not None:
+                self.on_copied(np.array([r], dtype=np.int64))
+            return True
+
     def _cow_batch(self, rel: np.ndarray) -> np.ndarray | None:
         """One-pass copy-before-write (test, copy, clear per track) for the common case:
         single-file volumes, no relocation, every source track written.  None when the

@@ -590,7 +590,14 @@ class FlashCopyService:
             words = rel.to_copy.words
             if not (int(words[r >> 6]) >> (r & 63)) & 1:
                 return  # already on the target: a bit test is all a later write costs
-            rels = np.array([r], dtype=np.int64)
+            copier = rel.copier(source_vol=vol)
+            if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
+                return
+            if copier.copy_one(r):
+                rel.ctr[CTR_COW] += np.uint64(1)
+                if rel.remaining == 0:
+                    self._settle(rel)
+            return
         else:
             rels, _ = tmap.rel_of_src(tracks)
             if rels.size == 0:
