@@ -232,6 +232,7 @@ class ModeledRate:
 
 
 def _single_array(vol) -> np.ndarray | None:
+    """The (tracks, slot) array of a one-file volume, or None when tracks are elsewhere."""
     files = getattr(vol, "files", None)
     if files and len(files) == 1 and not getattr(vol, "pooled", False):
         return files[0].tracks
@@ -262,7 +263,19 @@ class TrackCopier:
         self.lock = threading.RLock()
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
+        self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.copied = 0
+
+    def _plain(self, vol) -> np.ndarray | None:
+        """:func:`_single_array` as a plain ndarray view, cached while the volume keeps
+        its map (indexing a np.memmap runs Python code on every call)."""
+        mm = _single_array(vol)
+        if mm is None:
+            return None
+        c = self._views.get(id(vol))
+        if c is None or c[0] is not mm:
+            c = self._views[id(vol)] = (mm, mm.view(np.ndarray))
+        return c[1]
 
     # ------------------------------------------------------------------ queries
     def remaining(self) -> int:
@@ -305,7 +318,7 @@ class TrackCopier:
                 s = d = r
             else:
                 s, d = self.tmap.src1(r), self.tmap.dst1(r)
-            sa, da = _single_array(self.source), _single_array(self.target)
+            sa, da = self._plain(self.source), self._plain(self.target)
             if sa is None or da is None or s != d or not self.source.written.test(s):
                 self._copy(np.array([r], dtype=np.int64))
             else:

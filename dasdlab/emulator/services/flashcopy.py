@@ -363,6 +363,9 @@ class FlashCopyService:
     def _attach(self, rel: FlashCopyRelationship, words: np.ndarray) -> None:
         """Point the relationship's counters and bitmaps at the mapped words."""
         n, nw = rel.tmap.n, words_for(rel.tmap.n)
+        # a plain ndarray view of the same mapped pages: np.memmap's Python-level
+        # __getitem__ would cost a microsecond on every bit test of the write path
+        words = words.view(np.ndarray)
         rel.ctr = words[:_NCTR]
         maps = {name: Bitmap(n, words[_NCTR + i * nw:_NCTR + (i + 1) * nw]) for i, name in enumerate(_MAPS)}
         rel.to_copy = maps["tocopy"]
