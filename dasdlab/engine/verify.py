@@ -73,17 +73,22 @@ def verify(site, name: str, ddn: str | None = None,
     finally:
         recon.close()
     dbds = [db.ddn(ddn)] if ddn else db.dbds
-    reader = LogReader(site.path)
+    recon = Recon.of_site(site.path)
+    try:
+        # every checkpoint RECON knows is on the log (registered after it was written);
+        # starting at an older one than the log's last only re-applies after images
+        cks = [c["seq"] for c in recon.checkpoints()]
+        reader = LogReader(site.path, recon)
+        log_tbl = reader.read(since_seq=max(cks, default=0))
+    finally:
+        recon.close()
     truth = Truth(site.path, db.name)
-    log_tbl = reader.read()
-    log_last = int(log_tbl["seq"].to_numpy().max()) if log_tbl.num_rows else 0
-    truth_last, _ = truth.last()
-    upto = log_last  # truth entries beyond the log never committed
-    types = log_tbl["type"].to_numpy() if log_tbl.num_rows else np.empty(0, np.uint8)
     seqs = log_tbl["seq"].to_numpy().astype(np.int64) if log_tbl.num_rows else np.empty(0, np.int64)
-    ck = seqs[(types == CHECKPOINT) & (seqs <= upto)]
-    ck_seq = int(ck.max()) if ck.size else 0
-    report = VerifyReport(db.name, upto, ck_seq, 0, notes=list(reader.notes) + list(truth.notes))
+    types = log_tbl["type"].to_numpy() if log_tbl.num_rows else np.empty(0, np.uint8)
+    upto = int(seqs.max()) if seqs.size else max(cks, default=0)  # truth entries beyond never committed
+    ck = seqs[types == CHECKPOINT]
+    ck_seq = int(ck.max()) if ck.size else max(cks, default=0)
+    report = VerifyReport(db.name, upto, ck_seq, 0, notes=list(reader.notes))
     import pyarrow.compute as pc
 
     total = sum(d.nblocks for d in dbds)
@@ -118,6 +123,7 @@ def verify(site, name: str, ddn: str | None = None,
                 progress(done, total)
         report.log_records_applied += applied
         report.results.append(DbdsResult(d.ddn, d.nblocks, applied, mism, first))
+    report.notes += [n for n in truth.notes if n not in report.notes]
     return report
 
 

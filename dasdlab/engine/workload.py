@@ -217,29 +217,30 @@ class Workload:
             dt = min(dt, self.t_end - t0)
         for cb in list(self.before_slice):
             cb(self, t0)
-        sysm.poll()
-        state = self.odb.state
-        n = int(self.rng.poisson(self.spec.rate * dt)) if self.spec.rate > 0 else 0
-        arrivals = t0 + np.sort(self.rng.random(n)) * dt
-        refused = committed = 0
-        if state == "QUIESCED":
-            if n:
-                self._held_arrivals.append(arrivals)
-        elif state in ("STOPPED", "READONLY"):
-            # held updaters get the stop too: IMS ends them rather than keep them waiting
-            refused = n + sum(a.size for a in self._held_arrivals)
-            self._held_arrivals.clear()
-        else:
-            held = np.concatenate(self._held_arrivals) if self._held_arrivals else np.empty(0)
-            self._held_arrivals.clear()
-            allarr = np.concatenate((held, arrivals))
-            commit_t = np.concatenate((np.full(held.size, t0), arrivals)) + self.spec.service_time
-            m = allarr.size
-            if m:
-                group, block, offset, after = self.generate(m)
-                sysm.commit(self.odb, group, block, offset, after, commit_t)
-                self.stats._lat.append((commit_t - allarr).astype(np.float32))
-                committed = m
+        with sysm.lock:  # a command from another thread acts between slices, not inside one
+            sysm.poll()
+            state = self.odb.state
+            n = int(self.rng.poisson(self.spec.rate * dt)) if self.spec.rate > 0 else 0
+            arrivals = t0 + np.sort(self.rng.random(n)) * dt
+            refused = committed = 0
+            if state == "QUIESCED":
+                if n:
+                    self._held_arrivals.append(arrivals)
+            elif state in ("STOPPED", "READONLY"):
+                # held updaters get the stop too: IMS ends them rather than keep them waiting
+                refused = n + sum(a.size for a in self._held_arrivals)
+                self._held_arrivals.clear()
+            else:
+                held = np.concatenate(self._held_arrivals) if self._held_arrivals else np.empty(0)
+                self._held_arrivals.clear()
+                allarr = np.concatenate((held, arrivals))
+                commit_t = np.concatenate((np.full(held.size, t0), arrivals)) + self.spec.service_time
+                m = allarr.size
+                if m:
+                    group, block, offset, after = self.generate(m)
+                    sysm.commit(self.odb, group, block, offset, after, commit_t)
+                    self.stats._lat.append((commit_t - allarr).astype(np.float32))
+                    committed = m
         waiting = sum(a.size for a in self._held_arrivals)
         st = self.stats
         st.arrived += n
