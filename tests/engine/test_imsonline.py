@@ -321,3 +321,27 @@ def test_one_log_writer_per_site(tmp_path):
         ImsSystem(site).start()
     assert ei.value.msgid == "DLB541E"
     recon.close()
+
+
+def test_truth_journal_torn_chunk_and_reconcile(tmp_path):
+    site = ims_site(tmp_path)
+    tr = Truth(site.path, "HDAMDB01")
+    rng = np.random.default_rng(2)
+    seq = 1
+    for k in range(5):
+        n = 50
+        tr.append(np.arange(seq, seq + n), np.full(n, float(k)), np.zeros(n, np.int16), rng.integers(0, 100, n),
+                  rng.integers(0, 4000, n), rng.integers(0, 256, (n, 8), dtype=np.uint8))
+        seq += n
+    tr.close()
+    assert tr.last() == (250, 4.0) and len(tr.journal()) == 250
+    assert len(tr.journal(until_time=2.0)) == 150 and len(tr.journal(until_seq=120)) == 120
+    raw = tr.path.read_bytes()
+    tr.path.write_bytes(raw[:-10])  # a kill -9 tore the last chunk
+    j = tr.journal()
+    assert len(j) == 200 and tr.notes and "torn" in tr.notes[0]
+    assert tr.reconcile(175) == 25  # 176..200 never reached the log
+    assert tr.last() == (175, 3.0) and len(tr.journal()) == 175 and not tr.notes
+    before = tr.content_at("HDAMDD01", seq=100)
+    after = tr.content_at("HDAMDD01")
+    assert not np.array_equal(before, after)
