@@ -345,3 +345,44 @@ def test_completed_relationship_is_kept_for_query_until_withdrawn(fcsite, fc):
     fc.establish("SRC001", "TGT001")  # a completed relationship holds no tracks
     fc.withdraw(rel.id)
     assert len(fc.relationships()) == 1
+
+
+def _reopen(site):
+    """A fresh process view: a new Site object reading the files (the old one is left
+    as a killed process would leave it, without saving anything)."""
+    from dasdlab.emulator.site import Site
+
+    return Site.open(site.path)
+
+
+def test_half_done_refresh_is_redone_on_load(fcsite, fc):
+    src = fcsite.volume("SRC001", writable=True)
+    rel = fc.establish("SRC001", "TGT001", incremental=True)
+    fc.drain()
+    for t in (17, 31):
+        src.write_track(t, pattern_track(src, t, 4))
+    now = view(src)
+    # the first steps of refresh, then a "kill": pending saved, only part of the bits moved
+    rel.pending = "refresh"
+    fc._save(rel)
+    rel.to_copy.set(17)
+    site2 = _reopen(fcsite)
+    r2 = site2.subsystem("DS8K1").service("flashcopy").get(rel.id)
+    assert r2.pending is None and r2.state is RelState.COPYING and r2.remaining == 2
+    assert np.array_equal(view(site2.volume("TGT001")), now)
+    site2.close()
+
+
+def test_half_done_reverse_is_redone_on_load(fcsite, fc):
+    src = fcsite.volume("SRC001", writable=True)
+    backup = view(src)
+    rel = fc.establish("SRC001", "TGT001", incremental=True)
+    fc.drain()
+    src.write_track(17, pattern_track(src, 17, 4))
+    rel.pending = "reverse"
+    fc._save(rel)
+    site2 = _reopen(fcsite)
+    r2 = site2.subsystem("DS8K1").service("flashcopy").get(rel.id)
+    assert (r2.source, r2.target, r2.pending) == ("TGT001", "SRC001", None)
+    assert np.array_equal(view(site2.volume("SRC001")), backup)
+    site2.close()
