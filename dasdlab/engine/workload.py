@@ -177,6 +177,7 @@ class Workload:
         self.before_slice: list[Callable[[Workload, float], None]] = []
         self.after_slice: list[Callable[[Workload, SliceResult], None]] = []
         self.stop_requested = False
+        self._t_done = self.t_start
 
     # ------------------------------------------------------------------ generation
     @property
@@ -185,7 +186,7 @@ class Workload:
 
     @property
     def done(self) -> bool:
-        return self.stop_requested or self.now >= self.t_end - 1e-12
+        return self.stop_requested or max(self.now, self._t_done) >= self.t_end - 1e-12
 
     def sample_blocks(self, n: int) -> np.ndarray:
         """Global block numbers (over all DBDS of the database) for ``n`` updates."""
@@ -208,10 +209,12 @@ class Workload:
         return group, block, offset, _TEXT[raw]
 
     # ------------------------------------------------------------------ slices
-    def step(self, dt: float | None = None) -> SliceResult:
-        """Run one time slice [now, now+dt) and advance the clock to its end."""
+    def step(self, dt: float | None = None, advance: bool = True, t0: float | None = None) -> SliceResult:
+        """Run one time slice [t0, t0+dt) (default: from now) and advance the clock to its
+        end.  A driver running several workloads in one slice passes ``advance=False``
+        and the same ``t0`` to each, then advances the system clock once."""
         sysm = self.system
-        t0 = self.now
+        t0 = self.now if t0 is None else t0
         dt = self.spec.slice if dt is None else dt
         if self.t_end > t0:
             dt = min(dt, self.t_end - t0)
@@ -248,7 +251,9 @@ class Workload:
         st.refused += refused
         st.held_max = max(st.held_max, waiting)
         st.slices += 1
-        sysm.advance(t0 + dt)
+        if advance:
+            sysm.advance(t0 + dt)
+        self._t_done = t0 + dt
         res = SliceResult(t0, t0 + dt, state, n, committed, refused, waiting)
         for cb in list(self.after_slice):
             cb(self, res)
