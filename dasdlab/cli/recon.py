@@ -22,9 +22,12 @@ def list_(
     from dasdlab.engine.recon import Recon
 
     Site.open(site)  # a clear error when DIR is not a site
-    recon = Recon.of_site(site)
-    data = recon.listing()
-    recon.close()
+    if (site / "ims" / "recon.db").is_file():
+        recon = Recon.of_site(site)
+        data = recon.listing()
+        recon.close()
+    else:  # no IMS database defined yet: an empty listing, and no RECON is created
+        data = {"databases": [], "allocs": [], "logs": [], "images": []}
     if json_:
         print_json(data)
         return

@@ -156,7 +156,7 @@ def execute(site, text: str, system=None, wait: float = 30.0) -> list[str]:
     cmd = parse(text)
     if system is not None:
         return [system.apply_verb(cmd, n) for n in cmd.names]
-    recon = Recon.of_site(site.path)
+    recon = Recon.of_site(site.path, create=False)
     try:
         out = []
         for name in cmd.names:

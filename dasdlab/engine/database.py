@@ -202,7 +202,7 @@ def load(site, name: str, size: int, seed: int, volser: str | None = None,
     from dasdlab.emulator.dataset import Dataset
     from dasdlab.engine.truth import Truth
 
-    recon = Recon.of_site(site.path)
+    recon = Recon.of_site(site.path, create=False)
     try:
         db = ImsDatabase.open(site, name, recon)
         if db.loaded:

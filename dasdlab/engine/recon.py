@@ -163,8 +163,14 @@ class Recon:
         self._db.executescript(_SCHEMA)
 
     @classmethod
-    def of_site(cls, site_path: str | os.PathLike) -> Recon:
-        return cls(Path(site_path) / "ims" / "recon.db")
+    def of_site(cls, site_path: str | os.PathLike, create: bool = True) -> Recon:
+        """The site's RECON; with ``create=False`` a site without one is an error
+        (DLB558E) and no file is made."""
+        path = Path(site_path) / "ims" / "recon.db"
+        if not create and not path.is_file():
+            raise ImsError("DLB558E", f"site {site_path} has no IMS databases (no RECON); define one with "
+                           "'dasdlab db define'.")
+        return cls(path)
 
     def close(self) -> None:
         self._db.close()

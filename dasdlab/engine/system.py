@@ -81,7 +81,7 @@ class ImsSystem:
         self.dirty_limit = dirty_limit
         self.checkpoint_interval = float(checkpoint_interval)
         self.use_kernels = use_kernels
-        self.recon = Recon.of_site(site.path)
+        self.recon = Recon.of_site(site.path, create=False)
         self.log = LogWriter(site.path, self.recon, ssid, log_limit)
         self.dbs: dict[str, OnlineDb] = {}
         self.lock = threading.RLock()

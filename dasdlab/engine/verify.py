@@ -62,7 +62,7 @@ def verify(site, name: str, ddn: str | None = None,
     """Compare DASD + log with the truth for database ``name`` (one DDN or all)."""
     from dasdlab.engine.kernels import apply_changes
 
-    recon = Recon.of_site(site.path)
+    recon = Recon.of_site(site.path, create=False)
     try:
         db = ImsDatabase.open(site, name, recon)
         db.require_loaded()

@@ -220,3 +220,16 @@ def test_verify_detects_a_damaged_block(tmp_path, capsys):
     assert run(["db", "verify", "--site", str(tmp_path / "s"), "HDAMDB01"]) == 8
     err = capsys.readouterr().err
     assert "DLB591E" in err and "HDAMDD02" in err and "block 17 offset 0" in err
+
+
+def test_site_without_ims(tmp_path, capsys):
+    site = tmp_path / "s"
+    run(["site", "init", str(site)])
+    capsys.readouterr()
+    assert run(["recon", "list", "--site", str(site), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"databases": [], "allocs": [], "logs": [], "images": []}
+    assert run(["ims", "--site", str(site), "/DBR DB HDAMDB01"]) == 8
+    assert "DLB558E" in capsys.readouterr().err
+    assert run(["workload", "run", "--site", str(site), "HDAMDB01"]) == 8
+    assert "DLB558E" in capsys.readouterr().err
+    assert not (site / "ims").exists()
