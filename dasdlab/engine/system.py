@@ -92,6 +92,12 @@ class ImsSystem:
         self.started = False
 
     # ------------------------------------------------------------------ time
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last record on the log: every change up to it is
+        committed (an image copy's ``run_seq``)."""
+        return self.log.next_seq - 1
+
     def now(self) -> float:
         return self.site.clock.now()
 
