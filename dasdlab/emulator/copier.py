@@ -342,12 +342,16 @@ class TrackCopier:
         src_written = self.source.written.test_many(rel)
         if not src_written.all():
             return None
-        taken = np.empty(rel.size, dtype=np.bool_)
-        n = self.k.cow_batch(sa, da, self.to_copy.words, rel, rel, rel, src_written, taken)
+        sel = np.empty(rel.size, dtype=np.int64)
+        n = self.k.select_set(self.to_copy.words, rel, sel)
         if n == 0:
             return rel[:0]
-        todo = rel[taken]
+        todo = sel[:n]
+        # mark the target tracks written *before* the kernel clears their bits: a reader
+        # that finds a bit clear (without the lock) must find its track written
         self.target.written.set_many(todo)
+        taken = np.empty(n, dtype=np.bool_)
+        self.k.cow_batch(sa, da, self.to_copy.words, todo, todo, todo, src_written[:n], taken)
         self.copied += n
         if self.on_copied is not None:
             self.on_copied(todo)

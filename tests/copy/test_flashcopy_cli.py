@@ -86,3 +86,19 @@ def test_errors_have_message_ids_and_exit_8(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("DLB333E")
     assert run(["flashcopy", "establish", "--site", str(d), "SRC001", "TGT001", "--dataset", "A.SRC"]) == 2
     assert _query(capsys, d) == []
+
+
+def test_query_does_not_import_numba(tmp_path):
+    """Commands that move no data stay fast: the kernels (numba) load only to copy."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    d, _ = _site(tmp_path)
+    assert run(["flashcopy", "establish", "--site", str(d), "SRC001", "TGT001", "--mode", "NOCOPY"]) == 0
+    code = ("import sys; from dasdlab.cli.main import run; "
+            f"assert run(['flashcopy', 'query', '--site', {str(d)!r}, '--json']) == 0; "
+            "assert 'numba' not in sys.modules, 'numba imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr
