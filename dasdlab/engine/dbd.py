@@ -22,7 +22,10 @@ HDAMDD01 (S1).
              FINISH
              END
 
-Segments belong to the data set group of the last ``DATASET`` statement before them.
+``SCAN=`` (DATASET) and ``PTR=``, ``POINTER=``, ``RULES=``, ``FREQ=``, ``COMPRTN=``
+(SEGM) are accepted and not used: every segment gets a twin-forward and a child pointer
+in our block layout.  Segments belong to the data set group of the last ``DATASET``
+statement before them.
 The first segment is the root and must have ``PARENT=0`` (or none).
 
 **Assembler conventions**: a label starts in column 1, then the operation, then the

@@ -21,7 +21,10 @@ The ESDS CI ends with one RDF (3 bytes: flags, record length = CI - 7) and the C
 writes a CI holding one record of LRECL = CI size - 7.
 
 Pointers are RBAs (relative byte addresses: block number x block size + offset), so a
-block's bytes depend on its block number, as on a real database.
+block's bytes depend on its block number, as on a real database.  For HDAM every block
+of the first data set group carries RAPs (``RMNAME=`` RAPs per block): the whole data
+set is treated as root addressable area; the overflow area and the randomizer are not
+modelled -- updates choose blocks by the workload's access skew, not by key.
 
 **Deterministic content.**  :func:`generate` produces the initial image of any block
 range of a data set group for a seed, independent of how the range is cut into calls:
