@@ -5,7 +5,7 @@ Starting it is an *emergency restart* when the previous one died (``kill -9``): 
 writer's log data set is closed from what its file holds (a torn last batch ignored),
 each database's truth drops units of work that never reached the log, ALLOC records
 left open are closed, dead authorizations dropped, a quiesce held by the dead system
-released (``/DBR`` and ``/DBD`` states stay: they are RECON's), and a checkpoint is
+released (after a crash only) (``/DBR`` and ``/DBD`` states stay: they are RECON's), and a checkpoint is
 taken.
 
 **The commit path** (:meth:`ImsSystem.commit`), per batch of committed updates of one
@@ -138,7 +138,7 @@ class ImsSystem:
 
                 if not pid_alive(a["pid"]):
                     self.recon.unauthorize(d["dbd"], a["ssid"])
-            if d["state"] == "QUIESCED":
+            if d["state"] == "QUIESCED" and self.log.restart_notes:
                 # a quiesce belongs to the IMS that held it; it does not outlive that IMS
                 self.recon.set_state(d["dbd"], "ONLINE", self.now())
                 notes.append(f"{d['dbd']}: quiesce of the failed system released")
