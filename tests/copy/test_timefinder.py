@@ -444,10 +444,12 @@ def test_sixteen_targets_per_source(tfsite, tf):
     (dict(tgt="DSK001"), "DLB379E"),
     (dict(tgt="BIG001"), "DLB379E"),
     (dict(tgt="NOSUCH"), "DLB304E"),
+    (dict(tgt="SMALL1"), "DLB372E"),
 ])
 def test_bad_create_changes_nothing(tfsite, tf, kwargs, msgid):
     tfsite.add_volume("DS8K1", "DSK001", "3390-1", cylinders=CYL)
     tfsite.add_volume("VMAX1", "BIG001", "3380-1", cylinders=CYL)
+    tfsite.add_volume("VMAX1", "SMALL1", "3390-1", cylinders=CYL - 1)
     tgt = kwargs.pop("tgt", "TGT001")
     before = files_digest(tfsite)
     with pytest.raises(Exception) as e:

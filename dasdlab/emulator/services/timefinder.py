@@ -68,6 +68,12 @@ is then refused until the session is terminated.  Counters are saved at every st
 change and tick, so a crash may lose the counts since the last one (never data).  One
 process at a time drives I/O to a subsystem's volumes; modeled time is per process, and
 a background copy resumes at the loading process's clock.
+
+**Threads.**  Host I/O, ticks and verbs may come from different threads (one lock per
+service; the copier locks each track copy).  The write path has only a *before* hook,
+so a track re-marked by a write (PRECOPY, or a changed-track bit) could be copied by a
+background tick on another thread before that write lands; drive the background copy
+from the writing thread, or quiesce writes around verbs, as a consistent activate does.
 """
 
 from __future__ import annotations
@@ -408,6 +414,11 @@ class TimeFinderService:
             raise CopyServiceError(
                 "DLB379E", f"{src_v} ({src.geometry.name}) and {tgt_v} ({tgt.geometry.name}) have different "
                 "track geometry; a clone needs like devices."
+            )
+        if src_runs is None and dst_runs is None and tgt.ntracks < src.ntracks:
+            raise CopyServiceError(
+                "DLB372E", f"a full-volume clone needs a target at least as large as the source: {src_v} "
+                f"has {src.ntracks} tracks, {tgt_v} {tgt.ntracks}."
             )
         sr = runs_mod.normalize(src_runs, src.ntracks, f"source runs on {src_v}", "DLB372E")
         if dst_runs is None:
