@@ -345,3 +345,24 @@ def test_truth_journal_torn_chunk_and_reconcile(tmp_path):
     before = tr.content_at("HDAMDD01", seq=100)
     after = tr.content_at("HDAMDD01")
     assert not np.array_equal(before, after)
+
+
+def test_restart_after_a_failure_while_quiesced(tmp_path):
+    site = ims_site(tmp_path)
+    dead = ImsSystem(site)
+    dead.start()
+    wl = Workload(dead, "HDAMDB01", WorkloadSpec(rate=1000, duration=1, seed=3))
+    wl.run()
+    dead.hold("HDAMDB01")
+    dead.crash()  # buffers lost; the log data set stays open
+    recon = Recon.of_site(site.path)
+    recon._db.execute("UPDATE logs SET pid=? WHERE status='OPEN'", (2**22 + 4321,))  # a pid no process has
+    recon._db.execute("UPDATE auth SET pid=?", (2**22 + 4321,))
+    system = ImsSystem(site)
+    notes = system.start()
+    assert any("closed at restart" in n for n in notes)
+    assert any("quiesce of the failed system released" in n for n in notes)
+    assert recon.db("HDAMDB01")["state"] == "ONLINE" and recon.authorizations("HDAMDB01") == []
+    system.shutdown()
+    check(verify(site, "HDAMDB01"))
+    recon.close()
