@@ -28,13 +28,13 @@ pytestmark = pytest.mark.crash
 CYL = 8                   # 120 tracks
 DATA = (15, 100)          # patterned source tracks; 100.. never written
 KILLS_PER_PHASE = 6
-BUDGET_S = 20.0
 
 
 def _worker(path: str, sid: str, seed: int, ready) -> None:
     rng = random.Random(seed)
     site = Site.open(path)
-    site.subsystem("VMAX1").settings["clone_background_tracks_per_s"] = 100.0  # 1 per tick
+    # half a track per tick: a copy outlives several kill windows even on an idle machine
+    site.subsystem("VMAX1").settings["clone_background_tracks_per_s"] = 50.0
     src = site.volume("SRC001", writable=True)
     tgt = site.volume("TGT001", writable=True)
     s = site.subsystem("VMAX1").service("timefinder").session(sid)
@@ -54,7 +54,7 @@ def _worker(path: str, sid: str, seed: int, ready) -> None:
         elif op < 0.5:
             ts = np.array(sorted(rng.sample(range(*DATA), 3)))
             (tgt if reverse else src).write_many(ts, np.full(3, 40), np.full((3, 16), version % 251, np.uint8))
-        elif op < 0.65:
+        elif op < 0.55:
             (src if reverse else tgt).read_track(t)
         else:
             now += 0.01
@@ -131,7 +131,6 @@ def test_kill_9_during_clone_copies(tmp_path):
 
     ctx = mp.get_context("fork")
     rng = random.Random(4321)
-    t0 = time.monotonic()
     kills = mid_copy = 0
     # forward: the target must read as the source at activation
     for i in range(KILLS_PER_PHASE):
@@ -141,7 +140,7 @@ def test_kill_9_during_clone_copies(tmp_path):
         done = _check(site, sid, pit, "forward", i)
         mid_copy += not done
         site.close()
-        if done or time.monotonic() - t0 > BUDGET_S / 2:
+        if done:
             break
     site = Site.open(path)
     tf = site.subsystem("VMAX1").service("timefinder")
@@ -167,7 +166,7 @@ def test_kill_9_during_clone_copies(tmp_path):
         done = _check(site, sid, restore_image, "reverse", i)
         mid_copy += not done
         site.close()
-        if done or time.monotonic() - t0 > BUDGET_S:
+        if done:
             break
     site = Site.open(path)
     tf = site.subsystem("VMAX1").service("timefinder")
