@@ -1,0 +1,303 @@
+"""The teaching view: what happens to each track of a database while a copy method
+runs, drawn from the event trace the outage scenario saves with its results.
+
+A trace is three things (``load_trace(path, method)`` in the scenario's results):
+
+* ``times`` -- the modeled instants of the samples, seconds, non-decreasing;
+* ``codes`` -- a ``uint8`` array ``[samples x tracks]``, the state of every track of
+  the copied data set at each sample;
+* ``legend`` -- code -> label, as saved with the trace.
+
+The codes (agreed with the scenario runner; :data:`LEGEND` gives the labels):
+
+====  ==================================================================================
+0     not yet copied: the copy still has to take this track from the live volume
+1     copied by the background copy, or read by the dump (FlashCopy/Clone background
+      copy, DSS dump reads, the standard process's read)
+2     saved by copy-on-write or into the sidefile: a host write reached the track
+      before the copy did, so its point-in-time image was saved first (FlashCopy COW,
+      Concurrent Copy sidefile, TimeFinder copy on access)
+3     redirected or shared: the copy *is* the source track for now (a SnapShot pointer,
+      a virtual CC work area, a target read redirected to the source)
+4     changed after the point in time, with nothing to save: the track had been copied
+      (or unshared by redirect-on-write) before the host wrote it
+====  ==================================================================================
+
+What the pictures say about the mechanisms (``domain.md`` §2 and §4.1): a standard
+copy turns tracks from grey to blue one by one while the database is held; Concurrent
+Copy shows orange where updates raced the dump (the sidefile) after a short hold;
+FlashCopy COPY fills blue at the background-copy rate with orange copy-on-write
+intercepts; SnapShot is green (shared) at once and turns red as updates are redirected.
+
+:func:`trace_figure` draws one figure: a track x time raster (tracks resampled to at
+most a few hundred rows by the most common state of each band, time resampled to a
+uniform grid taking the state at or before each instant) above a stacked area of the
+share of tracks in each state.  :func:`trace_frames` writes an image sequence: the
+tracks as a grid of cylinders (15 tracks to a cylinder, cylinder after cylinder) at
+evenly spaced instants.  :func:`teach` does both for a results folder.  Errors:
+DLB770E-DLB774E (message ids of the benchmark range).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dasdlab.errors import DasdlabError
+
+NOT_COPIED, COPIED, SAVED, SHARED, CHANGED = range(5)
+#: the label of each code (a trace's own legend is used when it has one)
+LEGEND: dict[int, str] = {
+    NOT_COPIED: "not yet copied",
+    COPIED: "copied by background copy / read by the dump",
+    SAVED: "saved by copy-on-write / into the sidefile",
+    SHARED: "redirected / shared with the source",
+    CHANGED: "changed after the point in time",
+}
+#: colours chosen to stay apart for the common colour-vision deficiencies (Okabe-Ito)
+COLOURS: dict[int, str] = {
+    NOT_COPIED: "#d9d9d9",
+    COPIED: "#0072b2",
+    SAVED: "#e69f00",
+    SHARED: "#009e73",
+    CHANGED: "#d55e00",
+}
+NCODES = len(LEGEND)
+#: one sentence per method (dasdlab.bench.methods names) for the figure's caption
+EXPLAIN: dict[str, str] = {
+    "standard": "The database is held while every track is read: nothing can change during the copy.",
+    "cic": "Nothing is held: tracks are read while updates go on, so the copy is fuzzy (red = changed "
+           "after the read started).",
+    "dump-cc": "Held only until the Concurrent Copy session is initialised; then the first update of an "
+               "unread track saves its old image in the sidefile (orange) before the dump reads it.",
+    "dump-vcc": "Virtual Concurrent Copy: the data set is flashed or snapped to a work area (green), which "
+                "the dump then reads with ordinary I/O.",
+    "fdump": "FlashCopy NOCOPY into a shadow data set (green: the shadow reads the source); updates copy "
+             "the old track first (orange); the dump reads the shadow.",
+    "copy-flashcopy": "FlashCopy COPY: after establish the clone is complete in logic; the background copy "
+                      "fills it (blue) and an update of an uncopied track copies it first (orange).",
+    "copy-snapshot": "SnapShot copies pointers: every track is shared at once (green); an update is written "
+                     "to a new place (red) and the snap keeps the old one.",
+    "copy-timefinder": "TimeFinder/Clone COPY: background copy (blue), and an update of an uncopied track "
+                       "copies it on access first (orange).",
+}
+TRACKS_PER_CYLINDER = 15  # 3390
+
+
+class TraceError(DasdlabError):
+    """A trace that is missing, malformed, or cannot be drawn where asked."""
+
+
+# ====================================================================== checks
+def check_trace(times, codes) -> tuple[np.ndarray, np.ndarray]:
+    """The trace as arrays, or DLB772E saying what is wrong with it."""
+    times = np.asarray(times, dtype=np.float64)
+    codes = np.asarray(codes)
+    if times.ndim != 1 or times.size == 0:
+        raise TraceError("DLB772E", f"a trace needs a non-empty list of sample times, got shape {times.shape}.")
+    if codes.ndim != 2 or codes.shape[0] != times.size or codes.shape[1] == 0:
+        raise TraceError("DLB772E", f"trace codes must be [samples x tracks] with {times.size} samples, "
+                                    f"got shape {codes.shape}.")
+    if not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0):
+        raise TraceError("DLB772E", "trace sample times must be finite and never decrease.")
+    if not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0 or codes.max() >= NCODES:
+        raise TraceError("DLB772E", f"trace codes must be integers 0..{NCODES - 1} (see "
+                                    "dasdlab.bench.trace_plot.LEGEND).")
+    return times, codes.astype(np.uint8, copy=False)
+
+
+# ====================================================================== resampling
+def state_counts(codes: np.ndarray) -> np.ndarray:
+    """``[samples x NCODES]``: how many tracks are in each state at each sample."""
+    s = codes.shape[0]
+    flat = codes.astype(np.int64) + np.arange(s, dtype=np.int64)[:, None] * NCODES
+    return np.bincount(flat.ravel(), minlength=s * NCODES).reshape(s, NCODES)
+
+
+def track_bands(codes: np.ndarray, nbands: int) -> np.ndarray:
+    """``[samples x bands]``: the most common state of each band of adjacent tracks
+    (ties go to the higher code, the later state of a track's life).  With as many
+    bands as tracks this is the trace itself."""
+    s, n = codes.shape
+    if nbands >= n:
+        return codes
+    band = (np.arange(n, dtype=np.int64) * nbands) // n
+    idx = (np.arange(s, dtype=np.int64)[:, None] * nbands + band[None, :]) * NCODES + codes
+    counts = np.bincount(idx.ravel(), minlength=s * nbands * NCODES).reshape(s, nbands, NCODES)
+    # argmax of the reversed codes, so that a tie picks the higher code
+    return (NCODES - 1 - np.argmax(counts[:, :, ::-1], axis=2)).astype(np.uint8)
+
+
+def time_grid(times: np.ndarray, ncols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(instants, sample index) for ``ncols`` evenly spaced instants from the first
+    sample to the last: each takes the last sample at or before it (states are steps)."""
+    t0, t1 = float(times[0]), float(times[-1])
+    if t1 <= t0:
+        return np.array([t0]), np.array([times.size - 1])
+    at = np.linspace(t0, t1, ncols)
+    idx = np.searchsorted(times, at, side="right") - 1
+    return at, np.clip(idx, 0, times.size - 1)
+
+
+def cylinder_grid(row: np.ndarray, max_cells: int = 60_000) -> np.ndarray:
+    """One sample's states laid out as a picture of the data set: rows of whole
+    cylinders (15 tracks each), left to right; unused cells are -1.  Large data sets are
+    first reduced to ``max_cells`` bands (most common state)."""
+    n = row.size
+    if n > max_cells:
+        row = track_bands(row[None, :], max_cells)[0]
+        n = row.size
+    # about twice as wide as tall, a whole number of cylinders across
+    cyls_across = max(1, int(round(np.sqrt(2 * n) / TRACKS_PER_CYLINDER)))
+    width = cyls_across * TRACKS_PER_CYLINDER
+    rows = -(-n // width)
+    grid = np.full(rows * width, -1, dtype=np.int16)
+    grid[:n] = row
+    return grid.reshape(rows, width)
+
+
+# ====================================================================== drawing
+def _cmap():
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    cmap = ListedColormap([COLOURS[c] for c in range(NCODES)]).with_extremes(bad="white")
+    return cmap, BoundaryNorm(np.arange(-0.5, NCODES), NCODES)
+
+
+def _labels(legend: dict | None) -> dict[int, str]:
+    out = dict(LEGEND)
+    for k, v in (legend or {}).items():
+        out[int(k)] = str(v)
+    return out
+
+
+def trace_figure(times, codes, legend: dict | None = None, method: str = "", *,
+                 events: dict[str, float] | None = None, max_rows: int = 400, max_cols: int = 800):
+    """One figure of a trace: track x time raster above the share of tracks in each
+    state.  ``events`` (name -> modeled time, e.g. hold start, release, physical
+    completion) are drawn as labelled vertical lines.  Returns the matplotlib Figure."""
+    times, codes = check_trace(times, codes)
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    labels = _labels(legend)
+    ntracks = codes.shape[1]
+    at, idx = time_grid(times, max_cols)
+    raster = track_bands(codes[idx], max_rows).T  # [bands x columns]
+    counts = state_counts(codes)
+    cmap, norm = _cmap()
+
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    t0, t1 = float(at[0]), float(at[-1]) if at[-1] > at[0] else float(at[0]) + 1.0
+    top.imshow(raster, aspect="auto", interpolation="nearest", origin="lower", cmap=cmap, norm=norm,
+               extent=(t0, t1, 0, ntracks))
+    top.set_ylabel("track of the data set")
+    title = f"Track states during the copy: {method}" if method else "Track states during the copy"
+    top.set_title(title, loc="left", fontsize=12)
+    if method in EXPLAIN:
+        top.text(0, 1.005, EXPLAIN[method], transform=top.transAxes, fontsize=8, va="bottom", wrap=True)
+        top.set_title(title, loc="left", fontsize=12, pad=22)
+    shares = counts.T / ntracks
+    bottom.stackplot(times, shares, colors=[COLOURS[c] for c in range(NCODES)], step="post")
+    bottom.set_ylim(0, 1)
+    bottom.set_xlim(t0, t1)
+    bottom.set_ylabel("share of tracks")
+    bottom.set_xlabel("modeled time (s)")
+    for name, t in (events or {}).items():
+        if t is None:
+            continue
+        for ax in (top, bottom):
+            ax.axvline(t, color="black", lw=0.8, ls="--")
+        top.annotate(name, (t, ntracks), xytext=(2, -10), textcoords="offset points", fontsize=8,
+                     rotation=90, va="top")
+    used = [c for c in range(NCODES) if counts[:, c].any()]
+    fig.legend(handles=[Patch(color=COLOURS[c], label=labels[c]) for c in used], loc="outside lower center",
+               ncols=min(3, max(1, len(used))), fontsize=8, frameon=False)
+    return fig
+
+
+def frame_figure(t: float, row: np.ndarray, legend: dict | None = None, method: str = "",
+                 tmax: float | None = None):
+    """One frame of the image sequence: the data set's tracks by cylinder at time ``t``."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    labels = _labels(legend)
+    grid = np.ma.masked_less(cylinder_grid(row), 0)
+    cmap, norm = _cmap()
+    counts = np.bincount(row.astype(np.int64), minlength=NCODES)
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(grid, aspect="auto", interpolation="nearest", cmap=cmap, norm=norm)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"{row.size} tracks, {TRACKS_PER_CYLINDER} to a cylinder, left to right and top to bottom")
+    clock = f"t = {t:,.2f} s" + (f" of {tmax:,.2f} s" if tmax is not None else "")
+    ax.set_title(f"{method}   {clock}" if method else clock, loc="left")
+    fig.legend(handles=[Patch(color=COLOURS[c], label=f"{labels[c]}: {counts[c]}") for c in range(NCODES)],
+               loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, method: str = "",
+                 frames: int = 24, dpi: int = 80) -> list[Path]:
+    """Write ``frames`` PNG images (``frame-0001.png``...) at evenly spaced instants of
+    the trace into ``outdir``; returns their paths."""
+    times, codes = check_trace(times, codes)
+    if frames < 1:
+        raise TraceError("DLB774E", f"the number of frames must be at least 1, not {frames}.")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    at, idx = time_grid(times, frames)
+    paths = []
+    for k, (t, i) in enumerate(zip(at, idx), start=1):
+        fig = frame_figure(float(t), codes[i], legend, method, tmax=float(times[-1]))
+        p = outdir / f"frame-{k:04d}.png"
+        fig.savefig(p, dpi=dpi)
+        paths.append(p)
+    return paths
+
+
+# ====================================================================== from results
+def _loader() -> Callable:
+    """The scenario runner's ``load_trace(path, method)``."""
+    try:
+        from dasdlab.bench.results import load_trace
+    except ImportError:
+        from dasdlab.bench.scenario import load_trace
+    return load_trace
+
+
+def teach(results: str | Path, method: str, out: str | Path | None = None, frames: int = 0,
+          loader: Callable | None = None, events: dict[str, float] | None = None) -> list[Path]:
+    """Draw the trace of ``method`` saved in the results folder ``results``: one PNG at
+    ``out`` (default ``RESULTS/teach-METHOD.png``) and, with ``frames`` > 0, an image
+    sequence in the folder ``OUT-STEM-frames`` beside it.  Returns the files written.
+    Everything is checked before a file is written."""
+    results = Path(results)
+    if not results.is_dir():
+        raise TraceError("DLB770E", f"results folder {results} does not exist; run 'dasdlab bench outage' "
+                                    "(it saves the traces) and give its --out folder.")
+    out = Path(out) if out is not None else results / f"teach-{method}.png"
+    if out.suffix.lower() != ".png":
+        raise TraceError("DLB773E", f"the teaching view is written as PNG; give an --out path ending in .png, "
+                                    f"not {out.name}.")
+    if not out.parent.is_dir():
+        raise TraceError("DLB773E", f"folder {out.parent} for the picture does not exist; create it first.")
+    if frames < 0:
+        raise TraceError("DLB774E", f"the number of frames must be 0 (none) or more, not {frames}.")
+    try:
+        times, codes, legend = (loader or _loader())(results, method)
+    except (FileNotFoundError, LookupError) as e:
+        raise TraceError("DLB771E", f"{results} holds no trace of method {method!r} ({e}); run the outage "
+                                    "scenario with that method first.") from None
+    times, codes = check_trace(times, codes)
+    fig = trace_figure(times, codes, legend, method, events=events)
+    fig.savefig(out, dpi=100)
+    written = [out]
+    if frames:
+        written += trace_frames(times, codes, out.with_name(f"{out.stem}-frames"), legend, method, frames)
+    return written
