@@ -238,14 +238,19 @@ class _Intercept:
         self.session = session
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
-        s = self.session
         if tracks.size == 1:
-            # a write to a track outside the domain, already read or already saved needs
-            # nothing: answered without numpy or the lock
-            r = s.tmap.rel_of_src1(int(tracks[0]))
-            if r < 0 or not s.unread.test(r) or s.saved.test(r):
-                return
-        s.service._intercept(s, vol, tracks)
+            self.before_write_one(vol, int(tracks[0]))
+        else:
+            self.session.service._intercept(self.session, vol, tracks)
+
+    def before_write_one(self, vol, t: int) -> None:
+        s = self.session
+        # a write to a track outside the domain, already read or already saved needs
+        # nothing: answered without numpy or the lock
+        r = s.tmap.rel_of_src1(t)
+        if r < 0 or not s.unread.test(r) or s.saved.test(r):
+            return
+        s.service._intercept(s, vol, np.array([t], dtype=np.int64))
 
 
 class _ForeignGuard:
@@ -259,17 +264,23 @@ class _ForeignGuard:
         self.rec = rec
         self.tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
 
+    def before_write_one(self, vol, t: int) -> None:
+        if self.tmap.rel_of_src1(t) >= 0:
+            self._refuse(t)
+
     def before_write(self, vol, tracks: np.ndarray) -> None:
-        if self.tmap.rel_of_src(tracks)[0].size == 0:
-            return
+        if self.tmap.rel_of_src(tracks)[0].size:
+            self._refuse(int(tracks[0]))
+
+    def _refuse(self, t: int) -> None:
         rec = self.service.store.get(self.rec["id"])
         if rec is None or rec["state"] != C.ACTIVE.value or not _owner_alive(rec["owner"]):
             self.service.sub.unregister_intercept(self.rec["volser"], self)
             return
         raise CopyServiceError(
-            "DLB367E", f"volume {self.rec['volser']} tracks {int(tracks[0])}.. are in the domain of "
+            "DLB367E", f"track {t} of volume {self.rec['volser']} is in the domain of "
             f"Concurrent Copy session {self.rec['id']}, active in process {rec['owner']['pid']}; "
-            "only that process can save their before-images. Write from that process, or end "
+            "only that process can save the before-images. Write from that process, or end "
             "the session first."
         )
 

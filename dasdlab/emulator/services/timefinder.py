@@ -267,16 +267,19 @@ class _Side:
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if tracks.size == 1:
-            t = int(tracks[0])
-            tm = self.session.tmap
-            r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-            if r < 0 or self._quiet(r, "write"):
-                return
-            rel = np.array([r], dtype=np.int64)
-        else:
-            rel = self._rel(tracks)
+            self.before_write_one(vol, int(tracks[0]))
+            return
+        rel = self._rel(tracks)
         if rel.size:
             self.session.service._on_access(self.session, self.role, "write", rel, int(tracks[0]))
+
+    def before_write_one(self, vol, t: int) -> None:
+        """:meth:`before_write` for one track (the subsystem's per-track path)."""
+        tm = self.session.tmap
+        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
+        if r < 0 or self._quiet(r, "write"):
+            return
+        self.session.service._on_access(self.session, self.role, "write", np.array([r], dtype=np.int64), t)
 
     def redirect_read(self, vol, t: int) -> np.ndarray | None:
         tm = self.session.tmap
@@ -564,7 +567,8 @@ class TimeFinderService:
         receiving = "target" if s.direction == "forward" else "source"
         if kind == "read" and role != receiving:
             return None
-        got = self._copier(s).copy_now(rel) if s.pending.any() else rel[:0]
+        need = s.pending.test(int(rel[0])) if rel.size == 1 else bool(s.pending.test_many(rel).any())
+        got = self._copier(s).copy_now(rel) if need else rel[:0]
         if got.size:
             s.counters[f"{role}_{kind}"] += int(got.size)
             if not s.pending.any():
