@@ -61,7 +61,11 @@ class Bitmap:
     __contains__ = test
 
     def set(self, t: int) -> None:
-        self.words[t >> 6] |= np.uint64(1 << (t & 63))
+        w = t >> 6
+        v = int(self.words[w])
+        m = 1 << (t & 63)
+        if not v & m:  # python ints: a numpy scalar |= costs several times more
+            self.words[w] = v | m
 
     def clear(self, t: int) -> None:
         self.words[t >> 6] &= np.uint64(~(1 << (t & 63)) & 0xFFFFFFFFFFFFFFFF)

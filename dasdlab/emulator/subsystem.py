@@ -45,7 +45,8 @@ class Intercept(Protocol):
     """A copy service's hook on one volume of the write path."""
 
     def before_write(self, vol: Volume, tracks: np.ndarray) -> None:
-        """Called before a host write changes ``tracks`` (int64, unique) of ``vol``."""
+        """Called before a host write changes ``tracks`` (int64, unique) of ``vol``.
+        An intercept may also define ``before_write_one(vol, t)`` for one track."""
 
     def redirect_read(self, vol: Volume, t: int) -> np.ndarray | None:
         """The image to read for track ``t`` of ``vol``, or None to read the volume."""
@@ -77,6 +78,7 @@ class Subsystem:
         self.settings = {**self.DEFAULT_SETTINGS, **spec.get("settings", {})}
         self._volumes: dict[str, Volume] = {}
         self._intercepts: dict[str, list[Intercept]] = {}
+        self._one: dict[str, tuple] = {}
         self._services: dict[str, Any] = {}
         self._services_loaded = False
 
@@ -153,7 +155,12 @@ class Subsystem:
         if vol is None:
             return
         icpts = self._intercepts.get(volser)
+        # per-track callers, fixed now so a host write does no lookups
+        self._one[volser] = tuple(_one_track_caller(i) for i in icpts or ())
         vol.write_hook = self._write_path if icpts else None
+        ones = self._one[volser]
+        # one intercept (the usual case): the volume calls it directly
+        vol.write_hook_one = (ones[0] if len(ones) == 1 else self._write_path_one) if ones else None
         readers = [i for i in icpts or () if getattr(i, "redirects_reads", False)]
         vol.read_hook = self._read_path if readers else None
 
@@ -161,6 +168,11 @@ class Subsystem:
         """Copy-before-write: every intercept of the volume sees the write first."""
         for icpt in list(self._intercepts.get(vol.volser_hint, ())):
             icpt.before_write(vol, tracks)
+
+    def _write_path_one(self, vol: Volume, t: int) -> None:
+        """:meth:`_write_path` for a single track."""
+        for call in self._one.get(vol.volser_hint, ()):
+            call(vol, t)
 
     def _read_path(self, vol: Volume, t: int) -> np.ndarray | None:
         for icpt in self._intercepts.get(vol.volser_hint, ()):
@@ -209,6 +221,15 @@ class Subsystem:
         for vol in self._volumes.values():
             vol.close()
         self._volumes.clear()
+
+
+def _one_track_caller(icpt):
+    """``icpt.before_write_one(vol, t)`` if the intercept has it, else its array form."""
+    one = getattr(icpt, "before_write_one", None)
+    if one is not None:
+        return one
+    many = icpt.before_write
+    return lambda vol, t: many(vol, np.array([t], dtype=np.int64))
 
 
 class Ds8000(Subsystem):

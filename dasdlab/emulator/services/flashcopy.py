@@ -291,6 +291,16 @@ class FlashCopyRelationship(Lifecycle):
         return self.state in _ACTIVE
 
 
+def _still_to_copy(rel: FlashCopyRelationship, t: int) -> bool:
+    """Whether source track ``t`` still has to be copied for ``rel``."""
+    if not rel.active:
+        return False
+    r = t if rel.tmap.is_identity else rel.tmap.rel_of_src1(t)
+    if r < 0 or r >= rel.tmap.n:
+        return False
+    return bool((int(rel.to_copy.words[r >> 6]) >> (r & 63)) & 1)
+
+
 class _Intercept:
     """The write-path hook of one volume for one role (source or target)."""
 
@@ -300,6 +310,22 @@ class _Intercept:
         self.role = role
         self.rels: list[FlashCopyRelationship] = []
         self.redirects_reads = role == "target"
+        #: source role: ``guard[t]`` is 0 only for tracks that no relationship of this
+        #: volume needs to see written (copied already and no change recording), so the
+        #: per-track host write of such a track costs one byte test.
+        self.guard = bytearray()
+        self.sticky = False  # some relationship records every source write (incremental)
+
+    def mark(self) -> None:
+        """Recompute :attr:`guard` from the relationships (conservatively all set)."""
+        if self.role != "source":
+            return
+        top = max((b for rel in self.rels for _, b in rel.tmap.src_runs()), default=0)
+        self.guard = bytearray(top)
+        for rel in self.rels:
+            for a, b in rel.tmap.src_runs():
+                self.guard[a:b] = b"\x01" * (b - a)
+        self.sticky = any(rel.src_changed is not None for rel in self.rels)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if self.role == "source":
@@ -308,6 +334,22 @@ class _Intercept:
                 self.svc._source_write(rel, vol, tracks)
         else:
             for rel in list(self.rels):
+                self.svc._target_write(rel, vol, tracks)
+
+    def before_write_one(self, vol, t: int) -> None:
+        if self.role == "source":
+            g = self.guard
+            if self.svc._frozen:
+                self.svc._check_frozen(self.volser)
+            elif t >= len(g) or not g[t]:
+                return
+            for rel in self.rels[:]:
+                self.svc._source_write_one(rel, vol, t)
+            if not self.sticky and t < len(g) and not any(_still_to_copy(rel, t) for rel in self.rels):
+                g[t] = 0
+        else:
+            tracks = np.array([t], dtype=np.int64)
+            for rel in self.rels[:]:
                 self.svc._target_write(rel, vol, tracks)
 
     def redirect_read(self, vol, t: int) -> np.ndarray | None:
@@ -577,29 +619,35 @@ class FlashCopyService:
                     "DLB342E", f"volume {v} has {k} FlashCopy relationships, the most one volume may have.")
 
     # ================================================================== write path
+    def _source_write_one(self, rel: FlashCopyRelationship, vol, t: int) -> None:
+        """Copy-on-write of one track (the per-track host write path)."""
+        if not rel.active:
+            return
+        tmap = rel.tmap
+        r = t if tmap.is_identity else tmap.rel_of_src1(t)
+        if r < 0 or r >= tmap.n:
+            return
+        if rel.src_changed is not None:
+            with self.lock:
+                rel.src_changed.set(r)
+        words = rel.to_copy.words
+        if not (int(words[r >> 6]) >> (r & 63)) & 1:
+            return  # already on the target: a bit test is all a later write costs
+        copier = rel.copier(source_vol=vol)
+        if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
+            return
+        if copier.copy_one(r):
+            rel.ctr[CTR_COW] += np.uint64(1)
+            if rel.remaining == 0:
+                self._settle(rel)
+
     def _source_write(self, rel: FlashCopyRelationship, vol, tracks: np.ndarray) -> None:
         """Copy-on-write: the point-in-time image of the tracks goes to the target first."""
         if not rel.active:
             return
         tmap = rel.tmap
         if tracks.size == 1:
-            t = int(tracks[0])
-            r = t if tmap.is_identity else tmap.rel_of_src1(t)
-            if r < 0 or r >= tmap.n:
-                return
-            if rel.src_changed is not None:
-                with self.lock:
-                    rel.src_changed.set(r)
-            words = rel.to_copy.words
-            if not (int(words[r >> 6]) >> (r & 63)) & 1:
-                return  # already on the target: a bit test is all a later write costs
-            copier = rel.copier(source_vol=vol)
-            if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
-                return
-            if copier.copy_one(r):
-                rel.ctr[CTR_COW] += np.uint64(1)
-                if rel.remaining == 0:
-                    self._settle(rel)
+            self._source_write_one(rel, vol, int(tracks[0]))
             return
         else:
             rels, _ = tmap.rel_of_src(tracks)
@@ -928,6 +976,7 @@ class FlashCopyService:
                 icpt = self._icpt[key] = _Intercept(self, volser, role)
             if rel not in icpt.rels:
                 icpt.rels.append(rel)
+                icpt.mark()
             self.sub.register_intercept(volser, icpt)
 
     def _unregister(self, rel: FlashCopyRelationship) -> None:
@@ -937,6 +986,7 @@ class FlashCopyService:
                 continue
             if rel in icpt.rels:
                 icpt.rels.remove(rel)
+                icpt.mark()
             if not icpt.rels:
                 self.sub.unregister_intercept(volser, icpt)
                 del self._icpt[(volser, role)]
