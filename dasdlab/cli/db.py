@@ -77,3 +77,23 @@ def verify(
     check(rep)
     typer.echo(f"DLB595I database {rep.dbd} matches its committed content at log sequence {rep.seq} "
                f"(DASD + {rep.log_records_applied} change records since checkpoint {rep.checkpoint_seq}).")
+
+
+@app.command()
+def damage(
+    dbdname: Annotated[str, typer.Argument(help="Database name.")],
+    site: SiteOpt,
+    ddn: Annotated[Optional[str], typer.Option(help="Damage only this DBDS.")] = None,
+    blocks: Annotated[int, typer.Option(help="How many blocks get garbage.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed choosing the blocks and the garbage.")] = 1,
+) -> None:
+    """Simulate a media failure: garbage over N blocks on DASD, nothing noted in RECON."""
+    from dasdlab.emulator.site import Site
+    from dasdlab.engine.damage import damage as damage_db
+
+    rep = damage_db(Site.open(site), dbdname, ddn, blocks, seed)
+    for name, rbns in rep.blocks.items():
+        shown = ", ".join(map(str, rbns[:12])) + (", ..." if len(rbns) > 12 else "")
+        typer.echo(f"  {name:<8} {len(rbns)} blocks: {shown}")
+    typer.echo(f"DLB672W database {rep.dbd}: {rep.count} blocks damaged on DASD (seed {rep.seed}); "
+               f"'dasdlab db verify' fails until 'dasdlab recover' restores them.")

@@ -17,6 +17,7 @@ from dasdlab.cli import dataset as dataset_cli
 from dasdlab.cli import db as db_cli
 from dasdlab.cli import dss as dss_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
+from dasdlab.cli import hpic as hpic_cli
 from dasdlab.cli import ims as ims_cli
 from dasdlab.cli import recon as recon_cli
 from dasdlab.cli import site as site_cli
@@ -43,6 +44,8 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(workload_cli.app, name="workload")
 app.add_typer(recon_cli.app, name="recon")
 app.add_typer(ims_cli.app, name="ims")
+app.command("hpic")(hpic_cli.hpic)
+app.command("recover")(hpic_cli.recover)
 
 
 from dasdlab.cli.demo import demo as _demo  # noqa: E402

@@ -1,0 +1,776 @@
+"""Database recovery: restore a DBDS from an image copy, then apply the log.
+
+Facts (``domain.md`` §1.5, §3.3; S29, S31, S24, S25, S10, S14, S15, S76, and for Fast
+Recovery copies §1.5 [inferred from S11, S22, S17, S32]):
+
+1. **Choose the image copy** from RECON: the newest usable IMAGE record of the DBDS;
+   for a point-in-time recovery to ``T``, the newest whose point in time is at or before
+   ``T``.  A clean copy's point in time is its run time; a fuzzy copy (CONCUR, SMSCIC,
+   SMSONLC, UICCIC) represents an interval, so its *stop* time must be at or before ``T``
+   too (S2: it may hold any of the updates made while it ran).
+2. **Restore** it.  A standard (IMS format) or compressed copy is *reloaded*: decoded
+   (:mod:`dasdlab.engine.icformat`) and every block written back through the data set's
+   volume, i.e. the subsystem's write path (DFSURDB0's reload, S29).  A Fast Recovery
+   copy (a clone data set) is *copied back through the copy services*, a data-set-level
+   copy rather than a reload (S22): FlashCopy COPY clone -> data set on a DS8000-like
+   box, SnapShot on an RVA-like box, TimeFinder/Clone create + activate on a
+   Symmetrix-like box.  The clone is only read, so it stays a usable copy.
+3. **Apply change records** in sequence order: after the copy's run point for a clean
+   copy (RECON's ``purge_seq`` = the copy's ``run_seq``, S25/S10), from the *purge
+   time* for a fuzzy copy -- the checkpoint at or before the copy's start, which RECON
+   computes (S25) -- because an update committed before the copy started may still
+   have been in a buffer when the copy read the block (S29, S31).  Change records are
+   physical after images, so re-applying one the copy already holds is harmless: apply
+   is idempotent (§3.3).  Apply is vectorised: one log read, one
+   :func:`dasdlab.engine.kernels.apply_changes` call per DBDS, one write of the blocks
+   it touched.
+
+**Refusals** (checked before anything changes): no usable image copy (DLB662E), a
+change record range no RECON LOG record covers (DLB663E), a log data set file that is
+gone, unreadable or shorter than RECON says (DLB664E), a database another live process
+holds online (DLB665E), a bad ``--to`` (DLB666E), an image copy data set that does not
+decode or does not fit the DBDS (DLB667E), a copy of the data set still being made by
+a copy service (DLB668E).
+
+**The database is stopped** (``/DBR``) while it is recovered: through the given
+:class:`~dasdlab.engine.system.ImsSystem` (which flushes and discards the buffers, so
+none keeps a stale block), or -- with no system, as the ``dasdlab recover`` command
+runs -- after checking that no other live process holds it online, in an IMS
+subsystem started for the purpose (an emergency restart if the last one died).  The
+recovery holds a BATCH UPDATE authorization under SSID ``DFSURDB0`` so nobody starts the
+database meanwhile, sets the DBDS's recovery-needed flag when it starts writing (a
+recovery that dies leaves the flag set) and clears it at the end.  With ``restart``
+the database is started again (``/STA``) when it was started before.
+
+**Rules chosen where the sources are silent** (documented, tested):
+
+* *Point-in-time recovery discards the updates after ``T``.*  IMS records a RECOV TO
+  time and then ignores those log records and later image copies for the DBDS.  dasdlab
+  instead *logs the discard*, as batch backout logs compensation records: for every
+  block whose content at ``T`` differs from the content before the recovery, a change
+  record with the whole block (before = the discarded content, after = the content at
+  ``T``) is written to the log and to the truth.  The log, the truth and ``db verify``
+  then agree, and a later recovery from any older copy passes through the point-in-time
+  recovery on its own.
+* *Which log position a fuzzy copy starts from*: ``purge_seq`` + 1; should RECON's purge
+  checkpoint lie after the copy's ``run_seq`` (a checkpoint at the very same modeled
+  instant), the newest checkpoint at or before ``run_seq`` is used instead.
+* *A copy whose data sets are gone* (IC1 and IC2, or the clone) is skipped with a note,
+  and the next older one is tried; one that exists but does not decode is an error.
+* *A RECOV record* (when ``record``) goes to table ``recovs`` of the RECON database,
+  which this module owns: DBDS, run and end time, ``to`` time, image copy, first and
+  last change record applied, compensation records.
+
+**Time.**  Each phase reports modeled seconds from the device profile
+(:mod:`dasdlab.engine.timemodel`) and measured wall seconds: *stop* (``db_stop_s``),
+*restore* (reload: the read of the copy plus the write of the data set; Fast Recovery:
+DSS start-up and the establish / snap, or the clone activate -- the background copy
+that follows is reported apart, it overlaps the apply), *apply*
+(``profile.log_apply_s(n)``) and *start* (``db_start_s``).  The modeled clock moves on
+by their sum.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dasdlab.engine.recon import FUZZY_TYPES, Recon
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
+from dasdlab.errors import DasdlabError
+
+RECOVERY_SSID = "DFSURDB0"
+
+
+class RecoveryError(DasdlabError):
+    """A recovery that cannot be done (no copy, missing log, database in use, ...)."""
+
+
+# ====================================================================== the plan
+@dataclass
+class DbdsPlan:
+    """What recovering one DBDS will do; made before anything changes."""
+
+    ddn: str
+    dsn: str
+    index: int
+    nblocks: int
+    block_size: int
+    image: dict  # the RECON IMAGE record
+    fmt: str  # IMS, COMPRESSED or FR
+    sources: list[tuple[str, str]]  # (dsn, volser) to try in order: IC1, IC2 (or the clone)
+    fuzzy: bool
+    from_seq: int  # first change record to apply
+    to_time: float | None
+    logs: list[dict]  # RECON LOG records holding the records to apply
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def point_in_time(self) -> float:
+        im = self.image
+        return float(im["stop_time"] if self.fuzzy and im["stop_time"] is not None else im["run_time"])
+
+
+@dataclass
+class DbdsResult:
+    ddn: str
+    image_id: int
+    image_type: str
+    fmt: str
+    source: str  # the data set restored from
+    method: str  # reload, flashcopy, snapshot, timefinder
+    from_seq: int
+    last_seq: int  # last change record applied (from_seq - 1 when none)
+    records: int  # change records applied
+    blocks_restored: int
+    blocks_changed: int  # blocks the change records touched
+    compensated: int = 0  # blocks whose discarded updates were logged (point in time)
+    modeled: dict[str, float] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def apply_rate(self) -> float:
+        """Change records applied per measured second (0 when none)."""
+        w = self.wall.get("apply", 0.0)
+        return self.records / w if self.records and w > 0 else 0.0
+
+
+@dataclass
+class RecoveryReport:
+    dbd: str
+    to_time: float | None
+    start_time: float
+    end_time: float = 0.0
+    results: list[DbdsResult] = field(default_factory=list)
+    modeled: dict[str, float] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False
+    restarted: bool = False
+    recov_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def modeled_total(self) -> float:
+        return sum(v for k, v in self.modeled.items() if k != "restore_background")
+
+    @property
+    def wall_total(self) -> float:
+        return sum(self.wall.values())
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["modeled_total_s"] = self.modeled_total
+        d["wall_total_s"] = self.wall_total
+        for r, res in zip(d["results"], self.results):
+            r["apply_records_per_s"] = res.apply_rate
+        return d
+
+
+def _is_fuzzy(image: dict) -> bool:
+    return image["type"] in FUZZY_TYPES
+
+
+def _exists(site, dsn: str) -> str | None:
+    """The volume of catalogued data set ``dsn`` when its VTOC entry is there."""
+    volser = site.catalog.find(dsn)
+    if volser is None:
+        return None
+    try:
+        vol = site.volume(volser)
+    except DasdlabError:
+        return None
+    return volser if dsn in vol.vtoc else None
+
+
+def _from_seq(recon: Recon, image: dict) -> int:
+    purge = image["purge_seq"]
+    run = (image.get("extra") or {}).get("pit_seq")
+    if purge is None:
+        raise RecoveryError("DLB667E", f"image copy {image['id']} of {image['dbd']}.{image['ddn']} has no log "
+                            "position (purge sequence number) in RECON, so the log cannot be applied after it.")
+    purge = int(purge)
+    if _is_fuzzy(image) and run is not None and purge > int(run):
+        cks = [c["seq"] for c in recon.checkpoints() if c["seq"] <= int(run)]
+        purge = max(cks, default=0)
+    return purge + 1
+
+
+def _logs_for(recon: Recon, site, from_seq: int, to_time: float | None, what: str) -> list[dict]:
+    """The RECON LOG records that hold change records ``from_seq``.. (to ``to_time``);
+    refuses when they leave a gap or a file is gone."""
+    from dasdlab.engine.log import log_dir
+
+    logs = sorted(recon.logs(), key=lambda lg: (lg["first_seq"], lg["start_time"]))
+    known = [lg["last_seq"] or 0 for lg in logs] + [c["seq"] for c in recon.checkpoints()]
+    known_hi = max(known, default=0)
+    need = from_seq
+    out = []
+    open_ended = cut = False
+    for lg in logs:
+        last = lg["last_seq"] if lg["status"] == "CLOSED" else None
+        if last is not None and last < need:
+            continue
+        if lg["first_seq"] > need:
+            raise RecoveryError("DLB663E", f"{what} needs change records {need}-{lg['first_seq'] - 1}, but no log "
+                                "data set in RECON holds them (a LOG record is missing); the recovery cannot be "
+                                "done from this image copy.")
+        if to_time is not None and lg["start_time"] > to_time:
+            cut = True
+            break
+        path = log_dir(site.path) / Path(lg["path"]).name
+        if not path.is_file():
+            raise RecoveryError("DLB664E", f"{what} needs log data set {lg['dsn']} (change records from {need}), "
+                                f"but its file {path} is gone; restore it, or recover from a newer image copy.")
+        out.append(lg)
+        if last is None:
+            open_ended = True
+            break
+        need = last + 1
+    if not (open_ended or cut) and need <= known_hi:
+        raise RecoveryError("DLB663E", f"{what} needs change records {need}-{known_hi}, but no log data set in "
+                            "RECON holds them (a LOG record is missing).")
+    return out
+
+
+def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon: Recon | None = None,
+         now: float | None = None) -> list[DbdsPlan]:
+    """Choose the image copy and the log range of each DBDS to recover (``ddn`` or all
+    of database ``name``), to the end of the log or to modeled time ``to``.  Reads only."""
+    from dasdlab.engine.database import ImsDatabase
+
+    own = recon is None
+    recon = Recon.of_site(site.path) if own else recon
+    try:
+        db = ImsDatabase.open(site, name, recon)
+        db.require_loaded()
+        now = recon.last_time() if now is None else now
+        if to is not None:
+            if not (isinstance(to, (int, float)) and math.isfinite(to)) or to < 0:
+                raise RecoveryError("DLB666E", f"recovery time {to!r} is not a modeled time in seconds (0 or more).")
+            if to > now + 1e-9:
+                raise RecoveryError("DLB666E", f"recovery time {to:g} s is later than the site's modeled time "
+                                    f"{now:g} s; give a time on the timeline so far, or leave --to out.")
+        plans = []
+        for d in ([db.ddn(ddn)] if ddn else db.dbds):
+            what = f"recovery of {db.name}.{d.ddn}"
+            images = [im for im in recon.images(db.name, d.ddn) if im["status"] == "IN USE"]
+            if to is not None:
+                images = [im for im in images if im["run_time"] <= to
+                          and (not _is_fuzzy(im) or (im["stop_time"] if im["stop_time"] is not None
+                                                     else im["run_time"]) <= to)]
+            images.sort(key=lambda im: (im["run_time"], im["id"]), reverse=True)
+            notes = []
+            chosen = None
+            for im in images:
+                fmt = (im.get("extra") or {}).get("format", "IMS")
+                cands = [(im["ic1_dsn"], im["ic1_volser"])]
+                if im["ic2_dsn"] and fmt != "FR":
+                    cands.append((im["ic2_dsn"], im["ic2_volser"]))
+                there = [(dsn, v) for dsn, _v in cands if (v := _exists(site, dsn)) is not None]
+                if not there:
+                    notes.append(f"image copy {im['id']} ({im['type']}, run {im['run_time']:.3f}) skipped: "
+                                 f"{' and '.join(c[0] for c in cands)} no longer exist")
+                    continue
+                chosen = (im, fmt, there)
+                break
+            if chosen is None:
+                when = f" at or before {to:g} s" if to is not None else ""
+                raise RecoveryError("DLB662E", f"{what}: RECON has no usable image copy{when}"
+                                    + (f" ({'; '.join(notes)})" if notes else "")
+                                    + "; take one with 'dasdlab hpic' first.")
+            im, fmt, there = chosen
+            first = _from_seq(recon, im)
+            logs = _logs_for(recon, site, first, to, what)
+            pl = DbdsPlan(d.ddn, d.dsn, d.index, d.nblocks, d.block_size, im, fmt, there,
+                          _is_fuzzy(im), first, to, logs, notes)
+            if fmt == "FR":
+                check_flash_back(site, pl, d.volser)
+            plans.append(pl)
+        return plans
+    finally:
+        if own:
+            recon.close()
+
+
+# ====================================================================== the log
+def _read_changes(site, name: str, logs: list[dict], from_seq: int):
+    """Change records of database ``name`` with sequence numbers from ``from_seq`` in the
+    given log data sets, as a :class:`~dasdlab.engine.log.ChangeSet`.  A file that holds
+    fewer records than its LOG record says is refused (DLB664E)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from dasdlab.engine.log import CHANGE, SCHEMA, LogReader, changeset, log_dir
+
+    rd = LogReader(site.path)
+    parts = []
+    for lg in logs:
+        path = log_dir(site.path) / Path(lg["path"]).name
+        try:
+            t = rd.read_file(path)
+        except DasdlabError as e:
+            raise RecoveryError("DLB664E", f"log data set {lg['dsn']} cannot be read ({e.text})") from None
+        if t.num_rows == 0:
+            if lg["status"] == "CLOSED" and lg["last_seq"] is not None and lg["last_seq"] >= max(lg["first_seq"], from_seq):
+                raise RecoveryError("DLB664E", f"log data set {lg['dsn']} holds no records, but RECON says it "
+                                    f"ends at {lg['last_seq']}; the file is damaged.")
+            continue
+        seq = t["seq"]
+        if lg["status"] == "CLOSED" and lg["last_seq"] is not None:
+            hi = int(pc.max(seq).as_py())
+            if hi < lg["last_seq"]:
+                raise RecoveryError("DLB664E", f"log data set {lg['dsn']} ends at record {hi}, but RECON says "
+                                    f"it holds records up to {lg['last_seq']}; the file is damaged or truncated.")
+        dbd = t["dbd"]
+        names = [d.as_py() for d in dbd.chunks[0].dictionary] if dbd.num_chunks else []
+        if name not in names:
+            continue
+        mask = pc.and_(pc.greater_equal(seq, pa.scalar(from_seq, pa.uint64())),
+                       pc.equal(t["type"], pa.scalar(CHANGE, pa.uint8())))
+        mask = pc.and_(mask, pc.equal(pc.cast(dbd, pa.string()), name))
+        parts.append(t.filter(mask))
+    if not parts:
+        return changeset(SCHEMA.empty_table())
+    return changeset(pa.concat_tables(parts).combine_chunks())
+
+
+@dataclass
+class _Changes:
+    """The change records of one DBDS (views into a ChangeSet)."""
+
+    seq: np.ndarray
+    time: np.ndarray
+    block: np.ndarray
+    offset: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    after: np.ndarray
+
+    def select(self, m: np.ndarray) -> _Changes:
+        return _Changes(self.seq[m], self.time[m], self.block[m], self.offset[m], self.start[m],
+                        self.length[m], self.after)
+
+    def __len__(self) -> int:
+        return int(self.seq.size)
+
+
+def _changes_of(cs, ddn: str, from_seq: int) -> _Changes:
+    if len(cs) == 0 or ddn not in cs.ddn_names:
+        e = np.empty(0, np.int64)
+        return _Changes(e, np.empty(0), e, e, e, e, np.empty(0, np.uint8))
+    m = (cs.ddn_code == cs.ddn_names.index(ddn)) & (cs.seq >= from_seq)
+    return _Changes(cs.seq[m], cs.time[m], cs.block[m], cs.offset[m], cs.start[m], cs.length[m], cs.after)
+
+
+def apply_to(image: np.ndarray, rows: np.ndarray, ch: _Changes) -> int:
+    """Apply change records ``ch`` in order to ``image``, whose row ``i`` is block
+    ``rows[i]`` (sorted); returns how many applied (records for other blocks skip)."""
+    from dasdlab.engine.kernels import apply_changes
+
+    if len(ch) == 0:
+        return 0
+    r = np.searchsorted(rows, ch.block)
+    r = np.minimum(r, rows.size - 1)
+    ok = rows[r] == ch.block
+    r = np.where(ok, r, -1).astype(np.int64)
+    return int(apply_changes(image, 0, r, ch.offset, ch.after, ch.start, ch.length))
+
+
+# ====================================================================== RECOV records
+_RECOV_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recovs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    dbd         TEXT NOT NULL,
+    ddn         TEXT NOT NULL,
+    run_time    REAL NOT NULL,
+    end_time    REAL NOT NULL,
+    to_time     REAL,
+    image_id    INTEGER NOT NULL,
+    from_seq    INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    compensated INTEGER NOT NULL,
+    extra       TEXT
+);
+"""
+
+
+def _recov_db(site) -> sqlite3.Connection:
+    db = sqlite3.connect(Path(site.path) / "ims" / "recon.db", timeout=30, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.executescript(_RECOV_SCHEMA)
+    return db
+
+
+def record_recov(site, dbd: str, res: DbdsResult, run_time: float, end_time: float,
+                 to_time: float | None) -> int:
+    db = _recov_db(site)
+    try:
+        cur = db.execute(
+            "INSERT INTO recovs(dbd, ddn, run_time, end_time, to_time, image_id, from_seq, last_seq, records, "
+            "compensated, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (dbd, res.ddn, run_time, end_time, to_time, res.image_id, res.from_seq, res.last_seq, res.records,
+             res.compensated, json.dumps({"method": res.method, "source": res.source, "format": res.fmt})))
+        return int(cur.lastrowid)
+    finally:
+        db.close()
+
+
+def recovs(site, dbd: str | None = None) -> list[dict]:
+    """The RECOV records (oldest first), of one database or all."""
+    db = _recov_db(site)
+    try:
+        sql, args = "SELECT * FROM recovs", ()
+        if dbd:
+            sql, args = sql + " WHERE dbd=?", (dbd.upper(),)
+        rows = [dict(r) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
+    finally:
+        db.close()
+    for r in rows:
+        r["extra"] = json.loads(r["extra"]) if r["extra"] else {}
+    return rows
+
+
+# ====================================================================== recovery
+def recover(site, name: str, ddn: str | None = None, to: float | None = None, system=None,
+            profile: DeviceProfile | str | None = None, restart: bool = True, record: bool = True,
+            progress: Callable[[int, int], None] | None = None,
+            wall: Callable[[], float] = time.perf_counter) -> RecoveryReport:
+    """Recover DBDS ``ddn`` (or every DBDS) of database ``name`` to the end of the log,
+    or to modeled time ``to``.  ``system`` is this process's running
+    :class:`~dasdlab.engine.system.ImsSystem`; without one, the database must not be
+    online in another live process, and a subsystem is started for the recovery."""
+    from dasdlab.engine.system import ImsSystem
+
+    prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
+    if system is not None:
+        plans = plan(site, name, ddn, to, system.recon, system.now())
+        return execute(site, system, plans, name, prof, restart, record, progress, wall)
+    recon = Recon.of_site(site.path)
+    try:
+        if any(lg["status"] == "OPEN" and lg["pid"] == os.getpid() for lg in recon.logs()):
+            raise RecoveryError("DLB665E", "this process runs the site's IMS subsystem; pass it to the recovery "
+                                "(system=) instead of starting a second one.")
+        owner = recon.live_owner(name)
+        if owner is not None:
+            raise RecoveryError("DLB665E", f"database {name.upper()} is online in {owner['ssid']} (process "
+                                f"{owner['pid']}); stop it there with '/DBR DB {name.upper()}' before recovering it.")
+        plans = plan(site, name, ddn, to, recon)
+    finally:
+        recon.close()
+    system = ImsSystem(site)
+    notes = system.start()
+    try:
+        rep = execute(site, system, plans, name, prof, restart, record, progress, wall)
+        rep.notes[:0] = [f"emergency restart: {n}" for n in notes]
+        return rep
+    finally:
+        system.shutdown()
+
+
+def execute(site, system, plans: list[DbdsPlan], name: str, profile: DeviceProfile | str | None = None,
+            restart: bool = True, record: bool = True, progress: Callable[[int, int], None] | None = None,
+            wall: Callable[[], float] = time.perf_counter) -> RecoveryReport:
+    """Carry out recovery plans (from :func:`plan`) of database ``name`` in ``system``.
+    A caller may adjust a plan first, e.g. a test applying the log from another point."""
+    prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
+    to = plans[0].to_time if plans else None
+    return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record)
+
+
+def _overlap(x, y) -> bool:
+    return any(a < d and c < b for a, b in x for c, d in y)
+
+
+def _fr_method(site, p: DbdsPlan) -> str:
+    process = (p.image.get("extra") or {}).get("process", "")
+    if process.startswith("copy-"):
+        return process[5:]
+    caps = site.subsystem_of(p.sources[0][1]).capabilities
+    return next((m for m in ("flashcopy", "snapshot", "timefinder") if m in caps), "none")
+
+
+def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
+    """Refuse (DLB668E) when the copy service cannot copy the clone of ``p`` back onto
+    the DBDS on ``volser`` now; returns the finished TimeFinder sessions that will be
+    terminated to free the tracks.  Changes nothing."""
+    clone_dsn, clone_vol = p.sources[0]
+    what = f"Fast Recovery copy {clone_dsn} of {p.image['dbd']}.{p.ddn}"
+    if site.subsystem_of(clone_vol).name != site.subsystem_of(volser).name:
+        raise RecoveryError("DLB668E", f"{what} is on {clone_vol}, outside the subsystem of {volser}; a "
+                            "data-set-level copy back needs both in one subsystem.")
+    sub = site.subsystem_of(volser)
+    db_runs = site.volume(volser).vtoc.get(p.dsn).track_list(sub.open_volume(volser).heads)
+    cvol = site.volume(clone_vol)
+    clone_runs = cvol.vtoc.get(clone_dsn).track_list(cvol.heads)
+    if sum(b - a for a, b in clone_runs) != sum(b - a for a, b in db_runs):
+        raise RecoveryError("DLB667E", f"{what} has {sum(b - a for a, b in clone_runs)} tracks; {p.dsn} has "
+                            f"{sum(b - a for a, b in db_runs)}, so it is not a clone of it.")
+    method = _fr_method(site, p)
+    busy = []
+    finished = []
+    if method == "flashcopy":
+        for r in sub.service("flashcopy").relationships():
+            if not (r.active or r.state.name == "FAILED"):
+                continue
+            if ((r.target == volser and _overlap(r.tmap.dst_runs(), db_runs))
+                    or (r.source == volser and _overlap(r.tmap.src_runs(), db_runs))
+                    or (r.target == clone_vol and _overlap(r.tmap.dst_runs(), clone_runs))):
+                busy.append(f"FlashCopy {r.id} ({r.source} -> {r.target}, {r.state.name})")
+    elif method == "timefinder":
+        for s in sub.service("timefinder").sessions.values():
+            if ((s.target == volser and _overlap(s.tmap.dst_runs(), db_runs))
+                    or (s.source == volser and _overlap(s.tmap.src_runs(), db_runs))
+                    or (s.target == clone_vol and _overlap(s.tmap.dst_runs(), clone_runs))):
+                (finished if s.state.name == "COPIED" else busy).append(
+                    s.id if s.state.name == "COPIED" else f"TimeFinder/Clone {s.id} ({s.state.value})")
+    elif method != "snapshot":
+        raise RecoveryError("DLB668E", f"{what}: subsystem {sub.name} has no FlashCopy, SnapShot or "
+                            "TimeFinder/Clone to copy it back with.")
+    if busy:
+        raise RecoveryError("DLB668E", f"{what} cannot be copied back while {', '.join(busy)} still uses these "
+                            "tracks; let that copy finish (or withdraw it) first.")
+    return finished
+
+
+class _Recovery:
+    """One recovery run against a started ImsSystem (see :func:`recover`)."""
+
+    def __init__(self, site, system, profile: DeviceProfile, wall, progress) -> None:
+        self.site = site
+        self.system = system
+        self.recon = system.recon
+        self.profile = profile
+        self.wall = wall
+        self.progress = progress
+
+    def run(self, plans: list[DbdsPlan], name: str, to: float | None, restart: bool,
+            record: bool) -> RecoveryReport:
+        from dasdlab.engine.database import ImsDatabase
+
+        sysm, prof, recon = self.system, self.profile, self.recon
+        name = name.upper()
+        db = ImsDatabase.open(self.site, name, recon)
+        # Fast Recovery copies: the copy service must be free to copy back (no change yet)
+        finished = {p.ddn: check_flash_back(self.site, p, db.ddn(p.ddn).volser) for p in plans if p.fmt == "FR"}
+        t0 = sysm.now()
+        rep = RecoveryReport(name, to, t0)
+        for p in plans:
+            rep.notes += [f"{p.ddn}: {n}" for n in p.notes]
+        clock = t0
+        state = recon.db(name)["state"]
+        w = self.wall()
+        if state != "STOPPED":
+            sysm.stop(name)  # /DBR: the buffers are written, then discarded
+            rep.stopped = True
+            clock += prof.db_stop_s
+        rep.modeled["stop"] = clock - t0
+        rep.wall["stop"] = self.wall() - w
+        recon.authorize(name, RECOVERY_SSID, "UPDATE", "BATCH", t0)
+        try:
+            discards = []
+            for k, p in enumerate(plans):
+                recon.set_recovery_needed(name, p.ddn, True)
+                res, discard = self._dbds(db, p, finished.get(p.ddn, []), 2 * k, 2 * len(plans))
+                rep.results.append(res)
+                discards.append(discard)
+                for key, v in res.modeled.items():
+                    rep.modeled[key] = rep.modeled.get(key, 0.0) + v
+                for key, v in res.wall.items():
+                    rep.wall[key] = rep.wall.get(key, 0.0) + v
+                clock += res.modeled["restore"] + res.modeled["apply"]
+            odb = sysm.dbs.get(name)
+            if odb is not None:
+                for pool in odb.pools:
+                    pool.discard()  # no buffer may hold a block from before the restore
+            end = max(clock, sysm.now())
+            sysm.advance(end)
+            if any(x is not None for x in discards):
+                w = self.wall()
+                for p, res, disc in zip(plans, rep.results, discards):
+                    if disc is not None:
+                        res.compensated = self._compensate(name, p, disc, end)
+                rep.wall["compensate"] = self.wall() - w
+            for p in plans:
+                recon.set_recovery_needed(name, p.ddn, False)
+            if record:
+                rep.recov_ids = [record_recov(self.site, name, res, t0, end, to) for res in rep.results]
+        finally:
+            recon.unauthorize(name, RECOVERY_SSID)
+        still = [r["ddn"] for r in recon.dbds(name) if r["recov"]]
+        if restart and state != "STOPPED":
+            if still:
+                rep.notes.append(f"not started: {', '.join(still)} still need recovery")
+            else:
+                w = self.wall()
+                sysm.start_db(name)
+                rep.restarted = True
+                rep.modeled["start"] = prof.db_start_s
+                rep.wall["start"] = self.wall() - w
+                sysm.advance(sysm.now() + prof.db_start_s)
+        rep.end_time = sysm.now()
+        recon.note_time(rep.end_time)
+        return rep
+
+    # ------------------------------------------------------------------ one DBDS
+    def _dbds(self, db, p: DbdsPlan, finished: list[str], k: int, total: int):
+        """Restore and apply one DBDS; returns (result, discarded updates or None)."""
+        from dasdlab.engine.bufferpool import read_dasd
+
+        d = db.ddn(p.ddn)
+        ds = d.dataset(writable=True)
+        res = DbdsResult(p.ddn, int(p.image["id"]), p.image["type"], p.fmt, p.sources[0][0], "", p.from_seq,
+                         p.from_seq - 1, 0, d.nblocks, 0, notes=list(p.notes))
+        w = self.wall()
+        if p.fmt == "FR":
+            image = None
+            self._flash_back(d, ds, p, res, finished)
+        else:
+            image = self._reload(d, ds, p, res)
+        res.wall["restore"] = self.wall() - w
+        if self.progress:
+            self.progress(k + 1, total)
+        w = self.wall()
+        ch = _changes_of(_read_changes(self.site, db.name, p.logs, p.from_seq), p.ddn, p.from_seq)
+        later = None
+        if p.to_time is not None and len(ch):
+            keep = ch.time <= p.to_time
+            later, ch = ch.select(~keep), ch.select(keep)
+        rows = np.unique(ch.block)
+        touch = rows if later is None or not len(later) else np.union1d(rows, later.block)
+        img = np.ascontiguousarray(image[touch]) if image is not None else read_dasd(ds, touch)
+        res.records = apply_to(img, touch, ch)
+        res.last_seq = int(ch.seq[-1]) if len(ch) else p.from_seq - 1
+        res.blocks_changed = int(rows.size)
+        if rows.size:
+            trk, off = ds.locate_many(rows)
+            ds.vol.write_many(trk, off, img[np.searchsorted(touch, rows)])
+        ds.vol.flush()
+        res.wall["apply"] = self.wall() - w
+        res.modeled["apply"] = self.profile.log_apply_s(res.records)
+        discard = None
+        if later is not None and len(later):
+            before = img.copy()
+            apply_to(before, touch, later)
+            diff = np.flatnonzero((before != img).any(axis=1))
+            if diff.size:
+                discard = (touch[diff], before[diff], img[diff])
+        if self.progress:
+            self.progress(k + 2, total)
+        return res, discard
+
+    def _reload(self, d, ds, p: DbdsPlan, res: DbdsResult) -> np.ndarray:
+        """Decode the copy (IC1, else IC2) and write every block back."""
+        from dasdlab.emulator.dataset import Dataset
+        from dasdlab.engine import icformat
+
+        errors = []
+        for dsn, volser in p.sources:
+            try:
+                copy_ds = Dataset(self.site.volume(volser), dsn)
+                raw = copy_ds.read()
+                hdr, blocks = icformat.decode(raw, dsn)
+            except DasdlabError as e:
+                errors.append(str(e))
+                continue
+            if (hdr.dbd, hdr.ddn, hdr.block_size, hdr.nblocks) != (p.image["dbd"], p.ddn, d.block_size, d.nblocks):
+                errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), not of "
+                              f"{p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
+                continue
+            break
+        else:
+            raise RecoveryError("DLB667E", f"image copy {p.image['id']} of {p.image['dbd']}.{p.ddn} cannot be "
+                                f"restored: {'; '.join(errors)}.")
+        res.source, res.method = dsn, "reload"
+        blocks = np.ascontiguousarray(blocks)
+        trk, off = ds.locate_many(np.arange(d.nblocks, dtype=np.int64))
+        ds.vol.write_many(trk, off, blocks)
+        # modeled: read the copy's records sequentially, write every track of the data set
+        lrecl = hdr.lrecl
+        nblk = -(-(len(raw) // lrecl) // max(copy_ds.blksize // lrecl, 1))
+        copy_tracks = -(-nblk // max(copy_ds.blocks_per_track, 1))
+        ds_tracks = -(-d.nblocks // ds.blocks_per_track)
+        res.modeled["restore"] = self.profile.read_tracks_s(copy_tracks) + self.profile.write_tracks_s(ds_tracks)
+        return blocks
+
+    def _flash_back(self, d, ds, p: DbdsPlan, res: DbdsResult, finished: list[str]) -> None:
+        """Copy the clone back onto the data set through the subsystem's copy service."""
+        from dasdlab.errors import CopyServiceError
+
+        clone_dsn, clone_volser = p.sources[0]
+        sub = self.site.subsystem_of(d.volser)
+        cvol = sub.open_volume(clone_volser)
+        clone_runs = cvol.vtoc.get(clone_dsn).track_list(cvol.heads)
+        db_runs = ds.entry.track_list(ds.vol.heads)
+        method = _fr_method(self.site, p)
+        prof = self.profile
+        ntracks = sum(b - a for a, b in db_runs)
+        background = ntracks * 56664 / (prof.background_copy_mb_s * 1e6)
+        try:
+            if method == "flashcopy":
+                fc = sub.service("flashcopy")
+                rel = fc.establish(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")
+                fc.drain(rel.id)  # the background copy, at once (its modeled time is reported apart)
+                fc.withdraw(rel.id)
+                res.modeled["restore"] = prof.dss_init_s + prof.flashcopy_establish_s
+                res.modeled["restore_background"] = background
+                res.notes.append(f"FlashCopy {rel.id} {clone_volser} -> {d.volser}, withdrawn after its copy")
+            elif method == "snapshot":
+                snap = sub.service("snapshot")
+                rec = snap.snap(clone_volser, d.volser, clone_runs, db_runs)
+                snap.release(rec["id"])
+                res.modeled["restore"] = prof.dss_init_s + prof.snapshot_s
+                res.notes.append(f"SnapShot {rec['id']} {clone_volser} -> {d.volser}")
+            else:
+                tf = sub.service("timefinder")
+                for sid in finished:  # the clone's own finished session holds the tracks
+                    tf.terminate(sid)
+                    res.notes.append(f"TimeFinder/Clone session {sid} (COPIED) terminated to free the tracks")
+                s = tf.create(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")
+                tf.activate(s.id)
+                tf.drain(s.id)
+                tf.terminate(s.id)
+                res.modeled["restore"] = prof.clone_activate_s
+                res.modeled["restore_background"] = background
+                res.notes.append(f"TimeFinder/Clone {s.id} {clone_volser} -> {d.volser}, terminated after its copy")
+        except CopyServiceError as e:
+            raise RecoveryError("DLB668E", f"Fast Recovery copy {clone_dsn} could not be copied back onto "
+                                f"{d.dsn}: {e}") from None
+        res.method = method
+        res.source = clone_dsn
+
+    # ------------------------------------------------------------------ point in time
+    def _compensate(self, name: str, p: DbdsPlan, discard, t: float) -> int:
+        """Log the discard of the updates after the recovery point: one change record per
+        block that differs (whole block), in the truth first, then on the log."""
+        from dasdlab.engine.log import CHANGE
+        from dasdlab.engine.truth import Truth
+
+        blocks, before, after = discard
+        n = int(blocks.size)
+        sysm = self.system
+        log = sysm.log
+        t = max(t, log.last_time)
+        seqs = log.reserve(n)
+        times = np.full(n, t)
+        offs = np.zeros(n, np.int64)
+        odb = sysm.dbs.get(name)
+        truth = odb.truth if odb is not None else Truth(self.site.path, name)
+        try:
+            truth.append(seqs, times, np.full(n, p.index, np.int16), blocks, offs, after)
+        finally:
+            if odb is None:
+                truth.close()
+        self.recon.open_alloc(name, p.ddn, t, int(seqs[0]), log.dsn)
+        log.write(seqs, times, CHANGE, name, p.ddn, blocks, offs, before, after)
+        self.recon.close_allocs(name, t, int(seqs[-1]))
+        return n
