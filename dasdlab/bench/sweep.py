@@ -94,17 +94,21 @@ def run_one(fn: ScenarioFn, scenario: Scenario, workdir: str, grid: str) -> pa.T
         shutil.rmtree(wd)
     wd.mkdir(parents=True)
     t0 = time.perf_counter()
+    row = _base(scenario, grid)
     try:
-        result = fn(scenario.spec, wd)
-        row = {**_base(scenario, grid), "status": "ok", "error": None}
-        row.update({k: v for k, v in result_fields(result).items() if k not in row})
+        result = result_fields(fn(scenario.spec, wd))
     except DasdlabError as e:
-        row = {**_base(scenario, grid), "status": "failed", "error": str(e)}
+        row.update(status="failed", error=str(e))
     except Exception as e:  # noqa: BLE001 - a bug in one scenario must not end the sweep
         tb = traceback.extract_tb(e.__traceback__)[-1]
-        row = {**_base(scenario, grid), "status": "failed",
-               "error": f"{type(e).__name__}: {e} ({Path(tb.filename).name}:{tb.lineno})"}
-    row["wall_s"] = time.perf_counter() - t0
+        row.update(status="failed", error=f"{type(e).__name__}: {e} ({Path(tb.filename).name}:{tb.lineno})")
+    else:
+        # the grid's own values win over the result's echo of them (same meaning, and
+        # one column type for ok and failed rows); a result may report its own status
+        row.update({k: v for k, v in result.items() if k not in row})
+        row.setdefault("status", "ok")
+        row["error"] = None if row["status"] == "ok" else str(row.get("message") or "failed")
+    row["sweep_wall_s"] = time.perf_counter() - t0
     return _table(row)
 
 
@@ -258,7 +262,7 @@ def _run_dask(client, fn: ScenarioFn, todo: list[Scenario], out: Path, grid: str
             table = f.result()
         except Exception as e:  # noqa: BLE001 - a worker that died, a cancelled task
             table = _table({**_base(s, grid), "status": "failed",
-                            "error": f"the Dask task failed: {type(e).__name__}: {e}", "wall_s": None})
+                            "error": f"the Dask task failed: {type(e).__name__}: {e}", "sweep_wall_s": None})
         arrived(table)
 
 

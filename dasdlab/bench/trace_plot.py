@@ -40,6 +40,7 @@ DLB770E-DLB774E (message ids of the benchmark range).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Callable
 
@@ -196,23 +197,23 @@ def trace_figure(times, codes, legend: dict | None = None, method: str = "", *,
                extent=(t0, t1, 0, ntracks))
     top.set_ylabel("track of the data set")
     title = f"Track states during the copy: {method}" if method else "Track states during the copy"
-    top.set_title(title, loc="left", fontsize=12)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12)
     if method in EXPLAIN:
-        top.text(0, 1.005, EXPLAIN[method], transform=top.transAxes, fontsize=8, va="bottom", wrap=True)
-        top.set_title(title, loc="left", fontsize=12, pad=22)
+        top.set_title(textwrap.fill(EXPLAIN[method], 150), loc="left", fontsize=8)
     shares = counts.T / ntracks
     bottom.stackplot(times, shares, colors=[COLOURS[c] for c in range(NCODES)], step="post")
     bottom.set_ylim(0, 1)
     bottom.set_xlim(t0, t1)
     bottom.set_ylabel("share of tracks")
     bottom.set_xlabel("modeled time (s)")
-    for name, t in (events or {}).items():
-        if t is None:
-            continue
+    shown = [(name, t) for name, t in (events or {}).items() if t is not None]
+    for k, (name, t) in enumerate(sorted(shown, key=lambda e: e[1])):
         for ax in (top, bottom):
             ax.axvline(t, color="black", lw=0.8, ls="--")
-        top.annotate(name, (t, ntracks), xytext=(2, -10), textcoords="offset points", fontsize=8,
-                     rotation=90, va="top")
+        # labels of close instants alternate between the top and the middle of the plot
+        top.annotate(name, (t, 0.99 if k % 2 == 0 else 0.5), xycoords=top.get_xaxis_transform(), xytext=(2, 0),
+                     textcoords="offset points", fontsize=8, rotation=90, va="top",
+                     bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.7))
     used = [c for c in range(NCODES) if counts[:, c].any()]
     fig.legend(handles=[Patch(color=COLOURS[c], label=labels[c]) for c in used], loc="outside lower center",
                ncols=min(3, max(1, len(used))), fontsize=8, frameon=False)
@@ -264,11 +265,36 @@ def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, m
 # ====================================================================== from results
 def _loader() -> Callable:
     """The scenario runner's ``load_trace(path, method)``."""
-    try:
-        from dasdlab.bench.results import load_trace
-    except ImportError:
-        from dasdlab.bench.scenario import load_trace
+    from dasdlab.bench.trace import load_trace
+
     return load_trace
+
+
+#: phase names of a trace's meta record -> the label drawn at that instant
+PHASES = {"hold_start": "hold", "hold_end": "release", "logical": "logical completion",
+          "physical": "physical completion"}
+
+
+def trace_events(results: str | Path, method: str) -> dict[str, float]:
+    """The copy's phases saved with the trace (label -> modeled time from the copy
+    start); {} when the trace has none.  Phases that did not happen (NaN) are left out."""
+    try:
+        from dasdlab.bench.trace import load_trace_meta
+
+        phases = load_trace_meta(results, method).get("phases", {})
+    except (ImportError, OSError, ValueError, KeyError):
+        return {}
+    out: dict[str, float] = {}
+    for key, label in PHASES.items():
+        v = phases.get(key)
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            # logical completion is often the release itself: one label for both
+            same = [k for k, t in out.items() if abs(t - v) < 1e-9]
+            if same:
+                out[f"{same[0]} = {label}"] = out.pop(same[0])
+            else:
+                out[label] = float(v)
+    return out
 
 
 def teach(results: str | Path, method: str, out: str | Path | None = None, frames: int = 0,
@@ -295,6 +321,8 @@ def teach(results: str | Path, method: str, out: str | Path | None = None, frame
         raise TraceError("DLB771E", f"{results} holds no trace of method {method!r} ({e}); run the outage "
                                     "scenario with that method first.") from None
     times, codes = check_trace(times, codes)
+    if events is None and loader is None:
+        events = trace_events(results, method)
     fig = trace_figure(times, codes, legend, method, events=events)
     fig.savefig(out, dpi=100)
     written = [out]

@@ -43,6 +43,8 @@ def fake_scenario(spec, workdir, progress=None):
         raise DasdlabError("DLB799E", f"asked to fail ({spec['method']})")
     if spec.get("crash") and spec["method"] == "copy-flashcopy":
         raise ZeroDivisionError("division by zero")
+    if spec.get("refuse") and spec["method"] == "standard":  # a result that says it failed
+        return {"method": spec["method"], "status": "failed", "message": "DLB722E the plan was refused"}
     (workdir / "trace.txt").write_text(spec["method"])
     size = MIB[spec["db_size"]]
     return {"method": spec["method"], "outage_s": 10.0 * size if spec["method"] == "standard" else 0.5,
@@ -93,6 +95,15 @@ def test_failures_are_rows_and_a_rerun_retries_only_them(tmp_path):
     assert calls == ["copy-flashcopy", "copy-flashcopy"]
     assert (rep2.skipped, rep2.ran, rep2.failed) == (2, 2, [])
     assert load_results(tmp_path / "out")["status"].to_pylist() == ["ok"] * 4
+
+
+def test_a_result_that_says_it_failed_is_a_failed_row(tmp_path):
+    grid = parse_grid(GRID.replace("rate = 100.0", "refuse = true"))
+    rep = run_sweep(grid, tmp_path / "o", workers=0, scenario_fn=fake_scenario, make_spec=dict)
+    assert [m for _, m in rep.failed] == ["DLB722E the plan was refused"] * 2
+    t = load_results(tmp_path / "o")
+    assert t["status"].to_pylist() == ["failed", "ok", "failed", "ok"]
+    assert t["message"].to_pylist()[0] == "DLB722E the plan was refused"
 
 
 def test_dasdlab_errors_keep_their_message(tmp_path):

@@ -1,0 +1,95 @@
+"""``dasdlab bench sweep`` and ``dasdlab bench teach``: a grid of outage scenarios on
+Dask, and the teaching view of one method's track states.  Registered on the ``bench``
+sub-app by :func:`register`; the work is in :mod:`dasdlab.bench.sweep` and
+:mod:`dasdlab.bench.trace_plot`.  Nothing here imports numba, Dask or matplotlib
+before a command runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dasdlab.cli.common import print_json
+
+#: result columns shown in the sweep table when a result has them (first found wins)
+OUTAGE_COLUMNS = ("outage_modeled_s", "outage_s")
+
+
+def sweep(
+    grid: Annotated[Path, typer.Option("--grid", help="Grid file (TOML), e.g. fixtures/grids/ci.toml.")],
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:8786); default: a local cluster.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", help="Worker processes of the local cluster (default: one per core); 0 runs the "
+                          "scenarios one after the other in this process.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Output folder (default: sweeps/GRIDNAME); running again resumes it.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sweep summary as JSON.")] = False,
+) -> None:
+    """Run every scenario of a grid (the cartesian product of its lists) and write one
+    Parquet dataset of results: OUT/results/*.parquet."""
+    from dasdlab.bench.grid import load_grid
+    from dasdlab.bench.sweep import SweepError, load_results, run_sweep
+    from dasdlab.cli.progress import bar
+
+    g = load_grid(grid)
+    out = out if out is not None else Path("sweeps") / g.name
+    with bar(f"sweep {g.name}", "scenarios") as progress:
+        rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        _table(load_results(out), g.varying, rep)
+    if rep.failed:
+        first_id, first_msg = rep.failed[0]
+        raise SweepError("DLB760E", f"{len(rep.failed)} of {rep.total} scenarios failed (first: {first_id}: "
+                                    f"{first_msg}); their rows in {out / 'results'} say why. Run the command "
+                                    "again to retry them.")
+
+
+def _table(results, varying: list[str], rep) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    names = results.column_names
+    outage = next((c for c in OUTAGE_COLUMNS if c in names), None)
+    cols = ["scenario", *[v for v in varying if v in names], "status"] + ([outage] if outage else []) + ["sweep_wall_s"]
+    t = Table(title=f"sweep {rep.grid}: {rep.ok} of {rep.total} ok, {rep.ran} run here "
+                    f"({rep.where}, {rep.wall_s:,.1f} s), results in {rep.out / 'results'}")
+    for c in cols:
+        t.add_column(c, justify="right" if c in (outage, "sweep_wall_s") else "left", no_wrap=c == "scenario")
+    for row in results.select(cols).to_pylist():
+        t.add_row(*[_fmt(row[c]) for c in cols])
+    Console().print(t)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return str(v)
+
+
+def teach(
+    results: Annotated[Path, typer.Option("--results", help="Results folder of 'dasdlab bench outage'.")],
+    method: Annotated[str, typer.Option("--method", help="Copy method whose trace to draw, e.g. dump-cc.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="PNG to write (default: RESULTS/teach-METHOD.png).")] = None,
+    frames: Annotated[int, typer.Option(
+        "--frames", help="Also write this many frames (OUT-STEM-frames/frame-NNNN.png).")] = 0,
+) -> None:
+    """Draw what happens to each track while a copy method runs: not yet copied, copied,
+    saved by copy-on-write or into the sidefile, shared, changed after the point in time."""
+    from dasdlab.bench.trace_plot import teach as draw
+
+    for p in draw(results, method, out, frames=frames):
+        typer.echo(str(p))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sweep`` and ``teach`` to the ``bench`` sub-app."""
+    app.command("sweep")(sweep)
+    app.command("teach")(teach)
