@@ -119,6 +119,8 @@ class Subsystem:
         """
         volser = volser.upper()
         vol = self._volumes.get(volser)
+        if vol is not None and writable and vol.read_only and not getattr(vol, "pooled", False):
+            vol.reopen_writable()  # in place: holders of the instance keep one written map
         if vol is None or (writable and vol.read_only):
             spec = self.site.volume_spec(volser)
             if spec["subsystem"] != self.name:

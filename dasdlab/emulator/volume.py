@@ -385,12 +385,27 @@ class Volume:
 
     def is_written(self, t: int) -> bool:
         """True when track ``t`` holds a track image (for a copy target: when reading it
-        gives one, redirection included)."""
-        if self.read_hook is not None and not self.written.test(t):
+        gives one, redirection included -- a redirected track is written exactly when its
+        point-in-time source is, whatever the target's own slot held before)."""
+        if self.read_hook is not None:
             img = self.read_hook(self, t)
             if img is not None:
                 return img is not unformatted(self.slot)
         return self.written.test(t)
+
+    def reopen_writable(self) -> None:
+        """Turn this read-only instance into a writable one in place, so everything that
+        holds it (data sets, copy services) sees the same map and the same hooks."""
+        if not self.read_only:
+            return
+        for f in self.files:
+            if not os.access(f.path, os.W_OK):
+                raise ImageError("DLB116E", f"{f.path} is not writable.")
+        for f in self.files:
+            f.tracks = np.memmap(f.path, dtype=np.uint8, mode="r+", offset=DEVHDR_LEN,
+                                 shape=f.tracks.shape)
+        self._single = self.files[0].tracks if len(self.files) == 1 else None
+        self.read_only = False
 
     def _host_write(self, t: int) -> None:
         if self.write_hook is not None:
