@@ -1,0 +1,87 @@
+"""The copy methods the outage comparison runs: what each one asks HP Image Copy for, and
+on which storage subsystem.
+
+One concept: *the method table*.  Each method is one ICEIN statement (``domain.md``
+§1.2, S17-S23) run against the scenario database placed on a subsystem that has the copy
+service it needs (``DESIGN.md`` §2: DS8K1 FlashCopy + Concurrent Copy, RVA1 SnapShot +
+virtual Concurrent Copy, VMAX1 TimeFinder/Clone).  The expected process is what
+:func:`dasdlab.engine.hpicplan.plan` must choose; the scenario refuses a plan that falls
+back to something else, so a row of the comparison always measures what its name says.
+
+Batch (IC) statements use ``TOIAUTO_Q=Y`` (S23): ``UPDATE DB QUIESCE`` holds updaters
+instead of refusing them (``/DBR``), so their extra latency can be measured.  The
+concurrent image copy (CIC) never holds the database (TOIAUTO_Q is ignored for CIC, S23).
+
+=================  =====  =============================================  ==================
+method             box    statement (besides DBD=, DDN=, ICOUT=*)         expected process
+=================  =====  =============================================  ==================
+standard           DS8K1  IC  FASTIC=N,TOIAUTO_Q=Y                        standard
+cic                DS8K1  CIC FASTIC=N                                    cic
+dump-cc            DS8K1  IC  FASTIC=(REQ,DUMP),CC_TYPE=CACHE,TOIAUTO_Q=Y  dump-cc
+dump-vcc           RVA1   IC  FASTIC=(REQ,DUMP),CC_TYPE=VIRTUAL,TOIAUTO_Q=Y  dump-vcc
+fdump              DS8K1  IC  FASTIC=(REQ,FDUMP),TOIAUTO_Q=Y              fdump-flashcopy
+copy-flashcopy     DS8K1  IC  FASTIC=(REQ,COPY),TOIAUTO_Q=Y               copy-flashcopy
+copy-snapshot      RVA1   IC  FASTIC=(REQ,COPY),TOIAUTO_Q=Y               copy-snapshot
+copy-timefinder    VMAX1  IC  FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP,...    copy-timefinder
+=================  =====  =============================================  ==================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    subsystem: str  # the site subsystem the database is placed on
+    kind: str  # IC or CIC
+    options: tuple[str, ...]  # ICEIN keywords besides DBD=, DDN=, ICOUT=*
+    process: str  # the process hpicplan must choose
+    label: str  # short description for tables and plots
+
+    @property
+    def clean(self) -> bool:
+        return self.kind == "IC"
+
+    @property
+    def fast_recovery(self) -> bool:
+        return self.process.startswith("copy-")
+
+    def icein(self, dbd: str, ddn: str) -> str:
+        """The ICEIN text: 80-byte records, options in columns 2-72, a comma at the end
+        of a line continues the statement on the next (``dasdlab.engine.icein``)."""
+        opts = [f"DBD={dbd}", f"DDN={ddn}", "ICOUT=*", *self.options]
+        lines: list[str] = []
+        cur = f"  {self.kind:<8} "
+        for i, o in enumerate(opts):
+            piece = o + ("," if i < len(opts) - 1 else "")
+            if len(cur) + len(piece) > 71 and not cur.endswith(" "):
+                lines.append(cur)
+                cur = " " * 11
+            cur += piece
+        lines.append(cur)
+        return f"* outage comparison: method {self.name}\n" + "\n".join(lines) + "\n"
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("standard", "DS8K1", "IC", ("FASTIC=N", "TOIAUTO_Q=Y"), "standard",
+           "standard batch copy (quiesce for the whole read)"),
+    Method("cic", "DS8K1", "CIC", ("FASTIC=N",), "cic",
+           "concurrent image copy (fuzzy, never held)"),
+    Method("dump-cc", "DS8K1", "IC", ("FASTIC=(REQ,DUMP)", "CC_TYPE=CACHE", "TOIAUTO_Q=Y"), "dump-cc",
+           "DSS DUMP with Concurrent Copy (cache sidefile)"),
+    Method("dump-vcc", "RVA1", "IC", ("FASTIC=(REQ,DUMP)", "CC_TYPE=VIRTUAL", "TOIAUTO_Q=Y"), "dump-vcc",
+           "DSS DUMP with virtual Concurrent Copy (snap to working space)"),
+    Method("fdump", "DS8K1", "IC", ("FASTIC=(REQ,FDUMP)", "TOIAUTO_Q=Y"), "fdump-flashcopy",
+           "FlashCopy NOCOPY into a shadow, then a dump of the shadow"),
+    Method("copy-flashcopy", "DS8K1", "IC", ("FASTIC=(REQ,COPY)", "TOIAUTO_Q=Y"), "copy-flashcopy",
+           "FlashCopy COPY: Fast Recovery clone"),
+    Method("copy-snapshot", "RVA1", "IC", ("FASTIC=(REQ,COPY)", "TOIAUTO_Q=Y"), "copy-snapshot",
+           "SnapShot: Fast Recovery clone by pointer copy"),
+    Method("copy-timefinder", "VMAX1", "IC", ("FASTIC=(REQ,COPY)", "DATA_MOVER=EMCSNAP", "TOIAUTO_Q=Y"),
+           "copy-timefinder", "TimeFinder/Clone COPY: Fast Recovery clone"),
+)}
+
+#: the order of every table, plot and JSON list
+ORDER = tuple(METHODS)

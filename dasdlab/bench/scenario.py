@@ -1,0 +1,730 @@
+"""The outage scenario: every copy method run against the same online database, with
+what each one costs the database's users and what it gives back at recovery.
+
+One concept: *running one outage comparison* (``DESIGN.md`` §4; ``domain.md`` §1.3 and
+§4.2).  For each method of :mod:`dasdlab.bench.methods`, on a fresh site loaded from
+the same seed:
+
+1. the database is placed on the subsystem the method needs and loaded; an IMS
+   subsystem starts and an online workload updates the database slice by slice
+   (:mod:`dasdlab.engine.workload`);
+2. after ``warmup`` modeled seconds the image copy starts
+   (:class:`dasdlab.engine.hpic.ImageCopyEngine`); the copy's steps and the workload's
+   slices are interleaved in modeled time -- a slice ends exactly where the copy's next
+   step is due, so holds and releases take effect at their own instants;
+3. ``cooldown`` modeled seconds after the copy's physical completion the workload
+   stops, IMS shuts down cleanly, and (``failure``) a media failure destroys the data
+   set, which is recovered from the copy just made plus the log
+   (:mod:`dasdlab.bench.recover`).
+
+**What is reported per method** (:class:`MethodResult`): the unavailability window
+(``domain.md`` §4.2: hold start to release) in modeled and measured time; logical and
+physical completion measured from the copy start; transactions delayed by the hold and
+their extra latency (p50, p99); refused updates; the Concurrent Copy sidefile
+high-water mark; copy-on-write counts; bytes copied; the recovery time (restore and log
+apply); whether the copy and the recovery match the truth.  ``copy_verified``: a clean
+copy equals :meth:`~dasdlab.engine.truth.Truth.content_at` its point in time; a fuzzy
+copy plus the change records from its purge time up to its end equals the content at
+its end (its recoverability, S25, S29, S31).  ``recovery_verified``: the recovered data
+set equals the content after the last committed update.  Each method also records a
+timeline (every update's arrival and latency, refused ones flagged, the copy's phases)
+and a track-state trace (:mod:`dasdlab.bench.trace`).
+
+**Size scale.**  A small emulated database stands for a realistic one: with
+``modeled_size`` (or ``scale``) every emulated track stands for ``scale`` tracks, and
+the device profile is :meth:`~dasdlab.engine.timemodel.DeviceProfile.scaled` -- the
+reads and background copies of the emulated tracks take as long as those of the
+modeled database, fixed costs do not change.  Two choices keep the rest consistent
+with that reading (documented here because the time model does not make them):
+
+* ``rate`` is the update rate of the *modeled* database; the emulated database
+  receives ``rate / scale`` updates per modeled second, so each emulated track is
+  updated as often as a track of the modeled database, and copy-on-write, sidefile and
+  fuzziness figures keep their proportions.  Counts of updates and of tracks are
+  reported both as modeled (emulated count x scale, the ``*`` columns without suffix)
+  and as emulated (``*_emulated``); latencies need no scaling.
+* each emulated change record stands for ``scale`` records at recovery (the log-apply
+  rate is divided by ``scale``).
+
+The Concurrent Copy sidefile limits (half the subsystem cache, the host data space)
+are *not* scaled: they apply to the emulated sidefile, so at a scale above 1 a
+sidefile overflow the modeled database would meet is not predicted (the modeled
+high-water mark is reported, to be read against the real cache).
+
+**Determinism.**  Modeled figures depend only on the spec: the workload, the copy's
+steps and the services' background work are driven by the modeled clock and seeded
+generators, never by the wall clock (``style.md`` §5 item 10).  Measured figures are
+this machine's wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import InitVar, asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dasdlab.bench.methods import METHODS, ORDER, Method
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile, load_profiles
+from dasdlab.errors import DasdlabError
+
+MiB = 2**20
+GiB = 2**30
+#: the default database: one data set group, so the database is the data set copied
+DEFAULT_DBD = Path(__file__).resolve().parents[1] / "data" / "outagedb.dbd"
+#: emulated databases up to this size (they live on one emulated 3390-9 volume)
+MAX_DB_SIZE = 2 * GiB
+MIN_DB_SIZE = 64 * 1024
+VOLUME_MODEL = "3390-9"
+DB_VOLSER, WORK_VOLSER = "IMS001", "IMS002"
+#: fields of a result row that are text, not figures
+TEXT_FIELDS = ("name", "label", "process", "subsystem", "status", "message", "recon_type", "recovery_method",
+               "recovery_engine", "profile", "skew", "dbd", "ddn")
+
+
+class ScenarioError(DasdlabError):
+    """An outage scenario that cannot run as asked (its spec, its folders, its files)."""
+
+
+def parse_size(v) -> int:
+    """A size in bytes from an int or text such as ``16MiB``, ``2GiB``, ``500MB``."""
+    if isinstance(v, bool):
+        raise ScenarioError("DLB707E", f"size {v!r} is not a size; write e.g. 16MiB or 2GiB.")
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    from dasdlab.engine.database import parse_size as _parse
+    from dasdlab.engine.errors import ImsError
+
+    try:
+        return _parse(str(v))
+    except ImsError:
+        raise ScenarioError("DLB707E", f"size {v!r} is not understood; write e.g. 16MiB, 2GiB or 500MB.") from None
+
+
+def parse_methods(v) -> tuple[str, ...]:
+    """Method names from a comma-separated string or a sequence; ``all`` is every one."""
+    items = [s.strip().lower() for s in v.split(",")] if isinstance(v, str) else [str(s).strip().lower() for s in v]
+    items = [s for s in items if s]
+    if items == ["all"]:
+        return ORDER
+    if not items:
+        raise ScenarioError("DLB706E", f"no copy method given; choose from {', '.join(ORDER)} (or all).")
+    bad = [s for s in items if s not in METHODS]
+    if bad:
+        raise ScenarioError("DLB706E", f"unknown copy method {', '.join(bad)}; choose from {', '.join(ORDER)}.")
+    if len(set(items)) != len(items):
+        raise ScenarioError("DLB706E", f"copy method named twice in {','.join(items)}.")
+    return tuple(sorted(items, key=ORDER.index))
+
+
+@dataclass
+class ScenarioSpec:
+    """What to run.  Sizes are bytes (or text such as ``16MiB``), times modeled seconds.
+
+    ``modeled_size`` or ``scale`` (not both) makes the emulated database stand for a
+    larger one (module docstring); neither means scale 1.  ``rate`` is the update rate
+    of the modeled database.  ``method`` is a one-method shorthand for ``methods``
+    (what a sweep grid sets).  Everything is checked on construction (DLB706E-DLB719E).
+    """
+
+    db_size: int | str = 16 * MiB
+    modeled_size: int | str | None = None
+    scale: float | None = None
+    rate: float = 2000.0
+    skew: str = "zipf"
+    zipf_s: float = 1.0
+    update_size: int = 16
+    methods: tuple[str, ...] | str = ORDER
+    profile: str = DEFAULT_PROFILE
+    profile_file: str | None = None
+    seed: int = 1
+    slice: float = 0.1
+    warmup: float = 10.0
+    cooldown: float = 10.0
+    duration: float | None = None
+    failure: bool = True
+    dbd: str | None = None
+    ddn: str | None = None
+    buffers: int = 256
+    checkpoint_interval: float = 60.0
+    method: InitVar[str | None] = None
+
+    def __post_init__(self, method: str | None) -> None:
+        if method is not None:
+            self.methods = parse_methods([method])
+        else:
+            self.methods = parse_methods(self.methods)
+        self.db_size = parse_size(self.db_size)
+        if not MIN_DB_SIZE <= self.db_size <= MAX_DB_SIZE:
+            raise ScenarioError("DLB707E", f"the database size must be between {MIN_DB_SIZE // 1024} KiB and "
+                                           f"{MAX_DB_SIZE // GiB} GiB, got {self.db_size} bytes.")
+        if self.modeled_size is not None and self.scale is not None:
+            raise ScenarioError("DLB709E", "give the modeled size or the scale, not both.")
+        if self.modeled_size is not None:
+            self.modeled_size = parse_size(self.modeled_size)
+            if self.modeled_size < self.db_size:
+                raise ScenarioError("DLB708E", f"the modeled size ({self.modeled_size} bytes) is smaller than the "
+                                               f"emulated database ({self.db_size} bytes); it must be at least as large.")
+        elif self.scale is not None:
+            if not (isinstance(self.scale, (int, float)) and math.isfinite(self.scale) and self.scale >= 1):
+                raise ScenarioError("DLB710E", f"the scale must be a number of at least 1, got {self.scale!r}.")
+            self.scale = float(self.scale)
+        _number(self.rate, "DLB711E", "the update rate", lo=0.0)
+        self.rate = float(self.rate)
+        if self.skew not in ("uniform", "zipf"):
+            raise ScenarioError("DLB712E", f"skew {self.skew!r} is not uniform or zipf.")
+        _number(self.zipf_s, "DLB712E", "the Zipf exponent", lo=0.0, open_lo=True)
+        if not isinstance(self.update_size, int) or not 1 <= self.update_size <= 64:
+            raise ScenarioError("DLB713E", f"the update size must be 1 to 64 bytes, got {self.update_size!r}.")
+        _number(self.slice, "DLB714E", "the time slice", lo=0.0, open_lo=True, hi=10.0)
+        _number(self.warmup, "DLB714E", "the warm-up", lo=0.0)
+        _number(self.cooldown, "DLB714E", "the cool-down", lo=0.0)
+        if self.duration is not None:
+            _number(self.duration, "DLB714E", "the duration", lo=0.0)
+        if not isinstance(self.buffers, int) or self.buffers < 1:
+            raise ScenarioError("DLB715E", f"the buffer pool needs at least one buffer, got {self.buffers!r}.")
+        _number(self.checkpoint_interval, "DLB715E", "the checkpoint interval", lo=0.0, open_lo=True)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ScenarioError("DLB718E", f"the seed must be a whole number of at least 0, got {self.seed!r}.")
+        self.device_profile()  # unknown profile or bad profile file: fail now (DLB700E-DLB705E)
+        src = self.dbd_path
+        if not src.is_file():
+            raise ScenarioError("DLB716E", f"DBD source {src} does not exist.")
+        from dasdlab.engine.dbd import parse_file
+
+        dbd = parse_file(src)
+        if self.ddn is not None and self.ddn.upper() not in [g.ddn for g in dbd.groups]:
+            raise ScenarioError("DLB717E", f"DBD {dbd.name} has no data set group {self.ddn.upper()} (it has "
+                                           f"{', '.join(g.ddn for g in dbd.groups)}).")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def dbd_path(self) -> Path:
+        return Path(self.dbd) if self.dbd else DEFAULT_DBD
+
+    @property
+    def size_scale(self) -> float:
+        if self.modeled_size is not None:
+            return self.modeled_size / self.db_size
+        return self.scale if self.scale is not None else 1.0
+
+    @property
+    def modeled_bytes(self) -> int:
+        return int(round(self.db_size * self.size_scale))
+
+    def run_after_start(self) -> float:
+        """Modeled seconds from the copy start to the end of the run (the failure): the
+        ``duration`` given, or else one for every method -- the profile's estimate of
+        the slowest chosen method's physical completion, rounded up to 10 s, plus the
+        cool-down -- so that every method's recovery replays the same stretch of log.
+        A method still copying then runs on to its physical completion + cool-down."""
+        if self.duration is not None:
+            return float(self.duration)
+        est = max(estimate_copy_s(self, METHODS[m]) for m in self.methods)
+        return 10.0 * math.ceil(est / 10.0) + self.cooldown
+
+    def device_profile(self) -> DeviceProfile:
+        """The named profile (from ``profile_file`` when given), unscaled."""
+        extra = load_profiles(self.profile_file) if self.profile_file else None
+        return get_profile(self.profile, extra)
+
+    def params(self) -> dict:
+        """The scenario's parameters as flat columns of a result row."""
+        return {"db_size_bytes": self.db_size, "modeled_size_bytes": self.modeled_bytes, "scale": self.size_scale,
+                "rate": self.rate, "rate_emulated": self.rate / self.size_scale, "skew": self.skew,
+                "zipf_s": self.zipf_s, "update_size": self.update_size, "profile": self.profile, "seed": self.seed,
+                "slice_s": self.slice, "warmup_s": self.warmup, "cooldown_s": self.cooldown,
+                "duration_s": self.run_after_start(),
+                "dbd": self.dbd_path.name}
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["methods"] = list(self.methods)
+        return d
+
+
+def estimate_copy_s(spec: ScenarioSpec, method: Method) -> float:
+    """The profile's estimate of a method's physical completion, from its copy start
+    (the costs :mod:`dasdlab.engine.hpic` charges; no workload effects)."""
+    from dasdlab.emulator.geometry import model as geo_model
+    from dasdlab.engine.dbd import parse_file
+
+    p = spec.device_profile().scaled(spec.size_scale)
+    dbd = parse_file(spec.dbd_path)
+    g = dbd.groups[0] if spec.ddn is None else next(x for x in dbd.groups if x.ddn == spec.ddn.upper())
+    bpt = geo_model("3390").records_per_track(0, g.block_size)
+    ntr = math.ceil(spec.db_size / len(dbd.groups) / (bpt * g.block_size))
+    chunk = max(p.tracks_per_request, 1)
+    full, rest = divmod(ntr, chunk)
+    read = full * max(p.read_tracks_s(chunk), p.write_tracks_s(chunk)) + max(p.read_tracks_s(rest),
+                                                                              p.write_tracks_s(rest))
+    background = (ntr + 1) / p.background_tracks_per_s() if p.background_copy_mb_s > 0 else 0.0
+    stop = p.db_stop_s if method.clean else 0.0
+    return stop + {
+        "standard": read + p.db_start_s,
+        "cic": read,
+        "dump-cc": p.dss_init_s + p.cc_session_init_s + read,
+        "dump-vcc": p.dss_init_s + p.vcc_flash_s + read,
+        "fdump-flashcopy": p.dss_init_s + p.flashcopy_establish_s + read,
+        "copy-flashcopy": p.dss_init_s + p.flashcopy_establish_s + background,
+        "copy-snapshot": p.dss_init_s + p.snapshot_s + p.db_start_s,
+        "copy-timefinder": p.clone_activate_s + background,
+    }[method.process]
+
+
+def _number(v, msgid: str, what: str, lo: float | None = None, hi: float | None = None,
+            open_lo: bool = False) -> None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if open_lo else v >= lo
+    if ok and hi is not None:
+        ok = v <= hi
+    if not ok:
+        rng = ("positive" if open_lo else "at least 0") if hi is None else f"above 0 and at most {hi:g}"
+        raise ScenarioError(msgid, f"{what} must be a number {rng}, got {v!r}.")
+
+
+# ====================================================================== results
+@dataclass
+class MethodResult:
+    """The figures of one method (module docstring).  Times in seconds; ``*_s`` are
+    modeled unless named ``*_measured_s``; logical and physical from the copy start."""
+
+    name: str
+    label: str
+    process: str
+    subsystem: str
+    status: str  # ok or failed
+    message: str
+    recon_type: str
+    outage_modeled_s: float
+    outage_measured_s: float
+    logical_s: float
+    physical_s: float
+    logical_measured_s: float
+    physical_measured_s: float
+    hold_start_s: float  # from the copy start (NaN when never held)
+    transactions: int  # arrived during the whole run (modeled = emulated x scale)
+    transactions_emulated: int
+    delayed: int
+    delayed_emulated: int
+    extra_latency_p50_s: float
+    extra_latency_p99_s: float
+    extra_latency_max_s: float
+    refused: int
+    refused_emulated: int
+    sidefile_hwm_tracks: int  # cache sidefile, modeled tracks
+    sidefile_hwm_bytes: int
+    sidefile_hwm_tracks_emulated: int
+    host_sidefile_hwm_tracks_emulated: int
+    intercepted_writes_emulated: int
+    cow_count: int  # copy-on-write (FlashCopy, TimeFinder copy on access), modeled tracks
+    cow_count_emulated: int
+    bytes_copied: int  # modeled
+    bytes_copied_emulated: int
+    copy_tracks_emulated: int
+    copy_verified: bool
+    copy_differing_blocks: int
+    recovery_method: str
+    recovery_restore_modeled_s: float
+    recovery_apply_modeled_s: float
+    recovery_modeled_s: float
+    recovery_measured_s: float
+    recovery_records: int  # change records applied (modeled)
+    recovery_records_emulated: int
+    recovery_verified: bool
+    recovery_engine: str
+    run_modeled_s: float  # length of the whole run, warm-up to the end of the cool-down
+    wall_s: float  # wall clock of the whole method (setup, run, recovery)
+    updates_per_wall_s: float  # emulated updates committed per wall second of the run
+    phases: dict = field(default_factory=dict)  # event -> modeled s from the copy start
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScenarioResult:
+    spec: ScenarioSpec
+    methods: list[MethodResult]
+    timelines: dict[str, dict[str, np.ndarray]]  # method -> arrival, latency, refused
+    traces: dict[str, dict]  # method -> times, codes, tracks, meta
+    wall_s: float
+    out: Path | None = None
+
+    def method(self, name: str) -> MethodResult:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def rows(self) -> list[dict]:
+        """One flat row per method: its figures and the scenario's parameters."""
+        out = []
+        for m in self.methods:
+            d = m.as_dict()
+            phases = d.pop("phases")
+            d.update({f"phase_{k}_s": v for k, v in phases.items()})
+            d.update(self.spec.params())
+            out.append(d)
+        return out
+
+    def as_json(self) -> dict:
+        """The ``--json`` document: ``{"scenario": {...}, "methods": [{...}, ...]}``."""
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            return v
+        return {"scenario": {**self.spec.params(), "methods": list(self.spec.methods), "wall_s": self.wall_s,
+                             "out": str(self.out) if self.out else None},
+                "methods": [{k: clean(v) for k, v in m.as_dict().items()} for m in self.methods]}
+
+    def as_row(self) -> dict:
+        """For a sweep: one method's figures flat, or ``METHOD.figure`` for several."""
+        rows = self.rows()
+        if len(rows) == 1:
+            return rows[0]
+        out = dict(self.spec.params())
+        for r in rows:
+            for k, v in r.items():
+                if k not in out:
+                    out[f"{r['name']}.{k}"] = v
+        return out
+
+
+# ====================================================================== running
+def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[int, int], None] | None = None,
+                 keep_sites: bool = False, write: bool = True) -> ScenarioResult:
+    """Run every method of ``spec``; sites live in ``workdir/sites/METHOD`` (removed
+    after each method unless ``keep_sites``).  With ``write`` the Parquet results and
+    the traces go to ``workdir`` (:mod:`dasdlab.bench.results`).  ``progress(done,
+    total)`` is called as the methods advance (units: thousandths of the scenario)."""
+    if not isinstance(spec, ScenarioSpec):
+        spec = ScenarioSpec(**spec)
+    wd = Path(workdir)
+    prepare_folder(wd)
+    w0 = time.perf_counter()
+    results, timelines, traces = [], {}, {}
+    n = len(spec.methods)
+    end_after = spec.run_after_start()
+    for i, name in enumerate(spec.methods):
+        def sub_progress(frac: float, i=i) -> None:
+            if progress is not None:
+                progress(min(1000, int(1000 * (i + min(max(frac, 0.0), 1.0)) / n)), 1000)
+
+        res, tl, tr = run_method(spec, METHODS[name], wd / "sites" / name, sub_progress, end_after)
+        results.append(res)
+        timelines[name] = tl
+        traces[name] = tr
+        if not keep_sites:
+            shutil.rmtree(wd / "sites" / name, ignore_errors=True)
+    if not keep_sites:
+        shutil.rmtree(wd / "sites", ignore_errors=True)
+    result = ScenarioResult(spec, results, timelines, traces, time.perf_counter() - w0, wd)
+    if write:
+        from dasdlab.bench.results import write_results
+
+        write_results(result, wd)
+    if progress is not None:
+        progress(1000, 1000)
+    return result
+
+
+MARKER = ".dasdlab-outage"
+
+
+def prepare_folder(wd: Path) -> None:
+    """Use ``wd`` for a scenario: it must be new, empty, or an earlier scenario's folder
+    (known by its marker file); nothing else in it is touched (DLB720E)."""
+    if wd.exists() and not wd.is_dir():
+        raise ScenarioError("DLB720E", f"{wd} exists and is not a folder.")
+    if wd.is_dir() and any(wd.iterdir()) and not (wd / MARKER).is_file():
+        raise ScenarioError("DLB720E", f"{wd} is not empty and holds no earlier outage results; give a new or "
+                                       "empty folder.")
+    try:
+        wd.mkdir(parents=True, exist_ok=True)
+        (wd / MARKER).write_text("dasdlab outage scenario results\n")
+    except OSError as e:
+        raise ScenarioError("DLB721E", f"cannot write to {wd}: {e.strerror}.") from None
+    if (wd / "sites").exists():
+        shutil.rmtree(wd / "sites")
+
+
+def run_method(spec: ScenarioSpec, method: Method, sdir: Path, progress: Callable[[float], None] | None = None,
+               end_after: float | None = None) -> tuple[MethodResult, dict, dict]:
+    """Run one method on a fresh site in ``sdir``; returns (figures, timeline, trace).
+    The run ends ``end_after`` modeled seconds after the copy start (default: the
+    spec's :meth:`~ScenarioSpec.run_after_start`), or at physical completion plus the
+    cool-down when that is later."""
+    return _MethodRun(spec, method, sdir, progress, end_after).run()
+
+
+class _MethodRun:
+    """One method from site creation to recovery (see the module docstring)."""
+
+    def __init__(self, spec: ScenarioSpec, method: Method, sdir: Path, progress, end_after: float | None) -> None:
+        self.spec = spec
+        self.end_after = spec.run_after_start() if end_after is None else float(end_after)
+        self.m = method
+        self.sdir = sdir
+        self.progress = progress or (lambda f: None)
+        self.scale = spec.size_scale
+        base = spec.device_profile()
+        # the copy's profile: emulated tracks stand for `scale` tracks (timemodel);
+        # recovery also reads each emulated change record as `scale` records
+        self.prof = base.scaled(self.scale)
+        self.rprof = replace(self.prof, log_apply_records_s=base.log_apply_records_s / self.scale)
+
+    # ------------------------------------------------------------------ set-up
+    def _site(self):
+        from dasdlab.emulator.site import Site
+        from dasdlab.engine import database
+
+        if self.sdir.exists():
+            shutil.rmtree(self.sdir)
+        self.sdir.parent.mkdir(parents=True, exist_ok=True)
+        site = Site.init(self.sdir)
+        site.add_volume(self.m.subsystem, DB_VOLSER, VOLUME_MODEL)
+        site.add_volume(self.m.subsystem, WORK_VOLSER, VOLUME_MODEL)
+        dbd = database.define(site, self.spec.dbd_path)
+        self.dbd = dbd.name
+        self.ddn = (self.spec.ddn or dbd.groups[0].ddn).upper()
+        database.load(site, dbd.name, self.spec.db_size, seed=self.spec.seed, volser=DB_VOLSER)
+        return site
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> tuple[MethodResult, dict, dict]:
+        from dasdlab.bench.trace import TrackTracer
+        from dasdlab.engine.hpic import ImageCopyEngine
+        from dasdlab.engine.icein import parse
+        from dasdlab.engine.system import ImsSystem
+        from dasdlab.engine.workload import Workload, WorkloadSpec
+
+        spec, prof = self.spec, self.prof
+        w_start = time.perf_counter()
+        site = self._site()
+        self.progress(0.05)
+        system = ImsSystem(site, buffers=spec.buffers, checkpoint_interval=spec.checkpoint_interval)
+        system.start()
+        try:
+            odb = system.open(self.dbd)
+            engine = ImageCopyEngine(site, system, prof)
+            st = parse(self.m.icein(self.dbd, self.ddn), f"{self.m.name}.icein").statements[0]
+            wl = Workload(system, self.dbd, WorkloadSpec(
+                rate=spec.rate / self.scale, duration=1e12, skew=spec.skew, zipf_s=spec.zipf_s,
+                update_size=spec.update_size, seed=spec.seed, slice=spec.slice, service_time=prof.update_service_s))
+            dbds = odb.db.ddn(self.ddn)
+            ds = dbds.dataset(writable=False)
+            ntr = -(-dbds.nblocks // ds.blocks_per_track)
+            domain = np.asarray(ds.tracks[:ntr], dtype=np.int64)
+            sub = site.subsystem(self.m.subsystem)
+            tracer = TrackTracer(site, sub, dbds.volser, domain, ds.vol.ntracks)
+            tracer.attach()
+            refused_at: list[tuple[float, int]] = []
+            wl.after_slice.append(lambda w, r: refused_at.append((r.t0, r.refused)) if r.refused else None)
+
+            t_begin = system.now()
+            copy_at = t_begin + spec.warmup
+            expect_end = copy_at + self.end_after
+            run = None
+            stop_seq = None
+            t_stop = None
+            w_run = time.perf_counter()
+            while True:
+                now = system.now()
+                if run is None and now >= copy_at - 1e-9:
+                    run = self._start(engine, st, now)
+                    run.on_read = tracer.on_read
+                if run is not None:
+                    run.advance(now)
+                    tracer.bind(run)
+                    if run.done and t_stop is None:
+                        stop_seq = int(system.log.next_seq - 1)
+                        t_stop = max(now + spec.cooldown, copy_at + self.end_after)
+                        expect_end = t_stop
+                tracer.sample(now - copy_at)
+                if t_stop is not None and now >= t_stop - 1e-9:
+                    break
+                nxt = copy_at if run is None else (t_stop if run.done else run.next_time)
+                dt = spec.slice if nxt <= now + 1e-9 else min(spec.slice, nxt - now)
+                wl.step(dt)
+                self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
+            wall_run = time.perf_counter() - w_run
+            tracer.detach()
+            rep = run.report
+            latencies = wl.stats.latencies()
+            stats = wl.stats
+        finally:
+            system.shutdown()
+        self.progress(0.82)
+        cv_ok, cv_diff = self._verify_copy(site, rep, stop_seq)
+        rec = None
+        if spec.failure and rep.status == "ok":
+            from dasdlab.bench.recover import fail_and_recover
+
+            rec = fail_and_recover(site, self.dbd, self.ddn, self.rprof, seed=spec.seed)
+        timeline = self._timeline(site, latencies, refused_at, rep.started if rep.started is not None else copy_at)
+        site.close()
+        self.progress(1.0)
+        times, codes = tracer.array()
+        phases = self._phases(rep, copy_at, t_stop)
+        trace = {"times": times, "codes": codes, "tracks": domain,
+                 "meta": {"method": self.m.name, "process": rep.process, "label": self.m.label, "phases": phases,
+                          "scale": self.scale}}
+        res = self._figures(rep, stats, latencies, cv_ok, cv_diff, rec, phases, t_begin, t_stop,
+                            time.perf_counter() - w_start, wall_run, tracer.cow,
+                            tracer.cc_counters)
+        return res, timeline, trace
+
+    def _start(self, engine, st, now: float):
+        """The copy run, or a stand-in that failed at once: a refused plan, or a plan that
+        is not the method's process, is a failed row, not a failed scenario."""
+        try:
+            run = engine.start(st, at=now)[0]
+        except DasdlabError as e:
+            return _FailedRun(st, self.dbd, self.ddn, self.m.process, str(e), now)
+        if run.plan.process != self.m.process:
+            err = ScenarioError("DLB722E", f"method {self.m.name} expected the {self.m.process} process but HP "
+                                           f"Image Copy chose {run.plan.process} "
+                                           f"({run.plan.fallback or 'no reason given'}).")
+            return _FailedRun(st, self.dbd, self.ddn, run.plan.process, str(err), now)
+        return run
+
+    # ------------------------------------------------------------------ checks
+    def _verify_copy(self, site, rep, stop_seq: int | None) -> tuple[bool, int]:
+        """(verified, differing blocks) of the copy against the truth."""
+        from dasdlab.engine.icverify import check_copy, read_copy
+        from dasdlab.engine.truth import Truth
+
+        if rep.status != "ok" or not rep.outputs:
+            return False, -1
+        truth = Truth(site.path, self.dbd)
+        out = rep.outputs[0]
+        blocks = read_copy(site, out["dsn"], out["format"], rep.blocks)
+        if self.m.clean:
+            chk = check_copy(site, truth, self.ddn, blocks, rep.run_seq, clean=True)
+            return chk.verified, chk.differing
+        # fuzzy: the copy plus the change records from its purge time to its end
+        from dasdlab.engine.kernels import apply_changes
+        from dasdlab.engine.log import CHANGE, LogReader, changeset
+        from dasdlab.engine.recon import Recon
+
+        recon = Recon.of_site(site.path)
+        try:
+            img = [i for i in recon.images(self.dbd, self.ddn) if i["id"] == rep.image_id][0]
+            cs = changeset(LogReader(site.path, recon).read(since_seq=int(img["purge_seq"] or 0) + 1,
+                                                            until_seq=stop_seq, types=(CHANGE,), dbd=self.dbd,
+                                                            ddn=self.ddn))
+        finally:
+            recon.close()
+        blocks = blocks.copy()
+        if len(cs):
+            apply_changes(blocks, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
+        expect = truth.content_at(self.ddn, seq=stop_seq)
+        differing = int((expect != blocks).any(axis=1).sum()) if expect.shape == blocks.shape else blocks.shape[0]
+        return differing == 0, differing
+
+    # ------------------------------------------------------------------ outputs
+    def _timeline(self, site, latencies: np.ndarray, refused_at, t0: float) -> dict[str, np.ndarray]:
+        """Every committed update's arrival (commit time from the truth journal minus its
+        latency, both in commit order) and latency; refused updates carry the start of
+        the slice that refused them (the workload keeps no arrival time for them)."""
+        from dasdlab.engine.truth import Truth
+
+        j = Truth(site.path, self.dbd).journal()
+        n = min(len(j), latencies.size)  # equal unless the truth was reconciled
+        arrival = j.time[:n] - latencies[:n].astype(np.float64)
+        r_t = np.concatenate([np.full(k, t, np.float64) for t, k in refused_at]) if refused_at else np.empty(0)
+        return {
+            "arrival_s": np.concatenate((arrival, r_t)) - t0,
+            "latency_s": np.concatenate((latencies[:n].astype(np.float64), np.full(r_t.size, np.nan))),
+            "refused": np.concatenate((np.zeros(n, bool), np.ones(r_t.size, bool))),
+        }
+
+    @staticmethod
+    def _phases(rep, copy_at: float, t_stop: float | None) -> dict:
+        t0 = rep.started if rep.started is not None else copy_at
+        nan = float("nan")
+
+        def rel(v):
+            return nan if v is None else float(v) - t0
+
+        return {"hold_start": rel(rep.hold_start), "hold_end": rel(rep.hold_end), "logical": rel(rep.logical),
+                "physical": rel(rep.physical), "end": rel(t_stop)}
+
+    def _figures(self, rep, stats, latencies, cv_ok, cv_diff, rec, phases, t_begin, t_stop, wall, wall_run,
+                 cow: int, tracer_cc: dict) -> MethodResult:
+        k = self.scale
+        summ = stats.summary(service_time=self.prof.update_service_s)
+        extra = stats.delayed(service_time=self.prof.update_service_s)
+        c = {**tracer_cc, **(rep.counters or {})}
+        w = rep.wall or {}
+        nan = float("nan")
+        cow = int(cow)
+        cache_hwm = int(c.get("cache_hwm_tracks", 0))
+        t0w = w.get("started")
+
+        def wrel(key):
+            return w[key] - t0w if key in w and t0w is not None else nan
+
+        return MethodResult(
+            name=self.m.name, label=self.m.label, process=rep.process or self.m.process, subsystem=self.m.subsystem,
+            status=rep.status, message=rep.message, recon_type=rep.recon_type,
+            outage_modeled_s=float(rep.outage), outage_measured_s=float(rep.outage_measured),
+            logical_s=phases["logical"], physical_s=phases["physical"],
+            logical_measured_s=wrel("logical"), physical_measured_s=wrel("physical"),
+            hold_start_s=phases["hold_start"],
+            transactions=int(round(stats.arrived * k)), transactions_emulated=int(stats.arrived),
+            delayed=int(round(summ["delayed"] * k)), delayed_emulated=int(summ["delayed"]),
+            extra_latency_p50_s=float(summ["extra_latency_p50"]), extra_latency_p99_s=float(summ["extra_latency_p99"]),
+            extra_latency_max_s=float(extra.max()) if extra.size else 0.0,
+            refused=int(round(stats.refused * k)), refused_emulated=int(stats.refused),
+            sidefile_hwm_tracks=int(round(cache_hwm * k)), sidefile_hwm_bytes=int(round(cache_hwm * k * TRACK_BYTES)),
+            sidefile_hwm_tracks_emulated=cache_hwm, host_sidefile_hwm_tracks_emulated=int(c.get("host_hwm_tracks", 0)),
+            intercepted_writes_emulated=int(c.get("intercepted_writes", 0)),
+            cow_count=int(round(cow * k)), cow_count_emulated=cow,
+            bytes_copied=int(round(rep.bytes_copied * k)), bytes_copied_emulated=int(rep.bytes_copied),
+            copy_tracks_emulated=int(rep.tracks),
+            copy_verified=bool(cv_ok), copy_differing_blocks=int(cv_diff),
+            recovery_method=rec.method if rec else "",
+            recovery_restore_modeled_s=rec.restore_modeled_s if rec else nan,
+            recovery_apply_modeled_s=rec.apply_modeled_s if rec else nan,
+            recovery_modeled_s=rec.modeled_s if rec else nan,
+            recovery_measured_s=rec.measured_s if rec else nan,
+            recovery_records=int(round(rec.records * k)) if rec else 0,
+            recovery_records_emulated=rec.records if rec else 0,
+            recovery_verified=bool(rec.verified) if rec else False,
+            recovery_engine=rec.engine if rec else "",
+            run_modeled_s=float((t_stop if t_stop is not None else t_begin) - t_begin),
+            wall_s=float(wall),
+            updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
+            phases=phases,
+        )
+
+
+class _FailedRun:
+    """Stands for a copy that could not start; looks done to the driver."""
+
+    def __init__(self, st, dbd: str, ddn: str, process: str, message: str, now: float) -> None:
+        from dasdlab.engine.hpic import CopyReport
+
+        self.report = CopyReport(st.kind, st.line, dbd, ddn, process=process, status="failed", message=message)
+        self.done = True
+        self.next_time = now
+        self.on_read = None
+
+    def advance(self, until: float) -> None:
+        return None
+
+
+def result_columns() -> list[str]:
+    """The fields of a method row, in order (for tables and schema checks)."""
+    return [f.name for f in fields(MethodResult) if f.name != "phases"]
