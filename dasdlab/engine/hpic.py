@@ -217,6 +217,35 @@ class ImageCopyEngine:
         return reports
 
 
+def image_copy_preflight(site, icein: Icein) -> int:
+    """Before a batch job starts its own IMS subsystem: every database named must be
+    defined and loaded, and none may be online in another live process (its log writer
+    owns the site's log; HP-IC then runs inside that process).  Returns how many data
+    set groups the statements copy.  Reads only."""
+    from pathlib import Path
+
+    from dasdlab.engine.database import ImsDatabase
+    from dasdlab.engine.recon import Recon
+
+    if not (Path(site.path) / "ims" / "recon.db").is_file():
+        raise HpicError("DLB680E", f"site {site.path} has no IMS databases (no RECON); define and load one first.")
+    recon = Recon.of_site(site.path)
+    try:
+        groups = 0
+        for st in icein.statements:
+            db = ImsDatabase.open(site, st.dbd, recon)
+            db.require_loaded()
+            groups += 1 if st.ddn else len(db.dbds)
+            owner = recon.live_owner(db.name)
+            if owner is not None:
+                raise HpicError("DLB680E", f"database {db.name} is online in {owner['ssid']} (process "
+                                f"{owner['pid']}); run the image copy in that process, or stop the database "
+                                "there first.")
+        return groups
+    finally:
+        recon.close()
+
+
 def run_to_end(system, runs: list[CopyRun], max_steps: int = 10_000_000) -> None:
     """Advance modeled time to each run's next step until all are done (no workload)."""
     steps = 0
@@ -450,9 +479,17 @@ class CopyRun:
         return best[0]
 
     def _name(self, kind: str) -> str:
+        # the counter is per engine, and names are also used by copies RECON never
+        # registered (shadows, dual copies, copies that died): skip any name in use
+        site = self.engine.site
         n = len(self.engine.recon.images()) + 1 + getattr(self.engine, "_named", 0)
-        self.engine._named = getattr(self.engine, "_named", 0) + 1
-        return f"{self.st.options.ichlq}.{self.db.name}.{self.dbds.ddn}.{kind}.C{n:07d}"
+        while True:
+            dsn = f"{self.st.options.ichlq}.{self.db.name}.{self.dbds.ddn}.{kind}.C{n:07d}"
+            if site.catalog.find(dsn) is None and not any(dsn in site.volume(v).vtoc for v in site.volsers()):
+                break
+            n += 1
+        self.engine._named = n - len(self.engine.recon.images())
+        return dsn
 
     def _fast_replicate(self, kind: str, nocopy: bool):
         """Allocate a data set like D in D's subsystem and make it a point-in-time copy
@@ -565,7 +602,7 @@ class CopyRun:
             rep.hold_end = self._now
         if self.st.options.dbrc and rep.outputs:
             extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
-                     "physical_time": rep.physical}
+                     "physical_time": rep.physical, "pit_seq": rep.run_seq}
             ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
             img = self.engine.recon.register_image(
                 self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
@@ -629,4 +666,5 @@ def statements_of(icein: Icein) -> Iterable[Statement]:
     return icein.statements
 
 
-__all__ = ["ImageCopyEngine", "CopyRun", "CopyReport", "HpicError", "PlanError", "recon_type", "run_to_end"]
+__all__ = ["ImageCopyEngine", "CopyRun", "CopyReport", "HpicError", "PlanError", "recon_type", "run_to_end",
+           "image_copy_preflight"]
