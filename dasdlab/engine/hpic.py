@@ -280,6 +280,9 @@ class CopyRun:
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._held = False
+        #: observer called with the source tracks of each chunk the copy has just read
+        #: (the outage scenario's track-state trace); None: nobody watches
+        self.on_read: Callable[[np.ndarray], None] | None = None
 
     # ------------------------------------------------------------------ driving
     def advance(self, until: float) -> None:
@@ -391,6 +394,8 @@ class CopyRun:
         yield self._now + (0.0 if p == "copy-timefinder" else prof.dss_init_s) + cost
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         self._mark("logical")
+        if physical_done():  # a snap is physically complete at once (S63), not at the release
+            self._mark("physical")
         self.pit = self._now
         self._mark_seq()
         if clean:
@@ -399,7 +404,8 @@ class CopyRun:
         while not physical_done():
             yield self._now + 0.05  # the background copy progresses with the site's ticks
         self._cleanup.clear()
-        self._mark("physical")
+        if self.report.physical is None:
+            self._mark("physical")
         self.report.tracks = self.dbds.dataset(writable=False).ntracks
         self.report.blocks = self.dbds.nblocks
         self.report.bytes_copied = self.report.tracks * 56664
@@ -429,6 +435,8 @@ class CopyRun:
                 b0 = tt * bpt
                 for i in range(min(bpt, n - b0)):
                     out[b0 + i] = img[offs[i] : offs[i] + bs]
+            if self.on_read is not None:
+                self.on_read(ds.tracks[tt0:tt1])
         self.report.tracks = ntr
         self.report.blocks = n
         self.report.bytes_copied = n * bs
