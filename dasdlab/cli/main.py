@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from dasdlab.cli import bench as bench_cli
 from dasdlab.cli import cc as cc_cli
 from dasdlab.cli import clone as clone_cli
 from dasdlab.cli import dataset as dataset_cli
@@ -44,6 +45,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(workload_cli.app, name="workload")
 app.add_typer(recon_cli.app, name="recon")
 app.add_typer(ims_cli.app, name="ims")
+app.add_typer(bench_cli.app, name="bench")
 app.command("hpic")(hpic_cli.hpic)
 app.command("recover")(hpic_cli.recover)
 

@@ -1,0 +1,146 @@
+"""``dasdlab bench``: benchmarks and scenarios.
+
+``dasdlab bench outage`` runs the outage comparison (:mod:`dasdlab.bench.scenario`):
+every copy method against the same online database, and prints a table (or, with
+``--json``, the figures for programs); the Parquet results, the track-state traces and
+the plots go to ``--out``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Benchmarks and outage scenarios.", no_args_is_help=True)
+
+
+def _num(v, unit: str = "") -> str:
+    """A figure in three significant digits (no unit: the column header has it)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}{unit}"
+    return f"{v:.3g}{unit}"
+
+
+def _count(v: int) -> str:
+    if v >= 10**6:
+        return f"{v / 1e6:.3g}M"
+    if v >= 10**3:
+        return f"{v / 1e3:.3g}k"
+    return f"{v:,}"
+
+
+def _bytes(v: float) -> str:
+    for unit, k in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if v >= k:
+            return f"{v / k:.3g} {unit}"
+    return f"{v:.0f} B"
+
+
+def outage_table(result, caption: str = ""):
+    """The rich table of an outage comparison (one row per method), about 120 columns."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title="Outage comparison of the image copy methods", caption=caption or None,
+              caption_justify="left", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for col in ("method", "outage\nmodeled", "outage\nmeasured", "logical", "physical", "delayed",
+                "extra\np50/p99", "sidefile\nHWM", "COW", "recovery\nrestore+apply", "verified\ncopy rec"):
+        t.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for m in result.methods:
+        if m.status != "ok":
+            t.add_row(m.name, _num(m.outage_modeled_s), _num(m.outage_measured_s), "[red]failed[/red]",
+                      "", _count(m.delayed), "", "", "", "", "[red]no[/red]")
+            continue
+        rec = (f"{_num(m.recovery_restore_modeled_s)}+{_num(m.recovery_apply_modeled_s)}"
+               if math.isfinite(m.recovery_modeled_s) else "-")
+        ok_rec = ("yes" if m.recovery_verified else "[red]NO[/red]") if math.isfinite(m.recovery_modeled_s) else "-"
+        t.add_row(
+            m.name, _num(m.outage_modeled_s), _num(m.outage_measured_s), _num(m.logical_s), _num(m.physical_s),
+            _count(m.delayed),
+            f"{_num(m.extra_latency_p50_s)}/{_num(m.extra_latency_p99_s)}" if m.delayed else "-",
+            _bytes(m.sidefile_hwm_bytes) if m.sidefile_hwm_tracks else "-",
+            _count(m.cow_count) if m.cow_count else "-", rec,
+            f"{'yes' if m.copy_verified else '[red]NO[/red]'} {ok_rec}")
+    return t
+
+
+def default_caption(result) -> str:
+    p = result.spec.params()
+    return (f"{_bytes(p['db_size_bytes'])} emulated database standing for {_bytes(p['modeled_size_bytes'])} "
+            f"(scale {p['scale']:g}), {p['rate']:g} updates/s ({p['skew']}), profile {p['profile']}, "
+            f"seed {p['seed']}. Times in seconds: modeled from the device profile, measured on this machine's "
+            "wall clock; logical and physical completion count from the copy start; extra = added latency "
+            "of the delayed updates; recovery = restore + log apply after a media failure at the end. "
+            "Updates, sidefile and copy-on-write (COW) tracks are modeled figures (emulated x scale).")
+
+
+def print_result(result, caption: str = "") -> None:
+    from rich.console import Console
+
+    con = Console()
+    if not con.is_terminal:
+        con = Console(width=max(con.width, 132))
+    for m in result.methods:
+        if m.status != "ok":
+            caption = (caption or default_caption(result)) + f"\n{m.name} failed: {m.message}"
+    con.print(outage_table(result, caption or default_caption(result)))
+
+
+@app.command()
+def outage(
+    db_size: Annotated[str, typer.Option(help="Emulated database size: 16MiB, 256KiB, ...")] = "16MiB",
+    modeled_size: Annotated[str | None, typer.Option(
+        help="Size the emulated database stands for (e.g. 16GiB); sets the scale.")] = None,
+    scale: Annotated[float | None, typer.Option(help="Modeled tracks per emulated track (instead of "
+                                                     "--modeled-size).")] = None,
+    rate: Annotated[float, typer.Option(help="Updates per modeled second against the modeled database.")] = 2000.0,
+    skew: Annotated[str, typer.Option(help="Access skew: uniform or zipf.")] = "zipf",
+    zipf: Annotated[float, typer.Option(help="Zipf exponent s (with --skew zipf).")] = 1.0,
+    update_size: Annotated[int, typer.Option(help="Bytes changed per update.")] = 16,
+    profile: Annotated[str, typer.Option(help="Device profile name.")] = "ds8000-ficon16",
+    profile_file: Annotated[Path | None, typer.Option(help="TOML file of user profiles ([profiles.NAME]).")] = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated methods, or all: standard, cic, dump-cc, dump-vcc, "
+                                              "fdump, copy-flashcopy, copy-snapshot, copy-timefinder.")] = "all",
+    seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
+    slice_: Annotated[float, typer.Option("--slice", help="Workload time slice (modeled s).")] = 0.1,
+    warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 10.0,
+    cooldown: Annotated[float, typer.Option(help="Modeled s of workload after physical completion.")] = 10.0,
+    duration: Annotated[float | None, typer.Option(
+        help="Modeled s from the copy start to the media failure (default: the slowest method's estimate).")] = None,
+    no_failure: Annotated[bool, typer.Option("--no-failure", help="Skip the media failure and recovery.")] = False,
+    out: Annotated[Path, typer.Option(help="Results folder (Parquet, traces, plots).")] = Path("outage-out"),
+    plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
+    keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Compare the outage of every image copy method on one online database."""
+    from dasdlab.bench.scenario import ScenarioSpec, run_scenario
+    from dasdlab.cli.common import print_json
+    from dasdlab.cli.progress import bar
+
+    spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
+                        zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
+                        profile_file=str(profile_file) if profile_file else None, seed=seed, slice=slice_,
+                        warmup=warmup, cooldown=cooldown, duration=duration, failure=not no_failure)
+    with bar("outage comparison", "/1000") as cb:
+        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites)
+    if plots:
+        from dasdlab.bench.plots import write_plots
+
+        write_plots(result, out, default_caption(result))
+    if json_:
+        print_json(result.as_json())
+        return
+    print_result(result)
+    failed = [m.name for m in result.methods if m.status != "ok"]
+    typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
+               + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
+    if failed:
+        typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
