@@ -10,8 +10,9 @@ One concept: *the two pictures of the outage comparison* (``DESIGN.md`` §4):
 ``timeline.png``
     one panel per method against modeled time from the copy start: each update as a
     dot at its arrival time and latency (refused ones as crosses on the axis), the
-    hold window shaded red, the physical copy after logical completion shaded blue,
-    and lines at logical and physical completion.  Updates held by the quiesce form the
+    hold window shaded red (yellow: a copy that reads without holding), the physical
+    copy after logical completion shaded blue, and lines at logical (dashed) and
+    physical (dotted) completion.  Updates held by the quiesce form the
     rising ramp of the hold; everything else lies at the service time.
 
 Both read only a :class:`dasdlab.bench.scenario.ScenarioResult`, or the files
@@ -93,6 +94,8 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         calm = np.flatnonzero(ok & ~delayed)
         if calm.size > MAX_POINTS:  # a deterministic thinning, for the picture only
             calm = calm[:: int(math.ceil(calm.size / MAX_POINTS))]
+        if not _finite(ph.get("hold_start")):  # never held: the copy reads while updates go on
+            _span(ax, 0.0, ph.get("logical"), "#f1c40f", 0.2, "copy reading, database available (fuzzy)")
         _span(ax, ph.get("hold_start"), ph.get("hold_end"), "#e74c3c", 0.25, "hold (updates wait)")
         _span(ax, ph.get("logical"), ph.get("physical"), "#3498db", 0.15, "physical copy after logical completion")
         for key, style in (("logical", "--"), ("physical", ":")):
@@ -104,6 +107,8 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         if ref.any():
             ax.scatter(arr[ref], np.zeros(int(ref.sum())), marker="x", s=12, color="k", label="refused")
         ax.set_ylabel("latency (s)", fontsize=8)
+        top = float(np.nanmax(lat[ok])) if ok.any() else 1.0
+        ax.set_ylim(bottom=0.0, top=max(top * 1.1, 10 * service_time, 1e-3))
         status = "" if r.get("status", "ok") == "ok" else "  [FAILED]"
         ax.set_title(f"{r['name']}: outage {_fmt(r['outage_modeled_s'])} modeled, logical "
                      f"{_fmt(ph.get('logical'))}, physical {_fmt(ph.get('physical'))}{status}", fontsize=9, loc="left")
@@ -127,8 +132,12 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
     return path
 
 
+def _finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def _span(ax, a, b, color, alpha, label) -> None:
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b <= a:
+    if not (_finite(a) and _finite(b)) or b <= a:
         return
     ax.axvspan(a, b, color=color, alpha=alpha, lw=0, label=label)
 

@@ -145,7 +145,7 @@ class ScenarioSpec:
     profile_file: str | None = None
     seed: int = 1
     slice: float = 0.1
-    warmup: float = 10.0
+    warmup: float = 30.0
     cooldown: float = 10.0
     duration: float | None = None
     failure: bool = True

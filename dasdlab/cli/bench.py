@@ -110,7 +110,7 @@ def outage(
                                               "fdump, copy-flashcopy, copy-snapshot, copy-timefinder.")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
     slice_: Annotated[float, typer.Option("--slice", help="Workload time slice (modeled s).")] = 0.1,
-    warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 10.0,
+    warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 30.0,
     cooldown: Annotated[float, typer.Option(help="Modeled s of workload after physical completion.")] = 10.0,
     duration: Annotated[float | None, typer.Option(
         help="Modeled s from the copy start to the media failure (default: the slowest method's estimate).")] = None,
