@@ -425,16 +425,20 @@ class CopyRun:
         n = self.dbds.nblocks
         ntr = -(-n // bpt)
         out = np.empty((n, bs), dtype=np.uint8)
-        offs = [ds_offset(bs, i) for i in range(bpt)]
+        first = ds_offset(bs, 0)
+        step = ds_offset(bs, 1) - first if bpt > 1 else bs  # count field + data: records are evenly spaced
         chunk = max(prof.tracks_per_request, 1)
         for tt0 in range(0, ntr, chunk):
             tt1 = min(tt0 + chunk, ntr)
             yield self._now + max(prof.read_tracks_s(tt1 - tt0), prof.write_tracks_s(tt1 - tt0))
             for tt in range(tt0, tt1):
-                img = reader(int(ds.tracks[tt]))
+                # all blocks of the track in one strided copy (a plain ndarray view, not a
+                # memmap slice per block)
+                img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
                 b0 = tt * bpt
-                for i in range(min(bpt, n - b0)):
-                    out[b0 + i] = img[offs[i] : offs[i] + bs]
+                k = min(bpt, n - b0)
+                out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
+                                                                   writeable=False)
             if self.on_read is not None:
                 self.on_read(ds.tracks[tt0:tt1])
         self.report.tracks = ntr

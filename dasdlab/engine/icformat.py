@@ -125,11 +125,14 @@ def encode(header: IcHeader, blocks: np.ndarray) -> np.ndarray:
     head = np.zeros((1, lrecl), dtype=np.uint8)
     head[0, :HEADER_LEN] = np.frombuffer(hdr.pack(), dtype=np.uint8)
     if not hdr.compressed:
-        body = np.zeros((n, lrecl), dtype=np.uint8)
+        recs = np.empty((n + 1, lrecl), dtype=np.uint8)  # one pass over the bytes, no concatenation
+        recs[0] = head[0]
+        body = recs[1:]
         rba = (np.arange(n, dtype=np.uint64) * np.uint64(bs)).astype(">u4")
         body[:, 0:4] = rba.view(np.uint8).reshape(n, 4)
+        body[:, 4:PREFIX] = 0
         body[:, PREFIX:] = blocks
-        return np.concatenate((head, body))
+        return recs
     stream = bytearray()
     for first in range(0, n, FRAME_BLOCKS):
         chunk = blocks[first : first + FRAME_BLOCKS]
