@@ -144,3 +144,8 @@ def outage(
                + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
     if failed:
         typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
+
+
+from dasdlab.cli.bench_extra import register as _register_extra  # noqa: E402 - bench sweep, bench teach
+
+_register_extra(app)
