@@ -57,9 +57,23 @@ the database is started again (``/STA``) when it was started before.
   instant), the newest checkpoint at or before ``run_seq`` is used instead.
 * *A copy whose data sets are gone* (IC1 and IC2, or the clone) is skipped with a note,
   and the next older one is tried; one that exists but does not decode is an error.
+* *Copying a clone back.*  FlashCopy: the clone -> data set relationship (COPY) is
+  drained and withdrawn at once, so the data set can be a copy source again; its
+  background copy is reported as modeled time overlapping the apply.  TimeFinder/Clone:
+  the clone's own session (COPIED) still holds the data set's tracks as its source, so
+  finished sessions on those tracks are terminated first (their clones are complete);
+  a copy still in progress on them refuses the recovery (DLB668E).  SnapShot: a snap,
+  physically complete at once; its record is released.
 * *A RECOV record* (when ``record``) goes to table ``recovs`` of the RECON database,
   which this module owns: DBDS, run and end time, ``to`` time, image copy, first and
   last change record applied, compensation records.
+
+**API**::
+
+    rep = recover(site, "HDAMDB01", ddn=None, to=None, system=None, profile=None)
+    plans = plan(site, "HDAMDB01", "HDAMDD01", to=None, image_id=None)   # reads only
+    rep = execute(site, system, plans, "HDAMDB01")                       # carries them out
+    rep.results[i].method / .records / .modeled / .wall;  recovs(site, "HDAMDB01")
 
 **Time.**  Each phase reports modeled seconds from the device profile
 (:mod:`dasdlab.engine.timemodel`) and measured wall seconds: *stop* (``db_stop_s``),
@@ -254,7 +268,9 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
     try:
         db = ImsDatabase.open(site, name, recon)
         db.require_loaded()
-        now = recon.last_time() if now is None else now
+        if now is None:  # RECON's time mark, or later when a log or checkpoint says so
+            now = max([recon.last_time()] + [lg["stop_time"] or lg["start_time"] for lg in recon.logs()]
+                      + [c["time"] for c in recon.checkpoints()[-1:]])
         if to is not None:
             if not (isinstance(to, (int, float)) and math.isfinite(to)) or to < 0:
                 raise RecoveryError("DLB666E", f"recovery time {to!r} is not a modeled time in seconds (0 or more).")
@@ -324,7 +340,7 @@ def _read_changes(site, name: str, logs: list[dict], from_seq: int):
         except DasdlabError as e:
             raise RecoveryError("DLB664E", f"log data set {lg['dsn']} cannot be read ({e.text})") from None
         if t.num_rows == 0:
-            if lg["status"] == "CLOSED" and lg["last_seq"] is not None and lg["last_seq"] >= max(lg["first_seq"], from_seq):
+            if lg["status"] == "CLOSED" and lg["last_seq"] is not None and lg["last_seq"] >= lg["first_seq"]:
                 raise RecoveryError("DLB664E", f"log data set {lg['dsn']} holds no records, but RECON says it "
                                     f"ends at {lg['last_seq']}; the file is damaged.")
             continue
@@ -335,9 +351,8 @@ def _read_changes(site, name: str, logs: list[dict], from_seq: int):
                 raise RecoveryError("DLB664E", f"log data set {lg['dsn']} ends at record {hi}, but RECON says "
                                     f"it holds records up to {lg['last_seq']}; the file is damaged or truncated.")
         dbd = t["dbd"]
-        names = [d.as_py() for d in dbd.chunks[0].dictionary] if dbd.num_chunks else []
-        if name not in names:
-            continue
+        if not any(name in ch.dictionary.to_pylist() for ch in dbd.chunks):
+            continue  # a log data set with no record of this database
         mask = pc.and_(pc.greater_equal(seq, pa.scalar(from_seq, pa.uint64())),
                        pc.equal(t["type"], pa.scalar(CHANGE, pa.uint8())))
         mask = pc.and_(mask, pc.equal(pc.cast(dbd, pa.string()), name))

@@ -120,6 +120,15 @@ def test_copy_then_full_and_point_in_time_recovery(ims, kind, load):
         if clean:  # a clean copy equals the database at its point in time (logical completion)
             blocks = read_copy(site, rep.outputs[0]["dsn"], rep.outputs[0]["format"], rep.blocks)
             assert check_copy(site, truth, rep.ddn, blocks, rep.run_seq, clean=True).differing == 0
+        # a recovery to a time while the copy ran: a clean copy serves from its run time,
+        # a fuzzy one only once it has stopped
+        mid = (img["run_time"] + img["stop_time"]) / 2
+        try:
+            chosen = plan(site, name, rep.ddn, to=mid, recon=system.recon, now=system.now())[0].image["id"]
+        except RecoveryError as e:
+            assert e.msgid == "DLB662E" and not clean
+            chosen = None
+        assert (chosen == img["id"]) == clean
     ims.run_workload(name, 0.6)
     t_mid = system.now()
     ims.run_workload(name, 0.6)
