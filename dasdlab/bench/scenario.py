@@ -12,10 +12,18 @@ the same seed:
    (:class:`dasdlab.engine.hpic.ImageCopyEngine`); the copy's steps and the workload's
    slices are interleaved in modeled time -- a slice ends exactly where the copy's next
    step is due, so holds and releases take effect at their own instants;
-3. ``cooldown`` modeled seconds after the copy's physical completion the workload
-   stops, IMS shuts down cleanly, and (``failure``) a media failure destroys the data
-   set, which is recovered from the copy just made plus the log
+3. the run ends ``duration`` modeled seconds after the copy start -- by default the
+   same for every method: the profile's estimate of the slowest method's physical
+   completion plus ``cooldown``, so that every recovery replays the same stretch of log
+   (a method still copying then runs on until physical completion + ``cooldown``); the
+   workload stops, IMS shuts down cleanly, and (``failure``) a media failure destroys
+   the data set, which is recovered from the copy just made plus the log
    (:mod:`dasdlab.bench.recover`).
+
+The default warm-up (30 s) puts the copy half way through IMS's default 60-second
+checkpoint interval (the first checkpoint is taken at IMS start), where a fuzzy copy
+typically falls: its recovery then starts 30 s of log before the copy (the purge time
+is the checkpoint before the copy, S25).
 
 **What is reported per method** (:class:`MethodResult`): the unavailability window
 (``domain.md`` §4.2: hold start to release) in modeled and measured time; logical and

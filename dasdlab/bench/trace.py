@@ -68,6 +68,11 @@ class _Watch:
     def before_write(self, vol, tracks: np.ndarray) -> None:
         self.tracer._written(np.asarray(tracks, dtype=np.int64))
 
+    def before_write_one(self, vol, t: int) -> None:
+        """The write path's one-track form: nothing to do before the point in time."""
+        if self.tracer.pit:
+            self.tracer._written(np.array([t], dtype=np.int64))
+
     def redirect_read(self, vol, t: int):  # pragma: no cover - never asked (redirects_reads False)
         return None
 
