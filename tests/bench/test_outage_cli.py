@@ -148,3 +148,24 @@ def test_user_profile_file_prices_the_methods(tmp_path):
     m = {x.name: x for x in res.methods}
     assert m["dump-cc"].outage_modeled_s > 40 > m["copy-flashcopy"].outage_modeled_s
     assert prof.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_demo_runs_the_outage_comparison(tmp_path, capsys):
+    out = tmp_path / "demo-out"
+    out.mkdir()
+    (out / "demo01.ckd").write_bytes(b"left by the interim demo")
+    code = run(["demo", "--out", str(out)])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    for name in NAMES:
+        assert name in cap.out
+        assert (out / f"teach-{name}.png").is_file()
+    assert "DLB901I" in cap.out and "16 GiB" in cap.out and not (out / "demo01.ckd").exists()
+    for f in ("methods.parquet", "timeline.parquet", "outage.png", "timeline.png"):
+        assert (out / f).is_file()
+    from dasdlab.bench.results import read_methods
+
+    rows = {r["name"]: r for r in read_methods(out).to_pylist()}
+    assert all(r["copy_verified"] and r["recovery_verified"] for r in rows.values())
+    assert rows["standard"]["outage_modeled_s"] > 5 * rows["dump-cc"]["outage_modeled_s"]
