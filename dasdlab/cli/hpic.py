@@ -48,31 +48,20 @@ def hpic(
     logical and physical completion (modeled seconds), outputs and RECON type."""
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
-    from dasdlab.engine.hpic import ImageCopyEngine, image_copy_preflight
+    from dasdlab.engine.hpic import batch_job, return_code
     from dasdlab.engine.icein import parse_file
-    from dasdlab.engine.system import ImsSystem
     from dasdlab.engine.timemodel import get_profile
 
     icein = parse_file(icein_file)
     prof = get_profile(profile)
     s = Site.open(site)
-    groups = image_copy_preflight(s, icein)
-    system = ImsSystem(s)
-    system.start()
-    done = 0
     try:
         with bar("image copy", "data set groups") as cb:
-            def step(_msg: str) -> None:
-                nonlocal done
-                done += 1
-                cb(done, max(groups, done))
-
-            reports = ImageCopyEngine(s, system, prof).run(icein, progress=step)
+            reports = batch_job(s, icein, prof, progress=cb)
     finally:
-        system.shutdown()
         s.close()
+    rc = return_code(reports)
     ok = sum(r.status == "ok" for r in reports)
-    rc = 0 if ok == len(reports) else 4 if ok else 8
     if json_:
         print_json({"profile": prof.name, "rc": rc, "reports": [r.as_dict() for r in reports]})
         raise typer.Exit(rc)

@@ -246,6 +246,37 @@ def image_copy_preflight(site, icein: Icein) -> int:
         recon.close()
 
 
+def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> list[CopyReport]:
+    """``EXEC PGM=FABJMAIN`` with no online IMS in this process: check the statements'
+    databases (:func:`image_copy_preflight`), start an IMS subsystem for the site (an
+    emergency restart if the last one died), run every statement to completion, shut it
+    down.  ``progress(done, total)`` counts data set groups."""
+    from dasdlab.engine.system import ImsSystem
+
+    groups = image_copy_preflight(site, icein)
+    system = ImsSystem(site)
+    system.start()
+    done = 0
+
+    def step(_msg: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, max(groups, done))
+
+    try:
+        return ImageCopyEngine(site, system, profile).run(icein, progress=step)
+    finally:
+        system.shutdown()
+
+
+def return_code(reports: list[CopyReport]) -> int:
+    """HP-IC style: 0 when every copy was made, 4 when some failed, 8 when none was."""
+    ok = sum(r.status == "ok" for r in reports)
+    return 0 if ok == len(reports) else 4 if ok else 8
+
+
 def run_to_end(system, runs: list[CopyRun], max_steps: int = 10_000_000) -> None:
     """Advance modeled time to each run's next step until all are done (no workload)."""
     steps = 0
@@ -679,4 +710,4 @@ def statements_of(icein: Icein) -> Iterable[Statement]:
 
 
 __all__ = ["ImageCopyEngine", "CopyRun", "CopyReport", "HpicError", "PlanError", "recon_type", "run_to_end",
-           "image_copy_preflight"]
+           "image_copy_preflight", "batch_job", "return_code"]
