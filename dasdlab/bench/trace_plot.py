@@ -1,14 +1,14 @@
 """The teaching view: what happens to each track of a database while a copy method
 runs, drawn from the event trace the outage scenario saves with its results.
 
-A trace is three things (``load_trace(path, method)`` in the scenario's results):
+A trace is three things (:func:`dasdlab.bench.trace.load_trace` of a results folder):
 
 * ``times`` -- the modeled instants of the samples, seconds, non-decreasing;
 * ``codes`` -- a ``uint8`` array ``[samples x tracks]``, the state of every track of
   the copied data set at each sample;
 * ``legend`` -- code -> label, as saved with the trace.
 
-The codes (agreed with the scenario runner; :data:`LEGEND` gives the labels):
+The codes (defined in :mod:`dasdlab.bench.trace`, which records them):
 
 ====  ==================================================================================
 0     not yet copied: the copy still has to take this track from the live volume
@@ -46,17 +46,10 @@ from typing import Callable
 
 import numpy as np
 
+# the codes and their labels have one definition: the trace module that records them
+from dasdlab.bench.trace import CHANGED, COPIED, LEGEND, NOT_COPIED, SAVED, SHARED
 from dasdlab.errors import DasdlabError
 
-NOT_COPIED, COPIED, SAVED, SHARED, CHANGED = range(5)
-#: the label of each code (a trace's own legend is used when it has one)
-LEGEND: dict[int, str] = {
-    NOT_COPIED: "not yet copied",
-    COPIED: "copied by background copy / read by the dump",
-    SAVED: "saved by copy-on-write / into the sidefile",
-    SHARED: "redirected / shared with the source",
-    CHANGED: "changed after the point in time",
-}
 #: colours chosen to stay apart for the common colour-vision deficiencies (Okabe-Ito)
 COLOURS: dict[int, str] = {
     NOT_COPIED: "#d9d9d9",
@@ -105,7 +98,7 @@ def check_trace(times, codes) -> tuple[np.ndarray, np.ndarray]:
         raise TraceError("DLB772E", "trace sample times must be finite and never decrease.")
     if not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0 or codes.max() >= NCODES:
         raise TraceError("DLB772E", f"trace codes must be integers 0..{NCODES - 1} (see "
-                                    "dasdlab.bench.trace_plot.LEGEND).")
+                                    "dasdlab.bench.trace.LEGEND).")
     return times, codes.astype(np.uint8, copy=False)
 
 

@@ -28,8 +28,10 @@ def sweep(
         "--out", help="Output folder (default: sweeps/GRIDNAME); running again resumes it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep summary as JSON.")] = False,
 ) -> None:
-    """Run every scenario of a grid (the cartesian product of its lists) and write one
-    Parquet dataset of results: OUT/results/*.parquet."""
+    """Run every scenario of a grid on Dask; results in OUT/results/*.parquet.
+
+    The scenarios are the cartesian product of the grid's lists; each runs in its own
+    folder OUT/work/ID.  Running the command again resumes the sweep."""
     from dasdlab.bench.grid import load_grid
     from dasdlab.bench.sweep import SweepError, load_results, run_sweep
     from dasdlab.cli.progress import bar
@@ -81,8 +83,10 @@ def teach(
     frames: Annotated[int, typer.Option(
         "--frames", help="Also write this many frames (OUT-STEM-frames/frame-NNNN.png).")] = 0,
 ) -> None:
-    """Draw what happens to each track while a copy method runs: not yet copied, copied,
-    saved by copy-on-write or into the sidefile, shared, changed after the point in time."""
+    """Draw the track states of one method's copy over time (the teaching view).
+
+    States: not yet copied, copied, saved by copy-on-write or into the sidefile,
+    shared or redirected, changed after the point in time."""
     from dasdlab.bench.trace_plot import teach as draw
 
     for p in draw(results, method, out, frames=frames):

@@ -6,39 +6,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from dasdlab.cli import bench_extra
+from dasdlab.cli.main import run
 
 
-def _invoke(*args: str):
-    """Run a command of a ``bench`` app holding the two commands, as dasdlab.cli.main.run
-    does (DasdlabError -> 'DLBnnnE text' on stderr, status 8)."""
-    from dasdlab.errors import DasdlabError
-
-    app = typer.Typer()
-    bench_extra.register(app)
-    app.command("noop")(lambda: None)  # two commands or more: typer keeps the names
-    try:
-        res = CliRunner().invoke(app, list(args), catch_exceptions=False)
-        return res.exit_code, res.output
-    except DasdlabError as e:
-        return e.exit_code, str(e)
-
-
-def test_sweep_bad_grid_exits_with_its_id(tmp_path):
+def test_sweep_bad_grid_exits_with_its_id(tmp_path, capsys):
     g = tmp_path / "g.toml"
     g.write_text("[grid]\nmethods = []\n")
-    code, text = _invoke("sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0")
-    assert code == 8 and text.startswith("DLB753E")
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 8
+    assert capsys.readouterr().err.startswith("DLB753E")
     assert g.read_text() == "[grid]\nmethods = []\n" and not (tmp_path / "o").exists()
-    code, text = _invoke("sweep", "--grid", str(tmp_path / "none.toml"))
-    assert code == 8 and text.startswith("DLB750E")
+    assert run(["bench", "sweep", "--grid", str(tmp_path / "none.toml")]) == 8
+    assert capsys.readouterr().err.startswith("DLB750E")
+    g.write_text("[grid]\nmethods = ['standard', 'bogus']\n")
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 8
+    err = capsys.readouterr().err
+    assert err.startswith("DLB756E") and "DLB706E unknown copy method bogus" in err  # the spec's own check
+    assert not (tmp_path / "o").exists()
 
 
-def test_sweep_runs_and_reports_failures(tmp_path, monkeypatch):
-    import dasdlab.bench.scenario as scenario_mod  # noqa: F401 - the default scenario function's module
+def test_sweep_runs_and_reports_failures(tmp_path, monkeypatch, capsys):
+    import dasdlab.bench.scenario as scenario_mod
 
     def fake(spec, workdir, progress=None):
         if spec.methods == ("dump-cc",):
@@ -50,12 +38,21 @@ def test_sweep_runs_and_reports_failures(tmp_path, monkeypatch):
     monkeypatch.setattr(scenario_mod, "run_scenario", fake)
     g = tmp_path / "g.toml"
     g.write_text("[sweep]\nname = 'two'\n[grid]\nmethods = ['standard', 'dump-cc', 'copy-flashcopy']\n")
-    code, text = _invoke("sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0")
-    assert code == 8 and text.startswith("DLB760E 1 of 3 scenarios failed") and "no sidefile today" in text
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 8
+    out, err = capsys.readouterr()
+    assert err.startswith("DLB760E 1 of 3 scenarios failed") and "no sidefile today" in err
+    assert "12.500" in out and "0.250" in out and "failed" in out  # the table
     assert len(list((tmp_path / "o" / "results").glob("*.parquet"))) == 3
+    monkeypatch.setattr(scenario_mod, "run_scenario", lambda spec, wd, progress=None: {"outage_modeled_s": 1.0})
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0",
+                "--json"]) == 0
+    import json
+
+    rep = json.loads(capsys.readouterr().out)
+    assert (rep["ran"], rep["skipped"], rep["ok"], rep["failed"]) == (1, 2, 3, [])
 
 
-def test_teach_writes_pngs(tmp_path, monkeypatch):
+def test_teach_writes_pngs(tmp_path, monkeypatch, capsys):
     import dasdlab.bench.trace_plot as tp
 
     res = tmp_path / "res"
@@ -65,16 +62,15 @@ def test_teach_writes_pngs(tmp_path, monkeypatch):
     codes[2, :] = 1
     codes[2, 5] = 2
     monkeypatch.setattr(tp, "_loader", lambda: lambda path, method: ([0.0, 1.0, 2.0], codes, {}))
-    code, text = _invoke("teach", "--results", str(res), "--method", "dump-cc", "--frames", "2")
-    assert code == 0
-    lines = text.split()
-    assert lines == [str(res / "teach-dump-cc.png"), str(res / "teach-dump-cc-frames" / "frame-0001.png"),
-                     str(res / "teach-dump-cc-frames" / "frame-0002.png")]
-    code, text = _invoke("teach", "--results", str(res), "--method", "dump-cc", "--out", str(res / "x.svg"))
-    assert code == 8 and text.startswith("DLB773E") and not (res / "x.svg").exists()
+    assert run(["bench", "teach", "--results", str(res), "--method", "dump-cc", "--frames", "2"]) == 0
+    assert capsys.readouterr().out.split() == [
+        str(res / "teach-dump-cc.png"), str(res / "teach-dump-cc-frames" / "frame-0001.png"),
+        str(res / "teach-dump-cc-frames" / "frame-0002.png")]
+    assert run(["bench", "teach", "--results", str(res), "--method", "dump-cc", "--out", str(res / "x.svg")]) == 8
+    assert capsys.readouterr().err.startswith("DLB773E") and not (res / "x.svg").exists()
 
 
-@pytest.mark.parametrize("argv", [["sweep", "--help"], ["teach", "--help"]])
-def test_help(argv):
-    code, text = _invoke(*argv)
-    assert code == 0 and "--" in text
+@pytest.mark.parametrize("argv", [["bench", "sweep", "--help"], ["bench", "teach", "--help"]])
+def test_help(argv, capsys):
+    assert run(argv) == 0
+    assert "--" in capsys.readouterr().out

@@ -186,3 +186,45 @@ def test_an_existing_scheduler_runs_the_grid(tmp_path):
                         scenario_fn=fake_scenario, make_spec=dict)
     assert rep.ok == 4 and rep.where == f"Dask scheduler {cluster.scheduler_address}"
     assert len(set(load_results(tmp_path / "out")["pid"].to_pylist())) == 1
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_ci_grid_on_a_local_cluster(tmp_path):
+    """What CI runs: the shipped ci grid, the real scenario runner, a local Dask cluster;
+    then the teaching view of one scenario's trace."""
+    from dasdlab.bench.grid import load_grid
+    from dasdlab.bench.trace_plot import teach
+
+    rep = run_sweep(load_grid(ROOT / "fixtures" / "grids" / "ci.toml"), tmp_path / "out", workers=2)
+    assert (rep.ok, rep.failed) == (3, []) and rep.where == "local Dask cluster of 2 worker processes"
+    rows = {r["method"]: r for r in load_results(tmp_path / "out").to_pylist()}
+    assert set(rows) == {"standard", "dump-cc", "copy-flashcopy"}
+    assert all(r["copy_verified"] and r["recovery_verified"] for r in rows.values())
+    # the standard process is released after its physical copy, the others before it
+    assert rows["standard"]["phase_hold_end_s"] >= rows["standard"]["physical_s"]
+    for m in ("dump-cc", "copy-flashcopy"):
+        assert rows[m]["phase_hold_end_s"] < rows[m]["physical_s"]
+    wd = tmp_path / "out" / "work" / rows["dump-cc"]["scenario"]
+    files = teach(wd, "dump-cc")
+    assert files == [wd / "teach-dump-cc.png"] and files[0].stat().st_size > 10_000
+
+
+def test_size_grid_shows_the_standard_outage_growing_and_aics_flat(tmp_path):
+    """The shipped size grid, cut to its ends and two methods, in this process."""
+    from dasdlab.bench.grid import load_grid
+
+    full = load_grid(ROOT / "fixtures" / "grids" / "size.toml")
+    assert full.size == 30 and full.varying == ["db_size", "method"]
+    text = full.source.replace('["1MiB", "2MiB", "4MiB", "8MiB", "16MiB"]', '["1MiB", "16MiB"]')
+    text = text.replace('["standard", "dump-cc", "dump-vcc", "copy-flashcopy", "copy-snapshot", "copy-timefinder"]',
+                        '["standard", "copy-flashcopy"]')
+    grid = parse_grid(text)
+    assert grid.size == 4
+    rep = run_sweep(grid, tmp_path / "out", workers=0)
+    assert rep.ok == 4, rep.failed
+    out = {(r["db_size"], r["method"]): r["outage_modeled_s"] for r in load_results(tmp_path / "out").to_pylist()}
+    assert out[("16MiB", "standard")] > 8 * out[("1MiB", "standard")]
+    assert out[("16MiB", "copy-flashcopy")] == pytest.approx(out[("1MiB", "copy-flashcopy")], rel=0.05)
+    assert out[("16MiB", "copy-flashcopy")] < out[("16MiB", "standard")] / 10
