@@ -70,7 +70,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from dataclasses import InitVar, asdict, dataclass, field, fields, replace
+from dataclasses import InitVar, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -89,9 +89,6 @@ MAX_DB_SIZE = 2 * GiB
 MIN_DB_SIZE = 64 * 1024
 VOLUME_MODEL = "3390-9"
 DB_VOLSER, WORK_VOLSER = "IMS001", "IMS002"
-#: fields of a result row that are text, not figures
-TEXT_FIELDS = ("name", "label", "process", "subsystem", "status", "message", "recon_type", "recovery_method",
-               "recovery_engine", "profile", "skew", "dbd", "ddn")
 
 
 class ScenarioError(DasdlabError):
@@ -347,7 +344,6 @@ class MethodResult:
     recovery_records: int  # change records applied (modeled)
     recovery_records_emulated: int
     recovery_verified: bool
-    recovery_engine: str
     run_modeled_s: float  # length of the whole run, warm-up to the end of the cool-down
     wall_s: float  # wall clock of the whole method (setup, run, recovery)
     updates_per_wall_s: float  # emulated updates committed per wall second of the run
@@ -710,7 +706,6 @@ class _MethodRun:
             recovery_records=int(round(rec.records * k)) if rec else 0,
             recovery_records_emulated=rec.records if rec else 0,
             recovery_verified=bool(rec.verified) if rec else False,
-            recovery_engine=rec.engine if rec else "",
             run_modeled_s=float((t_stop if t_stop is not None else t_begin) - t_begin),
             wall_s=float(wall),
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
@@ -732,7 +727,3 @@ class _FailedRun:
     def advance(self, until: float) -> None:
         return None
 
-
-def result_columns() -> list[str]:
-    """The fields of a method row, in order (for tables and schema checks)."""
-    return [f.name for f in fields(MethodResult) if f.name != "phases"]
