@@ -33,6 +33,7 @@ and keys (DLB752E), the axis values (DLB753E, DLB754E), the size of the product
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
 import tomllib
@@ -114,6 +115,7 @@ class Grid:
         error it raises becomes DLB756E naming the scenario, before anything runs."""
         if make_spec is None:
             from dasdlab.bench.scenario import ScenarioSpec as make_spec
+        self._check_fields(make_spec)
         out = []
         for i, params in enumerate(self.points()):
             fields_ = {**self.fixed, **params}
@@ -127,6 +129,20 @@ class Grid:
                                            f"{e}.") from None
             out.append(Scenario(i, scenario_id(i, fields_), params, spec))
         return out
+
+    def _check_fields(self, make_spec: Callable[..., Any]) -> None:
+        """Every field the grid sets must be a parameter of the spec (DLB752E)."""
+        try:
+            params = inspect.signature(make_spec).parameters
+        except (TypeError, ValueError):  # a builtin such as dict: takes anything
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = sorted(set(self.fixed) - set(params))
+        if unknown:
+            known = ", ".join(sorted(k for k in params if k not in self.axes))
+            raise GridError("DLB752E", f"{self._where()}: [fixed] sets {', '.join(unknown)}, which a scenario does "
+                                       f"not have; the fields are {known}.")
 
     def _where(self) -> str:
         return str(self.path) if self.path is not None else f"grid {self.name!r}"

@@ -20,7 +20,8 @@ OUTAGE_COLUMNS = ("outage_modeled_s", "outage_s")
 def sweep(
     grid: Annotated[Path, typer.Option("--grid", help="Grid file (TOML), e.g. fixtures/grids/ci.toml.")],
     scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:8786); default: a local cluster.")] = None,
+        "--scheduler", help="Address of a running Dask scheduler (tcp://HOST:8786); default: a local "
+                          "cluster. --workers is then ignored.")] = None,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", help="Worker processes of the local cluster (default: one per core); 0 runs the "
                           "scenarios one after the other in this process.")] = None,

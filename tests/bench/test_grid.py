@@ -111,3 +111,14 @@ def test_a_spec_that_refuses_a_scenario_names_it():
     with pytest.raises(GridError) as e:
         g2.scenarios(make_spec)
     assert e.value.msgid == "DLB756E" and "size too small" in e.value.text
+
+
+def test_fixed_fields_must_be_spec_fields():
+    from dasdlab.bench.scenario import ScenarioSpec
+
+    g = parse_grid("[grid]\nmethods = ['standard']\n[fixed]\nwarmup = 1.0\nwarmpu = 2.0\n")
+    with pytest.raises(GridError) as e:
+        g.scenarios(ScenarioSpec)
+    assert e.value.msgid == "DLB752E" and "warmpu" in e.value.text and "warmup" in e.value.text
+    ok = parse_grid("[grid]\nmethods = ['standard', 'dump-cc']\n[fixed]\nwarmup = 1.0\n").scenarios(ScenarioSpec)
+    assert [s.spec.methods for s in ok] == [("standard",), ("dump-cc",)] and ok[0].spec.warmup == 1.0
