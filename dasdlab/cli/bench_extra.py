@@ -31,8 +31,7 @@ def sweep(
 ) -> None:
     """Run every scenario of a grid on Dask; results in OUT/results/*.parquet.
 
-    The scenarios are the cartesian product of the grid's lists; each runs in its own
-    folder OUT/work/ID.  Running the command again resumes the sweep."""
+    Each combination of the grid's lists is a scenario, run in OUT/work/ID; run again to resume."""
     from dasdlab.bench.grid import load_grid
     from dasdlab.bench.sweep import SweepError, load_results, run_sweep
     from dasdlab.cli.progress import bar
@@ -86,8 +85,7 @@ def teach(
 ) -> None:
     """Draw the track states of one method's copy over time (the teaching view).
 
-    States: not yet copied, copied, saved by copy-on-write or into the sidefile,
-    shared or redirected, changed after the point in time."""
+    Not yet copied, copied, saved (copy-on-write, sidefile), shared, changed after the point in time."""
     from dasdlab.bench.trace_plot import teach as draw
 
     for p in draw(results, method, out, frames=frames):
