@@ -169,3 +169,15 @@ def test_demo_runs_the_outage_comparison(tmp_path, capsys):
     rows = {r["name"]: r for r in read_methods(out).to_pylist()}
     assert all(r["copy_verified"] and r["recovery_verified"] for r in rows.values())
     assert rows["standard"]["outage_modeled_s"] > 5 * rows["dump-cc"]["outage_modeled_s"]
+
+
+def test_service_time_alone_is_not_a_delay(tmp_path):
+    # float32(0.1) is 1.5e-9 above 0.1: an update served in exactly the service time
+    # must not count as delayed
+    prof = tmp_path / "p.toml"
+    prof.write_text("[profiles.slowtx]\nupdate_service_s = 0.1\n")
+    res = run_scenario(ScenarioSpec(db_size="256KiB", scale=10.0, rate=2000.0, methods="cic", profile="slowtx",
+                                    profile_file=str(prof), warmup=1.0, cooldown=0.0, duration=0.0,
+                                    failure=False), tmp_path / "o")
+    m = res.methods[0]
+    assert m.transactions_emulated > 50 and m.delayed == 0 and m.extra_latency_p99_s == 0.0
