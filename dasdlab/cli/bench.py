@@ -105,7 +105,7 @@ def outage(
     zipf: Annotated[float, typer.Option(help="Zipf exponent s (with --skew zipf).")] = 1.0,
     update_size: Annotated[int, typer.Option(help="Bytes changed per update.")] = 16,
     profile: Annotated[str, typer.Option(help="Device profile name.")] = "ds8000-ficon16",
-    profile_file: Annotated[Path | None, typer.Option(help="TOML file of user profiles ([profiles.NAME]).")] = None,
+    profile_file: Annotated[Path | None, typer.Option(help="TOML file of user profiles (tables profiles.NAME).")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated methods, or all: standard, cic, dump-cc, dump-vcc, "
                                               "fdump, copy-flashcopy, copy-snapshot, copy-timefinder.")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
