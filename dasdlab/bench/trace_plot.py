@@ -237,9 +237,9 @@ def frame_figure(t: float, row: np.ndarray, legend: dict | None = None, method: 
 
 
 def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, method: str = "",
-                 frames: int = 24, dpi: int = 80) -> list[Path]:
+                 frames: int = 24, dpi: int = 80, progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Write ``frames`` PNG images (``frame-0001.png``...) at evenly spaced instants of
-    the trace into ``outdir``; returns their paths."""
+    the trace into ``outdir``; returns their paths.  ``progress(done, total)`` after each."""
     times, codes = check_trace(times, codes)
     if frames < 1:
         raise TraceError("DLB774E", f"the number of frames must be at least 1, not {frames}.")
@@ -252,6 +252,8 @@ def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, m
         p = outdir / f"frame-{k:04d}.png"
         fig.savefig(p, dpi=dpi)
         paths.append(p)
+        if progress is not None:
+            progress(k, frames)
     return paths
 
 
@@ -291,11 +293,13 @@ def trace_events(results: str | Path, method: str) -> dict[str, float]:
 
 
 def teach(results: str | Path, method: str, out: str | Path | None = None, frames: int = 0,
-          loader: Callable | None = None, events: dict[str, float] | None = None) -> list[Path]:
+          loader: Callable | None = None, events: dict[str, float] | None = None,
+          progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Draw the trace of ``method`` saved in the results folder ``results``: one PNG at
     ``out`` (default ``RESULTS/teach-METHOD.png``) and, with ``frames`` > 0, an image
     sequence in the folder ``OUT-STEM-frames`` beside it.  Returns the files written.
-    Everything is checked before a file is written."""
+    Everything is checked before a file is written.  ``progress(done, total)`` counts
+    the pictures written."""
     results = Path(results)
     if not results.is_dir():
         raise TraceError("DLB770E", f"results folder {results} does not exist; run 'dasdlab bench outage' "
@@ -319,6 +323,10 @@ def teach(results: str | Path, method: str, out: str | Path | None = None, frame
     fig = trace_figure(times, codes, legend, method, events=events)
     fig.savefig(out, dpi=100)
     written = [out]
+    if progress is not None:
+        progress(1, 1 + frames)
     if frames:
-        written += trace_frames(times, codes, out.with_name(f"{out.stem}-frames"), legend, method, frames)
+        step = None if progress is None else (lambda k, n: progress(1 + k, 1 + n))
+        written += trace_frames(times, codes, out.with_name(f"{out.stem}-frames"), legend, method, frames,
+                                progress=step)
     return written

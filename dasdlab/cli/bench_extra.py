@@ -87,8 +87,11 @@ def teach(
 
     Not yet copied, copied, saved (copy-on-write, sidefile), shared, changed after the point in time."""
     from dasdlab.bench.trace_plot import teach as draw
+    from dasdlab.cli.progress import bar
 
-    for p in draw(results, method, out, frames=frames):
+    with bar(f"teaching view of {method}", "pictures") as progress:
+        files = draw(results, method, out, frames=frames, progress=progress)
+    for p in files:
         typer.echo(str(p))
 
 

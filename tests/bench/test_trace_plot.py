@@ -190,8 +190,10 @@ def test_teach_writes_the_figure_and_frames(tmp_path):
 
     res = tmp_path / "res"
     res.mkdir()
-    files = tp.teach(res, "dump-cc", frames=3, loader=loader)
+    seen = []
+    files = tp.teach(res, "dump-cc", frames=3, loader=loader, progress=lambda d, t: seen.append((d, t)))
     assert asked == [(res, "dump-cc")]
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert files[0] == res / "teach-dump-cc.png"
     assert [f.name for f in files[1:]] == ["frame-0001.png", "frame-0002.png", "frame-0003.png"]
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
