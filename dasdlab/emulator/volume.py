@@ -428,8 +428,19 @@ class Volume:
         img = np.frombuffer(image, dtype=np.uint8) if isinstance(image, (bytes, bytearray)) else image
         if img.shape != (self.slot,):
             raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
-        arr[lt] = img
+        if not self.written.test(t) and len(self.files) == 1:
+            # a never-written track is a hole: write() fills it without the page fault per
+            # 4 KiB that storing through the map costs (limits.md A2); the shared map sees it
+            os.pwrite(self._fd(), np.ascontiguousarray(img), DEVHDR_LEN + lt * self.slot)
+        else:
+            arr[lt] = img
         self.written.set(t)
+
+    def _fd(self) -> int:
+        fd = getattr(self, "_wfd", None)
+        if fd is None:
+            fd = self._wfd = os.open(self.files[0].path, os.O_RDWR)
+        return fd
 
     def write_bytes(self, t: int, offset: int, data: np.ndarray | bytes) -> None:
         """Overwrite bytes inside an already formatted track (a record update in place)."""
@@ -580,6 +591,10 @@ class Volume:
 
     def close(self) -> None:
         self.flush()
+        fd = getattr(self, "_wfd", None)
+        if fd is not None:
+            os.close(fd)
+            self._wfd = None
         for f in self.files:
             mm = getattr(f.tracks, "_mmap", None)
             f.tracks = None  # type: ignore[assignment]

@@ -645,7 +645,8 @@ class Vtoc:
         self.f4.vtoc_ind &= ~DS4DIRF
         self._write_f5()
         self._write_f4()
-        self.vol.flush()
+        # no msync: a killed process leaves its writes in the page cache, and DS4DIRF
+        # covers an update cut short; power loss is outside the model
 
     def _write_f5(self) -> None:
         """Rewrite the Format-5 chain from :attr:`free` (or mark it invalid)."""
@@ -900,7 +901,6 @@ class Vtoc:
         entry.f1.lstar = lstar
         entry.f1.trbal = trbal
         self._write_dscb(entry.f1_addr, entry.f1.pack())
-        self.vol.flush()
 
     def delete(self, dsn: str) -> DatasetEntry:
         """Scratch a data set: free its DSCBs and return its tracks to free space."""
@@ -922,7 +922,6 @@ class Vtoc:
         entry.f1 = replace(entry.f1, dsn=new)
         self._write_dscb(entry.f1_addr, entry.f1.pack())
         self.datasets[new] = entry
-        self.vol.flush()
 
 
 def parse_recfm(recfm: str) -> int:
