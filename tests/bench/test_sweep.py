@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import cloudpickle
 import pyarrow.dataset as ds
@@ -188,7 +189,7 @@ def test_an_existing_scheduler_runs_the_grid(tmp_path):
     assert len(set(load_results(tmp_path / "out")["pid"].to_pylist())) == 1
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ci_grid_on_a_local_cluster(tmp_path):
