@@ -508,6 +508,36 @@ class _MethodRun:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> tuple[MethodResult, dict, dict]:
+        spec = self.spec
+        w_start = time.perf_counter()
+        site = self._site()
+        try:
+            self.progress(0.05)
+            d = self._drive(site)
+            rep = d.report
+            self.progress(0.82)
+            cv_ok, cv_diff = self._verify_copy(site, rep, d.stop_seq)
+            rec = None
+            if spec.failure and rep.status == "ok":
+                from dasdlab.bench.recover import fail_and_recover
+
+                rec = fail_and_recover(site, self.dbd, self.ddn, self.rprof, seed=spec.seed)
+            timeline = self._timeline(site, d.latencies, d.refused_at,
+                                      rep.started if rep.started is not None else d.copy_at)
+        finally:
+            site.close()
+        self.progress(1.0)
+        times, codes = d.tracer.array()
+        phases = self._phases(rep, d.copy_at, d.t_stop)
+        trace = {"times": times, "codes": codes, "tracks": d.tracer.domain,
+                 "meta": {"method": self.m.name, "process": rep.process, "label": self.m.label, "phases": phases,
+                          "scale": self.scale}}
+        res = self._figures(d, cv_ok, cv_diff, rec, phases, time.perf_counter() - w_start)
+        return res, timeline, trace
+
+    def _drive(self, site):
+        """The online run: workload slices and the copy's steps, interleaved in modeled
+        time, from IMS start to the end of the run; IMS is shut down at the end."""
         from dasdlab.bench.trace import TrackTracer
         from dasdlab.engine.hpic import ImageCopyEngine
         from dasdlab.engine.icein import parse
@@ -515,9 +545,6 @@ class _MethodRun:
         from dasdlab.engine.workload import Workload, WorkloadSpec
 
         spec, prof = self.spec, self.prof
-        w_start = time.perf_counter()
-        site = self._site()
-        self.progress(0.05)
         system = ImsSystem(site, buffers=spec.buffers, checkpoint_interval=spec.checkpoint_interval)
         system.start()
         try:
@@ -531,8 +558,7 @@ class _MethodRun:
             ds = dbds.dataset(writable=False)
             ntr = -(-dbds.nblocks // ds.blocks_per_track)
             domain = np.asarray(ds.tracks[:ntr], dtype=np.int64)
-            sub = site.subsystem(self.m.subsystem)
-            tracer = TrackTracer(site, sub, dbds.volser, domain, ds.vol.ntracks)
+            tracer = TrackTracer(site, site.subsystem(self.m.subsystem), dbds.volser, domain, ds.vol.ntracks)
             tracer.attach()
             refused_at: list[tuple[float, int]] = []
             wl.after_slice.append(lambda w, r: refused_at.append((r.t0, r.refused)) if r.refused else None)
@@ -540,6 +566,8 @@ class _MethodRun:
             t_begin = system.now()
             copy_at = t_begin + spec.warmup
             expect_end = copy_at + self.end_after
+            # a copy that never completes is a bug, not a long copy: stop somewhere
+            limit = copy_at + max(20 * self.end_after, 3600.0)
             run = None
             stop_seq = None
             t_stop = None
@@ -559,36 +587,19 @@ class _MethodRun:
                 tracer.sample(now - copy_at)
                 if t_stop is not None and now >= t_stop - 1e-9:
                     break
+                if now > limit:
+                    raise ScenarioError("DLB723E", f"method {self.m.name}: the copy had not completed "
+                                                   f"{now - copy_at:.0f} modeled seconds after it started.")
                 nxt = copy_at if run is None else (t_stop if run.done else run.next_time)
                 dt = spec.slice if nxt <= now + 1e-9 else min(spec.slice, nxt - now)
                 wl.step(dt)
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
             wall_run = time.perf_counter() - w_run
             tracer.detach()
-            rep = run.report
-            latencies = wl.stats.latencies()
-            stats = wl.stats
         finally:
             system.shutdown()
-        self.progress(0.82)
-        cv_ok, cv_diff = self._verify_copy(site, rep, stop_seq)
-        rec = None
-        if spec.failure and rep.status == "ok":
-            from dasdlab.bench.recover import fail_and_recover
-
-            rec = fail_and_recover(site, self.dbd, self.ddn, self.rprof, seed=spec.seed)
-        timeline = self._timeline(site, latencies, refused_at, rep.started if rep.started is not None else copy_at)
-        site.close()
-        self.progress(1.0)
-        times, codes = tracer.array()
-        phases = self._phases(rep, copy_at, t_stop)
-        trace = {"times": times, "codes": codes, "tracks": domain,
-                 "meta": {"method": self.m.name, "process": rep.process, "label": self.m.label, "phases": phases,
-                          "scale": self.scale}}
-        res = self._figures(rep, stats, latencies, cv_ok, cv_diff, rec, phases, t_begin, t_stop,
-                            time.perf_counter() - w_start, wall_run, tracer.cow,
-                            tracer.cc_counters)
-        return res, timeline, trace
+        return _Drive(run.report, wl.stats, wl.stats.latencies(), refused_at, tracer, t_begin, copy_at, t_stop,
+                      stop_seq, wall_run)
 
     def _start(self, engine, st, now: float):
         """The copy run, or a stand-in that failed at once: a refused plan, or a plan that
@@ -666,9 +677,10 @@ class _MethodRun:
         return {"hold_start": rel(rep.hold_start), "hold_end": rel(rep.hold_end), "logical": rel(rep.logical),
                 "physical": rel(rep.physical), "end": rel(t_stop)}
 
-    def _figures(self, rep, stats, latencies, cv_ok, cv_diff, rec, phases, t_begin, t_stop, wall, wall_run,
-                 cow: int, tracer_cc: dict) -> MethodResult:
+    def _figures(self, d: _Drive, cv_ok: bool, cv_diff: int, rec, phases: dict, wall: float) -> MethodResult:
         k = self.scale
+        rep, stats, latencies, t_begin, t_stop = d.report, d.stats, d.latencies, d.t_begin, d.t_stop
+        cow, tracer_cc, wall_run = d.tracer.cow, d.tracer.cc_counters, d.wall_run
         # extra latency over the service time; latencies are float32, so "delayed" needs a
         # margin above their rounding (a hold delays by whole slices of milliseconds)
         extra = latencies.astype(np.float64) - self.prof.update_service_s
@@ -716,6 +728,22 @@ class _MethodRun:
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
             phases=phases,
         )
+
+
+@dataclass
+class _Drive:
+    """What the online run of one method left for the figures."""
+
+    report: object  # the CopyReport
+    stats: object  # the WorkloadStats
+    latencies: np.ndarray
+    refused_at: list  # (slice start, refused updates)
+    tracer: object  # the TrackTracer
+    t_begin: float  # IMS start (modeled)
+    copy_at: float  # copy start (modeled)
+    t_stop: float | None  # end of the run (modeled)
+    stop_seq: int | None  # last change record committed at the copy's completion
+    wall_run: float
 
 
 class _FailedRun:
