@@ -33,7 +33,9 @@ class RecoveryOutcome:
     restore_modeled_s: float
     apply_modeled_s: float
     modeled_s: float  # stop + restore + apply + start
-    measured_s: float
+    restore_measured_s: float
+    apply_measured_s: float
+    measured_s: float  # every phase
     damaged_blocks: int
     mismatched_blocks: int
     notes: list[str] = field(default_factory=list)
@@ -58,7 +60,8 @@ def fail_and_recover(site, dbd: str, ddn: str, profile: DeviceProfile, seed: int
     return RecoveryOutcome(
         method=res.method, image_id=res.image_id, records=res.records,
         restore_modeled_s=float(res.modeled["restore"]), apply_modeled_s=float(res.modeled["apply"]),
-        modeled_s=float(rep.modeled_total), measured_s=float(rep.wall_total),
+        modeled_s=float(rep.modeled_total), restore_measured_s=float(res.wall["restore"]),
+        apply_measured_s=float(res.wall["apply"]), measured_s=float(rep.wall_total),
         damaged_blocks=dmg.count, mismatched_blocks=mismatched_blocks(site, dbd, ddn),
         notes=list(rep.notes) + list(res.notes))
 

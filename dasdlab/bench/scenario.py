@@ -342,6 +342,8 @@ class MethodResult:
     recovery_restore_modeled_s: float
     recovery_apply_modeled_s: float
     recovery_modeled_s: float
+    recovery_restore_measured_s: float
+    recovery_apply_measured_s: float
     recovery_measured_s: float
     recovery_records: int  # change records applied (modeled)
     recovery_records_emulated: int
@@ -719,6 +721,8 @@ class _MethodRun:
             recovery_restore_modeled_s=rec.restore_modeled_s if rec else nan,
             recovery_apply_modeled_s=rec.apply_modeled_s if rec else nan,
             recovery_modeled_s=rec.modeled_s if rec else nan,
+            recovery_restore_measured_s=rec.restore_measured_s if rec else nan,
+            recovery_apply_measured_s=rec.apply_measured_s if rec else nan,
             recovery_measured_s=rec.measured_s if rec else nan,
             recovery_records=int(round(rec.records * k)) if rec else 0,
             recovery_records_emulated=rec.records if rec else 0,

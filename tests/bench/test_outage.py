@@ -25,7 +25,7 @@ SPEC = dict(db_size="2MiB", modeled_size="16GiB", rate=100_000.0, warmup=30.0, c
             seed=3)
 #: figures that are wall-clock measurements, not modeled
 MEASURED = {"outage_measured_s", "logical_measured_s", "physical_measured_s", "recovery_measured_s", "wall_s",
-            "updates_per_wall_s"}
+            "updates_per_wall_s", "recovery_restore_measured_s", "recovery_apply_measured_s"}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def test_every_method_runs_and_matches_the_truth(full):
         assert m.process == METHODS[m.name].process
         assert m.copy_verified and m.copy_differing_blocks == 0, m.name
         assert m.recovery_verified, m.name
+        assert 0 < m.recovery_restore_measured_s + m.recovery_apply_measured_s <= m.recovery_measured_s
         assert m.logical_s <= m.physical_s + 1e-9
         assert m.transactions_emulated > 500 and m.refused == 0  # quiesce holds, never refuses
     assert seen and seen[-1] == (1000, 1000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
