@@ -49,8 +49,8 @@ with that reading (documented here because the time model does not make them):
   receives ``rate / scale`` updates per modeled second, so each emulated track is
   updated as often as a track of the modeled database, and copy-on-write, sidefile and
   fuzziness figures keep their proportions.  Counts of updates and of tracks are
-  reported both as modeled (emulated count x scale, the ``*`` columns without suffix)
-  and as emulated (``*_emulated``); latencies need no scaling.
+  reported both as modeled figures (emulated count x scale: the fields without a
+  suffix) and as emulated ones (``*_emulated``); latencies need no scaling.
 * each emulated change record stands for ``scale`` records at recovery (the log-apply
   rate is divided by ``scale``).
 
@@ -62,7 +62,10 @@ high-water mark is reported, to be read against the real cache).
 **Determinism.**  Modeled figures depend only on the spec: the workload, the copy's
 steps and the services' background work are driven by the modeled clock and seeded
 generators, never by the wall clock (``style.md`` §5 item 10).  Measured figures are
-this machine's wall clock.
+this machine's wall clock.  Methods see the same database and the same update
+*process*, not the same updates: each method's slices are cut at its own copy steps,
+so the seeded generator is drawn in different portions (compare rates and
+distributions between methods, not single updates).
 """
 
 from __future__ import annotations
