@@ -123,8 +123,13 @@ class BufferPool:
         self.prev = np.full(self.nbuf, -1, np.int32)
         self.nxt = np.full(self.nbuf, -1, np.int32)
         self.meta = np.array([-1, -1, 0], np.int64)
-        self._pending_blocks: list[np.ndarray] = []
-        self._pending_data: list[np.ndarray] = []
+        # Pending writes: stolen dirty buffers not yet on DASD, in steal order (a block
+        # may appear twice; its later row is its content).  ``_pend_row[block]`` is the
+        # latest row of a pending block, -1 for none.
+        self._pend_blk = np.empty(0, np.int64)
+        self._pend_buf = np.empty((0, self.bs), np.uint8)
+        self._pend_n = 0
+        self._pend_row = np.full(self.nblocks, -1, np.int64)
 
     # ------------------------------------------------------------------ DASD access
     def read_dasd(self, rbns: np.ndarray) -> np.ndarray:
@@ -169,17 +174,17 @@ class BufferPool:
         # blocks are filled by the kernel if it steals them
         absent = self.block_slot[uniq] < 0
         if absent.any():
-            pre[absent] = self.read_dasd(uniq[absent])
-            if self._pending_blocks:
-                # a block stolen earlier in this batch is not on DASD yet: its pending
-                # write (the latest one) is its DASD content
-                pb = np.concatenate(self._pending_blocks)
-                pd = np.concatenate(self._pending_data)
-                last = {int(b): i for i, b in enumerate(pb.tolist())}
-                for r in np.flatnonzero(absent).tolist():
-                    i = last.get(int(uniq[r]))
-                    if i is not None:
-                        pre[r] = pd[i]
+            cand = uniq[absent]
+            rows = self._pend_row[cand]
+            hit = rows >= 0
+            data = self.read_dasd(cand[~hit]) if not hit.all() else None
+            fill = np.empty((cand.size, self.bs), np.uint8)
+            if data is not None:
+                fill[~hit] = data
+            # a block stolen earlier in this batch is not on DASD yet: its pending write
+            # (the latest one) is its DASD content
+            fill[hit] = self._pend_buf[rows[hit]]
+            pre[absent] = fill
         n = blocks.size
         steal_blocks = np.empty(n, np.int64)
         steal_data = np.empty((n, self.bs), np.uint8)
@@ -194,20 +199,37 @@ class BufferPool:
         self.stats.clean_steals += int(counters[3])
         ns = int(counters[4])
         if ns:
-            self._pending_blocks.append(steal_blocks[:ns].copy())
-            self._pending_data.append(steal_data[:ns].copy())
+            self._add_pending(steal_blocks[:ns], steal_data[:ns])
+
+    def _add_pending(self, blocks: np.ndarray, data: np.ndarray) -> None:
+        n0, n = self._pend_n, blocks.size
+        if n0 + n > self._pend_blk.size:  # grow geometrically: appends stay amortised O(n)
+            cap = max(2 * self._pend_blk.size, n0 + n, 64)
+            blk = np.empty(cap, np.int64)
+            buf = np.empty((cap, self.bs), np.uint8)
+            blk[:n0] = self._pend_blk[:n0]
+            buf[:n0] = self._pend_buf[:n0]
+            self._pend_blk, self._pend_buf = blk, buf
+        self._pend_blk[n0 : n0 + n] = blocks
+        self._pend_buf[n0 : n0 + n] = data
+        # the latest row of each block (a block stolen twice in one batch keeps its last)
+        uniq, first_from_end = np.unique(blocks[::-1], return_index=True)
+        self._pend_row[uniq] = n0 + (n - 1 - first_from_end)
+        self._pend_n = n0 + n
+
+    def _clear_pending(self) -> None:
+        self._pend_row[self._pend_blk[: self._pend_n]] = -1
+        self._pend_n = 0
 
     def write_pending(self) -> int:
         """After the log holds the applied updates: write stolen buffers, then apply the
         sync-point policy and the deferred-write threshold.  Returns blocks written."""
         written = 0
-        if self._pending_blocks:
-            blocks = np.concatenate(self._pending_blocks)
-            data = np.concatenate(self._pending_data)
-            self._pending_blocks.clear()
-            self._pending_data.clear()
-            self._write_dasd(blocks, data)
-            written += int(blocks.size)
+        if self._pend_n:
+            n = self._pend_n
+            self._write_dasd(self._pend_blk[:n], self._pend_buf[:n])  # in order: later rows win
+            self._clear_pending()
+            written += n
         if self.policy is SyncPolicy.COMMIT:
             k = self._write_slots(np.flatnonzero(self.dirty))
             self.stats.sync_writes += k
@@ -232,7 +254,7 @@ class BufferPool:
 
     def flush(self) -> int:
         """Write every dirty buffer (checkpoint, /DBR, /DBD, quiesce, shutdown)."""
-        assert not self._pending_blocks, "write_pending() must run before flush()"
+        assert not self._pend_n, "write_pending() must run before flush()"
         k = self._write_slots(np.flatnonzero(self.dirty))
         self.stats.checkpoint_writes += k
         return k
@@ -246,14 +268,16 @@ class BufferPool:
         self.prev[:] = -1
         self.nxt[:] = -1
         self.meta[:] = (-1, -1, 0)
-        self._pending_blocks.clear()
-        self._pending_data.clear()
+        self._clear_pending()
 
     # ------------------------------------------------------------------ inspection
     def read(self, rbns: np.ndarray) -> np.ndarray:
         """The current committed content of blocks: the buffer when resident, else DASD."""
         rbns = np.asarray(rbns, np.int64)
         out = self.read_dasd(rbns)
+        rows = self._pend_row[rbns]
+        pend = rows >= 0
+        out[pend] = self._pend_buf[rows[pend]]
         slots = self.block_slot[rbns]
         res = slots >= 0
         out[res] = self.buf[slots[res]]
