@@ -43,7 +43,7 @@ test: setup hercules
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not interop and not crash"
 
-bench: setup hercules
+bench: setup hercules warmup
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-autosave \
 	  --benchmark-json=.benchmarks/latest.json --benchmark-columns=min,median,max,rounds -p no:randomly
 

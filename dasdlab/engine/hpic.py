@@ -75,7 +75,7 @@ import numpy as np
 from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import PROCESSES, Plan, PlanError, plan
 from dasdlab.engine.icein import Icein, Statement
-from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import DasdlabError
 
 READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
@@ -439,7 +439,8 @@ class CopyRun:
             self._mark("physical")
         self.report.tracks = self.dbds.dataset(writable=False).ntracks
         self.report.blocks = self.dbds.nblocks
-        self.report.bytes_copied = self.report.tracks * 56664
+        # a snap moves pointers, no data; FlashCopy and clones copy every track
+        self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
         self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
 
     def _mark_seq(self) -> None:
