@@ -310,21 +310,16 @@ class _Intercept:
         self.role = role
         self.rels: list[FlashCopyRelationship] = []
         self.redirects_reads = role == "target"
-        #: source role: ``guard[t]`` is 0 only for tracks that no relationship of this
-        #: volume needs to see written (copied already and no change recording), so the
-        #: per-track host write of such a track costs one byte test.
-        self.guard = bytearray()
+        #: source role: tracks that no relationship of this volume needs to see written
+        #: any more (copied already, or outside every relationship, and no change
+        #: recording), so the per-track host write of such a track costs one set lookup.
+        #: Emptied (O(1)) whenever the relationships change, so establish stays O(1).
+        self.cleared: set[int] = set()
         self.sticky = False  # some relationship records every source write (incremental)
 
     def mark(self) -> None:
-        """Recompute :attr:`guard` from the relationships (conservatively all set)."""
-        if self.role != "source":
-            return
-        top = max((b for rel in self.rels for _, b in rel.tmap.src_runs()), default=0)
-        self.guard = bytearray(top)
-        for rel in self.rels:
-            for a, b in rel.tmap.src_runs():
-                self.guard[a:b] = b"\x01" * (b - a)
+        """The relationships changed: forget what was cleared (conservative)."""
+        self.cleared = set()
         self.sticky = any(rel.src_changed is not None for rel in self.rels)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
@@ -338,15 +333,14 @@ class _Intercept:
 
     def before_write_one(self, vol, t: int) -> None:
         if self.role == "source":
-            g = self.guard
             if self.svc._frozen:
                 self.svc._check_frozen(self.volser)
-            elif t >= len(g) or not g[t]:
+            elif t in self.cleared:
                 return
             for rel in self.rels[:]:
                 self.svc._source_write_one(rel, vol, t)
-            if not self.sticky and t < len(g) and not any(_still_to_copy(rel, t) for rel in self.rels):
-                g[t] = 0
+            if not self.sticky and not any(_still_to_copy(rel, t) for rel in self.rels):
+                self.cleared.add(t)
         else:
             tracks = np.array([t], dtype=np.int64)
             for rel in self.rels[:]:
