@@ -68,7 +68,11 @@ class Bitmap:
             self.words[w] = v | m
 
     def clear(self, t: int) -> None:
-        self.words[t >> 6] &= np.uint64(~(1 << (t & 63)) & 0xFFFFFFFFFFFFFFFF)
+        w = t >> 6
+        v = int(self.words[w])
+        m = 1 << (t & 63)
+        if v & m:
+            self.words[w] = v & ~m
 
     # -- many bits ---------------------------------------------------------------------
     def set_range(self, start: int, stop: int) -> None:
