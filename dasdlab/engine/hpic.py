@@ -390,12 +390,7 @@ class CopyRun:
         if p.startswith("dump-"):
             yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
             sess = self._start_cc()
-            self._mark("logical")
-            self.pit = self._now
-            self._mark_seq()
-            if clean:
-                yield self._now + prof.db_start_s
-                self._release()
+            yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._session_reader(sess))
             self.report.counters.update(_cc_counters(sess))
             sess.end()
@@ -407,12 +402,7 @@ class CopyRun:
             fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
             yield self._now + prof.dss_init_s + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
-            self._mark("logical")
-            self.pit = self._now
-            self._mark_seq()
-            if clean:
-                yield self._now + prof.db_start_s
-                self._release()
+            yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
             withdraw()
             self._cleanup.clear()
@@ -424,14 +414,9 @@ class CopyRun:
                 "copy-timefinder": prof.clone_activate_s}[p]
         yield self._now + (0.0 if p == "copy-timefinder" else prof.dss_init_s) + cost
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
-        self._mark("logical")
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
-        self.pit = self._now
-        self._mark_seq()
-        if clean:
-            yield self._now + prof.db_start_s
-            self._release()
+        yield from self._logically_complete(clean)
         while not physical_done():
             yield self._now + 0.05  # the background copy progresses with the site's ticks
         self._cleanup.clear()
@@ -442,6 +427,16 @@ class CopyRun:
         # a snap moves pointers, no data; FlashCopy and clones copy every track
         self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
         self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+
+    def _logically_complete(self, clean: bool) -> Generator[float, None, None]:
+        """The point-in-time copy exists: mark logical completion and the copy's log
+        position, then release a held database once the restart cost has passed."""
+        self._mark("logical")
+        self.pit = self._now
+        self._mark_seq()
+        if clean:
+            yield self._now + self.engine.profile.db_start_s
+            self._release()
 
     def _mark_seq(self) -> None:
         self.report.run_seq = int(self.engine.system.log.next_seq - 1)
