@@ -14,6 +14,8 @@ reported, never failed: timing does not gate the run (``style.md`` §5 item 12).
 
 from __future__ import annotations
 
+import sys
+
 import json
 import operator
 import re
@@ -21,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# the benchmark files share benchmarks/report.py (test files are imported by path, not
+# as a package, so its folder goes on the import path here)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @dataclass(frozen=True)

@@ -27,24 +27,11 @@ import pytest
 
 from dasdlab.emulator import trackfmt
 from dasdlab.emulator.site import Site
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 ROUNDS = 5
 N = 1000  # tracks per write round (57 MB)
 NCOPY = 2000  # tracks of the background copy (113 MB)
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _show(capsys, benchmark, name: str, figures: dict[str, float]) -> None:
-    benchmark.extra_info.update({k: round(v, 4) for k, v in figures.items()})
-    with capsys.disabled():
-        for k, v in figures.items():
-            print(f"\n  {name}: {k} = {v:.4f}", end="")
-        print()
 
 
 def _fill(vol, first: int, n: int, seed: int) -> np.ndarray:
@@ -88,10 +75,10 @@ def test_establish_against_volume_size(benchmark, capsys, tmp_path):
     src = np.ones(64 * 2**20, np.uint8)
     dst = np.zeros_like(src)
     np.copyto(dst, src)
-    memcpy_54 = min(_timed(lambda: np.copyto(dst, src)) for _ in range(3)) * 982_800 * 56_664 / src.nbytes
+    memcpy_54 = min(timed(lambda: np.copyto(dst, src)) for _ in range(3)) * 982_800 * 56_664 / src.nbytes
     benchmark.pedantic(lambda: fc.withdraw(fc.establish("S54", "T54", mode="NOCOPY").id), rounds=ROUNDS,
                        iterations=1)
-    _show(capsys, benchmark, "establish", {
+    show(capsys, benchmark, "establish", {
         "3390-54 establish, ms (target <= 1)": statistics.median(times["54"]) * 1e3,
         "3390-3 establish, ms": statistics.median(times["3"]) * 1e3,
         "3390-9 / 3390-3": statistics.median(r9),
@@ -126,13 +113,13 @@ def test_host_writes_under_copy_on_write(benchmark, capsys, write_site):
     zeros = np.zeros(N, np.int64)
 
     def batch(vol):
-        return _timed(lambda: vol.write_many(tracks, zeros, imgs))
+        return timed(lambda: vol.write_many(tracks, zeros, imgs))
 
     def per_track(vol):
         def run():
             for i in range(N):
                 vol.write_track(base + i, imgs[i])
-        return _timed(run)
+        return timed(run)
 
     out = {"batch first": [], "batch later": [], "per-track first": [], "per-track later": []}
     for r in range(ROUNDS + 1):
@@ -150,7 +137,7 @@ def test_host_writes_under_copy_on_write(benchmark, capsys, write_site):
     rel = fc.establish("SRC001", "TGT001", mode="NOCOPY")
     benchmark.pedantic(lambda: batch(src), rounds=ROUNDS, iterations=1)
     fc.withdraw(rel.id)
-    _show(capsys, benchmark, "host write", {
+    show(capsys, benchmark, "host write", {
         "batch (write_many) first write / plain (target <= 2)": statistics.median(out["batch first"]),
         "batch (write_many) later write / plain (target <= 1.05)": statistics.median(out["batch later"]),
         "per-track (write_track) first write / plain": statistics.median(out["per-track first"]),
@@ -174,20 +161,20 @@ def test_background_copy_against_memcpy(benchmark, capsys, tmp_path):
 
     def drain() -> float:
         rel = fc.establish("SRC001", "TGT001", mode="COPY")
-        dt = _timed(lambda: fc.drain(rel.id))
+        dt = timed(lambda: fc.drain(rel.id))
         fc.withdraw(rel.id)
         return dt
 
     drain()  # first touch of the target; the target is then warm, as limits.md (a) asks
     ratios = []
     for _ in range(ROUNDS):
-        mem = _timed(lambda: np.copyto(b, a))
+        mem = timed(lambda: np.copyto(b, a))
         ratios.append(mem / drain())
     benchmark.pedantic(drain, rounds=3, iterations=1)
     tgt = site.volume("TGT001")
     assert np.array_equal(tgt.own_track(500), src.own_track(500))
-    _show(capsys, benchmark, "background copy", {
+    show(capsys, benchmark, "background copy", {
         "drain throughput / np.copyto of the same bytes (target >= 0.7)": statistics.median(ratios),
-        "GB/s": nbytes / min(_timed(lambda: np.copyto(b, a)) for _ in range(2)) * statistics.median(ratios) / 1e9,
+        "GB/s": nbytes / min(timed(lambda: np.copyto(b, a)) for _ in range(2)) * statistics.median(ratios) / 1e9,
     })
     site.close()

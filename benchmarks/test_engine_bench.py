@@ -35,16 +35,9 @@ from dasdlab.engine.log import CHANGE, SCHEMA, LogReader, LogWriter
 from dasdlab.engine.recon import Recon
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.workload import Workload, WorkloadSpec
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "dbd"
-
-
-def _show(capsys, benchmark, name: str, figures: dict[str, float]) -> None:
-    benchmark.extra_info.update({k: round(v, 4) for k, v in figures.items()})
-    with capsys.disabled():
-        for k, v in figures.items():
-            print(f"\n  {name}: {k} = {v:,.4f}", end="")
-        print()
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +78,7 @@ def test_workload_throughput(benchmark, capsys, ims_site):
         ds.vol.write_many(trk[k:k + 4096], off[k:k + 4096], data[k:k + 4096])
     t_write = time.perf_counter() - t
     ups = stats.committed / stats.wall_seconds
-    _show(capsys, benchmark, "workload", {
+    show(capsys, benchmark, "workload", {
         "modeled updates per wall second": ups,
         "ratio to the 200,000/s target": ups / 200_000,
         "updates committed": stats.committed,
@@ -159,7 +152,7 @@ def test_log_write_read_apply(benchmark, capsys, tmp_path):
     np.copyto(np.empty_like(cs.after), cs.after)
     t_memcpy = time.perf_counter() - t0
     recon.close()
-    _show(capsys, benchmark, "log", {
+    show(capsys, benchmark, "log", {
         "write records/s": n / t_ours,
         "write MB/s": nbytes / t_ours / 1e6,
         "write ratio (pyarrow plain table / ours)": t_base / t_ours,
@@ -185,7 +178,7 @@ def test_workload_throughput_uniform_small_pool(benchmark, capsys, ims_site):
     written = sum(p.stats.steal_writes + p.stats.threshold_writes for p in pools)
     system.shutdown()
     ups = stats.committed / stats.wall_seconds
-    _show(capsys, benchmark, "workload uniform/256", {
+    show(capsys, benchmark, "workload uniform/256", {
         "modeled updates per wall second": ups,
         "ratio to the 200,000/s target": ups / 200_000,
         "DASD block writes per update": written / stats.committed,

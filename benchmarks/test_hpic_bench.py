@@ -32,19 +32,12 @@ from dasdlab.engine.recovery import recover
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.timemodel import get_profile
 from dasdlab.engine.workload import Workload, WorkloadSpec
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "dbd"
 PROFILE = get_profile("ds8000-ficon16")
 STANDARD = "  IC       DBD=HDAMDB01,ICOUT=*,FASTIC=N\n"
 FAST_RECOVERY = "  IC       DBD=HDAMDB01,ICOUT=*,FASTIC=(REQ,COPY)\n"
-
-
-def _show(capsys, benchmark, name: str, figures: dict[str, float]) -> None:
-    benchmark.extra_info.update({k: round(v, 4) for k, v in figures.items()})
-    with capsys.disabled():
-        for k, v in figures.items():
-            print(f"\n  {name}: {k} = {v:,.4f}", end="")
-        print()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +86,7 @@ def test_standard_copy_read_write_vs_memcpy(benchmark, capsys, ims):
     read = sum(r.wall["physical"] - r.wall["started"] for r in reps)
     write = sum(r.wall["hold_end"] - r.wall["physical"] for r in reps)
     t_mem = _memcpy_seconds(nbytes)
-    _show(capsys, benchmark, "image copy", {
+    show(capsys, benchmark, "image copy", {
         "MiB copied (both data set groups)": nbytes / 2**20,
         "wall s (read + IMS-format output, per copy)": wall,
         "MB/s": nbytes / wall / 1e6,
@@ -162,4 +155,4 @@ def test_recovery_standard_vs_fast_recovery_and_log_apply(benchmark, capsys, ims
     t = time.perf_counter()
     apply_changes(img, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
     figures["kernel alone records/s"] = len(cs) / (time.perf_counter() - t)
-    _show(capsys, benchmark, "recovery", figures)
+    show(capsys, benchmark, "recovery", figures)

@@ -22,26 +22,13 @@ import time
 
 import numpy as np
 import pytest
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 NTRACKS = 982_800  # 3390-54
 DENSITY = 0.10
 SLOT = 56_832
 BACKING = 4096
 ROUNDS = 5
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _show(capsys, benchmark, name: str, figures: dict[str, float]) -> None:
-    benchmark.extra_info.update({k: round(v, 4) for k, v in figures.items()})
-    with capsys.disabled():
-        for k, v in figures.items():
-            print(f"\n  {name}: {k} = {v:,.4f}", end="")
-        print()
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +53,14 @@ def test_bitmap_scan(benchmark, capsys, bitmap):
     sparse[::1000] = 1  # 0.1 % of the words hold one bit: almost every track is skipped
     ratios, per_track, per_skipped = [], [], []
     for _ in range(ROUNDS):
-        t_k = _timed(lambda: kernels.bitmap_scan(words, 0, NTRACKS, out))
-        t_ref = _timed(lambda: kernels_ref.bitmap_scan(words, 0, NTRACKS, out))
-        t_sparse = _timed(lambda: kernels.bitmap_scan(sparse, 0, NTRACKS, out))
+        t_k = timed(lambda: kernels.bitmap_scan(words, 0, NTRACKS, out))
+        t_ref = timed(lambda: kernels_ref.bitmap_scan(words, 0, NTRACKS, out))
+        t_sparse = timed(lambda: kernels.bitmap_scan(sparse, 0, NTRACKS, out))
         ratios.append(t_ref / t_k)
         per_track.append(t_k / NTRACKS * 1e9)
         per_skipped.append(t_sparse / NTRACKS * 1e9)
     benchmark.pedantic(kernels.bitmap_scan, args=(words, 0, NTRACKS, out), rounds=ROUNDS, iterations=1)
-    _show(capsys, benchmark, "bitmap scan (982,800 bits)", {
+    show(capsys, benchmark, "bitmap scan (982,800 bits)", {
         "ns per track scanned": statistics.median(per_track),
         "ns per track, 0.1% of the words set (skipped tracks)": statistics.median(per_skipped),
         "ms per scan at 10%": statistics.median(per_track) * NTRACKS / 1e6,
@@ -105,17 +92,17 @@ def test_bitmap_copy_vs_memcpy(benchmark, capsys, bitmap):
 
     def memcpy() -> float:
         # np.copyto of the same number of bytes: the backing copied whole, scaled
-        return _timed(lambda: np.copyto(dst, src)) * nbytes / src.nbytes
+        return timed(lambda: np.copyto(dst, src)) * nbytes / src.nbytes
 
     r_serial, r_par = [], []
     for _ in range(ROUNDS):
         m = memcpy()
-        r_serial.append(m / _timed(serial))
-        r_par.append(m / _timed(parallel))
+        r_serial.append(m / timed(serial))
+        r_par.append(m / timed(parallel))
     benchmark.pedantic(serial, rounds=3, iterations=1)
     k = int(idx[idx.size // 2])
     assert np.array_equal(dst[k % BACKING], src[k % BACKING])
-    _show(capsys, benchmark, f"bitmap-driven copy ({idx.size:,} tracks, {nbytes / 1e9:.1f} GB)", {
+    show(capsys, benchmark, f"bitmap-driven copy ({idx.size:,} tracks, {nbytes / 1e9:.1f} GB)", {
         "serial / memcpy": statistics.median(r_serial),
         "2 threads / memcpy": statistics.median(r_par),
     })

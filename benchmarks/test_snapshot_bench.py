@@ -29,23 +29,10 @@ from dasdlab.emulator import trackfmt
 from dasdlab.emulator.rva import configure_pool
 from dasdlab.emulator.site import Site
 from dasdlab.emulator.volume import Volume
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 ROUNDS = 5
 N = 1500  # tracks written per round (85 MB)
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _show(capsys, benchmark, name: str, ratios: dict[str, float]) -> None:
-    benchmark.extra_info.update({k: round(v, 4) for k, v in ratios.items()})
-    with capsys.disabled():
-        for k, v in ratios.items():
-            print(f"\n  {name}: {k} = {v:.4f}", end="")
-        print()
 
 
 def _images(heads: int, base: int, slot: int, seed: int) -> np.ndarray:
@@ -89,16 +76,16 @@ def test_host_write_under_snapshot_vs_in_place(benchmark, capsys, volumes):
 
     def pool_shared():
         snap.snap("RV0001", "RV0002", [(base, base + N)], [(base, base + N)])  # share every track
-        return _timed(lambda: writes(pa))
+        return timed(lambda: writes(pa))
 
     shared, unshared = [], []
     for _ in range(ROUNDS):
         k[0] += 1
-        plain = _timed(lambda: writes(ckd))
+        plain = timed(lambda: writes(ckd))
         shared.append(pool_shared() / plain)
         k[0] += 1
-        plain = _timed(lambda: writes(ckd))
-        unshared.append(_timed(lambda: writes(pa)) / plain)
+        plain = timed(lambda: writes(ckd))
+        unshared.append(timed(lambda: writes(pa)) / plain)
     benchmark.pedantic(lambda: writes(pa), rounds=ROUNDS, iterations=1)
     off = trackfmt.fixed_data_offset(0, 4096, 5)
     rec = np.full(4096, 7, np.uint8)
@@ -107,9 +94,9 @@ def test_host_write_under_snapshot_vs_in_place(benchmark, capsys, volumes):
         for i in range(N):
             vol.write_bytes(base + i, off, rec)
 
-    partial = [_timed(lambda: updates(pa)) / _timed(lambda: updates(ckd)) for _ in range(ROUNDS)]
+    partial = [timed(lambda: updates(pa)) / timed(lambda: updates(ckd)) for _ in range(ROUNDS)]
     assert bytes(pa.read_track(base)[off:off + 4]) == b"\x07" * 4
-    _show(capsys, benchmark, "host write", {
+    show(capsys, benchmark, "host write", {
         "full-track write, tracks shared with a snap / in place": statistics.median(shared),
         "full-track write, no snap / in place": statistics.median(unshared),
         "4 KB record update (track copied to a new slot) / in place": statistics.median(partial),
@@ -146,20 +133,20 @@ def test_snap_time_against_volume_size(benchmark, capsys, tmp_path):
     svc = site.subsystem("RVA1").service("snapshot")
 
     def snap(tag):
-        return _timed(lambda: svc.snap(f"S{tag}", f"T{tag}"))
+        return timed(lambda: svc.snap(f"S{tag}", f"T{tag}"))
 
     src = np.ones(256 * 2**20, dtype=np.uint8)
     dst = np.zeros_like(src)
     ratios, vs_copy = [], []
     for _ in range(ROUNDS):
         t3, t54 = snap("3"), snap("54")
-        memcpy_54 = _timed(lambda: np.copyto(dst, src)) * (sizes["3390-54"] * 56_664) / src.nbytes
+        memcpy_54 = timed(lambda: np.copyto(dst, src)) * (sizes["3390-54"] * 56_664) / src.nbytes
         ratios.append(t54 / t3)
         vs_copy.append(t54 / memcpy_54)
     benchmark.pedantic(lambda: svc.snap("S54", "T54"), rounds=3, iterations=1)
     rec = svc.query()[-1]
     assert rec["tracks_shared"] == sizes["3390-54"] - 1  # all but the relabelled VOL1 track
-    _show(capsys, benchmark, "snap", {
+    show(capsys, benchmark, "snap", {
         "snap time 3390-54 / 3390-3 (19.6x the tracks)": statistics.median(ratios),
         "snap time 3390-54 / memcpy of its 55.7 GB": statistics.median(vs_copy),
     })

@@ -23,6 +23,7 @@ import pytest
 from dasdlab.emulator import trackfmt
 from dasdlab.emulator.volcopy import copy_volume
 from dasdlab.emulator.volume import Volume
+from report import show, timed  # noqa: E402  (benchmarks/report.py)
 
 ROUNDS = 5
 TRACKS = 3000  # 170 MB of track slots for the read/write benchmarks
@@ -38,14 +39,6 @@ def _tool(name: str) -> str:
     return path
 
 
-def _show(capsys, benchmark, name: str, ratios: dict[str, float], targets: dict[str, str]) -> None:
-    benchmark.extra_info.update({k: round(v, 3) for k, v in ratios.items()})
-    with capsys.disabled():
-        for k, v in ratios.items():
-            print(f"\n  {name}: {k} = {v:.3f}  (target {targets[k]})", end="")
-        print()
-
-
 @pytest.fixture(scope="module")
 def dense_image(tmp_path_factory) -> Path:
     """A 3390-1 made by dasdinit: 948 MB, every byte written."""
@@ -54,12 +47,6 @@ def dense_image(tmp_path_factory) -> Path:
     subprocess.run([_tool("dasdinit"), str(img), "3390-1", "BEN001"], cwd=d, check=True,
                    capture_output=True)
     return img  # warm in the page cache: dasdinit just wrote it
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 @pytest.mark.benchmark(group="volume-copy")
@@ -84,7 +71,7 @@ def test_copy_volume_vs_dasdcopy_and_cp(benchmark, capsys, dense_image):
         times = {}
         for name, fn in (("ours", ours), ("dasdcopy", hercules), ("cp", plain_cp)):
             clean()
-            times[name] = _timed(fn)
+            times[name] = timed(fn)
         ratios_dasdcopy.append(times["ours"] / times["dasdcopy"])
         ratios_cp.append(times["ours"] / times["cp"])
     clean()
@@ -94,7 +81,7 @@ def test_copy_volume_vs_dasdcopy_and_cp(benchmark, capsys, dense_image):
         for t in (0, 1, a.ntracks // 2, a.ntracks - 1):
             assert np.array_equal(a.read_track(t), b.read_track(t))
     clean()
-    _show(capsys, benchmark, "volume copy", {
+    show(capsys, benchmark, "volume copy", {
         "time / dasdcopy time": statistics.median(ratios_dasdcopy),
         "time / cp time": statistics.median(ratios_cp),
     }, {"time / dasdcopy time": "<= 0.5", "time / cp time": "<= 1.5"})
@@ -134,9 +121,9 @@ def test_write_track_throughput_vs_memcpy(benchmark, capsys, filled):
             vol.write_track(base + i, images[i])
 
     memcpy = _memcpy_baseline(images.nbytes)
-    ratios = [_timed(memcpy) / _timed(write_all) for _ in range(ROUNDS)]
+    ratios = [timed(memcpy) / timed(write_all) for _ in range(ROUNDS)]
     benchmark.pedantic(write_all, rounds=ROUNDS, iterations=1)
-    _show(capsys, benchmark, "write_track", {"throughput / memcpy": statistics.median(ratios)},
+    show(capsys, benchmark, "write_track", {"throughput / memcpy": statistics.median(ratios)},
           {"throughput / memcpy": ">= 0.7"})
 
 
@@ -151,8 +138,8 @@ def test_read_track_throughput_vs_memcpy(benchmark, capsys, filled):
 
     memcpy = _memcpy_baseline(images.nbytes)
     read_all()
-    ratios = [_timed(memcpy) / _timed(read_all) for _ in range(ROUNDS)]
+    ratios = [timed(memcpy) / timed(read_all) for _ in range(ROUNDS)]
     benchmark.pedantic(read_all, rounds=ROUNDS, iterations=1)
     assert np.array_equal(out, images)
-    _show(capsys, benchmark, "read_track", {"throughput / memcpy": statistics.median(ratios)},
+    show(capsys, benchmark, "read_track", {"throughput / memcpy": statistics.median(ratios)},
           {"throughput / memcpy": ">= 0.7"})
