@@ -18,7 +18,6 @@ Figures go to ``extra_info`` and the suite's summary table; they never fail the 
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import pytest

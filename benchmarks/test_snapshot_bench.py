@@ -20,7 +20,6 @@ The ratios are printed and kept in the benchmark JSON; they do not fail the run.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import pytest

@@ -14,7 +14,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
