@@ -35,7 +35,7 @@ from dasdlab.engine.log import CHANGE, SCHEMA, LogReader, LogWriter
 from dasdlab.engine.recon import Recon
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.workload import Workload, WorkloadSpec
-from report import show, timed  # noqa: E402  (benchmarks/report.py)
+from report import show  # noqa: E402  (benchmarks/report.py)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "dbd"
 

@@ -32,7 +32,7 @@ from dasdlab.engine.recovery import recover
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.timemodel import get_profile
 from dasdlab.engine.workload import Workload, WorkloadSpec
-from report import show, timed  # noqa: E402  (benchmarks/report.py)
+from report import show  # noqa: E402  (benchmarks/report.py)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "dbd"
 PROFILE = get_profile("ds8000-ficon16")

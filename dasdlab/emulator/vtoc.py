@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import struct
 from dataclasses import dataclass, field, replace
 
 from dasdlab.emulator import trackfmt

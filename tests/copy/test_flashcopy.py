@@ -177,7 +177,7 @@ def test_incremental_ytw_target_changes_are_recopied(fcsite, fc):
 
 
 def test_reverse_restore(fcsite, fc):
-    src, tgt = fcsite.volume("SRC001", writable=True), fcsite.volume("TGT001", writable=True)
+    src = fcsite.volume("SRC001", writable=True)
     backup = view(src)
     rel = fc.establish("SRC001", "TGT001", incremental=True)
     src.write_track(20, pattern_track(src, 20, 5))
