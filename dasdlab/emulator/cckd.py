@@ -438,9 +438,6 @@ class CckdVolume(Volume):
             self._cache.popitem(last=False)
         return img
 
-    def slot_view(self, t: int) -> np.ndarray:
-        return self.own_track(t)
-
     def is_written(self, t: int) -> bool:
         return 0 <= t < self.ntracks
 

@@ -578,9 +578,6 @@ class PoolVolume(Volume):
         self._check_track(t)
         raise ImageError("DLB392E", "a pool volume has no slot file.")  # pragma: no cover
 
-    def slot_view(self, t: int) -> np.ndarray:
-        return self.own_track(t)
-
     def own_track(self, t: int) -> np.ndarray:
         self._check_track(t)
         s = int(self.ftd[t])

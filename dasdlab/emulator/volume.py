@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -154,7 +153,6 @@ class Volume:
         self.written = Bitmap(self.ntracks)
         self._single = files[0].tracks if len(files) == 1 else None
         self._starts = np.array([f.first_cyl * self.heads for f in files], dtype=np.int64)
-        self._lock = threading.Lock()
         self._vtoc = None
         #: The storage subsystem's write path: called with the track numbers (an int64
         #: array) *before* a host write changes them, so copy-before-write intercepts can
@@ -358,11 +356,6 @@ class Volume:
             return self._single, t
         i = int(np.searchsorted(self._starts, t, side="right")) - 1
         return self.files[i].tracks, t - int(self._starts[i])
-
-    def slot_view(self, t: int) -> np.ndarray:
-        """The raw slot of track ``t`` in the map (no check of :attr:`written`)."""
-        arr, lt = self._loc(t)
-        return arr[lt]
 
     def read_track(self, t: int) -> np.ndarray:
         """Track ``t``'s slot (a view; do not modify).  Never-written tracks read as zeros
@@ -574,16 +567,6 @@ class Volume:
         return read_vol1(self).volser
 
     # ------------------------------------------------------------------ lifecycle
-    def written_ranges(self) -> Iterator[tuple[int, int]]:
-        """Runs [start, stop) of written tracks."""
-        idx = self.written.indices()
-        if idx.size == 0:
-            return
-        breaks = np.flatnonzero(np.diff(idx) != 1)
-        starts = np.concatenate(([idx[0]], idx[breaks + 1]))
-        stops = np.concatenate((idx[breaks] + 1, [idx[-1] + 1]))
-        yield from zip(starts.tolist(), stops.tolist())
-
     def flush(self) -> None:
         if not self.read_only:
             for f in self.files:

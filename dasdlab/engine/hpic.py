@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Generator, Iterable
+from typing import Callable, Generator
 
 import numpy as np
 
@@ -699,10 +699,6 @@ def _cc_counters(sess) -> dict:
     keys = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks", "cache_hwm_bytes", "host_hwm_bytes",
             "read_sidefile", "read_live", "read_work", "method", "state")
     return {k: q[k] for k in keys if k in q}
-
-
-def statements_of(icein: Icein) -> Iterable[Statement]:
-    return icein.statements
 
 
 __all__ = ["ImageCopyEngine", "CopyRun", "CopyReport", "HpicError", "PlanError", "recon_type", "run_to_end",
