@@ -120,7 +120,7 @@ class RelationshipMap:
     def title(self) -> str:
         t = f"{self.id} ({self.capability.replace('_', ' ')}, {self.subsystem}) {self.source.volser} -> " \
             f"{self.target.volser}: {self.state}"
-        return t + ("  ** FAILED: not a valid copy **" if self.failed else "")
+        return t
 
 
 # ====================================================================== history
@@ -266,6 +266,7 @@ def _fc_maps(sub, svc, history):
             saved = ~pending  # no background copy: only copy-on-write or a target write
         else:
             saved = np.zeros(n, bool)
+        src_chg |= saved  # a copy-on-write means the source was written after the point in time
         failed = rel.state.name == "FAILED"
         t_states = np.where(pending, T.SHARED, np.where(saved, T.SAVED, T.COPIED)).astype(np.uint8)
         t_states[pending & ~wr] = T.NEVER_WRITTEN
@@ -446,6 +447,7 @@ def _tf_maps(sub, svc, history):
             saved = ~pending
         else:
             saved = np.zeros(n, bool)
+        src_chg |= saved & (s.direction == "forward")
         s_st = np.where(pending, T.SHARED, T.COPIED).astype(np.uint8)
         t_st = np.where(pending, T.SHARED, np.where(saved, T.SAVED, T.COPIED)).astype(np.uint8)
         t_st[pending & ~wr] = T.NEVER_WRITTEN
@@ -548,6 +550,8 @@ def render_map(m: RelationshipMap):
     names = [f"{s.volser} ({s.role})" for s in (m.source, m.target)]
     gap = max(2, len(names[0]) - w)
     lines = [Text(m.title, style="bold red" if m.failed else "bold")]
+    if m.failed:
+        lines.append(Text("  ** FAILED: not a valid copy -- its missing tracks are drawn lost **", style="bold red"))
     head = Text(f"{'cyl':>9} ")
     head.append(names[0].ljust(w + 2 + gap))
     head.append(names[1])
