@@ -51,10 +51,12 @@ app.command("recover")(hpic_cli.recover)
 
 
 from dasdlab.cli.demo import demo as _demo  # noqa: E402
+from dasdlab.cli.lab import lab as _lab  # noqa: E402
 from dasdlab.cli.warmup import warmup as _warmup  # noqa: E402
 
 app.command("demo")(_demo)
 app.command("warmup")(_warmup)
+app.command("lab")(_lab)
 
 
 @app.command()

@@ -23,10 +23,12 @@ changed         changed after the point in time: this side was written after its
                 point-in-time image was safe, so source and copy now differ
 redirected      redirected on write (SnapShot): the pair no longer shares a track, the
                 write went to a new place and the other side kept the old one
-uncommitted     no point in time yet: a TimeFinder target that is Not Ready until the
-                session is activated
+uncommitted     not fixed yet: a TimeFinder target that is Not Ready until the session
+                is activated (no point in time yet); in the lab, a committed change
+                still in the buffer pool, not yet on DASD
 lost            the copy failed, was cancelled or ended before it had this track: the
-                track is *not* in the copy (never drawn as copied)
+                track is *not* in the copy (never drawn as copied); in the lab, a
+                track that is wrong after a recovery
 outside         not part of the relationship
 ==============  ====================================================================
 
@@ -82,8 +84,8 @@ LEGEND: dict[TrackState, tuple[str, str, str]] = {
     T.SAVED: ("saved by copy-on-write or into the sidefile", "S", "#e69f00"),
     T.CHANGED: ("changed after the point in time", "x", "#d55e00"),
     T.REDIRECTED: ("redirected on write (own new track)", "R", "#009e73"),
-    T.UNCOMMITTED: ("uncommitted: no point in time yet", "u", "#cc79a7"),
-    T.LOST: ("lost: copy failed or cancelled", "!", "#000000"),
+    T.UNCOMMITTED: ("uncommitted: not on DASD yet, or no point in time yet", "u", "#cc79a7"),
+    T.LOST: ("lost: not in the copy (failed, cancelled) or wrong after recovery", "!", "#000000"),
     T.OUTSIDE: ("not in the relationship", " ", "#eeeeee"),
 }
 
@@ -343,6 +345,8 @@ def _cc_maps(sub, svc, history):
             chg = _in(seen.src_changed, n) if seen else np.zeros(n, bool)
             chg |= saved
             d_states = np.where(unread, np.where(saved, T.SAVED, T.SHARED), T.COPIED).astype(np.uint8)
+            if seen is not None:  # read from the sidefile: the dump's image was the saved one
+                d_states[_in(seen.src_saved, n) & ~unread] = T.SAVED
             d_states[unread & ~saved & ~wr] = T.NEVER_WRITTEN
             if s.state.name != "ACTIVE":
                 d_states[unread] = T.LOST  # a cancelled or ended dump never got these
