@@ -40,8 +40,14 @@ a history (another process made the relationship), a NOCOPY relationship's copie
 tracks can only have come by copy-on-write or a target write, and are drawn saved.
 
 The services are asked through one adapter per capability (:data:`ADAPTERS`), never
-by branching on names: ``maps(sub, svc, history)`` and ``classify(svc, volser,
-tracks)`` (which tracks of a write were still unprotected).  Errors: DLB850E-DLB853E.
+by branching on names: ``maps(sub, svc, history)`` and ``classify(sub, svc, volser,
+tracks)`` (which tracks of a write were still unprotected).  The relationships and
+their counters are the copy-service contract's descriptors (``svc.query()``: the
+standard ``tracks_total``, ``tracks_copied``, ``cow_count`` and the service's own
+details); the per-track state, which the contract does not describe, is each
+service's own bitmaps (FlashCopy ``to_copy`` and change recording, Concurrent Copy
+``unread``/``saved``, TimeFinder ``pending`` and changed-track maps, SnapShot's
+Functional Track Directory pointers).  Errors: DLB851E-DLB853E.
 """
 
 from __future__ import annotations
@@ -207,6 +213,13 @@ def _blank(vol) -> np.ndarray:
     return np.full(vol.ntracks, T.OUTSIDE, dtype=np.uint8)
 
 
+def _counters(d, extra: Iterable[str]) -> dict:
+    """The contract's standard counters of descriptor ``d``, then the service's own."""
+    out = {k: d[k] for k in ("tracks_total", "tracks_copied", "cow_count") if k in d}
+    out.update({k: d[k] for k in extra if d.get(k) is not None})
+    return out
+
+
 def _in(idx: Iterable[int], n: int) -> np.ndarray:
     m = np.zeros(n, bool)
     lst = [i for i in idx if 0 <= i < n]
@@ -246,8 +259,8 @@ def _fc_classify(sub, svc, volser, tracks):
 
 def _fc_maps(sub, svc, history):
     out = []
-    for rel in svc.relationships():
-        q = rel.query()
+    for q in svc.query():  # the contract's descriptors, then the relationship's own bitmaps
+        rel = svc.get(q["id"])
         src, tgt = sub.open_volume(rel.source), sub.open_volume(rel.target)
         n = rel.tmap.n
         r = np.arange(n, dtype=np.int64)
@@ -280,8 +293,7 @@ def _fc_maps(sub, svc, history):
         s_states[src_chg] = T.CHANGED
         ss, ts = _blank(src), _blank(tgt)
         ss[sa], ts[da] = s_states, t_states
-        counters = {k: q[k] for k in ("tracks_total", "tracks_copied", "cow_count", "background_tracks",
-                                      "target_reads_redirected", "target_write_tracks")}
+        counters = _counters(q, ("background_tracks", "target_reads_redirected", "target_write_tracks"))
         note = f"{q['mode']}{' incremental' if q['incremental'] else ''}, {q['level']} level"
         if q["message"]:
             note += f"; {q['message']}"
@@ -310,9 +322,8 @@ def _cc_classify(sub, svc, volser, tracks):
     return out
 
 
-_CC_COUNTERS = ("tracks_total", "tracks_read", "intercepted_writes", "cache_sidefile_tracks",
-                "host_sidefile_tracks", "cache_hwm_tracks", "host_hwm_tracks", "tracks_read_sidefile",
-                "tracks_read_live")
+_CC_COUNTERS = ("intercepted_writes", "cache_sidefile_tracks", "host_sidefile_tracks", "cache_hwm_tracks",
+                "host_hwm_tracks", "tracks_read_sidefile", "tracks_read_live")
 
 
 def _cc_maps(sub, svc, history):
@@ -359,7 +370,7 @@ def _cc_maps(sub, svc, history):
         ss[dom], ds[dom] = s_states, d_states
         if q["message"]:
             note += f"; {q['message']}"
-        counters = {k: q[k] for k in _CC_COUNTERS if q.get(k) is not None}
+        counters = _counters(q, _CC_COUNTERS)
         out.append(RelationshipMap(sub.name, "concurrent_copy", q["id"], q["state"],
                                    Side(q["volser"], "source", ss, vol.heads),
                                    Side(f"dump {q['id']}", "dump", ds, vol.heads), counters, note, not ok))
@@ -396,8 +407,7 @@ def _snap_maps(sub, svc, history):
             t_st[:] = T.LOST
         ss, ts = _blank(src), _blank(tgt)
         ss[sa], ts[da] = st, t_st
-        counters = {k: q[k] for k in ("tracks_total", "tracks_shared", "tracks_unshared", "tracks_empty",
-                                      "space_consumed_bytes")}
+        counters = _counters(q, ("tracks_shared", "tracks_unshared", "tracks_empty", "space_consumed_bytes"))
         out.append(RelationshipMap(sub.name, "snapshot", snap.id, q["state"],
                                    Side(snap.source, "source", ss, src.heads),
                                    Side(snap.target, "target", ts, tgt.heads), counters,
@@ -428,9 +438,8 @@ def _tf_classify(sub, svc, volser, tracks):
 
 def _tf_maps(sub, svc, history):
     out = []
-    for sid in sorted(svc.sessions):
-        s = svc.sessions[sid]
-        q = s.query()
+    for q in svc.query():
+        s = svc.session(q["id"])
         src, tgt = sub.open_volume(s.source), sub.open_volume(s.target)
         n = s.tmap.n
         r = np.arange(n, dtype=np.int64)
@@ -468,8 +477,7 @@ def _tf_maps(sub, svc, history):
             s_st, t_st = t_st, s_st
         ss, ts = _blank(src), _blank(tgt)
         ss[sa], ts[da] = s_st, t_st
-        counters = {"tracks_total": q["tracks_total"], "tracks_copied": q["tracks_copied"],
-                    "copied_background": q["copied_background"], "cow_count": q["cow_count"]}
+        counters = _counters(q, ("copied_background",))
         out.append(RelationshipMap(sub.name, "timefinder", s.id, q["state"],
                                    Side(s.source, "source", ss, src.heads),
                                    Side(s.target, "target", ts, tgt.heads), counters,
