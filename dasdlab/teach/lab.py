@@ -241,7 +241,7 @@ class Lab:
             return None
         word = (st.command.split() or ["step"])[0].lower()
         return save_picture(st.maps, Path(folder) / f"step-{self.steps:03d}-{word}.{fmt}",
-                            title=f"{st.command}\n{st.what}")
+                            title=f"lab> {st.command}  --  {st.what}")
 
     # ------------------------------------------------------------------ addressing
     def _target(self, name: str, writable: bool = False):

@@ -15,7 +15,8 @@ shared          shared / not yet copied: the copy's image is still the source's 
                 track (FlashCopy or TimeFinder bit still to copy -- a read of the
                 target is served from the source --, a Concurrent Copy track the dump
                 has not read, a SnapShot pointer both volumes share)
-copied          on the copy by the background copy, or read by the dump
+copied          on the copy by the background copy, read by the dump, or copied
+                because the copy was read (TimeFinder copy on access)
 saved           saved by copy-on-write or into the sidefile: a host write reached the
                 source before the copy had the track, so its point-in-time image was
                 saved first (FlashCopy/TimeFinder copy-on-write, CC sidefile)
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -86,13 +88,13 @@ T = TrackState
 LEGEND: dict[TrackState, tuple[str, str, str]] = {
     T.NEVER_WRITTEN: ("never written", ".", "#ffffff"),
     T.SHARED: ("shared / not yet copied", "o", "#bdbdbd"),
-    T.COPIED: ("copied by background copy or dump read", "#", "#0072b2"),
+    T.COPIED: ("copied (background copy, dump read, copy on a read)", "#", "#0072b2"),
     T.SAVED: ("saved by copy-on-write or into the sidefile", "S", "#e69f00"),
     T.CHANGED: ("changed after the point in time", "x", "#d55e00"),
     T.REDIRECTED: ("redirected on write (own new track)", "R", "#009e73"),
     T.UNCOMMITTED: ("uncommitted: not on DASD yet, or no point in time yet", "u", "#cc79a7"),
     T.LOST: ("lost: not in the copy (failed, cancelled) or wrong after recovery", "!", "#000000"),
-    T.OUTSIDE: ("not in the relationship", " ", "#eeeeee"),
+    T.OUTSIDE: ("not in the relationship", " ", "#f2f2f2"),
 }
 
 
@@ -649,8 +651,9 @@ def save_picture(maps: list[RelationshipMap], path: str | os.PathLike, title: st
     cmap = ListedColormap([LEGEND[s][2] for s in T])
     rows = len(maps)
     ncyl = max(-(-max(m.source.states.size, m.target.states.size) // m.source.heads) for m in maps)
-    fig_h = min(40.0, 1.2 + rows * (0.8 + 0.16 * min(ncyl, 120)))
-    fig, axes = plt.subplots(rows, 2, figsize=(8.5, fig_h), squeeze=False)
+    lines = textwrap.wrap(title, 110) if title else []
+    fig_h = min(40.0, 1.4 + 0.25 * len(lines) + rows * (1.0 + 0.18 * min(ncyl, 120)))
+    fig, axes = plt.subplots(rows, 2, figsize=(9, fig_h), squeeze=False, layout="constrained")
     used: set[int] = set()
     for i, m in enumerate(maps):
         for j, side in enumerate((m.source, m.target)):
@@ -680,10 +683,9 @@ def save_picture(maps: list[RelationshipMap], path: str | os.PathLike, title: st
             ax.set_title(t, fontsize=9, color="#b00000" if (m.failed and j == 1) else "black")
     handles = [Patch(facecolor=LEGEND[s][2], edgecolor="#555555", label=LEGEND[s][0])
                for s in T if s in used and s is not T.OUTSIDE]
-    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.04 + 0.025 * ((len(handles) + 1) // 2), 1, 0.97 if title else 1))
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=9)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -54,6 +54,17 @@ def check_against_services(lab: Lab) -> int:
             q = sub.service("snapshot").query(m.id)[0]
             assert int((m.source.states == T.SHARED).sum()) == q["tracks_shared"]
             assert int((m.source.states == T.REDIRECTED).sum()) == q["tracks_unshared"]
+        elif m.capability == "timefinder":
+            s = sub.service("timefinder").session(m.id)
+            r = np.arange(s.tmap.n)
+            pend = s.pending.test_many(r)
+            tgt = m.target.states[s.tmap.dst(r)]
+            if s.state.name in ("CREATED", "PRECOPY"):
+                assert np.array_equal(tgt == T.UNCOMMITTED, pend)
+            elif s.direction == "forward":
+                assert np.array_equal(np.isin(tgt, [T.SHARED, T.NEVER_WRITTEN]), pend)
+                # saved = copied because the source was written first; a target read copies too
+                assert int((tgt == T.SAVED).sum()) == s.counters["source_write"]
         else:
             continue
         checked += 1
@@ -207,3 +218,64 @@ def test_cli_lab_script_stops_at_a_failing_step(tmp_path, capsys):
     assert "write SRC001 20" not in out  # stopped there
     code = run(["lab", "--script", str(tmp_path / "missing.lab")])
     assert code == 8 and "DLB868E" in capsys.readouterr().err
+
+
+def test_every_service_step_by_step():
+    """FlashCopy COPY with modeled time, incremental refresh, snap, clone: each map
+    checked against its service after every step."""
+    lab = Lab()
+    script = """
+        volume SRC001 DS8K1 4
+        volume TGT001 DS8K1 4
+        volume INC001 DS8K1 4
+        volume RSRC01 RVA1
+        volume RTGT01 RVA1
+        volume VSRC01 VMAX1
+        volume VTGT01 VMAX1
+        fill SRC001
+        fc SRC001 TGT001 copy
+        write SRC001 40 before the background copy got here
+        time 0.01
+        drain
+        fill RSRC01 15-25
+        snap RSRC01 RTGT01
+        workload RSRC01 5 1
+        fill VSRC01 15-20
+        clone create VSRC01 VTGT01 nocopy
+        write VSRC01 16 before activation
+        clone activate TF0001
+        write VSRC01 17 after activation
+        read VTGT01 18
+        clone terminate TF0001
+        withdraw FC0001
+        fc SRC001 INC001 copy incremental
+        drain FC0002
+        update SRC001 20 changed after the copy
+        refresh FC0002
+        map FC0002
+        time 1
+        site
+    """
+    try:
+        checked = 0
+        for line in [ln.strip() for ln in script.splitlines() if ln.strip()]:
+            st = lab.step(line)
+            assert st.error is None, f"{line}: {st.error}"
+            checked += check_against_services(lab)
+            if line == "time 0.01":  # 2000 tracks/s for 10 ms: 20 tracks in the background
+                (m,) = [x for x in st.maps if x.id == "FC0001"]
+                assert int((m.target.states == T.COPIED).sum()) == st.changed["FC0001.background_tracks"][1] == 20
+                assert m.target.states[40] == T.SAVED
+            if line == "refresh FC0002":
+                (m,) = st.maps if st.maps[0].id == "FC0002" else [x for x in st.maps if x.id == "FC0002"]
+                assert set(np.flatnonzero(m.target.states == T.SHARED)) == {20}  # only the changed track
+            if line == "clone activate TF0001":
+                (m,) = [x for x in st.maps if x.id == "TF0001"]
+                assert not np.any(m.target.states == T.UNCOMMITTED)
+            if line == "write VSRC01 17 after activation":
+                (m,) = [x for x in st.maps if x.id == "TF0001"]
+                assert m.target.states[17] == T.SAVED and m.target.states[16] == T.SHARED
+        assert checked >= 20
+        assert "DS8K1" in st.lines[0]
+    finally:
+        lab.close()
