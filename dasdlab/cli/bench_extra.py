@@ -95,7 +95,21 @@ def teach(
         typer.echo(str(p))
 
 
+def explore(
+    results: Annotated[Path, typer.Option("--results", help="Results folder of 'dasdlab bench outage'.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="HTML file to write (default: RESULTS/explorer.html).")] = None,
+) -> None:
+    """Write the outage explorer: one self-contained HTML file to open in a browser
+    (pick a method or all side by side, play or scrub through modeled time)."""
+    from dasdlab.bench.explorer import write_explorer
+
+    path = write_explorer(results, out)
+    typer.echo(f"DLB850I outage explorer written to {path}; open it in a browser (no server needed).")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``sweep`` and ``teach`` to the ``bench`` sub-app."""
+    """Add ``sweep``, ``teach`` and ``explore`` to the ``bench`` sub-app."""
     app.command("sweep")(sweep)
     app.command("teach")(teach)
+    app.command("explore")(explore)
