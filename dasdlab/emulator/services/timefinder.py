@@ -88,7 +88,7 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import TrackCopier, TrackMap
 from dasdlab.emulator.services import runs as runs_mod
-from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError
 
@@ -194,7 +194,7 @@ class CloneSession(Lifecycle):
         self.pending: Bitmap | None = None
         self.changed_src: Bitmap | None = None
         self.changed_tgt: Bitmap | None = None
-        self.sides: list[_Side] = []
+        self.sides: list[Protection] = []
         self._copier: TrackCopier | None = None
 
     @property
@@ -241,53 +241,27 @@ class CloneSession(Lifecycle):
         }
 
 
-class _Side:
-    """The write-path intercept of one session on one of its volumes.
+def _side(svc: TimeFinderService, s: CloneSession, role: str, reads: bool) -> Protection:
+    """The write-path protection of session ``s`` on its ``role`` volume ("source" or
+    "target").  Whether it redirects reads is fixed per registration: the service
+    replaces the protections whenever the state changes what they must see."""
 
-    ``role`` is "source" or "target".  ``redirects_reads`` is fixed per registration:
-    the service re-registers the sides whenever the state changes what they must see.
-    """
-
-    def __init__(self, session: CloneSession, role: str, reads: bool) -> None:
-        self.session = session
-        self.role = role
-        self.redirects_reads = reads
-
-    def _rel(self, tracks: np.ndarray) -> np.ndarray:
-        tm = self.session.tmap
-        return (tm.rel_of_src(tracks) if self.role == "source" else tm.rel_of_dst(tracks))[0]
-
-    def _quiet(self, r: int, kind: str) -> bool:
-        """True when an access to relative track ``r`` needs nothing: the target is Ready,
-        the track is copied and no changed-track bitmap records it.  Checked without
-        numpy or the lock, so that later writes cost about what a plain write does."""
-        s = self.session
+    def quiet(r: int, kind: str) -> bool:
+        # the target is Ready, the track is copied and no changed-track bitmap records
+        # it: checked without numpy or the lock, so later writes cost about a plain write
         return (s.state in _QUIET and not s.pending.test(r)
                 and (kind == "read" or s.changed_src is None))
 
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if tracks.size == 1:
-            self.before_write_one(vol, int(tracks[0]))
-            return
-        rel = self._rel(tracks)
-        if rel.size:
-            self.session.service._on_access(self.session, self.role, "write", rel, int(tracks[0]))
-
-    def before_write_one(self, vol, t: int) -> None:
-        """:meth:`before_write` for one track (the subsystem's per-track path)."""
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "write"):
-            return
-        self.session.service._on_access(self.session, self.role, "write", np.array([r], dtype=np.int64), t)
-
-    def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "read"):
+    def read(r: int, t: int):
+        if quiet(r, "read"):
             return None
-        return self.session.service._on_access(self.session, self.role, "read",
-                                               np.array([r], dtype=np.int64), t)
+        return svc._on_access(s, role, "read", np.array([r], dtype=np.int64), t)
+
+    return Protection(
+        s, s.tmap, role, needs=lambda r: not quiet(r, "write"),
+        act_one=lambda vol, r, t: svc._on_access(s, role, "write", np.array([r], dtype=np.int64), t),
+        act=lambda vol, rels, tracks: svc._on_access(s, role, "write", rels, int(tracks[0])),
+        reads=read if reads else None)
 
 
 def _locked(fn):
@@ -663,17 +637,17 @@ class TimeFinderService(CopyService):
 
     def _rehook(self, s: CloneSession) -> None:
         for side in s.sides:
-            self.sub.unregister_intercept(s.source if side.role == "source" else s.target, side)
+            self._unprotect(s.source if side.role == "source" else s.target, side)
         s.sides = []
         st = s.state
         if st is S.TERMINATED or (st in (S.COPIED, S.RESTORED) and not s.differential):
             return
         tgt_reads = st in NOT_READY or st is S.INVALID or st in (S.COPY_ON_ACCESS, S.COPY_IN_PROG)
-        s.sides.append(_Side(s, "target", reads=tgt_reads))
+        s.sides.append(_side(self, s, "target", reads=tgt_reads))
         if st is not S.INVALID:
-            s.sides.append(_Side(s, "source", reads=st is S.RESTORE_IN_PROG))
+            s.sides.append(_side(self, s, "source", reads=st is S.RESTORE_IN_PROG))
         for side in s.sides:
-            self.sub.register_intercept(s.source if side.role == "source" else s.target, side)
+            self._protect(s.source if side.role == "source" else s.target, side)
 
     # ------------------------------------------------------------------ internals
     def _check_conflicts(self, src_v: str, sr, tgt_v: str, dr) -> None:
