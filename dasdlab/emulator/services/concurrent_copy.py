@@ -383,13 +383,10 @@ class ConcurrentCopyService(CopyService):
         volser = volser.upper()
         if virtual not in (False, None, "prefer", "require"):
             raise CopyServiceError("DLB362E", f"virtual={virtual!r} is not one of False, 'prefer', 'require'.")
-        owner = self.sub.site.volume_spec(volser)["subsystem"]
-        if owner != self.sub.name:
-            raise CopyServiceError(
-                "DLB362E", f"volume {volser} belongs to {owner}; start its Concurrent Copy session there."
-            )
+        self._own_volume(volser, "DLB362E", "volume {volser} belongs to {owner}; start its Concurrent Copy "
+                         "session there.")
         vol = self.sub.open_volume(volser)
-        domain = runs_mod.normalize(runs, vol.ntracks, f"Concurrent Copy domain on {volser}", "DLB362E")
+        domain = self._runs(runs, vol, f"Concurrent Copy domain on {volser}", "DLB362E")
         now = self.sub.clock.now()
         # the event is sent outside the lock: the caller may hand work to other threads
         with self._lock:

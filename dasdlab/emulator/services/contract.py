@@ -318,13 +318,11 @@ class CopyService:
         return v
 
     @staticmethod
-    def _like_devices(src, tgt, msgid: str, text: str) -> None:
+    def _like_devices(src, tgt, sv: str, tv: str, msgid: str, text: str) -> None:
         """Source and target must have one track layout (slot size and heads).  ``text``
         may use ``{sv}``, ``{tv}``, ``{sg}``, ``{tg}`` (serials and geometry names)."""
         if (src.slot, src.heads) != (tgt.slot, tgt.heads):
-            raise CopyServiceError(msgid, text.format(
-                sv=getattr(src, "volser_hint", "?"), tv=getattr(tgt, "volser_hint", "?"),
-                sg=src.geometry.name, tg=tgt.geometry.name))
+            raise CopyServiceError(msgid, text.format(sv=sv, tv=tv, sg=src.geometry.name, tg=tgt.geometry.name))
 
     @staticmethod
     def _runs(runs, vol, what: str, msgid: str) -> Runs:

@@ -495,23 +495,17 @@ class FlashCopyService(CopyService):
         if m not in ("COPY", "NOCOPY"):
             raise CopyServiceError("DLB341E", f"FlashCopy mode must be COPY or NOCOPY, not {mode!r}.")
         inc = _norm_incremental(incremental)
-        sv, tv = source_volser.upper(), target_volser.upper()
-        for v in (sv, tv):
-            owner = self.sub.site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB322E", f"volume {v} is in subsystem {owner}, not {self.sub.name}; FlashCopy "
-                    "copies only between volumes of one subsystem.")
+        sv, tv = (self._own_volume(v, "DLB322E", "volume {volser} is in subsystem {owner}, not "
+                                   "{subsystem}; FlashCopy copies only between volumes of one subsystem.")
+                  for v in (source_volser, target_volser))
         if space_efficient and (m != "NOCOPY" or inc):
             raise CopyServiceError(
                 "DLB338E", "a space-efficient target needs NOCOPY and no incremental recording "
                 "(a background copy would fill the repository, S58/S59).")
         src = self.sub.open_volume(sv)
         tgt = self.sub.open_volume(tv, writable=True)
-        if src.slot != tgt.slot or src.heads != tgt.heads:
-            raise CopyServiceError(
-                "DLB324E", f"{sv} ({src.geometry.name}) and {tv} ({tgt.geometry.name}) are not of "
-                "one device family; FlashCopy needs like devices.")
+        self._like_devices(src, tgt, sv, tv, "DLB324E", "{sv} ({sg}) and {tv} ({tg}) are not of one device "
+                           "family; FlashCopy needs like devices.")
         if src_runs is None and dst_runs is None:
             if sv == tv:
                 raise CopyServiceError("DLB323E", f"source and target are both {sv}; a volume-level "
@@ -561,24 +555,9 @@ class FlashCopyService(CopyService):
             return rel
 
     def _check_runs(self, runs, vol, volser: str, what: str) -> list[tuple[int, int]]:
-        if runs is None or len(runs) == 0:
+        if runs is None:
             raise CopyServiceError("DLB325E", f"no {what} extents given for {volser}.")
-        out: list[tuple[int, int]] = []
-        for r in runs:
-            try:
-                a, b = int(r[0]), int(r[1])
-            except (TypeError, ValueError, IndexError):
-                raise CopyServiceError("DLB325E", f"{what} extent {r!r} is not a [start, stop) pair of tracks.") from None
-            if not 0 <= a < b <= vol.ntracks:
-                raise CopyServiceError(
-                    "DLB325E", f"{what} extent [{a}, {b}) is empty or outside volume {volser} "
-                    f"(tracks 0..{vol.ntracks - 1}).")
-            out.append((a, b))
-        srt = sorted(out)
-        for (a0, b0), (a1, _b1) in zip(srt, srt[1:]):
-            if a1 < b0:
-                raise CopyServiceError("DLB325E", f"{what} extents on {volser} overlap each other at track {a1}.")
-        return out
+        return self._runs(runs, vol, f"{what} extents on {volser}", "DLB325E")
 
     def _check_limits(self, sv: str, tv: str, tmap: TrackMap, inc: str | None) -> None:
         srun, drun = tmap.src_runs(), tmap.dst_runs()

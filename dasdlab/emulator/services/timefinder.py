@@ -383,37 +383,28 @@ class TimeFinderService(CopyService):
             raise CopyServiceError(
                 "DLB375E", "a DIFFERENTIAL clone needs mode COPY or PRECOPY, not NOCOPY (CopyOnAccess)."
             )
-        src_v, tgt_v = src_volser.upper(), tgt_volser.upper()
-        site = self.sub.site
-        for v in (src_v, tgt_v):
-            owner = site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB379E", f"volume {v} belongs to {owner}; a clone on {self.sub.name} needs both "
-                    f"volumes in {self.sub.name}."
-                )
+        src_v, tgt_v = (self._own_volume(v, "DLB379E", "volume {volser} belongs to {owner}; a clone on "
+                                         "{subsystem} needs both volumes in {subsystem}.")
+                        for v in (src_volser, tgt_volser))
         src = self.sub.open_volume(src_v)
         tgt = self.sub.open_volume(tgt_v)
-        if (src.heads, src.slot) != (tgt.heads, tgt.slot):
-            raise CopyServiceError(
-                "DLB379E", f"{src_v} ({src.geometry.name}) and {tgt_v} ({tgt.geometry.name}) have different "
-                "track geometry; a clone needs like devices."
-            )
+        self._like_devices(src, tgt, src_v, tgt_v, "DLB379E", "{sv} ({sg}) and {tv} ({tg}) have different "
+                           "track geometry; a clone needs like devices.")
         if src_runs is None and dst_runs is None and tgt.ntracks < src.ntracks:
             raise CopyServiceError(
                 "DLB372E", f"a full-volume clone needs a target at least as large as the source: {src_v} "
                 f"has {src.ntracks} tracks, {tgt_v} {tgt.ntracks}."
             )
-        sr = runs_mod.normalize(src_runs, src.ntracks, f"source runs on {src_v}", "DLB372E")
+        sr = self._runs(src_runs, src, f"source runs on {src_v}", "DLB372E")
         if dst_runs is None:
             dst_runs = sr
-        dr = runs_mod.normalize(dst_runs, tgt.ntracks, f"target runs on {tgt_v}", "DLB372E")
+        dr = self._runs(dst_runs, tgt, f"target runs on {tgt_v}", "DLB372E")
         if runs_mod.total(sr) != runs_mod.total(dr):
             raise CopyServiceError(
                 "DLB372E", f"the source runs hold {runs_mod.total(sr)} tracks but the target runs "
                 f"{runs_mod.total(dr)}; they must be the same size."
             )
-        if src_v == tgt_v and (ov := runs_mod.first_overlap(sr, dr)):
+        if src_v == tgt_v and (ov := self._overlap(sr, dr)):
             raise CopyServiceError(
                 "DLB372E", f"tracks [{ov[0]}, {ov[1]}) of {src_v} would be both source and target."
             )
