@@ -66,7 +66,6 @@ process could save the before-image.  Records of ended sessions stay until
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import threading
 import uuid
@@ -517,11 +516,12 @@ class ConcurrentCopyService(CopyService):
         return None
 
     def _virtual_mechanism(self) -> str | None:
-        if self.sub.has("snapshot"):
-            return "snapshot"
-        if self.sub.has("flashcopy") and importlib.util.find_spec("dasdlab.emulator.services.flashcopy"):
-            return "flashcopy"
-        return None
+        """The service that makes the working copy: one of the subsystem's that declares a
+        virtual Concurrent Copy mechanism (a snap first)."""
+        from dasdlab.emulator.services import registry
+
+        found = registry.virtual_cc_mechanisms(self.sub.capabilities)
+        return found[0] if found else None
 
     @_locked
     def _intercept(self, s: CCSession, vol, tracks: np.ndarray) -> None:
@@ -781,14 +781,11 @@ class _WorkArea:
         )
 
     def _establish(self, volser: str, domain, dst) -> str | None:
-        sub = self.svc.sub
-        if self.mechanism == "snapshot":
-            rec = sub.service("snapshot").snap(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                               dsn=self.dsns[0])
-            return rec["id"]
-        rel = sub.service("flashcopy").establish(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                                 mode="NOCOPY")
-        return getattr(rel, "id", rel if isinstance(rel, str) else None)
+        """The working copy, through the mechanism's contract verb: logical only, no
+        background copy (the work area is read once and released)."""
+        svc = self.svc.sub.service(self.mechanism)
+        opts = {"background_copy": False} if svc.capabilities.nocopy else {}
+        return svc.establish(volser, self.volser, source_runs=domain, target_runs=dst, **opts).id
 
     def read(self, r: int, t: int) -> np.ndarray:
         """The domain track ``t`` (relative ``r``) as the work area holds it, at its own address."""
@@ -819,12 +816,9 @@ class _WorkArea:
         self.released = True
         sub = self.svc.sub
         if self.relation is not None:
-            if self.mechanism == "snapshot":
-                snaps = sub.service("snapshot")
-                if self.relation in snaps.snaps:
-                    snaps.release(self.relation)
-            else:
-                sub.service("flashcopy").withdraw(self.relation)
+            svc = sub.service(self.mechanism)
+            if any(r.id == self.relation for r in svc.query()):  # not already gone
+                svc.withdraw(self.relation)
         wvol = sub.open_volume(self.volser, writable=True)
         for d in self.dsns:
             if d in wvol.vtoc:
