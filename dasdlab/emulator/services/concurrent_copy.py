@@ -315,7 +315,7 @@ class ConcurrentCopyService(CopyService):
     @_locked
     def tick(self, now: float) -> None:
         """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
-        rate = float(self.sub.settings.get("cc_drain_tracks_per_s", 5000.0))
+        rate = self._background_rate(5000.0)
         dt = now - self._drain_time
         if dt <= 0:
             return

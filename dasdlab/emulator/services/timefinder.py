@@ -333,7 +333,7 @@ class TimeFinderService(CopyService):
         """Background copies up to modeled time ``now``: each copying session moves
         ``clone_background_tracks_per_s`` tracks per second; only the first
         ``clone_copying_sessions`` (by id) copy at once, the others wait."""
-        rate = float(self.sub.settings["clone_background_tracks_per_s"])
+        rate = self._background_rate()
         slots = int(self.sub.settings.get("clone_copying_sessions", 8))
         for s in sorted(self.sessions.values(), key=lambda x: x.id):
             if s.state not in BACKGROUND or not s.pending.any() or now <= s.bg_time:
