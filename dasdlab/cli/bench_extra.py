@@ -82,6 +82,10 @@ def teach(
         "--out", help="PNG to write (default: RESULTS/teach-METHOD.png).")] = None,
     frames: Annotated[int, typer.Option(
         "--frames", help="Also write this many frames (OUT-STEM-frames/frame-NNNN.png).")] = 0,
+    gif: Annotated[Optional[Path], typer.Option(
+        "--gif", metavar="FILE", help="Also write an animation with frames at the copy's events "
+                                      "(.gif, or .mp4 where ffmpeg is installed).")] = None,
+    gif_frames: Annotated[int, typer.Option("--gif-frames", help="Frames of the animation.")] = 36,
 ) -> None:
     """Draw the track states of one method's copy over time (the teaching view).
 
@@ -91,6 +95,11 @@ def teach(
 
     with bar(f"teaching view of {method}", "pictures") as progress:
         files = draw(results, method, out, frames=frames, progress=progress)
+    if gif is not None:
+        from dasdlab.bench.animation import animate
+
+        with bar(f"animation of {method}", "frames") as progress:
+            files.append(animate(results, method, gif, frames=gif_frames, progress=progress))
     for p in files:
         typer.echo(str(p))
 
