@@ -130,5 +130,27 @@ def test_outage_bars_mark_failed_and_unverified(tmp_path, monkeypatch):
     hatched = [b.get_hatch() for b in ax.patches]
     assert hatched[0] is None and hatched[1] == "xxx" and hatched[2] == "xxx"  # modeled bars
     assert any("FAILED" in t.get_text() for t in ax.texts)
+    assert ax.get_yscale() == "log" and figs[0].axes[1].get_yscale() == "linear"  # both scales
+    assert [t.get_text() for t in figs[0].axes[1].get_xticklabels()] == labels
     real.close(figs[0])
     assert (tmp_path / "outage.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_timeline_names_failures_and_its_line_styles(tmp_path, monkeypatch):
+    real = plots._plt()
+    figs = []
+    monkeypatch.setattr(plots, "_plt", lambda: SimpleNamespace(subplots=real.subplots,
+                                                               close=lambda f: figs.append(f)))
+    ph = {"hold_start": 0.0, "hold_end": 2.0, "logical": 2.0, "physical": 9.0, "end": 12.0}
+    rows = [dict(name="dump-cc", outage_modeled_s=2.0, status="failed", message="DLB363E cancelled", phases=ph),
+            dict(name="standard", outage_modeled_s=9.0, status="ok", copy_verified=True, phases=ph)]
+    tl = {r["name"]: {"arrival_s": np.array([-1.0, 1.0, 5.0]), "latency_s": np.array([0.001, 1.0, 0.001]),
+                      "refused": np.zeros(3, bool)} for r in rows}
+    plots.plot_timeline(rows, tl, tmp_path / "t.png", service_time=0.001)
+    fig = figs[0]
+    first, second = fig.axes[0], fig.axes[1]
+    assert "FAILED: DLB363E cancelled" in first.get_title(loc="left") and "FAILED" not in second.get_title(loc="left")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "logical completion" in labels and "physical completion" in labels
+    assert first.get_shared_x_axes().joined(first, second)  # one time axis
+    real.close(fig)
