@@ -21,7 +21,15 @@ from dasdlab.teach.trackmap import print_maps
 
 KEYWORDS = ("copy", "nocopy", "incremental", "precopy", "start", "read", "track", "sdm", "end", "create",
             "activate", "terminate", "clean", "fuzzy", "log", "purge", "all", "none")
-HISTORY = Path(os.environ.get("DASDLAB_LAB_HISTORY", Path.home() / ".dasdlab_lab_history"))
+def history_file() -> Path | None:
+    """Where the prompt's history is kept between labs (DASDLAB_LAB_HISTORY, else
+    ~/.dasdlab_lab_history); None when there is no home folder."""
+    if os.environ.get("DASDLAB_LAB_HISTORY"):
+        return Path(os.environ["DASDLAB_LAB_HISTORY"])
+    try:
+        return Path.home() / ".dasdlab_lab_history"
+    except RuntimeError:
+        return None
 
 
 class StepPrinter:
@@ -140,8 +148,9 @@ class LabShell(cmd.Cmd):
             import readline
 
             readline.set_completer_delims(" \t\n")
-            if HISTORY.is_file():
-                readline.read_history_file(HISTORY)
+            path = history_file()
+            if path is not None and path.is_file():
+                readline.read_history_file(path)
         except (ImportError, OSError):
             pass
 
@@ -150,7 +159,9 @@ class LabShell(cmd.Cmd):
             import readline
 
             readline.set_history_length(1000)
-            readline.write_history_file(HISTORY)
+            path = history_file()
+            if path is not None:
+                readline.write_history_file(path)
         except (ImportError, OSError):
             pass
 

@@ -279,3 +279,25 @@ def test_every_service_step_by_step():
         assert "DS8K1" in st.lines[0]
     finally:
         lab.close()
+
+
+def test_console_loop_and_history(tmp_path, monkeypatch):
+    import readline
+
+    from rich.console import Console
+
+    monkeypatch.setenv("DASDLAB_LAB_HISTORY", str(tmp_path / "hist"))
+    lab = Lab()
+    out = io.StringIO()
+    printer = StepPrinter(lab, Console(file=out, width=120, color_system=None))
+    sh = LabShell(printer, stdin=io.StringIO("volume SRC001 DS8K1\nbogus\nwrite SRC001 20\nquit\n"), stdout=out)
+    sh.use_rawinput = False
+    try:
+        sh.cmdloop()
+        text = out.getvalue()
+        assert text.index("DLB871I") < text.index("DLB855E") < text.index("DLB873I")  # went on after the error
+        readline.add_history("flashcopy SRC001 TGT001 nocopy")
+        sh.postloop()
+        assert "flashcopy SRC001 TGT001 nocopy" in (tmp_path / "hist").read_text()
+    finally:
+        lab.close()
