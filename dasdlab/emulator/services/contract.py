@@ -363,6 +363,32 @@ class CopyService:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return f"{prefix}{n:04d}"
 
+    # ------------------------------------------------------------------ intents
+    @staticmethod
+    def _with_intent(obj, attr: str, op: str, save: Callable[[Any], None], change: Callable[[], None]) -> None:
+        """Make a multi-step ``change`` to ``obj`` under an intent record: ``obj.<attr> =
+        op`` is saved first, the change runs, and the intent is cleared and saved.  A
+        process killed in between leaves the intent for :meth:`_redo_intent`, so the
+        change's persistent steps must be idempotent."""
+        setattr(obj, attr, op)
+        save(obj)
+        change()
+        setattr(obj, attr, None)
+        save(obj)
+
+    @staticmethod
+    def _redo_intent(obj, attr: str, redo: Mapping[str, Callable[[], None]]) -> bool:
+        """On load: finish the change ``obj.<attr>`` names (``redo[op]()``) and clear the
+        intent; False when there was none.  The caller saves."""
+        op = getattr(obj, attr)
+        if op is None:
+            return False
+        if op not in redo:
+            raise ValueError(f"unknown pending operation {op!r}")
+        redo[op]()
+        setattr(obj, attr, None)
+        return True
+
     # ------------------------------------------------------------------ modeled time
     def _background_rate(self, default: float = 2000.0) -> float:
         """Tracks per modeled second, read from the subsystem's settings *now* (a caller
