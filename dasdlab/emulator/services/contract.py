@@ -41,7 +41,9 @@ the same instant (SnapShot) sends both, logical first.
   :class:`~dasdlab.emulator.copier.ModeledRate` per relationship reading the
   subsystem's *current* setting at every tick);
 * persistence in a :class:`~dasdlab.emulator.services.store.StateStore` under
-  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``);
+  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``), with an intent record around
+  multi-step changes that the next load redoes (:meth:`CopyService._with_intent`,
+  :meth:`CopyService._redo_intent`);
 * the copy-before-write intercept (:class:`ProtectIntercept`): a service says which
   tracks of a volume it protects and what happens to a protected track before a host
   write changes it -- copy it now through the track copier, save it to a sidefile,
