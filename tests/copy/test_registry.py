@@ -253,3 +253,30 @@ def test_a_class_registered_in_process_can_be_added_and_used(tmp_path):
     finally:
         registry.unregister("nothing")
     assert "nothing" not in registry.services()
+
+
+def test_subsystem_kinds_by_name(tmp_path):
+    from dasdlab.emulator.site import Site
+    from dasdlab.emulator.subsystem import Subsystem
+    from dasdlab.errors import CopyServiceError
+
+    assert set(registry.kinds()) >= {"ds8000", "rva", "symmetrix"}
+    assert registry.builtin_services_of("rva") == {"snapshot", "concurrent_copy"}
+    with pytest.raises(CopyServiceError) as e:
+        registry.kind("tape")
+    assert e.value.msgid == "DLB808E"
+
+    class Tiny(Subsystem):
+        kind = "tiny"
+        capabilities = frozenset({"timefinder"})
+        DEFAULT_SETTINGS = {"clone_targets_per_source": 2, "clone_background_tracks_per_s": 10.0}
+
+    registry.register_kind(Tiny)
+    try:
+        with pytest.raises(CopyServiceError):
+            registry.register_kind(registry.kind("ds8000"))  # a built-in kind again
+        s = Site.init(tmp_path / "s", subsystems=(("T1", "tiny"),))
+        assert s.subsystem("T1").kind == "tiny" and s.subsystem("T1").capabilities == {"timefinder"}
+        s.close()
+    finally:
+        registry._extra_kinds.pop("tiny", None)
