@@ -493,9 +493,12 @@ class ProtectIntercept:
         self.redirects_reads = any(e.reads is not None for e in self.entries)
 
     def before_write_one(self, vol, t: int) -> None:
+        # the set this decision is based on: if the protections change meanwhile (another
+        # thread establishes), the track lands in the discarded set, never in the new one
+        cleared = self.cleared
         if self.guard is not None:
             self.guard()
-        elif t in self.cleared:
+        elif t in cleared:
             return
         entries = self.entries
         for p in entries[:] if len(entries) > 1 else entries:
@@ -506,7 +509,7 @@ class ProtectIntercept:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
                 return
-        self.cleared.add(t)
+        cleared.add(t)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if tracks.size == 1:
