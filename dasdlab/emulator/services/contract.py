@@ -41,7 +41,9 @@ the same instant (SnapShot) sends both, logical first.
   :class:`~dasdlab.emulator.copier.ModeledRate` per relationship reading the
   subsystem's *current* setting at every tick);
 * persistence in a :class:`~dasdlab.emulator.services.store.StateStore` under
-  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``);
+  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``), with an intent record around
+  multi-step changes that the next load redoes (:meth:`CopyService._with_intent`,
+  :meth:`CopyService._redo_intent`);
 * the copy-before-write intercept (:class:`ProtectIntercept`): a service says which
   tracks of a volume it protects and what happens to a protected track before a host
   write changes it -- copy it now through the track copier, save it to a sidefile,
@@ -210,7 +212,7 @@ class CopyService:
         self.sub = subsystem
         self.store = StateStore(subsystem.state_dir(self.name))
         self._subscribers: list[Callable[[CompletionEvent], None]] = []
-        self._idfd: int | None = None
+        self._idfds: dict[str, int] = {}  # id prefix -> open counter file
         self._intercepts: dict[str, ProtectIntercept] = {}
 
     # ------------------------------------------------------------------ the verbs
@@ -237,13 +239,18 @@ class CopyService:
         """Read persisted state and register intercepts (nothing by default)."""
 
     def close(self) -> None:
-        if self._idfd is not None:
-            os.close(self._idfd)
-            self._idfd = None
+        """Release what the base class holds (subclasses call it last)."""
+        for fd in self._idfds.values():
+            os.close(fd)
+        self._idfds.clear()
 
     def describe(self, rid: str) -> Relationship:
         """The descriptor of one relationship (``query(rid)[0]``)."""
-        return self.query(rid)[0]
+        found = self.query(rid)
+        if not found:
+            raise CopyServiceError("DLB805E", f"copy service {self.name} of {self.sub.name} has no "
+                                              f"relationship {rid}.")
+        return found[0]
 
     def _unsupported(self, verb: str) -> CopyServiceError:
         return CopyServiceError("DLB806E", f"copy service {self.name} has no {verb} verb.")
@@ -341,10 +348,10 @@ class CopyService:
         :meth:`StateStore.next_id`) is kept open and read, advanced and rewritten in
         place under an exclusive lock: a few system calls, and two processes never get
         one id."""
-        if self._idfd is None:
+        fd = self._idfds.get(prefix)
+        if fd is None:
             self.store.ensure()
-            self._idfd = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
-        fd = self._idfd
+            fd = self._idfds[prefix] = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(fd, 64, 0).strip()
@@ -362,6 +369,32 @@ class CopyService:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return f"{prefix}{n:04d}"
+
+    # ------------------------------------------------------------------ intents
+    @staticmethod
+    def _with_intent(obj, attr: str, op: str, save: Callable[[Any], None], change: Callable[[], None]) -> None:
+        """Make a multi-step ``change`` to ``obj`` under an intent record: ``obj.<attr> =
+        op`` is saved first, the change runs, and the intent is cleared and saved.  A
+        process killed in between leaves the intent for :meth:`_redo_intent`, so the
+        change's persistent steps must be idempotent."""
+        setattr(obj, attr, op)
+        save(obj)
+        change()
+        setattr(obj, attr, None)
+        save(obj)
+
+    @staticmethod
+    def _redo_intent(obj, attr: str, redo: Mapping[str, Callable[[], None]]) -> bool:
+        """On load: finish the change ``obj.<attr>`` names (``redo[op]()``) and clear the
+        intent; False when there was none.  The caller saves."""
+        op = getattr(obj, attr)
+        if op is None:
+            return False
+        if op not in redo:
+            raise ValueError(f"unknown pending operation {op!r}")
+        redo[op]()
+        setattr(obj, attr, None)
+        return True
 
     # ------------------------------------------------------------------ modeled time
     def _background_rate(self, default: float = 2000.0) -> float:
@@ -460,9 +493,12 @@ class ProtectIntercept:
         self.redirects_reads = any(e.reads is not None for e in self.entries)
 
     def before_write_one(self, vol, t: int) -> None:
+        # the set this decision is based on: if the protections change meanwhile (another
+        # thread establishes), the track lands in the discarded set, never in the new one
+        cleared = self.cleared
         if self.guard is not None:
             self.guard()
-        elif t in self.cleared:
+        elif t in cleared:
             return
         entries = self.entries
         for p in entries[:] if len(entries) > 1 else entries:
@@ -473,7 +509,7 @@ class ProtectIntercept:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
                 return
-        self.cleared.add(t)
+        cleared.add(t)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if tracks.size == 1:

@@ -346,6 +346,8 @@ class FlashCopyService(CopyService):
         for key, rec in self.store.records().items():
             if key == "FREEZE":
                 self._frozen = {k: float(v) for k, v in rec.get("volumes", {}).items()}
+                for v in self._frozen:  # intercepts loaded before this record hold writes too
+                    self._set_guard(v)
                 continue
             if not key.startswith("FC"):
                 continue
@@ -409,19 +411,24 @@ class FlashCopyService(CopyService):
 
     def _redo_pending(self, rel: FlashCopyRelationship) -> None:
         """Finish a refresh or reverse that a killed process left half done."""
-        if rel.pending is None:
-            return
-        if rel.pending == "refresh":
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-        elif rel.pending == "reverse":
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.state = S.COPYING
-        else:
-            raise ValueError(f"unknown pending operation {rel.pending!r}")
-        rel.pending = None
-        self._save(rel)
+        if self._redo_intent(rel, "pending", {"refresh": lambda: self._refresh_steps(rel),
+                                              "reverse": lambda: self._reverse_steps(rel)}):
+            self._save(rel)
+
+    def _refresh_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
+
+    def _reverse_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        self._swap(rel)
+        rel.to(S.COPYING)
+        rel.mode = "COPY"
+
+    def _new_point_in_time(self, rel: FlashCopyRelationship) -> None:
+        rel.established_at = self.sub.clock.now()
+        rel.physical_at = None
+        rel.physical.clear()
 
     # ================================================================== queries
     def relationships(self) -> list[FlashCopyRelationship]:
@@ -854,15 +861,8 @@ class FlashCopyService(CopyService):
             raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; establish a new relationship instead.")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "refresh"
-            self._save(rel)
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
+            self._with_intent(rel, "pending", "refresh", self._save,
+                              lambda: (self._refresh_steps(rel), self._new_point_in_time(rel)))
         self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
@@ -887,18 +887,9 @@ class FlashCopyService(CopyService):
                     "source and target at once (no cascading).")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "reverse"
-            self._save(rel)
             self._unregister(rel)
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.to(S.COPYING)
-            rel.mode = "COPY"
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
+            self._with_intent(rel, "pending", "reverse", self._save,
+                              lambda: (self._reverse_steps(rel), self._new_point_in_time(rel)))
             self._register(rel)
         self._announce("logical", rel.id)
         if rel.remaining == 0:

@@ -29,10 +29,14 @@ Public API::
     tf.activate(s.id)          # or a list of ids: one instant for all (consistent)
     tf.recreate(s.id); tf.activate(s.id)
     tf.restore(s.id)           # differential sessions only, from COPIED or RESTORED
-    tf.drain(s.id, progress=None)
+    tf.drain(s.id, progress=None)   # -> tracks copied
     tf.terminate(s.id, force=False)
     s.query()  /  tf.query()   # dicts: id, source, target, mode, state, tracks_total,
                                # tracks_copied, cow_count, and the counters below
+                               # (tf.query() gives contract Relationship descriptors)
+
+A :class:`~dasdlab.emulator.services.contract.CopyService`: the contract's
+``establish`` is create + activate, ``withdraw`` is a forced terminate.
 
 ``src_runs``/``dst_runs`` are ``[start, stop)`` absolute track runs (a data set's
 extents); ``None`` means the whole volume (the target must be as large).  Data-set
@@ -317,12 +321,8 @@ class TimeFinderService(CopyService):
                 s.message = problem
                 s.op = None
                 self._announce("failed", s.id, problem)
-            if s.op == "recreate":
-                self._apply_recreate(s)
-                self._finish_recreate(s)
-            elif s.op == "restore":
-                self._apply_restore(s)
-                self._finish_restore(s, now)
+            self._redo_intent(s, "op", {"recreate": lambda: self._recreate_steps(s),
+                                        "restore": lambda: self._restore_steps(s, now)})
             s.bg_time = now  # modeled time is per process
             s.carry = 0.0
             self._save(s)
@@ -467,11 +467,7 @@ class TimeFinderService(CopyService):
         the tracks changed since the last one (all tracks without DIFFERENTIAL)."""
         s = self.session(sid)
         s.require("recreate")
-        s.op = "recreate"
-        self._save(s)
-        self._apply_recreate(s)
-        self._finish_recreate(s)
-        self._save(s)
+        self._with_intent(s, "op", "recreate", self._save, lambda: self._recreate_steps(s))
         self._rehook(s)
         return s
 
@@ -485,11 +481,7 @@ class TimeFinderService(CopyService):
                 "DLB374E", f"{s.what} was not created DIFFERENTIAL; restore needs the changed-track "
                 "bitmaps. Create the session with differential=True (--differential)."
             )
-        s.op = "restore"
-        self._save(s)
-        self._apply_restore(s)
-        self._finish_restore(s, self.sub.clock.now())
-        self._save(s)
+        self._with_intent(s, "op", "restore", self._save, lambda: self._restore_steps(s, self.sub.clock.now()))
         self._rehook(s)
         return s
 
@@ -674,6 +666,14 @@ class TimeFinderService(CopyService):
             s.changed_tgt = self.store.bitmap(s.id, "changed_tgt", s.ntracks)
         return None
 
+    def _recreate_steps(self, s: CloneSession) -> None:
+        self._apply_recreate(s)
+        self._finish_recreate(s)
+
+    def _restore_steps(self, s: CloneSession, now: float) -> None:
+        self._apply_restore(s)
+        self._finish_restore(s, now)
+
     def _apply_recreate(self, s: CloneSession) -> None:
         """Idempotent: pending gains the changed tracks (or all), then they are cleared."""
         if s.differential:
@@ -686,7 +686,6 @@ class TimeFinderService(CopyService):
     def _finish_recreate(self, s: CloneSession) -> None:
         s.to(S.PRECOPY if s.mode == "PRECOPY" else S.CREATED)
         s.direction = "forward"
-        s.op = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(copied=None)
         s.bg_time, s.carry = self.sub.clock.now(), 0.0
@@ -699,7 +698,6 @@ class TimeFinderService(CopyService):
 
     def _finish_restore(self, s: CloneSession, now: float) -> None:
         s.direction = "reverse"
-        s.op = None
         s._copier = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(restore_started=now, restored=None)
