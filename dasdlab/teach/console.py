@@ -88,6 +88,13 @@ class LabShell(cmd.Cmd):
     def prompt(self) -> str:  # type: ignore[override]
         return f"lab[{self.lab.steps}]> "
 
+    def precmd(self, line: str) -> str:
+        # commands piped in are not echoed by a terminal: echo them, so the output reads like a lesson
+        isatty = getattr(self.stdin, "isatty", lambda: True)
+        if line.strip() and line.strip() != "EOF" and not isatty():
+            self.stdout.write(line + "\n")
+        return line
+
     def default(self, line: str) -> bool:
         if line.strip() == "EOF":
             return True
