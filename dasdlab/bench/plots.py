@@ -6,7 +6,9 @@ One concept: *the two pictures of the outage comparison* (``DESIGN.md`` §4):
     the unavailability window of every method on a log scale, modeled (what a
     mainframe would see) beside measured (the emulator's wall clock for the same
     window).  A method that never holds the database (the concurrent image copy) has
-    no bar and is labelled "never held".
+    no bar and is labelled "never held".  A method whose copy failed or was
+    cancelled is hatched and labelled FAILED; a copy that did not equal the truth,
+    "unverified": neither is drawn as a copy made.
 ``timeline.png``
     one panel per method against modeled time from the copy start: each update as a
     dot at its arrival time and latency (refused ones as crosses on the axis), the
@@ -41,40 +43,78 @@ def _plt():
     return plt
 
 
+def _verdict(r: dict) -> str:
+    """"FAILED" for a method whose copy failed or was cancelled, "unverified" for one
+    whose copy did not equal the truth, "" otherwise: every picture says it."""
+    if r.get("status", "ok") != "ok":
+        return "FAILED"
+    if r.get("copy_verified") is False:
+        return "unverified"
+    return ""
+
+
 def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
-    """Bar chart of the outage per method, modeled and measured, log scale."""
+    """Bar chart of the outage per method, modeled and measured: a log scale (every
+    method readable) beside a linear one (the real proportions).  A failed method's
+    bars are hatched and labelled FAILED, an unverified copy's "unverified"."""
     plt = _plt()
-    names = [r["name"] for r in rows]
+    names = [r["name"] + (f"\n({_verdict(r)})" if _verdict(r) else "") for r in rows]
     mod = np.array([r["outage_modeled_s"] for r in rows], dtype=float)
     mea = np.array([r["outage_measured_s"] for r in rows], dtype=float)
     pos = [v for v in np.concatenate((mod, mea)) if v > 0 and math.isfinite(v)]
     floor = min(pos) / 3 if pos else 1e-3
-    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=110)
-    x = np.arange(len(names))
-    w = 0.38
-    ax.bar(x - w / 2, np.where(mod > 0, mod, np.nan), w, label="modeled (device profile)", color="#c0392b")
-    ax.bar(x + w / 2, np.where(mea > 0, mea, np.nan), w, label="measured (emulator wall clock)", color="#7f8c8d")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=floor)
-    for i, (a, b) in enumerate(zip(mod, mea)):
-        if a > 0:
-            ax.annotate(_fmt(a), (i - w / 2, a), ha="center", va="bottom", fontsize=8)
-        else:
-            ax.annotate("never held", (i, floor * 1.2), ha="center", va="bottom", fontsize=8, rotation=90)
-    ax.set_xticks(x, names, rotation=25, ha="right")
+    # wide enough that every method's name stays readable at eight methods and more
+    fig, (ax, lin) = plt.subplots(1, 2, figsize=(max(12.0, 1.5 * len(rows) + 4), 5.6), dpi=110,
+                                  width_ratios=[1.5, 1])
+    for axis, log in ((ax, True), (lin, False)):
+        _outage_bars(axis, rows, names, mod, mea, floor, log)
     ax.set_ylabel("unavailability window (s, log scale)")
+    lin.set_ylabel("unavailability window (s, linear scale)")
     ax.set_title("Outage per copy method: hold start to release")
+    lin.set_title("the same, linear scale")
     ax.legend(loc="upper right", fontsize=8)
-    ax.grid(axis="y", which="both", alpha=0.3)
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=7, va="bottom", wrap=True)
-        fig.subplots_adjust(bottom=0.30)
+        fig.subplots_adjust(bottom=0.27, wspace=0.25, left=0.06, right=0.98)
     else:
         fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _outage_bars(ax, rows, names, mod, mea, floor, log: bool) -> None:
+    x = np.arange(len(names))
+    w = 0.38
+    bars_m = ax.bar(x - w / 2, np.where(mod > 0, mod, np.nan), w, label="modeled (device profile)", color="#c0392b")
+    bars_w = ax.bar(x + w / 2, np.where(mea > 0, mea, np.nan), w, label="measured (emulator wall clock)",
+                    color="#7f8c8d")
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=floor)
+    else:
+        ax.set_ylim(bottom=0)
+    base = floor * 1.2 if log else 0.0
+    for i, (a, b) in enumerate(zip(mod, mea)):
+        verdict = _verdict(rows[i])
+        if verdict:  # not a copy to compare: hatched, and said on the bar
+            for bar in (bars_m[i], bars_w[i]):
+                bar.set_hatch("xxx")
+                bar.set_edgecolor("black")
+                bar.set_alpha(0.45)
+        colour = "#b00000" if verdict else "black"
+        if a > 0:
+            ax.annotate(_fmt(a) + (f" {verdict}" if verdict else ""), (i - w / 2, a), ha="center",
+                        va="bottom", fontsize=7 if not log else 8, color=colour)
+        else:
+            ax.annotate("never held" + (f", {verdict}" if verdict else ""), (i, base), ha="center",
+                        va="bottom", fontsize=8, rotation=90, color=colour)
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    for lab, r in zip(ax.get_xticklabels(), rows):
+        if _verdict(r):
+            lab.set_color("#b00000")
+    ax.grid(axis="y", which="both", alpha=0.3)
 
 
 def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path, service_time: float = 0.0) -> Path:
@@ -100,8 +140,8 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         _span(ax, ph.get("logical"), ph.get("physical"), "#3498db", 0.15, "physical copy after logical completion")
         for key, style in (("logical", "--"), ("physical", ":")):
             v = ph.get(key)
-            if v is not None and math.isfinite(v):
-                ax.axvline(v, color="#2c3e50", ls=style, lw=1)
+            if v is not None and math.isfinite(v):  # named, so the legend explains the line styles
+                ax.axvline(v, color="#2c3e50", ls=style, lw=1, label=f"{key} completion")
         ax.scatter(arr[calm], lat[calm], s=3, color="#27ae60", label="update (not delayed)")
         ax.scatter(arr[delayed], lat[delayed], s=5, color="#c0392b", label="update held by the quiesce")
         if ref.any():
@@ -109,9 +149,12 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         ax.set_ylabel("latency (s)", fontsize=8)
         top = float(np.nanmax(lat[ok])) if ok.any() else 1.0
         ax.set_ylim(bottom=0.0, top=max(top * 1.1, 10 * service_time, 1e-3))
-        status = "" if r.get("status", "ok") == "ok" else "  [FAILED]"
+        verdict = _verdict(r)
+        status = f"  [{verdict}{': ' + r['message'][:90] if verdict == 'FAILED' and r.get('message') else ''}]" \
+            if verdict else ""
         ax.set_title(f"{r['name']}: outage {_fmt(r['outage_modeled_s'])} modeled, logical "
-                     f"{_fmt(ph.get('logical'))}, physical {_fmt(ph.get('physical'))}{status}", fontsize=9, loc="left")
+                     f"{_fmt(ph.get('logical'))}, physical {_fmt(ph.get('physical'))}{status}", fontsize=9, loc="left",
+                     color="#b00000" if verdict else "black")
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("modeled time from the copy start (s)")
@@ -124,8 +167,8 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
             if ll not in lab:
                 h.append(hh)
                 lab.append(ll)
-    fig.legend(h, lab, loc="upper center", ncol=min(5, len(lab)), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (1.9 * n + 0.8)))
+    fig.legend(h, lab, loc="upper center", ncol=min(4, len(lab)), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / (1.9 * n + 0.8)))
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)

@@ -19,6 +19,8 @@ code  meaning
 4     changed after the point in time: the source was written after the copy had
       the image (already copied, or shared and redirected on write), so source and
       copy now differ at no copying cost
+5     lost: the copy failed or was cancelled (or never started) before it had this
+      track -- never drawn as copied
 ====  ===========================================================================
 
 Codes 2 and 4 are decided *at the write*: an observer on the subsystem's write path
@@ -46,13 +48,14 @@ from pathlib import Path
 
 import numpy as np
 
-NOT_COPIED, COPIED, SAVED, SHARED, CHANGED = 0, 1, 2, 3, 4
+NOT_COPIED, COPIED, SAVED, SHARED, CHANGED, LOST = 0, 1, 2, 3, 4, 5
 LEGEND: dict[int, str] = {
     NOT_COPIED: "not yet copied",
     COPIED: "copied (background copy or dump read)",
     SAVED: "saved by copy-on-write or into a sidefile",
     SHARED: "redirected / shared (read from the source, pointer shared)",
     CHANGED: "changed after the point in time",
+    LOST: "lost: the copy failed or was cancelled before it had this track",
 }
 _STICKY = (SAVED, CHANGED)
 
@@ -128,7 +131,7 @@ class TrackTracer:
         """Follow the copy's service once its point in time exists; freeze at the end."""
         rep = run.report
         if run.done and not self.final:
-            self._freeze()
+            self._freeze(failed=getattr(rep, "status", "ok") != "ok")
             return
         if self.pit:
             return
@@ -176,14 +179,16 @@ class TrackTracer:
         from dasdlab.emulator.services.flashcopy import CTR_COW
 
         self._cow = lambda: int(rel.ctr[CTR_COW])
-        if p == "copy-flashcopy":
-            self._state = lambda: np.where(pending(np.arange(rels.size)), NOT_COPIED, COPIED).astype(np.uint8)
-        else:  # the shadow: a dump read of an uncopied track is redirected to the source
-            def state() -> np.ndarray:
-                out = np.where(pending(np.arange(rels.size)), SHARED, COPIED).astype(np.uint8)
+        uncopied = NOT_COPIED if p == "copy-flashcopy" else SHARED
+
+        def state() -> np.ndarray:
+            if rel.state.name == "FAILED":  # its target is not a copy: what it lacked is lost
+                return np.where(rel.to_copy.test_many(rels), LOST, COPIED).astype(np.uint8)
+            out = np.where(pending(np.arange(rels.size)), uncopied, COPIED).astype(np.uint8)
+            if p != "copy-flashcopy":  # the shadow: a dump read of an uncopied track is redirected
                 out[self.read] = COPIED
-                return out
-            self._state = state
+            return out
+        self._state = state
 
     def _bind_cc(self) -> None:
         cc = self.sub.service("concurrent_copy")
@@ -212,9 +217,11 @@ class TrackTracer:
         unread_code = SHARED if work is not None else NOT_COPIED
 
         def state() -> np.ndarray:
-            if sess.state.name != "ACTIVE":
+            if sess.state.name == "COMPLETE":
                 return np.full(rels.size, COPIED, np.uint8)
-            return np.where(sess.unread.test_many(rels), unread_code, COPIED).astype(np.uint8)
+            # a cancelled or failed session never gets its unread tracks (its bitmap stays)
+            code = unread_code if sess.state.name == "ACTIVE" else LOST
+            return np.where(sess.unread.test_many(rels), code, COPIED).astype(np.uint8)
 
         self._preserving = pending
         self._state = state
@@ -251,14 +258,23 @@ class TrackTracer:
         self._preserving = None  # redirect-on-write: nothing is ever saved
         self._state = state
 
-    def _freeze(self) -> None:
-        """The copy is done: the services may be gone; every image is in the copy."""
+    def _freeze(self, failed: bool = False) -> None:
+        """The copy is done: the services may be gone.  A copy that succeeded has every
+        image; one that failed keeps what it had, and the rest is lost."""
         if self._cow is not None:  # the last count (a withdrawn relationship keeps its arrays)
             self.cow = self._cow()
         if self._cc is not None:
             self.cc_counters = self._cc()
         self._cc = None
-        if self.process != "copy-snapshot" or self._state is None:
+        if failed:
+            # what the service still holds for the copy decides, not what was saved on
+            # the way: a cancelled dump loses its sidefile with its unread tracks
+            base = self._state() if self.pit and self._state is not None else \
+                np.zeros(self.domain.size, np.uint8)
+            now = self.current()
+            now[(base == NOT_COPIED) | (base == SHARED) | (base == LOST)] = LOST
+            self._state = lambda: now.copy()
+        elif self.process != "copy-snapshot" or self._state is None:
             # (a snap's pool pointers stay valid, so its sharing is still read)
             self._state = lambda: np.full(self.domain.size, COPIED, np.uint8)
         self._preserving = None
@@ -290,7 +306,7 @@ class TrackTracer:
         if not self.pit or self._state is None:
             return np.zeros(self.domain.size, np.uint8)
         out = self._state()
-        sticky = (self.codes == SAVED) | (self.codes == CHANGED)
+        sticky = ((self.codes == SAVED) | (self.codes == CHANGED)) & (out != LOST)
         out[sticky] = self.codes[sticky]
         return out
 

@@ -21,6 +21,8 @@ The codes (defined in :mod:`dasdlab.bench.trace`, which records them):
       a virtual CC work area, a target read redirected to the source)
 4     changed after the point in time, with nothing to save: the track had been copied
       (or unshared by redirect-on-write) before the host wrote it
+5     lost: the copy failed or was cancelled before it had this track (black; the
+      figure then says FAILED with the method's message)
 ====  ==================================================================================
 
 What the pictures say about the mechanisms (``domain.md`` §2 and §4.1): a standard
@@ -47,7 +49,7 @@ from typing import Callable
 import numpy as np
 
 # the codes and their labels have one definition: the trace module that records them
-from dasdlab.bench.trace import CHANGED, COPIED, LEGEND, NOT_COPIED, SAVED, SHARED
+from dasdlab.bench.trace import CHANGED, COPIED, LEGEND, LOST, NOT_COPIED, SAVED, SHARED
 from dasdlab.errors import DasdlabError
 
 #: colours chosen to stay apart for the common colour-vision deficiencies (Okabe-Ito)
@@ -57,6 +59,7 @@ COLOURS: dict[int, str] = {
     SAVED: "#e69f00",
     SHARED: "#009e73",
     CHANGED: "#d55e00",
+    LOST: "#000000",
 }
 NCODES = len(LEGEND)
 #: one sentence per method (dasdlab.bench.methods names) for the figure's caption
@@ -167,12 +170,26 @@ def _labels(legend: dict | None) -> dict[int, str]:
     return out
 
 
+def failure_banner(codes: np.ndarray, failure: str | None) -> str | None:
+    """The banner of a failed copy: ``failure`` (the method's message), or a plain one
+    when the trace has lost tracks; None for a copy that succeeded."""
+    if failure:
+        return f"FAILED: {failure}"
+    if np.any(np.asarray(codes) == LOST):
+        return "FAILED: the copy did not complete (black tracks are not in it)"
+    return None
+
+
 def trace_figure(times, codes, legend: dict | None = None, method: str = "", *,
-                 events: dict[str, float] | None = None, max_rows: int = 400, max_cols: int = 800):
+                 events: dict[str, float] | None = None, max_rows: int = 400, max_cols: int = 800,
+                 failure: str | None = None):
     """One figure of a trace: track x time raster above the share of tracks in each
     state.  ``events`` (name -> modeled time, e.g. hold start, release, physical
-    completion) are drawn as labelled vertical lines.  Returns the matplotlib Figure."""
+    completion) are drawn as labelled vertical lines.  A failed copy (``failure``, its
+    message, or lost tracks in the trace) says so in red over the figure.  Returns the
+    matplotlib Figure."""
     times, codes = check_trace(times, codes)
+    banner = failure_banner(codes, failure)
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -190,7 +207,9 @@ def trace_figure(times, codes, legend: dict | None = None, method: str = "", *,
                extent=(t0, t1, 0, ntracks))
     top.set_ylabel("track of the data set")
     title = f"Track states during the copy: {method}" if method else "Track states during the copy"
-    fig.suptitle(title, x=0.01, ha="left", fontsize=12)
+    if banner:
+        title += "\n" + textwrap.shorten(banner, 140)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12, color="#b00000" if banner else "black")
     if method in EXPLAIN:
         top.set_title(textwrap.fill(EXPLAIN[method], 150), loc="left", fontsize=8)
     shares = counts.T / ntracks
@@ -214,8 +233,9 @@ def trace_figure(times, codes, legend: dict | None = None, method: str = "", *,
 
 
 def frame_figure(t: float, row: np.ndarray, legend: dict | None = None, method: str = "",
-                 tmax: float | None = None):
-    """One frame of the image sequence: the data set's tracks by cylinder at time ``t``."""
+                 tmax: float | None = None, failure: str | None = None):
+    """One frame of the image sequence: the data set's tracks by cylinder at time ``t``;
+    a failed copy's frames say FAILED (``failure``: the banner of the whole trace)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -230,14 +250,17 @@ def frame_figure(t: float, row: np.ndarray, legend: dict | None = None, method: 
     ax.set_yticks([])
     ax.set_xlabel(f"{row.size} tracks, {TRACKS_PER_CYLINDER} to a cylinder, left to right and top to bottom")
     clock = f"t = {t:,.2f} s" + (f" of {tmax:,.2f} s" if tmax is not None else "")
-    ax.set_title(f"{method}   {clock}" if method else clock, loc="left")
+    ax.set_title((f"{method}   {clock}" if method else clock) + (f"\n{textwrap.shorten(failure, 100)}"
+                                                                  if failure else ""),
+                 loc="left", color="#b00000" if failure else "black")
     fig.legend(handles=[Patch(color=COLOURS[c], label=f"{labels[c]}: {counts[c]}") for c in range(NCODES)],
                loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return fig
 
 
 def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, method: str = "",
-                 frames: int = 24, dpi: int = 80, progress: Callable[[int, int], None] | None = None) -> list[Path]:
+                 frames: int = 24, dpi: int = 80, progress: Callable[[int, int], None] | None = None,
+                 failure: str | None = None) -> list[Path]:
     """Write ``frames`` PNG images (``frame-0001.png``...) at evenly spaced instants of
     the trace into ``outdir``; returns their paths.  ``progress(done, total)`` after each."""
     times, codes = check_trace(times, codes)
@@ -246,9 +269,10 @@ def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, m
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     at, idx = time_grid(times, frames)
+    banner = failure_banner(codes, failure)
     paths = []
     for k, (t, i) in enumerate(zip(at, idx), start=1):
-        fig = frame_figure(float(t), codes[i], legend, method, tmax=float(times[-1]))
+        fig = frame_figure(float(t), codes[i], legend, method, tmax=float(times[-1]), failure=banner)
         p = outdir / f"frame-{k:04d}.png"
         fig.savefig(p, dpi=dpi)
         paths.append(p)
@@ -292,6 +316,22 @@ def trace_events(results: str | Path, method: str) -> dict[str, float]:
     return out
 
 
+def method_failure(results: str | Path, method: str) -> str | None:
+    """The message of ``method`` in the results' ``methods.parquet`` when its copy
+    failed (or "the copy failed" without a message); None when it succeeded or the
+    folder has no such table (a trace alone)."""
+    try:
+        from dasdlab.bench.results import read_methods
+
+        rows = read_methods(results).to_pylist()
+    except Exception:  # noqa: BLE001 - no table: the trace's own lost tracks still show a failure
+        return None
+    for r in rows:
+        if r.get("name") == method and r.get("status", "ok") != "ok":
+            return r.get("message") or "the copy failed"
+    return None
+
+
 def teach(results: str | Path, method: str, out: str | Path | None = None, frames: int = 0,
           loader: Callable | None = None, events: dict[str, float] | None = None,
           progress: Callable[[int, int], None] | None = None) -> list[Path]:
@@ -320,7 +360,8 @@ def teach(results: str | Path, method: str, out: str | Path | None = None, frame
     times, codes = check_trace(times, codes)
     if events is None and loader is None:
         events = trace_events(results, method)
-    fig = trace_figure(times, codes, legend, method, events=events)
+    failure = method_failure(results, method)
+    fig = trace_figure(times, codes, legend, method, events=events, failure=failure)
     fig.savefig(out, dpi=100)
     written = [out]
     if progress is not None:
@@ -328,5 +369,5 @@ def teach(results: str | Path, method: str, out: str | Path | None = None, frame
     if frames:
         step = None if progress is None else (lambda k, n: progress(1 + k, 1 + n))
         written += trace_frames(times, codes, out.with_name(f"{out.stem}-frames"), legend, method, frames,
-                                progress=step)
+                                progress=step, failure=failure)
     return written

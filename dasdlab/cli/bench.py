@@ -119,6 +119,7 @@ def outage(
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
     keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write OUT/explorer.html (open it in a browser).")] = False,
 ) -> None:
     """Compare the outage of every image copy method on one online database."""
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
@@ -135,13 +136,18 @@ def outage(
         from dasdlab.bench.plots import write_plots
 
         write_plots(result, out, default_caption(result))
+    if html:
+        from dasdlab.bench.explorer import write_explorer
+
+        write_explorer(out)
     if json_:
         print_json(result.as_json())
         return
     print_result(result)
     failed = [m.name for m in result.methods if m.status != "ok"]
     typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
-               + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
+               + (", outage.png, timeline.png" if plots else "") + (", explorer.html" if html else "")
+               + f" ({result.wall_s:.1f} wall s)")
     if failed:
         typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
 

@@ -82,6 +82,10 @@ def teach(
         "--out", help="PNG to write (default: RESULTS/teach-METHOD.png).")] = None,
     frames: Annotated[int, typer.Option(
         "--frames", help="Also write this many frames (OUT-STEM-frames/frame-NNNN.png).")] = 0,
+    gif: Annotated[Optional[Path], typer.Option(
+        "--gif", metavar="FILE", help="Also write an animation with frames at the copy's events "
+                                      "(.gif, or .mp4 where ffmpeg is installed).")] = None,
+    gif_frames: Annotated[int, typer.Option("--gif-frames", help="Frames of the animation.")] = 36,
 ) -> None:
     """Draw the track states of one method's copy over time (the teaching view).
 
@@ -91,11 +95,30 @@ def teach(
 
     with bar(f"teaching view of {method}", "pictures") as progress:
         files = draw(results, method, out, frames=frames, progress=progress)
+    if gif is not None:
+        from dasdlab.bench.animation import animate
+
+        with bar(f"animation of {method}", "frames") as progress:
+            files.append(animate(results, method, gif, frames=gif_frames, progress=progress))
     for p in files:
         typer.echo(str(p))
 
 
+def explore(
+    results: Annotated[Path, typer.Option("--results", help="Results folder of 'dasdlab bench outage'.")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="HTML file to write (default: RESULTS/explorer.html).")] = None,
+) -> None:
+    """Write the outage explorer: one self-contained HTML file to open in a browser
+    (pick a method or all side by side, play or scrub through modeled time)."""
+    from dasdlab.bench.explorer import write_explorer
+
+    path = write_explorer(results, out)
+    typer.echo(f"DLB850I outage explorer written to {path}; open it in a browser (no server needed).")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``sweep`` and ``teach`` to the ``bench`` sub-app."""
+    """Add ``sweep``, ``teach`` and ``explore`` to the ``bench`` sub-app."""
     app.command("sweep")(sweep)
     app.command("teach")(teach)
+    app.command("explore")(explore)

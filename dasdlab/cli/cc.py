@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli.common import print_json
+from dasdlab.cli.trackmaps import MapOpt, MapPngOpt
+from dasdlab.cli.trackmaps import show as show_maps
 
 app = typer.Typer(help="Concurrent Copy sessions: query their state and sidefile counters.",
                   no_args_is_help=True)
@@ -32,10 +34,12 @@ def _services(site_dir: Path, subsystem: str | None):
 
 @app.command()
 def query(site: SiteOpt, subsystem: SubOpt = None,
-          json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
+          json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False,
+          map_: MapOpt = False, map_png: MapPngOpt = None) -> None:
     """List sessions: state, tracks read, intercepted writes, sidefile high-water marks."""
     s, services = _services(site, subsystem)
     rows = [q for svc in services for q in svc.query()]
+    show_maps(s, "concurrent_copy", map_, map_png)
     s.close()
     if json_:
         print_json(rows)

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli.common import print_json
+from dasdlab.cli.trackmaps import MapOpt, MapPngOpt
+from dasdlab.cli.trackmaps import show as show_maps
 
 app = typer.Typer(help="TimeFinder/Clone sessions: create, activate, recreate, restore, terminate, "
                        "drain, query.", no_args_is_help=True)
@@ -162,7 +164,8 @@ def drain(sid: Annotated[str, typer.Argument(help="Session id.")], site: SiteOpt
     s, services = _services(site, subsystem)
     svc = _owner(services, sid)
     with bar(f"clone {sid.upper()}", "tracks") as progress:
-        q = svc.drain(sid, progress=progress).query()
+        svc.drain(sid, progress=progress)
+        q = svc.session(sid).query()
     s.close()
     if json_:
         print_json(q)
@@ -177,6 +180,8 @@ def query(
     sid: Annotated[Optional[str], typer.Argument(help="One session id (default: all).")] = None,
     subsystem: SubOpt = None,
     json_: JsonOpt = False,
+    map_: MapOpt = False,
+    map_png: MapPngOpt = None,
 ) -> None:
     """List sessions: state, tracks copied, tracks copied on access (cow) and in background."""
     s, services = _services(site, subsystem)
@@ -185,6 +190,7 @@ def query(
         rows = [svc.session(sid).query()]
     else:
         rows = [q for svc in services for q in svc.query()]
+    show_maps(s, "timefinder", map_, map_png, [q["id"] for q in rows])
     s.close()
     if json_:
         print_json(rows)

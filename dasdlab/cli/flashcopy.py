@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli.common import print_json
+from dasdlab.cli.trackmaps import MapOpt, MapPngOpt
+from dasdlab.cli.trackmaps import show as show_maps
 
 app = typer.Typer(help="FlashCopy relationships on a DS8000-like subsystem of a site.",
                   no_args_is_help=True)
@@ -74,10 +76,13 @@ def establish(
 def query(
     site: SiteOpt,
     json_: Annotated[bool, typer.Option("--json", help="A JSON list for programs.")] = False,
+    map_: MapOpt = False,
+    map_png: MapPngOpt = None,
 ) -> None:
-    """List the relationships with their state and counters."""
+    """List the relationships with their state and counters (and track maps)."""
     s, services = _service(site)
     rows = [r.query() for svc in services for r in svc.relationships()]
+    show_maps(s, "flashcopy", map_, map_png)
     s.close()
     if json_:
         print_json(rows)

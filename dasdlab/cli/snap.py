@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli.common import print_json
+from dasdlab.cli.trackmaps import MapOpt, MapPngOpt
+from dasdlab.cli.trackmaps import show as show_maps
 
 app = typer.Typer(help="SnapShot copies and the log-structured track pool of an RVA-like subsystem.",
                   no_args_is_help=True)
@@ -71,8 +73,8 @@ def dataset(dsn: Annotated[str, typer.Argument(help="Catalogued source data set.
 
 @app.command()
 def query(site: SiteOpt, snap_id: Annotated[Optional[str], typer.Argument(help="One snap id.")] = None,
-          json_: JsonOpt = False) -> None:
-    """List snaps with their shared and unshared track counts."""
+          json_: JsonOpt = False, map_: MapOpt = False, map_png: MapPngOpt = None) -> None:
+    """List snaps with their shared and unshared track counts (and track maps)."""
     s, svcs = _services(site)
     recs = []
     for svc in svcs:
@@ -82,6 +84,7 @@ def query(site: SiteOpt, snap_id: Annotated[Optional[str], typer.Argument(help="
             recs += svc.query(snap_id)
     if snap_id is not None and not recs:
         svcs[0].get(snap_id)  # raises the "no such snap" error
+    show_maps(s, "snapshot", map_, map_png, [r["id"] for r in recs])
     s.close()
     if json_:
         print_json(recs)

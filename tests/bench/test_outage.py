@@ -17,7 +17,9 @@ import pytest
 from dasdlab.bench.methods import METHODS, ORDER
 from dasdlab.bench.results import read_methods, read_spec, read_timeline
 from dasdlab.bench.scenario import ScenarioSpec, run_scenario
-from dasdlab.bench.trace import CHANGED, COPIED, NOT_COPIED, SAVED, SHARED, load_trace, load_trace_meta
+from dasdlab.bench.trace import (
+    CHANGED, COPIED, LEGEND, LOST, NOT_COPIED, SAVED, SHARED, load_trace, load_trace_meta,
+)
 
 # 2 MiB emulated standing for 16 GiB; the modeled rate is high so that the emulated
 # database (rate / scale updates per second) still sees a dozen updates a second
@@ -118,7 +120,8 @@ def test_traces_show_each_mechanism(full):
     for name in ORDER:
         times, codes, legend = load_trace(out, name)
         assert codes.dtype == np.uint8 and codes.shape[0] == times.size and codes.shape[1] > 10
-        assert set(legend) == {0, 1, 2, 3, 4} and codes.max() <= 4
+        assert set(legend) == set(LEGEND) == {0, 1, 2, 3, 4, 5}
+        assert not (codes == LOST).any()  # every method succeeded: nothing is drawn lost
         assert (codes[times < 0] == NOT_COPIED).all()  # nothing happens before the copy starts
         assert np.all(np.diff(times) >= 0)
         meta = load_trace_meta(out, name)

@@ -208,7 +208,7 @@ def test_teach_writes_the_figure_and_frames(tmp_path):
     ([0.0, 1.0], np.zeros((3, 4))),
     ([1.0, 0.0], np.zeros((2, 4))),
     ([0.0, np.nan], np.zeros((2, 4))),
-    ([0.0, 1.0], np.full((2, 4), 5)),
+    ([0.0, 1.0], np.full((2, 4), tp.NCODES)),  # one past the last code (5, lost)
     ([0.0, 1.0], np.full((2, 4), 0.5)),
 ])
 def test_malformed_traces(times, codes):

@@ -40,7 +40,8 @@ Public API::
     img = sess.read_track(t)                 # the dump: each domain track once
     for t, img in sess.read_tracks(): ...    # every unread track in domain order
     sess.end()                               # the dump is done (or gives up)
-    sess.query()  /  cc.query()              # state and counters (dicts)
+    sess.query()  /  cc.query()              # state and counters (dicts; cc.query() gives
+                                             # contract Relationship descriptors)
     cc.tick(now); cc.drain()                 # the SDM
 
 ``runs`` are ``[start, stop)`` absolute tracks (a data set's extents); ``None`` is the
@@ -66,7 +67,6 @@ process could save the before-image.  Records of ended sessions stay until
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import threading
 import uuid
@@ -81,8 +81,8 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap
 from dasdlab.emulator.copier import TrackMap
 from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError, DasdlabError
 
 
@@ -190,7 +190,7 @@ class CCSession(Lifecycle):
         self.message = ""
         self.error: CopyServiceError | None = None
         self.work: _WorkArea | None = None
-        self.intercept: _Intercept | None = None
+        self.intercept: Protection | None = None
         self.dirty = False  # counters changed since the record was last saved
 
     @property
@@ -229,70 +229,56 @@ class CCSession(Lifecycle):
         return self.service._describe(self)
 
 
-class _Intercept:
-    """The write-path hook of one cache session: save before-images."""
-
-    redirects_reads = False
-
-    def __init__(self, session: CCSession) -> None:
-        self.session = session
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if tracks.size == 1:
-            self.before_write_one(vol, int(tracks[0]))
-        else:
-            self.session.service._intercept(self.session, vol, tracks)
-
-    def before_write_one(self, vol, t: int) -> None:
-        s = self.session
-        # a write to a track outside the domain, already read or already saved needs
-        # nothing: answered without numpy or the lock
-        r = s.tmap.rel_of_src1(t)
-        if r < 0 or not s.unread.test(r) or s.saved.test(r):
-            return
-        s.service._intercept(s, vol, np.array([t], dtype=np.int64))
+def _sidefile_protection(svc: ConcurrentCopyService, s: CCSession) -> Protection:
+    """The write-path protection of a cache session: the first write to an unread,
+    unsaved domain track saves its before-image (answered without numpy or the lock
+    for every other track)."""
+    unread, saved = s.unread, s.saved
+    return Protection(
+        s, s.tmap, "source",
+        needs=lambda r: s.state is C.ACTIVE and unread.test(r) and not saved.test(r),
+        act_one=lambda vol, r, t: svc._intercept(s, vol, np.array([t], dtype=np.int64)),
+        act=lambda vol, rels, tracks: svc._intercept(s, vol, tracks))
 
 
-class _ForeignGuard:
+def _foreign_guard(svc: ConcurrentCopyService, rec: dict) -> Protection:
     """A session of another live process: its before-images cannot be saved from here,
     so writes to its domain are refused while it is active."""
+    tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
+    holder: list[Protection] = []
 
-    redirects_reads = False
-
-    def __init__(self, service: ConcurrentCopyService, rec: dict) -> None:
-        self.service = service
-        self.rec = rec
-        self.tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
-
-    def before_write_one(self, vol, t: int) -> None:
-        if self.tmap.rel_of_src1(t) >= 0:
-            self._refuse(t)
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if self.tmap.rel_of_src(tracks)[0].size:
-            self._refuse(int(tracks[0]))
-
-    def _refuse(self, t: int) -> None:
-        rec = self.service.store.get(self.rec["id"])
-        if rec is None or rec["state"] != C.ACTIVE.value or not _owner_alive(rec["owner"]):
-            self.service.sub.unregister_intercept(self.rec["volser"], self)
+    def refuse(t: int) -> None:
+        now = svc.store.get(rec["id"])
+        if now is None or now["state"] != C.ACTIVE.value or not _owner_alive(now["owner"]):
+            svc._unprotect(rec["volser"], holder[0])
             return
         raise CopyServiceError(
-            "DLB367E", f"track {t} of volume {self.rec['volser']} is in the domain of "
-            f"Concurrent Copy session {self.rec['id']}, active in process {rec['owner']['pid']}; "
+            "DLB367E", f"track {t} of volume {rec['volser']} is in the domain of "
+            f"Concurrent Copy session {rec['id']}, active in process {now['owner']['pid']}; "
             "only that process can save the before-images. Write from that process, or end "
             "the session first."
         )
 
+    holder.append(Protection(rec, tmap, "source", needs=lambda r: True,
+                             act_one=lambda vol, r, t: refuse(t),
+                             act=lambda vol, rels, tracks: refuse(int(tracks[0]))))
+    return holder[0]
 
-class ConcurrentCopyService:
+
+class ConcurrentCopyService(CopyService):
     """The Concurrent Copy sessions and the SDM of one subsystem (see module doc)."""
 
     PREFIX = "CC"
+    name = "concurrent_copy"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=False, nocopy=True, fast_replication=False,
+        virtual_cc=None, point_in_time_reader="session", cross_subsystem=False,
+        subsystem_kinds={"ds8000", "rva"})
+    lifecycle = (CCState, CCSession.TRANSITIONS, CCSession.VERBS)
+    rate_setting = "cc_drain_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("concurrent_copy"))
+        super().__init__(subsystem)
         self.sessions: dict[str, CCSession] = {}
         self.token = uuid.uuid4().hex
         self.closed = False
@@ -300,7 +286,6 @@ class ConcurrentCopyService:
         self._fifo: deque[tuple[str, int]] = deque()  # cache sidefile entries, oldest first
         self._drain_time = subsystem.clock.now()
         self._drain_carry = 0.0
-        self._guards: list[_ForeignGuard] = []
         self._slabs: dict[int, _Slab] = {}
         #: one lock for sessions and sidefiles: host writers, the dump and the SDM may
         #: run in different threads
@@ -313,9 +298,7 @@ class ConcurrentCopyService:
             if rec.get("state") != C.ACTIVE.value:
                 continue
             if _owner_alive(rec["owner"]):
-                g = _ForeignGuard(self, rec)
-                self._guards.append(g)
-                self.sub.register_intercept(rec["volser"], g)
+                self._protect(rec["volser"], _foreign_guard(self, rec))
                 continue
             rec["state"] = C.FAILED.value
             rec["message"] = (
@@ -333,7 +316,7 @@ class ConcurrentCopyService:
     @_locked
     def tick(self, now: float) -> None:
         """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
-        rate = float(self.sub.settings.get("cc_drain_tracks_per_s", 5000.0))
+        rate = self._background_rate(5000.0)
         dt = now - self._drain_time
         if dt <= 0:
             return
@@ -353,6 +336,45 @@ class ConcurrentCopyService:
                              "the dump cannot complete (data on the volume is not affected).")
         self.closed = True
         _LIVE.pop(self.token, None)
+        super().close()
+
+    # ------------------------------------------------------------------ the contract
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options) -> Relationship:
+        """:meth:`start` under the contract's names; a session has no target (the dump
+        reads through :meth:`read_point_in_time`).  Options: ``virtual``,
+        ``on_init_complete``."""
+        if target is not None or target_runs is not None or background_copy:
+            raise CopyServiceError("DLB362E", "a Concurrent Copy session has no target and no background "
+                                              "copy; the dump reads the domain through the session.")
+        s = self.start(source, source_runs, **options)
+        return self.describe(s.id)
+
+    def withdraw(self, sid: str) -> Relationship:
+        """End the session (:meth:`CCSession.end`)."""
+        s = self.session(sid)
+        s.end()
+        return self.describe(s.id)
+
+    def read_point_in_time(self, sid: str, track: int) -> np.ndarray:
+        """The dump's read of ``track`` (once per track: the session then stops protecting it)."""
+        return self.session(sid).read_track(track)
+
+    def describe(self, sid: str) -> Relationship:
+        s = self.sessions.get(str(sid).upper())
+        if s is not None:
+            return self._descriptor(self._describe(s))
+        rec = self.store.get(str(sid).upper())
+        if rec is None:
+            self.session(sid)  # raises the "no such session" message
+        return self._descriptor(self._describe_record(rec))
+
+    def _descriptor(self, d: dict) -> Relationship:
+        return Relationship.make(
+            id=d["id"], service=self.name, state=d["state"], source=d["volser"], source_runs=d["runs"],
+            target=None, target_runs=None, tracks_total=d["tracks_total"],
+            tracks_copied=d["tracks_read"] or 0, cow_count=d["intercepted_writes"],
+            logical_at=d["logical_complete_at"], physical_at=d["physical_complete_at"], details=d)
 
     # ------------------------------------------------------------------ start
     def start(self, volser: str, runs=None, on_init_complete: Callable[[InitComplete], None] | None = None,
@@ -361,13 +383,10 @@ class ConcurrentCopyService:
         volser = volser.upper()
         if virtual not in (False, None, "prefer", "require"):
             raise CopyServiceError("DLB362E", f"virtual={virtual!r} is not one of False, 'prefer', 'require'.")
-        owner = self.sub.site.volume_spec(volser)["subsystem"]
-        if owner != self.sub.name:
-            raise CopyServiceError(
-                "DLB362E", f"volume {volser} belongs to {owner}; start its Concurrent Copy session there."
-            )
+        self._own_volume(volser, "DLB362E", "volume {volser} belongs to {owner}; start its Concurrent Copy "
+                         "session there.")
         vol = self.sub.open_volume(volser)
-        domain = runs_mod.normalize(runs, vol.ntracks, f"Concurrent Copy domain on {volser}", "DLB362E")
+        domain = self._runs(runs, vol, f"Concurrent Copy domain on {volser}", "DLB362E")
         now = self.sub.clock.now()
         # the event is sent outside the lock: the caller may hand work to other threads
         with self._lock:
@@ -377,6 +396,7 @@ class ConcurrentCopyService:
                 on_init_complete(InitComplete(None, volser, 4, now, None, str(result)))
             raise result
         s = result
+        self._announce("logical", s.id)
         if on_init_complete is not None:
             on_init_complete(InitComplete(s.id, volser, 0, now, s.method, f"DLB369I {s.what} initialised on "
                                           f"{volser} ({s.tmap.n} tracks, {s.method}); serialisation may be "
@@ -393,7 +413,7 @@ class ConcurrentCopyService:
             return CopyServiceError(
                 "DLB366E", f"virtual Concurrent Copy was required, but subsystem {self.sub.name} has "
                 "neither FlashCopy nor SnapShot to make a working copy.")
-        sid = self.store.next_id(self.PREFIX)
+        sid = self._new_id(self.PREFIX)
         method = "cache"
         work = None
         if mechanism is not None:
@@ -408,15 +428,17 @@ class ConcurrentCopyService:
         s.work = work
         self.sessions[sid] = s
         if work is None:
-            s.intercept = _Intercept(s)
-            self.sub.register_intercept(volser, s.intercept)
+            s.intercept = _sidefile_protection(self, s)
+            self._protect(volser, s.intercept)
         self._save(s)
         return s
 
     # ------------------------------------------------------------------ the SDM
     @_locked
-    def drain(self, max_tracks: int | None = None) -> int:
-        """Move cache sidefile images to the host sidefile now, oldest first."""
+    def drain(self, rid: str | None = None, progress: Callable[[int, int], None] | None = None,
+              max_tracks: int | None = None) -> int:
+        """Move cache sidefile images to the host sidefile now, oldest first (the SDM
+        serves every session; ``rid`` and ``progress`` are the contract's and unused)."""
         moved = self._drain(len(self._fifo) if max_tracks is None else max_tracks)
         self._save_all()
         return moved
@@ -447,13 +469,15 @@ class ConcurrentCopyService:
         return s
 
     @_locked
-    def query(self) -> list[dict]:
-        """Every session of the subsystem: this process's live ones with their current
-        sidefiles, the others as last recorded."""
+    def query(self, sid: str | None = None) -> list[Relationship]:
+        """Every session of the subsystem (or ``sid``): this process's live ones with their
+        current sidefiles, the others as last recorded."""
+        if sid is not None:
+            return [self.describe(sid)]
         out = []
         for key, rec in self.store.records().items():
             s = self.sessions.get(key)
-            out.append(self._describe(s) if s is not None else self._describe_record(rec))
+            out.append(self._descriptor(self._describe(s) if s is not None else self._describe_record(rec)))
         return out
 
     @_locked
@@ -493,11 +517,12 @@ class ConcurrentCopyService:
         return None
 
     def _virtual_mechanism(self) -> str | None:
-        if self.sub.has("snapshot"):
-            return "snapshot"
-        if self.sub.has("flashcopy") and importlib.util.find_spec("dasdlab.emulator.services.flashcopy"):
-            return "flashcopy"
-        return None
+        """The service that makes the working copy: one of the subsystem's that declares a
+        virtual Concurrent Copy mechanism (a snap first)."""
+        from dasdlab.emulator.services import registry
+
+        found = registry.virtual_cc_mechanisms(self.sub.capabilities)
+        return found[0] if found else None
 
     @_locked
     def _intercept(self, s: CCSession, vol, tracks: np.ndarray) -> None:
@@ -561,11 +586,15 @@ class ConcurrentCopyService:
         s.cache.clear()
         s.host.clear()
         if s.intercept is not None:
-            self.sub.unregister_intercept(s.volser, s.intercept)
+            self._unprotect(s.volser, s.intercept)
             s.intercept = None
         if s.work is not None:
             s.work.release()
         self._save(s)
+        if state is C.COMPLETE:
+            self._announce("physical", s.id)
+        elif state in (C.CANCELLED, C.FAILED):
+            self._announce("failed", s.id, s.message)
 
     @_locked
     def _read(self, s: CCSession, t: int) -> np.ndarray:
@@ -753,14 +782,11 @@ class _WorkArea:
         )
 
     def _establish(self, volser: str, domain, dst) -> str | None:
-        sub = self.svc.sub
-        if self.mechanism == "snapshot":
-            rec = sub.service("snapshot").snap(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                               dsn=self.dsns[0])
-            return rec["id"]
-        rel = sub.service("flashcopy").establish(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                                 mode="NOCOPY")
-        return getattr(rel, "id", rel if isinstance(rel, str) else None)
+        """The working copy, through the mechanism's contract verb: logical only, no
+        background copy (the work area is read once and released)."""
+        svc = self.svc.sub.service(self.mechanism)
+        opts = {"background_copy": False} if svc.capabilities.nocopy else {}
+        return svc.establish(volser, self.volser, source_runs=domain, target_runs=dst, **opts).id
 
     def read(self, r: int, t: int) -> np.ndarray:
         """The domain track ``t`` (relative ``r``) as the work area holds it, at its own address."""
@@ -791,12 +817,9 @@ class _WorkArea:
         self.released = True
         sub = self.svc.sub
         if self.relation is not None:
-            if self.mechanism == "snapshot":
-                snaps = sub.service("snapshot")
-                if self.relation in snaps.snaps:
-                    snaps.release(self.relation)
-            else:
-                sub.service("flashcopy").withdraw(self.relation)
+            svc = sub.service(self.mechanism)
+            if any(r.id == self.relation for r in svc.query()):  # not already gone
+                svc.withdraw(self.relation)
         wvol = sub.open_volume(self.volser, writable=True)
         for d in self.dsns:
             if d in wvol.vtoc:

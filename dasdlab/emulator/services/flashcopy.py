@@ -15,7 +15,12 @@ Public API (stable; used by the DFSMSdss front end and the image copy engine)::
     fc.withdraw(rel.id, ddsw=False)   fc.get(id)        fc.relationships()
     fc.drain(id=None, progress=None)  fc.refresh(id)    fc.reverse(id)
     fc.thaw(volsers=None)             fc.subscribe(fn)  fc.tick(now)
+    fc.query(id=None) -> [Relationship]   fc.read_point_in_time(id, track)
     rel.query() -> dict               rel.physical (threading.Event)
+
+The service is a :class:`~dasdlab.emulator.services.contract.CopyService`: the
+contract's keywords ``source_runs``/``target_runs``/``background_copy`` are accepted by
+:meth:`FlashCopyService.establish` beside its own ``src_runs``/``dst_runs``/``mode``.
 
 ``src_runs``/``dst_runs`` are lists of absolute ``[start, stop)`` track runs; both None
 makes a volume-level relationship (identity map; the target may be larger), only
@@ -26,7 +31,8 @@ and every count field (:func:`dataset_runs` turns a data set into runs).
 **Semantics.**  *Logical completion* is the return of :meth:`FlashCopyService.establish`:
 from then on the target reads as the source did at that instant.  *Physical completion*
 is the end of the background copy; ``on_physical(rel)``, ``rel.physical`` (an Event)
-and the ``"physical"`` event of :meth:`FlashCopyService.subscribe` report it.
+and the ``"physical"`` :class:`~dasdlab.emulator.services.contract.CompletionEvent`
+of :meth:`FlashCopyService.subscribe` report it.
 
 * A source host write first copies the point-in-time track to the target if it is
   still to copy (copy-on-write; ``cow_count``).
@@ -84,7 +90,6 @@ drives a site's copy services at a time).
 
 from __future__ import annotations
 
-import os
 import threading
 from enum import Enum
 from typing import Callable
@@ -93,8 +98,8 @@ import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import ModeledRate, TrackCopier, TrackMap, runs_overlap
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError
 
 #: Repository size for space-efficient targets when the subsystem settings have none:
@@ -223,6 +228,7 @@ class FlashCopyRelationship(Lifecycle):
         self.physical = threading.Event()
         self.on_physical: list[Callable[[FlashCopyRelationship], None]] = []
         self._copier: TrackCopier | None = None
+        self._protections: tuple | None = None
         self.rate = ModeledRate(svc.sub.settings.get("fc_background_tracks_per_s", 2000.0),
                                 svc.sub.clock.now())
 
@@ -291,84 +297,48 @@ class FlashCopyRelationship(Lifecycle):
         return self.state in _ACTIVE
 
 
-def _still_to_copy(rel: FlashCopyRelationship, t: int) -> bool:
-    """Whether source track ``t`` still has to be copied for ``rel``."""
-    if not rel.active:
-        return False
-    r = t if rel.tmap.is_identity else rel.tmap.rel_of_src1(t)
-    if r < 0 or r >= rel.tmap.n:
-        return False
-    return bool((int(rel.to_copy.words[r >> 6]) >> (r & 63)) & 1)
+def _protections(svc: FlashCopyService, rel: FlashCopyRelationship) -> tuple[Protection, Protection]:
+    """The write-path protections of ``rel``: copy-on-write on its source, and on its
+    target the write rule (take the tracks out, first copying the source image) and
+    the read redirection of tracks still to copy."""
+    words = rel.to_copy.words if rel.to_copy is not None else None  # None: damaged, FAILED
+    src_sticky = rel.src_changed is not None  # change recording sees every source write
+    tgt_sticky = rel.incremental is not None or rel.allocated is not None
+
+    def src_needs(r: int) -> bool:
+        return rel.state in _ACTIVE and (src_sticky or bool((int(words[r >> 6]) >> (r & 63)) & 1))
+
+    def tgt_needs(r: int) -> bool:
+        return tgt_sticky or rel.state is S.FAILED or bool((int(words[r >> 6]) >> (r & 63)) & 1)
+
+    source = Protection(
+        rel, rel.tmap, "source", src_needs,
+        act_one=lambda vol, r, t: svc._cow_one(rel, vol, r),
+        act=lambda vol, rels, tracks: svc._cow(rel, vol, rels))
+    target = Protection(
+        rel, rel.tmap, "target", tgt_needs,
+        act_one=lambda vol, r, t: svc._target_write(rel, np.array([r], dtype=np.int64)),
+        act=lambda vol, rels, tracks: svc._target_write(rel, rels),
+        reads=lambda r, t: svc._target_read(rel, r))
+    return source, target
 
 
-class _Intercept:
-    """The write-path hook of one volume for one role (source or target)."""
-
-    def __init__(self, svc: FlashCopyService, volser: str, role: str) -> None:
-        self.svc = svc
-        self.volser = volser
-        self.role = role
-        self.rels: list[FlashCopyRelationship] = []
-        self.redirects_reads = role == "target"
-        #: source role: tracks that no relationship of this volume needs to see written
-        #: any more (copied already, or outside every relationship, and no change
-        #: recording), so the per-track host write of such a track costs one set lookup.
-        #: Emptied (O(1)) whenever the relationships change, so establish stays O(1).
-        self.cleared: set[int] = set()
-        self.sticky = False  # some relationship records every source write (incremental)
-
-    def mark(self) -> None:
-        """The relationships changed: forget what was cleared (conservative)."""
-        self.cleared = set()
-        self.sticky = any(rel.src_changed is not None for rel in self.rels)
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if self.role == "source":
-            self.svc._check_frozen(self.volser)
-            for rel in list(self.rels):
-                self.svc._source_write(rel, vol, tracks)
-        else:
-            for rel in list(self.rels):
-                self.svc._target_write(rel, vol, tracks)
-
-    def before_write_one(self, vol, t: int) -> None:
-        if self.role == "source":
-            if self.svc._frozen:
-                self.svc._check_frozen(self.volser)
-            elif t in self.cleared:
-                return
-            for rel in self.rels[:]:
-                self.svc._source_write_one(rel, vol, t)
-            if not self.sticky and not any(_still_to_copy(rel, t) for rel in self.rels):
-                self.cleared.add(t)
-        else:
-            tracks = np.array([t], dtype=np.int64)
-            for rel in self.rels[:]:
-                self.svc._target_write(rel, vol, tracks)
-
-    def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        for rel in self.rels:
-            r = rel.tmap.rel_of_dst1(t)
-            if r >= 0:
-                return self.svc._target_read(rel, r)
-        return None
-
-
-class FlashCopyService:
+class FlashCopyService(CopyService):
     """The FlashCopy function of one DS8000-like subsystem (one instance per process)."""
 
     name = "flashcopy"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=True, nocopy=True, fast_replication=True,
+        virtual_cc="flash", point_in_time_reader="target", cross_subsystem=False,
+        subsystem_kinds={"ds8000"})
+    lifecycle = (RelState, TRANSITIONS, VERBS)
+    rate_setting = "fc_background_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("flashcopy"))
+        super().__init__(subsystem)
         self.lock = threading.RLock()
         self._rels: dict[str, FlashCopyRelationship] = {}
-        self._icpt: dict[tuple[str, str], _Intercept] = {}
         self._frozen: dict[str, float] = {}
-        self._listeners: list[Callable[[str, FlashCopyRelationship], None]] = []
-        self._idfd: int | None = None
-        self._next = 1
 
     # ================================================================== loading
     def load(self) -> None:
@@ -376,6 +346,8 @@ class FlashCopyService:
         for key, rec in self.store.records().items():
             if key == "FREEZE":
                 self._frozen = {k: float(v) for k, v in rec.get("volumes", {}).items()}
+                for v in self._frozen:  # intercepts loaded before this record hold writes too
+                    self._set_guard(v)
                 continue
             if not key.startswith("FC"):
                 continue
@@ -439,19 +411,24 @@ class FlashCopyService:
 
     def _redo_pending(self, rel: FlashCopyRelationship) -> None:
         """Finish a refresh or reverse that a killed process left half done."""
-        if rel.pending is None:
-            return
-        if rel.pending == "refresh":
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-        elif rel.pending == "reverse":
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.state = S.COPYING
-        else:
-            raise ValueError(f"unknown pending operation {rel.pending!r}")
-        rel.pending = None
-        self._save(rel)
+        if self._redo_intent(rel, "pending", {"refresh": lambda: self._refresh_steps(rel),
+                                              "reverse": lambda: self._reverse_steps(rel)}):
+            self._save(rel)
+
+    def _refresh_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
+
+    def _reverse_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        self._swap(rel)
+        rel.to(S.COPYING)
+        rel.mode = "COPY"
+
+    def _new_point_in_time(self, rel: FlashCopyRelationship) -> None:
+        rel.established_at = self.sub.clock.now()
+        rel.physical_at = None
+        rel.physical.clear()
 
     # ================================================================== queries
     def relationships(self) -> list[FlashCopyRelationship]:
@@ -465,9 +442,31 @@ class FlashCopyService:
                 "DLB333E", f"subsystem {self.sub.name} has no FlashCopy relationship {rid} (it has: {have}).")
         return rel
 
-    def subscribe(self, fn: Callable[[str, FlashCopyRelationship], None]) -> None:
-        """Call ``fn(event, rel)`` for events "logical", "physical", "failed", "withdrawn"."""
-        self._listeners.append(fn)
+    def query(self, rid: str | None = None) -> list[Relationship]:
+        """Descriptors of every relationship (or of ``rid``)."""
+        rels = [self.get(rid)] if rid is not None else self.relationships()
+        return [self._descriptor(r) for r in rels]
+
+    def describe(self, rid: str) -> Relationship:
+        return self._descriptor(self.get(rid))
+
+    def _descriptor(self, rel: FlashCopyRelationship) -> Relationship:
+        q = rel.query()
+        return Relationship.make(
+            id=rel.id, service=self.name, state=rel.state.value, source=rel.source,
+            source_runs=q["src_runs"], target=rel.target, target_runs=q["dst_runs"],
+            tracks_total=q["tracks_total"], tracks_copied=q["tracks_copied"], cow_count=q["cow_count"],
+            logical_at=rel.established_at, physical_at=rel.physical_at, details=q)
+
+    def read_point_in_time(self, rid: str, track: int) -> np.ndarray:
+        """Source track ``track`` as of the establish (or the last refresh/reverse)."""
+        rel = self.get(rid)
+        if rel.state is S.FAILED:
+            raise self._failed_error(rel)
+        r = self._rel_of_source_track(rel.tmap, track, rel.id)
+        sub = self.sub
+        pending = rel.active and rel.to_copy is not None and rel.to_copy.test(r)
+        return self._pit_image(sub.open_volume(rel.source), sub.open_volume(rel.target), rel.tmap, r, pending)
 
     def repository_used(self) -> int:
         return sum(int(r.ctr[CTR_REPOSITORY]) for r in self._rels.values()
@@ -485,33 +484,35 @@ class FlashCopyService:
                   mode: str = "COPY", incremental=False, space_efficient: bool = False,
                   freeze: bool = False,
                   on_physical: Callable[[FlashCopyRelationship], None] | None = None,
+                  *, source_runs=None, target_runs=None, background_copy: bool | None = None,
                   ) -> FlashCopyRelationship:
         """Establish a relationship; it is logically complete when this returns.
 
         Everything is checked before any file changes; a refused establish leaves the
-        site as it was.
+        site as it was.  ``source_runs``/``target_runs``/``background_copy`` are the
+        contract's names for ``src_runs``/``dst_runs``/``mode``.
         """
+        if source_runs is not None:
+            src_runs = source_runs
+        if target_runs is not None:
+            dst_runs = target_runs
+        if background_copy is not None:
+            mode = "COPY" if background_copy else "NOCOPY"
         m = str(mode).upper()
         if m not in ("COPY", "NOCOPY"):
             raise CopyServiceError("DLB341E", f"FlashCopy mode must be COPY or NOCOPY, not {mode!r}.")
         inc = _norm_incremental(incremental)
-        sv, tv = source_volser.upper(), target_volser.upper()
-        for v in (sv, tv):
-            owner = self.sub.site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB322E", f"volume {v} is in subsystem {owner}, not {self.sub.name}; FlashCopy "
-                    "copies only between volumes of one subsystem.")
+        sv, tv = (self._own_volume(v, "DLB322E", "volume {volser} is in subsystem {owner}, not "
+                                   "{subsystem}; FlashCopy copies only between volumes of one subsystem.")
+                  for v in (source_volser, target_volser))
         if space_efficient and (m != "NOCOPY" or inc):
             raise CopyServiceError(
                 "DLB338E", "a space-efficient target needs NOCOPY and no incremental recording "
                 "(a background copy would fill the repository, S58/S59).")
         src = self.sub.open_volume(sv)
         tgt = self.sub.open_volume(tv, writable=True)
-        if src.slot != tgt.slot or src.heads != tgt.heads:
-            raise CopyServiceError(
-                "DLB324E", f"{sv} ({src.geometry.name}) and {tv} ({tgt.geometry.name}) are not of "
-                "one device family; FlashCopy needs like devices.")
+        self._like_devices(src, tgt, sv, tv, "DLB324E", "{sv} ({sg}) and {tv} ({tg}) are not of one device "
+                           "family; FlashCopy needs like devices.")
         if src_runs is None and dst_runs is None:
             if sv == tv:
                 raise CopyServiceError("DLB323E", f"source and target are both {sv}; a volume-level "
@@ -537,7 +538,7 @@ class FlashCopyService:
         self._check_limits(sv, tv, tmap, inc)
         # ---- checks done: from here on files change --------------------------------
         with self.lock:
-            rid = self._new_id()
+            rid = self._new_id("FC")
             n = tmap.n
             words = self._create_maps(rid, n)
             now = self.sub.clock.now()
@@ -555,30 +556,15 @@ class FlashCopyService:
             if freeze:
                 self._freeze(sv)
             self._register(rel)  # the point-in-time instant
-            self._emit("logical", rel)
+            self._announce("logical", rel.id)
             if rel.remaining == 0:
                 self._settle(rel)
             return rel
 
     def _check_runs(self, runs, vol, volser: str, what: str) -> list[tuple[int, int]]:
-        if runs is None or len(runs) == 0:
+        if runs is None:
             raise CopyServiceError("DLB325E", f"no {what} extents given for {volser}.")
-        out: list[tuple[int, int]] = []
-        for r in runs:
-            try:
-                a, b = int(r[0]), int(r[1])
-            except (TypeError, ValueError, IndexError):
-                raise CopyServiceError("DLB325E", f"{what} extent {r!r} is not a [start, stop) pair of tracks.") from None
-            if not 0 <= a < b <= vol.ntracks:
-                raise CopyServiceError(
-                    "DLB325E", f"{what} extent [{a}, {b}) is empty or outside volume {volser} "
-                    f"(tracks 0..{vol.ntracks - 1}).")
-            out.append((a, b))
-        srt = sorted(out)
-        for (a0, b0), (a1, _b1) in zip(srt, srt[1:]):
-            if a1 < b0:
-                raise CopyServiceError("DLB325E", f"{what} extents on {volser} overlap each other at track {a1}.")
-        return out
+        return self._runs(runs, vol, f"{what} extents on {volser}", "DLB325E")
 
     def _check_limits(self, sv: str, tv: str, tmap: TrackMap, inc: str | None) -> None:
         srun, drun = tmap.src_runs(), tmap.dst_runs()
@@ -613,20 +599,16 @@ class FlashCopyService:
                     "DLB342E", f"volume {v} has {k} FlashCopy relationships, the most one volume may have.")
 
     # ================================================================== write path
-    def _source_write_one(self, rel: FlashCopyRelationship, vol, t: int) -> None:
-        """Copy-on-write of one track (the per-track host write path)."""
+    def _cow_one(self, rel: FlashCopyRelationship, vol, r: int) -> None:
+        """Copy-on-write of relative track ``r`` (the per-track host write path)."""
         if not rel.active:
-            return
-        tmap = rel.tmap
-        r = t if tmap.is_identity else tmap.rel_of_src1(t)
-        if r < 0 or r >= tmap.n:
             return
         if rel.src_changed is not None:
             with self.lock:
                 rel.src_changed.set(r)
         words = rel.to_copy.words
         if not (int(words[r >> 6]) >> (r & 63)) & 1:
-            return  # already on the target: a bit test is all a later write costs
+            return  # already on the target
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
             return
@@ -635,21 +617,16 @@ class FlashCopyService:
             if rel.remaining == 0:
                 self._settle(rel)
 
-    def _source_write(self, rel: FlashCopyRelationship, vol, tracks: np.ndarray) -> None:
+    def _cow(self, rel: FlashCopyRelationship, vol, rels: np.ndarray) -> None:
         """Copy-on-write: the point-in-time image of the tracks goes to the target first."""
         if not rel.active:
             return
-        tmap = rel.tmap
-        if tracks.size == 1:
-            self._source_write_one(rel, vol, int(tracks[0]))
+        if rels.size == 1:
+            self._cow_one(rel, vol, int(rels[0]))
             return
-        else:
-            rels, _ = tmap.rel_of_src(tracks)
-            if rels.size == 0:
-                return
-            if rel.src_changed is not None:
-                with self.lock:
-                    rel.src_changed.set_many(rels)
+        if rel.src_changed is not None:
+            with self.lock:
+                rel.src_changed.set_many(rels)
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, rels, copier):
             return  # the relationship failed; the host write goes ahead
@@ -675,12 +652,10 @@ class FlashCopyService:
                    f"{rel.target} is not a valid copy. Withdraw it.")
         return False
 
-    def _target_write(self, rel: FlashCopyRelationship, vol, tracks: np.ndarray) -> None:
-        """A host write to the target takes its tracks out of the relationship."""
+    def _target_write(self, rel: FlashCopyRelationship, rels: np.ndarray) -> None:
+        """A host write to the target takes its tracks (relative ``rels``) out of the
+        relationship."""
         if rel.state in (S.COMPLETED, S.WITHDRAWN):
-            return
-        rels, _ = rel.tmap.rel_of_dst(tracks)
-        if rels.size == 0:
             return
         if rel.state is S.FAILED:
             raise self._failed_error(rel)
@@ -740,12 +715,21 @@ class FlashCopyService:
     def _freeze(self, volser: str) -> None:
         self._frozen[volser] = self.sub.clock.now() + float(self.sub.settings.get("cg_timer_s", 120.0))
         self.store.put("FREEZE", {"volumes": self._frozen})
+        self._set_guard(volser)
 
     def _release(self, volsers) -> list[str]:
         gone = [v for v in volsers if self._frozen.pop(v, None) is not None]
         if gone:
             self.store.put("FREEZE", {"volumes": self._frozen})
+        for v in gone:
+            self._set_guard(v)
         return gone
+
+    def _write_guard(self, volser: str):
+        """A frozen volume holds every host write (checked before anything changes)."""
+        if volser not in self._frozen:
+            return None
+        return lambda: self._check_frozen(volser)
 
     def thaw(self, volsers=None) -> list[str]:
         """Release frozen volumes (CGCREATED): all, or those named.  Returns the thawed."""
@@ -760,6 +744,7 @@ class FlashCopyService:
         if expired:
             self._release(expired)
         for rel in self.relationships():
+            rel.rate.rate = self._background_rate()
             if rel.state in (S.COPYING, S.WITHDRAWING):
                 n = rel.rate.allow(now)
                 if n > 0:
@@ -824,7 +809,7 @@ class FlashCopyService:
         rel.physical.set()
         for fn in rel.on_physical:
             fn(rel)
-        self._emit("physical", rel)
+        self._announce("physical", rel.id)
 
     def _fail(self, rel: FlashCopyRelationship, msgid: str, text: str) -> None:
         """Mark the relationship invalid with a message; its target refuses I/O."""
@@ -839,7 +824,7 @@ class FlashCopyService:
             rel.pending = None
             self._save(rel)
             self._register(rel)
-            self._emit("failed", rel)
+            self._announce("failed", rel.id, rel.message)
 
     def withdraw(self, rid: str, ddsw: bool = False) -> FlashCopyRelationship:
         """End a relationship now, or with ``ddsw`` after converting it to COPY."""
@@ -867,7 +852,6 @@ class FlashCopyService:
         rel.to(S.WITHDRAWN)
         self.store.delete(rel.id)
         self._rels.pop(rel.id, None)
-        self._emit("withdrawn", rel)
 
     def refresh(self, rid: str) -> FlashCopyRelationship:
         """Incremental establish: a new point in time, copying only changed tracks."""
@@ -877,16 +861,9 @@ class FlashCopyService:
             raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; establish a new relationship instead.")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "refresh"
-            self._save(rel)
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
-        self._emit("logical", rel)
+            self._with_intent(rel, "pending", "refresh", self._save,
+                              lambda: (self._refresh_steps(rel), self._new_point_in_time(rel)))
+        self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
         return rel
@@ -910,20 +887,11 @@ class FlashCopyService:
                     "source and target at once (no cascading).")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "reverse"
-            self._save(rel)
             self._unregister(rel)
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.to(S.COPYING)
-            rel.mode = "COPY"
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
+            self._with_intent(rel, "pending", "reverse", self._save,
+                              lambda: (self._reverse_steps(rel), self._new_point_in_time(rel)))
             self._register(rel)
-        self._emit("logical", rel)
+        self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
         return rel
@@ -941,54 +909,26 @@ class FlashCopyService:
         rel._copier = None
 
     # ================================================================== plumbing
-    def _new_id(self) -> str:
-        """``FCnnnn``, never reused in this site: a counter file, kept open, rewritten
-        in place (one system call; the same file and format as StateStore.next_id)."""
-        if self._idfd is None:
-            self.store.ensure()
-            self._idfd = os.open(self.store.dir / ".FC.next", os.O_RDWR | os.O_CREAT, 0o644)
-            raw = os.pread(self._idfd, 64, 0).strip()
-            known = [int(k[2:]) for k in self.store.keys() if k.startswith("FC") and k[2:].isdigit()]
-            self._next = max([int(raw) if raw else 1] + [k + 1 for k in known])
-        n = self._next
-        self._next += 1
-        os.pwrite(self._idfd, f"{self._next:<20d}".encode(), 0)
-        return f"FC{n:04d}"
-
     def _save(self, rel: FlashCopyRelationship) -> None:
         self.store.put(rel.id, rel.record())
 
-    def _emit(self, event: str, rel: FlashCopyRelationship) -> None:
-        for fn in list(self._listeners):
-            fn(event, rel)
-
     def _register(self, rel: FlashCopyRelationship) -> None:
-        for volser, role in ((rel.source, "source"), (rel.target, "target")):
-            key = (volser, role)
-            icpt = self._icpt.get(key)
-            if icpt is None:
-                icpt = self._icpt[key] = _Intercept(self, volser, role)
-            if rel not in icpt.rels:
-                icpt.rels.append(rel)
-                icpt.mark()
-            self.sub.register_intercept(volser, icpt)
+        if rel._protections is None:
+            rel._protections = _protections(self, rel)
+        src, tgt = rel._protections
+        self._protect(rel.source, src)
+        self._protect(rel.target, tgt)
 
     def _unregister(self, rel: FlashCopyRelationship) -> None:
-        for volser, role in ((rel.source, "source"), (rel.target, "target")):
-            icpt = self._icpt.get((volser, role))
-            if icpt is None:
-                continue
-            if rel in icpt.rels:
-                icpt.rels.remove(rel)
-                icpt.mark()
-            if not icpt.rels:
-                self.sub.unregister_intercept(volser, icpt)
-                del self._icpt[(volser, role)]
+        if rel._protections is None:
+            return
+        src, tgt = rel._protections
+        self._unprotect(rel.source, src)
+        self._unprotect(rel.target, tgt)
+        rel._protections = None  # a reverse builds new ones over the swapped map
 
     def close(self) -> None:
         for rel in self._rels.values():
             if rel.state is not S.WITHDRAWN:
                 self._save(rel)
-        if self._idfd is not None:
-            os.close(self._idfd)
-            self._idfd = None
+        super().close()

@@ -29,10 +29,14 @@ Public API::
     tf.activate(s.id)          # or a list of ids: one instant for all (consistent)
     tf.recreate(s.id); tf.activate(s.id)
     tf.restore(s.id)           # differential sessions only, from COPIED or RESTORED
-    tf.drain(s.id, progress=None)
+    tf.drain(s.id, progress=None)   # -> tracks copied
     tf.terminate(s.id, force=False)
     s.query()  /  tf.query()   # dicts: id, source, target, mode, state, tracks_total,
                                # tracks_copied, cow_count, and the counters below
+                               # (tf.query() gives contract Relationship descriptors)
+
+A :class:`~dasdlab.emulator.services.contract.CopyService`: the contract's
+``establish`` is create + activate, ``withdraw`` is a forced terminate.
 
 ``src_runs``/``dst_runs`` are ``[start, stop)`` absolute track runs (a data set's
 extents); ``None`` means the whole volume (the target must be as large).  Data-set
@@ -88,8 +92,8 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import TrackCopier, TrackMap
 from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError
 
 
@@ -194,7 +198,7 @@ class CloneSession(Lifecycle):
         self.pending: Bitmap | None = None
         self.changed_src: Bitmap | None = None
         self.changed_tgt: Bitmap | None = None
-        self.sides: list[_Side] = []
+        self.sides: list[Protection] = []
         self._copier: TrackCopier | None = None
 
     @property
@@ -241,53 +245,27 @@ class CloneSession(Lifecycle):
         }
 
 
-class _Side:
-    """The write-path intercept of one session on one of its volumes.
+def _side(svc: TimeFinderService, s: CloneSession, role: str, reads: bool) -> Protection:
+    """The write-path protection of session ``s`` on its ``role`` volume ("source" or
+    "target").  Whether it redirects reads is fixed per registration: the service
+    replaces the protections whenever the state changes what they must see."""
 
-    ``role`` is "source" or "target".  ``redirects_reads`` is fixed per registration:
-    the service re-registers the sides whenever the state changes what they must see.
-    """
-
-    def __init__(self, session: CloneSession, role: str, reads: bool) -> None:
-        self.session = session
-        self.role = role
-        self.redirects_reads = reads
-
-    def _rel(self, tracks: np.ndarray) -> np.ndarray:
-        tm = self.session.tmap
-        return (tm.rel_of_src(tracks) if self.role == "source" else tm.rel_of_dst(tracks))[0]
-
-    def _quiet(self, r: int, kind: str) -> bool:
-        """True when an access to relative track ``r`` needs nothing: the target is Ready,
-        the track is copied and no changed-track bitmap records it.  Checked without
-        numpy or the lock, so that later writes cost about what a plain write does."""
-        s = self.session
+    def quiet(r: int, kind: str) -> bool:
+        # the target is Ready, the track is copied and no changed-track bitmap records
+        # it: checked without numpy or the lock, so later writes cost about a plain write
         return (s.state in _QUIET and not s.pending.test(r)
                 and (kind == "read" or s.changed_src is None))
 
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if tracks.size == 1:
-            self.before_write_one(vol, int(tracks[0]))
-            return
-        rel = self._rel(tracks)
-        if rel.size:
-            self.session.service._on_access(self.session, self.role, "write", rel, int(tracks[0]))
-
-    def before_write_one(self, vol, t: int) -> None:
-        """:meth:`before_write` for one track (the subsystem's per-track path)."""
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "write"):
-            return
-        self.session.service._on_access(self.session, self.role, "write", np.array([r], dtype=np.int64), t)
-
-    def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "read"):
+    def read(r: int, t: int):
+        if quiet(r, "read"):
             return None
-        return self.session.service._on_access(self.session, self.role, "read",
-                                               np.array([r], dtype=np.int64), t)
+        return svc._on_access(s, role, "read", np.array([r], dtype=np.int64), t)
+
+    return Protection(
+        s, s.tmap, role, needs=lambda r: not quiet(r, "write"),
+        act_one=lambda vol, r, t: svc._on_access(s, role, "write", np.array([r], dtype=np.int64), t),
+        act=lambda vol, rels, tracks: svc._on_access(s, role, "write", rels, int(tracks[0])),
+        reads=read if reads else None)
 
 
 def _locked(fn):
@@ -311,14 +289,20 @@ def _rw_volume(sub, volser: str):
     return vol
 
 
-class TimeFinderService:
+class TimeFinderService(CopyService):
     """The TimeFinder/Clone sessions of one Symmetrix-like subsystem (see module doc)."""
 
     PREFIX = "TF"
+    name = "timefinder"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=True, nocopy=True, fast_replication=True,
+        virtual_cc=None, point_in_time_reader="target", cross_subsystem=False,
+        subsystem_kinds={"symmetrix"})
+    lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
+    rate_setting = "clone_background_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("timefinder"))
+        super().__init__(subsystem)
         self.sessions: dict[str, CloneSession] = {}
         #: one lock for the sessions: host I/O and the background copy may run in
         #: different threads (the copier's own lock covers each track copy)
@@ -336,12 +320,9 @@ class TimeFinderService:
                 s.state = S.INVALID
                 s.message = problem
                 s.op = None
-            if s.op == "recreate":
-                self._apply_recreate(s)
-                self._finish_recreate(s)
-            elif s.op == "restore":
-                self._apply_restore(s)
-                self._finish_restore(s, now)
+                self._announce("failed", s.id, problem)
+            self._redo_intent(s, "op", {"recreate": lambda: self._recreate_steps(s),
+                                        "restore": lambda: self._restore_steps(s, now)})
             s.bg_time = now  # modeled time is per process
             s.carry = 0.0
             self._save(s)
@@ -352,7 +333,7 @@ class TimeFinderService:
         """Background copies up to modeled time ``now``: each copying session moves
         ``clone_background_tracks_per_s`` tracks per second; only the first
         ``clone_copying_sessions`` (by id) copy at once, the others wait."""
-        rate = float(self.sub.settings["clone_background_tracks_per_s"])
+        rate = self._background_rate()
         slots = int(self.sub.settings.get("clone_copying_sessions", 8))
         for s in sorted(self.sessions.values(), key=lambda x: x.id):
             if s.state not in BACKGROUND or not s.pending.any() or now <= s.bg_time:
@@ -402,37 +383,28 @@ class TimeFinderService:
             raise CopyServiceError(
                 "DLB375E", "a DIFFERENTIAL clone needs mode COPY or PRECOPY, not NOCOPY (CopyOnAccess)."
             )
-        src_v, tgt_v = src_volser.upper(), tgt_volser.upper()
-        site = self.sub.site
-        for v in (src_v, tgt_v):
-            owner = site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB379E", f"volume {v} belongs to {owner}; a clone on {self.sub.name} needs both "
-                    f"volumes in {self.sub.name}."
-                )
+        src_v, tgt_v = (self._own_volume(v, "DLB379E", "volume {volser} belongs to {owner}; a clone on "
+                                         "{subsystem} needs both volumes in {subsystem}.")
+                        for v in (src_volser, tgt_volser))
         src = self.sub.open_volume(src_v)
         tgt = self.sub.open_volume(tgt_v)
-        if (src.heads, src.slot) != (tgt.heads, tgt.slot):
-            raise CopyServiceError(
-                "DLB379E", f"{src_v} ({src.geometry.name}) and {tgt_v} ({tgt.geometry.name}) have different "
-                "track geometry; a clone needs like devices."
-            )
+        self._like_devices(src, tgt, src_v, tgt_v, "DLB379E", "{sv} ({sg}) and {tv} ({tg}) have different "
+                           "track geometry; a clone needs like devices.")
         if src_runs is None and dst_runs is None and tgt.ntracks < src.ntracks:
             raise CopyServiceError(
                 "DLB372E", f"a full-volume clone needs a target at least as large as the source: {src_v} "
                 f"has {src.ntracks} tracks, {tgt_v} {tgt.ntracks}."
             )
-        sr = runs_mod.normalize(src_runs, src.ntracks, f"source runs on {src_v}", "DLB372E")
+        sr = self._runs(src_runs, src, f"source runs on {src_v}", "DLB372E")
         if dst_runs is None:
             dst_runs = sr
-        dr = runs_mod.normalize(dst_runs, tgt.ntracks, f"target runs on {tgt_v}", "DLB372E")
+        dr = self._runs(dst_runs, tgt, f"target runs on {tgt_v}", "DLB372E")
         if runs_mod.total(sr) != runs_mod.total(dr):
             raise CopyServiceError(
                 "DLB372E", f"the source runs hold {runs_mod.total(sr)} tracks but the target runs "
                 f"{runs_mod.total(dr)}; they must be the same size."
             )
-        if src_v == tgt_v and (ov := runs_mod.first_overlap(sr, dr)):
+        if src_v == tgt_v and (ov := self._overlap(sr, dr)):
             raise CopyServiceError(
                 "DLB372E", f"tracks [{ov[0]}, {ov[1]}) of {src_v} would be both source and target."
             )
@@ -445,7 +417,7 @@ class TimeFinderService:
                 f"({', '.join(sorted(fan))}); the limit is {limit}. Terminate one first."
             )
         tmap = TrackMap.from_runs(sr, dr)
-        sid = self.store.next_id(self.PREFIX)
+        sid = self._new_id(self.PREFIX)
         now = self.sub.clock.now()
         state = S.PRECOPY if mode == "PRECOPY" else S.CREATED
         # bitmaps before the record that makes them live (store.py discipline)
@@ -480,9 +452,13 @@ class TimeFinderService:
             s.times.update(activated=now, copied=None)
             s.to(S.COPY_ON_ACCESS if s.mode == "NOCOPY" else S.COPY_IN_PROG)
             s.bg_time, s.carry = now, 0.0
-            self._after_copy(s, now)
             self._save(s)
             self._rehook(s)
+        # every target of the group is Ready before anyone hears of it
+        for s in group:
+            self._announce("logical", s.id)
+            self._after_copy(s, now)
+            self._save(s)
         return group
 
     @_locked
@@ -491,11 +467,7 @@ class TimeFinderService:
         the tracks changed since the last one (all tracks without DIFFERENTIAL)."""
         s = self.session(sid)
         s.require("recreate")
-        s.op = "recreate"
-        self._save(s)
-        self._apply_recreate(s)
-        self._finish_recreate(s)
-        self._save(s)
+        self._with_intent(s, "op", "recreate", self._save, lambda: self._recreate_steps(s))
         self._rehook(s)
         return s
 
@@ -509,25 +481,28 @@ class TimeFinderService:
                 "DLB374E", f"{s.what} was not created DIFFERENTIAL; restore needs the changed-track "
                 "bitmaps. Create the session with differential=True (--differential)."
             )
-        s.op = "restore"
-        self._save(s)
-        self._apply_restore(s)
-        self._finish_restore(s, self.sub.clock.now())
-        self._save(s)
+        self._with_intent(s, "op", "restore", self._save, lambda: self._restore_steps(s, self.sub.clock.now()))
         self._rehook(s)
         return s
 
     @_locked
-    def drain(self, sid: str, progress: Callable[[int, int], None] | None = None) -> CloneSession:
-        """Copy every track still to copy now (no modeled time passes)."""
-        s = self.session(sid)
-        s.require("drain")
-        if s.pending.any():
-            got = self._copier(s).run(progress=progress)
-            s.counters["background"] += got
-        self._after_copy(s, self.sub.clock.now())
-        self._save(s)
-        return s
+    def drain(self, sid: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+        """Copy every track still to copy now (of ``sid``, or of every session that
+        copies in the background); no modeled time passes.  Returns the tracks copied."""
+        if sid is None:
+            group = [s for s in self._sorted() if s.state in BACKGROUND]
+        else:
+            group = [self.session(sid)]
+            group[0].require("drain")
+        got = 0
+        for s in group:
+            if s.pending.any():
+                n = self._copier(s).run(progress=progress)
+                s.counters["background"] += n
+                got += n
+            self._after_copy(s, self.sub.clock.now())
+            self._save(s)
+        return got
 
     @_locked
     def terminate(self, sid: str, force: bool = False) -> None:
@@ -548,8 +523,55 @@ class TimeFinderService:
         del self.sessions[s.id]
         s._copier = None
 
-    def query(self) -> list[dict]:
-        return [self.sessions[k].query() for k in sorted(self.sessions)]
+    def _sorted(self) -> list[CloneSession]:
+        return [self.sessions[k] for k in sorted(self.sessions)]
+
+    def query(self, sid: str | None = None) -> list[Relationship]:
+        """Descriptors of every session (or of ``sid``)."""
+        return [self._descriptor(s) for s in ([self.session(sid)] if sid is not None else self._sorted())]
+
+    def describe(self, sid: str) -> Relationship:
+        return self._descriptor(self.session(sid))
+
+    def _descriptor(self, s: CloneSession) -> Relationship:
+        q = s.query()
+        return Relationship.make(
+            id=s.id, service=self.name, state=s.state.value, source=s.source, source_runs=q["src_runs"],
+            target=s.target, target_runs=q["dst_runs"], tracks_total=q["tracks_total"],
+            tracks_copied=q["tracks_copied"], cow_count=q["cow_count"],
+            logical_at=q["activated_at"] if s.state not in NOT_READY else None,
+            physical_at=q["copied_at"], details=q)
+
+    # ------------------------------------------------------------------ the contract
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options) -> Relationship:
+        """Create and activate a session (the point in time is the activation).
+        ``background_copy`` False is mode NOCOPY, True COPY; ``mode`` and
+        ``differential`` may also be given."""
+        if target is None:
+            raise CopyServiceError("DLB372E", "a clone needs a target volume.")
+        mode = options.pop("mode", None)
+        if mode is None:
+            mode = "COPY" if background_copy or background_copy is None else "NOCOPY"
+        s = self.create(source, target, source_runs, target_runs, mode=mode, **options)
+        self.activate(s.id)
+        return self.describe(s.id)
+
+    def withdraw(self, sid: str) -> Relationship:
+        """Terminate, with force: the target keeps what was copied (as a NOCOPY withdraw)."""
+        rel = self.describe(sid)
+        self.terminate(sid, force=True)
+        return rel
+
+    def read_point_in_time(self, sid: str, track: int) -> np.ndarray:
+        s = self.session(sid)
+        if s.state in NOT_READY or s.state is S.INVALID:
+            raise self._refusal(s, track)
+        if s.direction != "forward":
+            raise CopyServiceError("DLB374E", f"{s.what} is restoring; its point in time is on the source.")
+        r = self._rel_of_source_track(s.tmap, track, s.id)
+        return self._pit_image(self.sub.open_volume(s.source), self.sub.open_volume(s.target), s.tmap, r,
+                               pending=s.pending.test(r))
 
     # ------------------------------------------------------------------ the intercepts
     @_locked
@@ -598,17 +620,17 @@ class TimeFinderService:
 
     def _rehook(self, s: CloneSession) -> None:
         for side in s.sides:
-            self.sub.unregister_intercept(s.source if side.role == "source" else s.target, side)
+            self._unprotect(s.source if side.role == "source" else s.target, side)
         s.sides = []
         st = s.state
         if st is S.TERMINATED or (st in (S.COPIED, S.RESTORED) and not s.differential):
             return
         tgt_reads = st in NOT_READY or st is S.INVALID or st in (S.COPY_ON_ACCESS, S.COPY_IN_PROG)
-        s.sides.append(_Side(s, "target", reads=tgt_reads))
+        s.sides.append(_side(self, s, "target", reads=tgt_reads))
         if st is not S.INVALID:
-            s.sides.append(_Side(s, "source", reads=st is S.RESTORE_IN_PROG))
+            s.sides.append(_side(self, s, "source", reads=st is S.RESTORE_IN_PROG))
         for side in s.sides:
-            self.sub.register_intercept(s.source if side.role == "source" else s.target, side)
+            self._protect(s.source if side.role == "source" else s.target, side)
 
     # ------------------------------------------------------------------ internals
     def _check_conflicts(self, src_v: str, sr, tgt_v: str, dr) -> None:
@@ -644,6 +666,14 @@ class TimeFinderService:
             s.changed_tgt = self.store.bitmap(s.id, "changed_tgt", s.ntracks)
         return None
 
+    def _recreate_steps(self, s: CloneSession) -> None:
+        self._apply_recreate(s)
+        self._finish_recreate(s)
+
+    def _restore_steps(self, s: CloneSession, now: float) -> None:
+        self._apply_restore(s)
+        self._finish_restore(s, now)
+
     def _apply_recreate(self, s: CloneSession) -> None:
         """Idempotent: pending gains the changed tracks (or all), then they are cleared."""
         if s.differential:
@@ -656,7 +686,6 @@ class TimeFinderService:
     def _finish_recreate(self, s: CloneSession) -> None:
         s.to(S.PRECOPY if s.mode == "PRECOPY" else S.CREATED)
         s.direction = "forward"
-        s.op = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(copied=None)
         s.bg_time, s.carry = self.sub.clock.now(), 0.0
@@ -669,7 +698,6 @@ class TimeFinderService:
 
     def _finish_restore(self, s: CloneSession, now: float) -> None:
         s.direction = "reverse"
-        s.op = None
         s._copier = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(restore_started=now, restored=None)
@@ -685,6 +713,7 @@ class TimeFinderService:
             s.to(S.COPIED)
             s.times["copied"] = when
             self._rehook(s)
+            self._announce("physical", s.id)
         elif s.state is S.RESTORE_IN_PROG:
             s.to(S.RESTORED)
             s.times["restored"] = when

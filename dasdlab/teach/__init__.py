@@ -1,0 +1,1 @@
+"""Teaching: per-track maps of copy relationships and the step-wise lab console."""
