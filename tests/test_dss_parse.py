@@ -112,3 +112,13 @@ def test_a_bad_second_statement_stops_everything_before_anything_runs(tmp_path):
     assert e.value.text.startswith("line 2 column 28")
     assert sorted(s.catalog.entries()) == before and "C.B" not in s.volume("DS0001").vtoc
     s.close()
+
+
+@pytest.mark.parametrize("kw", ["FCINCREMENTAL", "FCINCR", "FCINCREMENTALLAST", "FCINCRLAST"])
+def test_fcincremental_is_full_volume_only(kw):
+    """DFSMSdss FCINCREMENTAL(LAST) establishes a full-volume incremental relationship;
+    COPY DATASET cannot ask for one."""
+    with pytest.raises(ParseError) as e:
+        parse(f"COPY DATASET(INCLUDE(A.B)) RENAMEU(X) {kw}")
+    assert e.value.msgid == "DLB432E"
+    assert e.value.text.startswith("line 1 column 40:") and "full-volume" in e.value.text

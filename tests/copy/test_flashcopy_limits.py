@@ -233,3 +233,17 @@ def test_illegal_transition_is_refused(fcsite, fc):
     with pytest.raises(CopyServiceError) as e:
         rel.to(RelState.COPYING)  # a NOCOPY relationship starts copying only via DDSW
     assert e.value.msgid == "DLB321E"
+
+
+@pytest.mark.parametrize("incremental", [True, "YTW"])
+def test_incremental_flashcopy_is_full_volume_only(big, incremental):
+    """ANTRQST rejects INCREMENTAL(YES|YTW) with extents: an incremental relationship is
+    always full-volume; the refusal changes nothing."""
+    fc = big.subsystem("DS8K1").service("flashcopy")
+    e = _refused(big, "DLB432E", fc.establish, "SRC001", "TGT001", src_runs=[(15, 25)], dst_runs=[(5, 15)],
+                 incremental=incremental)
+    assert "full-volume" in e.text
+    _refused(big, "DLB432E", fc.establish, "SRC001", "TGT001", src_runs=[(15, 25)], incremental=incremental)
+    assert fc.relationships() == []
+    rel = fc.establish("SRC001", "TGT001", incremental=incremental)  # the whole volume is fine
+    assert rel.incremental in ("YES", "YTW")

@@ -60,6 +60,9 @@ and the ``"physical"`` event of :meth:`FlashCopyService.subscribe` report it.
   :class:`WritesHeld` (DLB340W, ``.volser``, ``.until``) *before* anything changes,
   and the caller retries after a thaw or after advancing the clock past ``until``.
 
+**Incremental is full-volume only** (DLB432E): ANTRQST rejects INCREMENTAL(YES) with
+extents (S77) and DFSMSdss's FCINCREMENTAL establishes a full-volume relationship (S78).
+
 **Limits** (DLB32x): 12 targets per source track (``fc_targets_per_source``), one
 incremental relationship per source volume, one source per target track (target
 extents never overlap), no cascading (a track is never source and target at once, as on
@@ -534,6 +537,13 @@ class FlashCopyService:
                 raise CopyServiceError("DLB323E", f"source and target extents overlap on volume {sv}.")
             tmap = TrackMap.from_runs(srun, drun)
             level = "dataset"
+            if inc:
+                # ANTRQST FCESTABLISH: INCREMENTAL(YES) applies to the entire volume; extent
+                # lists with it are rejected (IEA message for ANTRQST, S77; DFSMSdss
+                # FCINCREMENTAL is a full-volume relationship, S78)
+                raise CopyServiceError(
+                    "DLB432E", f"incremental FlashCopy is full-volume only: an incremental relationship "
+                    f"from {sv} to {tv} cannot be established on extents (S77, S78).")
         self._check_limits(sv, tv, tmap, inc)
         # ---- checks done: from here on files change --------------------------------
         with self.lock:
