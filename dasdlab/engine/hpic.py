@@ -25,7 +25,8 @@ dump-cc, dump-vcc  hold D; DFSMSdss start-up and the CC session (cache sidefile,
                    flash/snap to working space); at initialisation complete D is released
                    (logical completion); the dump then reads each track from the session
                    while updates go on (physical completion at the end).
-fdump-*            hold D; flash (FlashCopy NOCOPY) or snap D into a shadow data set;
+fdump-*            hold D; flash (FlashCopy NOCOPY), snap, or clone (TimeFinder/Clone
+                   CopyOnAccess, DATA_MOVER=EMCSNAP) D into a shadow data set;
                    release; dump the shadow in standard format; withdraw, delete it.
 copy-flashcopy     hold D; FlashCopy COPY of D into a clone data set (the Fast Recovery
                    image copy); release; physical completion when the background copy ends.
@@ -399,8 +400,11 @@ class CopyRun:
             self._write_outputs(blocks)
             return
         if p.startswith("fdump-"):
-            fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
-            yield self._now + prof.dss_init_s + fr_cost
+            if p == "fdump-timefinder":  # DATA_MOVER=EMCSNAP: the EMC API, no DFSMSdss start-up
+                yield self._now + prof.clone_activate_s
+            else:
+                fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
+                yield self._now + prof.dss_init_s + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
@@ -560,7 +564,8 @@ class CopyRun:
             done = lambda: True  # noqa: E731
         else:
             tf = sub.service("timefinder")
-            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs, mode="COPY")
+            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
+                          mode="NOCOPY" if nocopy else "COPY")
             self._cleanup.insert(0, lambda: tf.terminate(s.id, force=True))
             tf.activate(s.id)
             self.report.counters["clone_session"] = s.id
@@ -642,6 +647,8 @@ class CopyRun:
         if self.st.options.dbrc and rep.outputs:
             extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
                      "physical_time": rep.physical, "pit_seq": rep.run_seq}
+            if self.plan.fast_recovery:  # what the recovery copies the clone back with (S79)
+                extra["data_mover"] = self.st.options.data_mover
             ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
             img = self.engine.recon.register_image(
                 self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),

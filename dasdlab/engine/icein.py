@@ -17,10 +17,12 @@ DDN=ddname     one data set group; omitted: every DBDS of the database
 ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2)
 FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
                or ``N`` for the standard process
-DATA_MOVER=    ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP`` (TimeFinder/Clone)
+DATA_MOVER=    GLOBAL only: ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP``
+               (TimeFinder/Clone) for the FDUMP and COPY processes (S79)
 COMP=Y|N       compressed output format
 DBRC=Y|N       register the copy in RECON
-TOIAUTO_Q=Y|N  batch copies hold updaters with UPDATE DB QUIESCE instead of /DBR
+TOIAUTO_Q=Y|N  GLOBAL only: batch copies hold updaters with UPDATE DB QUIESCE
+               instead of /DBR (S23)
 ICHLQ=hlq      high-level qualifier of the output data set names (default IMSIC)
 VOLSER=vol     output volume (default: the site volume with the most free space)
 SHDWVOLSER=v   volume of the FDUMP shadow data set (default: the database's volume)
@@ -29,8 +31,15 @@ CC_TYPE=       dasdlab extension: which Concurrent Copy a DUMP asks DFSMSdss for
                CC, S45), ``CACHE`` (CACHEPREFERRED) or ``VIRTUAL`` (VIRTUALPREFERRED)
 =============  ===============================================================
 
-GLOBAL values are defaults that each IC/CIC statement may override.  Illegal
-combinations are rejected with a message id and the statement's line.
+GLOBAL values are defaults that each IC/CIC statement may override, except the
+GLOBAL-only keywords ``DATA_MOVER`` and ``TOIAUTO_Q`` ("Statements that support this
+keyword: GLOBAL statement", S79, S23), which an IC/CIC statement may not code
+(DLB622E).  Illegal combinations are rejected with a message id and the statement's
+line.
+
+``DATA_MOVER`` applies to the FDUMP and COPY processes only (S79): with ``FASTIC=N``
+or ``DUMP`` it is ignored -- our reading of the keyword's "applicable to" list, since
+a GLOBAL default must not make the job's other statements fail.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ from pathlib import Path
 from dasdlab.errors import ParseError
 
 STATEMENTS = ("GLOBAL", "IC", "AIC", "CIC", "ACIC")
+#: keywords only the GLOBAL statement supports (S79, S23)
+GLOBAL_ONLY = ("DATA_MOVER", "TOIAUTO_Q")
 AVAILABILITY = ("REQ", "PREF", "FREQ")
 METHODS = ("DUMP", "FDUMP", "COPY")
 _NAME = re.compile(r"^[A-Z@#$][A-Z0-9@#$]{0,7}$")
@@ -69,7 +80,7 @@ class Options:
         """The copy kind in words: standard, dump, fdump, copy or emcsnap."""
         if self.fastic is None:
             return "standard"
-        if self.data_mover == "EMCSNAP":
+        if self.data_mover == "EMCSNAP" and self.fastic[1] in ("FDUMP", "COPY"):
             return "emcsnap"
         return self.fastic[1].lower()
 
@@ -173,6 +184,9 @@ def _yn(v: str, key: str, source: str, line: int, col: int) -> bool:
 def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, stmt: str) -> tuple[Options, dict]:
     """Apply one keyword to ``opts``; returns (options, {"dbd"/"ddn": value})."""
     extra: dict = {}
+    if key in GLOBAL_ONLY and stmt != "GLOBAL":
+        raise _err("DLB622E", source, line, col, f"{key}= is a GLOBAL-only keyword; code it on the GLOBAL "
+                   f"statement, not on {stmt}.")
     if key in ("DBD", "DDN"):
         if stmt == "GLOBAL":
             raise _err("DLB604E", source, line, col, f"{key}= is not allowed on GLOBAL.")
@@ -231,9 +245,6 @@ def _check(st: Statement, source: str) -> None:
     if st.concurrent and not o.dbrc:
         raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
                              "databases registered with DBRC (S2).")
-    if o.data_mover == "EMCSNAP" and (o.fastic is None or o.fastic[1] != "COPY"):
-        raise bad("DLB611E", "DATA_MOVER=EMCSNAP needs FASTIC=(REQ|PREF,COPY): the EMC SNAP API "
-                             "makes Fast Recovery clones only (S17, S19).")
     if o.fastic is not None and o.fastic[1] == "COPY" and o.compress:
         raise bad("DLB612E", "COMP=Y cannot be used with FASTIC=(...,COPY): a Fast Recovery image copy "
                              "is a clone of the data set, not a compressed copy (S11).")
@@ -243,7 +254,7 @@ def _check(st: Statement, source: str) -> None:
     if o.fastic is not None and o.fastic[0] == "FREQ" and o.fastic[1] == "DUMP":
         raise bad("DLB614E", "FASTIC=(FREQ,DUMP): FREQ asks for FlashCopy or SnapShot, which DUMP "
                              "(Concurrent Copy) does not use; code FDUMP or COPY.")
-    if o.fastic is not None and o.fastic[0] == "FREQ" and o.data_mover == "EMCSNAP":
+    if o.fastic is not None and o.fastic[0] == "FREQ" and o.fastic[1] != "DUMP" and o.data_mover == "EMCSNAP":
         raise bad("DLB615E", "FASTIC=(FREQ,...) needs FlashCopy or SnapShot; DATA_MOVER=EMCSNAP uses "
                              "TimeFinder/Clone.")
 

@@ -57,6 +57,10 @@ the database is started again (``/STA``) when it was started before.
   instant), the newest checkpoint at or before ``run_seq`` is used instead.
 * *A copy whose data sets are gone* (IC1 and IC2, or the clone) is skipped with a note,
   and the next older one is tried; one that exists but does not decode is an error.
+* *Which data mover copies a clone back*: HP Image Copy's recovery of a Fast Recovery
+  copy uses DATA_MOVER (S79); ``recover(data_mover=None)`` uses the one the copy was
+  made with (EMCSNAP for a TimeFinder clone), as a job that names none would have to
+  on that box.  A data mover the clone's subsystem cannot serve is refused (DLB623E).
 * *Copying a clone back.*  FlashCopy: the clone -> data set relationship (COPY) is
   drained and withdrawn at once, so the data set can be a copy source again; its
   background copy is reported as modeled time overlapping the apply.  TimeFinder/Clone:
@@ -126,6 +130,7 @@ class DbdsPlan:
     to_time: float | None
     logs: list[dict]  # RECON LOG records holding the records to apply
     notes: list[str] = field(default_factory=list)
+    data_mover: str | None = None  # DATA_MOVER of the recovery job; None: the copy's own
 
     @property
     def point_in_time(self) -> float:
@@ -256,7 +261,8 @@ def _logs_for(recon: Recon, site, from_seq: int, to_time: float | None, what: st
 
 
 def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon: Recon | None = None,
-         now: float | None = None, image_id: int | None = None) -> list[DbdsPlan]:
+         now: float | None = None, image_id: int | None = None,
+         data_mover: str | None = None) -> list[DbdsPlan]:
     """Choose the image copy and the log range of each DBDS to recover (``ddn`` or all
     of database ``name``), to the end of the log or to modeled time ``to``; with
     ``image_id``, restore that IMAGE record (as DFSURDB0 restores the copy it is given)
@@ -311,7 +317,7 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
             first = _from_seq(recon, im)
             logs = _logs_for(recon, site, first, to, what)
             pl = DbdsPlan(d.ddn, d.dsn, d.index, d.nblocks, d.block_size, im, fmt, there,
-                          _is_fuzzy(im), first, to, logs, notes)
+                          _is_fuzzy(im), first, to, logs, notes, data_mover)
             if fmt == "FR":
                 check_flash_back(site, pl, d.volser)
             plans.append(pl)
@@ -462,9 +468,11 @@ def recovs(site, dbd: str | None = None) -> list[dict]:
 def recover(site, name: str, ddn: str | None = None, to: float | None = None, system=None,
             profile: DeviceProfile | str | None = None, restart: bool = True, record: bool = True,
             progress: Callable[[int, int], None] | None = None,
-            wall: Callable[[], float] = time.perf_counter, image_id: int | None = None) -> RecoveryReport:
+            wall: Callable[[], float] = time.perf_counter, image_id: int | None = None,
+            data_mover: str | None = None) -> RecoveryReport:
     """Recover DBDS ``ddn`` (or every DBDS) of database ``name`` to the end of the log,
-    or to modeled time ``to`` (from IMAGE record ``image_id`` when given).  ``system``
+    or to modeled time ``to`` (from IMAGE record ``image_id`` when given; a Fast Recovery
+    copy is copied back by ``data_mover``, default the one that made it).  ``system``
     is this process's running :class:`~dasdlab.engine.system.ImsSystem`; without one,
     the database must not be online in another live process, and a subsystem is
     started for the recovery."""
@@ -472,7 +480,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
 
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
     if system is not None:
-        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id)
+        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover)
         return execute(site, system, plans, name, prof, restart, record, progress, wall)
     recon = Recon.of_site(site.path)
     try:
@@ -483,7 +491,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
         if owner is not None:
             raise RecoveryError("DLB665E", f"database {name.upper()} is online in {owner['ssid']} (process "
                                 f"{owner['pid']}); stop it there with '/DBR DB {name.upper()}' before recovering it.")
-        plans = plan(site, name, ddn, to, recon, image_id=image_id)
+        plans = plan(site, name, ddn, to, recon, image_id=image_id, data_mover=data_mover)
     finally:
         recon.close()
     system = ImsSystem(site)
@@ -510,12 +518,32 @@ def _overlap(x, y) -> bool:
     return any(a < d and c < b for a, b in x for c, d in y)
 
 
+def copy_data_mover(image: dict) -> str:
+    """The DATA_MOVER a Fast Recovery copy was made with (EMCSNAP for a TimeFinder clone)."""
+    extra = image.get("extra") or {}
+    return extra.get("data_mover") or ("EMCSNAP" if extra.get("process") == "copy-timefinder" else "ADRDSSU")
+
+
 def _fr_method(site, p: DbdsPlan) -> str:
-    process = (p.image.get("extra") or {}).get("process", "")
-    if process.startswith("copy-"):
-        return process[5:]
+    """The copy service that copies the clone back: DATA_MOVER decides (S79) --
+    ``EMCSNAP`` TimeFinder/Clone, ``ADRDSSU`` DFSMSdss fast replication (FlashCopy or
+    SnapShot, whichever the subsystem has); refused (DLB623E) when the subsystem lacks it."""
+    dm = (p.data_mover or copy_data_mover(p.image)).upper()
     caps = site.subsystem_of(p.sources[0][1]).capabilities
-    return next((m for m in ("flashcopy", "snapshot", "timefinder") if m in caps), "none")
+    if dm == "EMCSNAP":
+        want: tuple[str, ...] = ("timefinder",)
+    elif dm == "ADRDSSU":
+        want = ("flashcopy", "snapshot")
+    else:
+        raise RecoveryError("DLB623E", f"DATA_MOVER={dm}: code ADRDSSU or EMCSNAP.")
+    m = next((m for m in want if m in caps), None)
+    if m is None:
+        sub = site.subsystem_of(p.sources[0][1]).name
+        raise RecoveryError("DLB623E", f"Fast Recovery copy {p.sources[0][0]}: DATA_MOVER={dm} needs "
+                            f"{' or '.join(want)} in subsystem {sub}, which has "
+                            f"{', '.join(sorted(caps)) or 'no copy services'}; code DATA_MOVER="
+                            f"{'ADRDSSU' if dm == 'EMCSNAP' else 'EMCSNAP'} (S79).")
+    return m
 
 
 def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:

@@ -43,6 +43,7 @@ EXPECT = {
     "dump-cc": ("dump-cc", "SMSNOCIC", True),
     "dump-vcc": ("dump-vcc", "SMSNOCIC", True),
     "fdump": ("fdump-flashcopy", "SMSNOCIC", True),
+    "fdump-timefinder": ("fdump-timefinder", "SMSNOCIC", True),
     "copy-flashcopy": ("copy-flashcopy", "SMSOFFLC", True),
     "copy-snapshot": ("copy-snapshot", "SMSOFFLC", True),
     "copy-timefinder": ("copy-timefinder", "SMSOFFLC", True),
@@ -84,3 +85,28 @@ def test_outage_ordering_under_one_profile(ims):
         r = engine.run(parse_file(ROOT / "fixtures" / "icein" / f"{name}.icein"))[0]
         out[name] = r.outage
     assert out["dump-cc"] > out["copy-flashcopy"] and out["dump-vcc"] > out["copy-snapshot"]
+
+
+def test_data_mover_emcsnap_fdump_and_recovery_of_fast_recovery_copies(ims):
+    """DATA_MOVER=EMCSNAP makes the FDUMP shadow with TimeFinder (no session is left
+    behind); the recovery of a Fast Recovery copy copies it back with the data mover
+    asked for, and refuses one the clone's subsystem cannot serve."""
+    from dasdlab.engine import recovery
+    from dasdlab.engine.recovery import RecoveryError
+
+    site, system, engine = ims
+    tf = site.subsystem("VMAX1").service("timefinder")
+    before = set(tf.sessions)
+    (r,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "fdump-timefinder.icein"))
+    assert r.status == "ok" and r.process == "fdump-timefinder" and r.outputs[0]["format"] == "IMS"
+    assert set(tf.sessions) <= before  # the shadow's session is terminated with it
+    assert not any(".SHADOW." in d for v in site.volsers() for d in site.volume(v).vtoc.datasets)
+    (c,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "copy-timefinder.icein"))
+    img = [i for i in system.recon.images("HDAMDB03", "HDAMDD01") if i["id"] == c.image_id][0]
+    assert img["extra"]["data_mover"] == "EMCSNAP"
+    with pytest.raises(RecoveryError) as e:
+        recovery.recover(site, "HDAMDB03", "HDAMDD01", system=system, image_id=c.image_id, data_mover="ADRDSSU")
+    assert e.value.msgid == "DLB623E" and "EMCSNAP" in e.value.text
+    rep = recovery.recover(site, "HDAMDB03", "HDAMDD01", system=system, image_id=c.image_id,
+                           data_mover="EMCSNAP")
+    assert rep.results[0].method == "timefinder"

@@ -39,7 +39,8 @@ def test_global_defaults_and_overrides_with_continuation_and_comments():
     ("  IC DBD=X,ICOUT=*,COMP=maybe\n", "DLB603E", 1),
     ("  GLOBAL DBRC=Y\n  IC DBD=X,\n     ICOUT=*,FASTIC=(REQ,COPY),COMP=Y\n", "DLB612E", 2),
     ("  CIC DBD=X,ICOUT=*,DBRC=N\n", "DLB610E", 1),
-    ("  IC DBD=X,ICOUT=*,DATA_MOVER=EMCSNAP\n", "DLB611E", 1),
+    ("  IC DBD=X,ICOUT=*,DATA_MOVER=EMCSNAP\n", "DLB622E", 1),
+    ("  GLOBAL DBRC=Y\n  CIC DBD=X,\n      TOIAUTO_Q=Y\n", "DLB622E", 3),
     ("  IC DBD=X,ICOUT=(*,*),FASTIC=(REQ,COPY)\n", "DLB613E", 1),
     ("  IC DBD=X,ICOUT=*,FASTIC=(FREQ,DUMP)\n", "DLB614E", 1),
     ("  IC ICOUT=*\n", "DLB618E", 1),
@@ -63,3 +64,19 @@ def test_column_is_reported():
     with pytest.raises(ParseError) as e:
         parse("  IC       DBD=X,ICOUT=*,BOGUS=1\n", "t.icein")
     assert "column 26" in e.value.text
+
+
+def test_data_mover_and_toiauto_q_are_global_only():
+    """DATA_MOVER and TOIAUTO_Q: "Statements that support this keyword: GLOBAL"."""
+    for kw in ("DATA_MOVER=EMCSNAP", "DATA_MOVER=ADRDSSU", "TOIAUTO_Q=Y"):
+        for kind in ("IC", "AIC", "CIC", "ACIC"):
+            with pytest.raises(ParseError) as e:
+                parse(f"  {kind} DBD=X,ICOUT=*,FASTIC=(REQ,COPY),{kw}\n", "t.icein")
+            col = len(f"  {kind} DBD=X,ICOUT=*,FASTIC=(REQ,COPY),") + 1
+            assert e.value.msgid == "DLB622E" and "GLOBAL-only" in e.value.text
+            assert e.value.text.startswith(f"t.icein line 1 column {col}:")
+    ic = parse("  GLOBAL DATA_MOVER=EMCSNAP,TOIAUTO_Q=Y\n  IC DBD=X,ICOUT=*,FASTIC=(REQ,FDUMP)\n"
+               "  IC DBD=Y,ICOUT=*,FASTIC=N\n")
+    a, b = ic.statements
+    assert a.options.data_mover == "EMCSNAP" and a.options.quiesce and a.options.method == "emcsnap"
+    assert b.options.method == "standard"  # DATA_MOVER does not apply to the standard process

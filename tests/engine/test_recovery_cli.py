@@ -123,16 +123,18 @@ def test_hpic_recover_damage_round_trip(site, capsys, tmp_path):
 
 def test_hpic_return_codes(site, capsys, tmp_path):
     mixed = tmp_path / "mixed.icein"
-    mixed.write_text("  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"
+    mixed.write_text("  GLOBAL   DATA_MOVER=EMCSNAP\n"
+                     "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"
                      "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
-                     "           FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP\n")
+                     "           FASTIC=(REQ,COPY)\n")
     capsys.readouterr()
     assert run(["hpic", "--site", str(site), str(mixed)]) == 4
     out = capsys.readouterr().out
     assert "DLB683E" in out and "DLB650E" in out and "1 of 2 image copies made; return code 4" in out
     bad = tmp_path / "bad.icein"
-    bad.write_text("  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
-                   "           FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP\n")
+    bad.write_text("  GLOBAL   DATA_MOVER=EMCSNAP\n"
+                   "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
+                   "           FASTIC=(REQ,COPY)\n")
     assert run(["hpic", "--site", str(site), str(bad)]) == 8
     assert "return code 8" in capsys.readouterr().out
 
