@@ -21,6 +21,10 @@ standard           hold D (``/DBR``, or ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y; 
                    the image copy, release D.  Logical = physical = end of the read.
 cic                no hold: read every track while updates continue (a fuzzy copy).
 dump-plain         PREF,DUMP with no Concurrent Copy: DFSMSdss start-up, then as standard.
+                   Also what a PREF,DUMP becomes when its CC session fails to initialise
+                   at run time (UIM event 24, RC 4: DFSMSdss copies without CONCURRENT,
+                   S39): the data set stays held until physical completion, as the
+                   DFSMSdss front end does; REQ,DUMP fails instead (our reading of REQ).
 dump-cc, dump-vcc  hold D; DFSMSdss start-up and the CC session (cache sidefile, or a
                    flash/snap to working space); at initialisation complete D is released
                    (logical completion); the dump then reads each track from the session
@@ -68,7 +72,7 @@ subsystem (FlashCopy V2 needs source and target in one subsystem, S17).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Generator
 
 import numpy as np
@@ -77,7 +81,7 @@ from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import PROCESSES, Plan, PlanError, plan
 from dasdlab.engine.icein import Icein, Statement
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
-from dasdlab.errors import DasdlabError
+from dasdlab.errors import CopyServiceError, DasdlabError
 
 READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
 
@@ -375,22 +379,20 @@ class CopyRun:
         if p in ("standard", "cic", "dump-plain"):
             if p == "dump-plain":
                 yield self._now + prof.dss_init_s
-            if p == "cic":
-                self.pit = self._now
-            else:
-                self.pit = self._now if p == "standard" else self.report.hold_start
-            self._mark_seq()
-            blocks = yield from self._read_tracks(self._live_reader())
-            self._mark("logical")
-            self._mark("physical")
-            self._write_outputs(blocks)
-            if self._held:
-                yield self._now + prof.db_start_s
-                self._release()
+            yield from self._read_held_to_end(p)
             return
         if p.startswith("dump-"):
             yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
-            sess = self._start_cc()
+            try:
+                sess = self._start_cc()
+            except CopyServiceError as e:
+                if self.st.options.fastic[0] != "PREF":
+                    raise
+                # UIM event 24 with RC 4: DFSMSdss copies as if CONCURRENT had not been
+                # given (S39) -- a plain DUMP, so the data set stays held to the end
+                self._fall_back_to_plain_dump(e)
+                yield from self._read_held_to_end("dump-plain")
+                return
             yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._session_reader(sess))
             self.report.counters.update(_cc_counters(sess))
@@ -431,6 +433,35 @@ class CopyRun:
         # a snap moves pointers, no data; FlashCopy and clones copy every track
         self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
         self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+
+    def _read_held_to_end(self, p: str) -> Generator[float, None, None]:
+        """Read the live data set (standard process, or DFSMSdss without Concurrent
+        Copy); a held database stays held until the copy is physically complete."""
+        if p == "standard" or not self.plan.clean:
+            self.pit = self._now
+        else:  # dump-plain: DFSMSdss serialised the data set when the hold began
+            self.pit = self.report.hold_start
+        self._mark_seq()
+        blocks = yield from self._read_tracks(self._live_reader())
+        self._mark("logical")
+        self._mark("physical")
+        self._write_outputs(blocks)
+        if self._held:
+            yield self._now + self.engine.profile.db_start_s
+            self._release()
+
+    def _fall_back_to_plain_dump(self, err: DasdlabError) -> None:
+        """The Concurrent Copy session did not initialise: from now on this is the
+        PREF,DUMP process with no Concurrent Copy (release at physical completion)."""
+        self._cleanup.clear()
+        self.plan = replace(self.plan, process="dump-plain", service=None, virtual_cc=False,
+                            release_at="physical" if self.plan.clean else "never-held",
+                            fallback=f"Concurrent Copy did not initialise ({err.msgid}): DFSMSdss copied "
+                                     "without CONCURRENT, held until physical completion")
+        r = self.report
+        r.process, r.method, r.fallback = "dump-plain", PROCESSES["dump-plain"], self.plan.fallback
+        r.recon_type = recon_type(self.st.concurrent, "dump-plain")
+        r.counters["cc_init_failed"] = err.msgid
 
     def _logically_complete(self, clean: bool) -> Generator[float, None, None]:
         """The point-in-time copy exists: mark logical completion and the copy's log

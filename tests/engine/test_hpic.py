@@ -110,3 +110,34 @@ def test_data_mover_emcsnap_fdump_and_recovery_of_fast_recovery_copies(ims):
     rep = recovery.recover(site, "HDAMDB03", "HDAMDD01", system=system, image_id=c.image_id,
                            data_mover="EMCSNAP")
     assert rep.results[0].method == "timefinder"
+
+
+def test_cc_session_that_fails_to_initialise_under_pref_dump_holds_to_physical_completion(ims):
+    """UIM event 24 with RC 4: DFSMSdss copies without CONCURRENT, so under
+    FASTIC=(PREF,DUMP) the database stays held until the copy is physically complete
+    (as with no Concurrent Copy at all); under REQ,DUMP the copy fails."""
+    from dasdlab.engine.icein import parse
+
+    site, system, engine = ims
+    sub = site.subsystem("DS8K1")
+    cc = sub.service("concurrent_copy")
+    old = sub.settings["cc_sessions_per_volume"]
+    sub.settings["cc_sessions_per_volume"] = 1
+    other = cc.start("DSA001", [(0, 1)])  # the volume's only session slot is taken
+    try:
+        (r,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "dump-cc.icein"))
+        assert r.status == "ok", r.message
+        assert r.process == "dump-plain" and r.counters["cc_init_failed"] == "DLB360E"
+        assert "without CONCURRENT" in r.fallback
+        assert r.hold_end >= r.physical == r.logical  # held to physical completion
+        assert r.recon_type == "BATCH"
+        img = [i for i in system.recon.images(r.dbd, r.ddn) if i["id"] == r.image_id][0]
+        assert img["run_time"] == r.hold_start
+        blocks = read_copy(site, r.outputs[0]["dsn"], r.outputs[0]["format"], r.blocks)
+        assert check_copy(site, Truth(site.path, r.dbd), r.ddn, blocks, r.run_seq, clean=True).differing == 0
+        (f,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(REQ,DUMP),CC_TYPE=CACHE\n"))
+        assert f.status == "failed" and "DLB360E" in f.message
+        assert system.recon.db("HDAMDB01")["state"] == "ONLINE"  # released after the failure
+    finally:
+        other.end()
+        sub.settings["cc_sessions_per_volume"] = old
