@@ -735,6 +735,7 @@ def _cc_counters(sess) -> dict:
     except DasdlabError:
         return {}
     keys = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks", "cache_hwm_bytes", "host_hwm_bytes",
+            "host_dataspaces_hwm",
             "read_sidefile", "read_live", "read_work", "method", "state")
     return {k: q[k] for k in keys if k in q}
 
