@@ -42,24 +42,53 @@ copy-timefinder    hold D; TimeFinder/Clone create + activate (COPY); release; p
 A CIC statement uses the same processes without the hold: the point in time of the
 DASD contents is taken while IMS keeps updating, so the copy is fuzzy.
 
-**RECON registration** happens when a copy is physically complete (as DFSUDMT0 does,
-S10), so a copy that dies half way is never registered.  Rules (S25 and S10 where they
-speak; the Fast Recovery type is our choice, documented and tested):
+**RECON registration: types and times** (evidence, then the choices it leads to):
 
-========================  ==========  =====================  ========================
+* HP Image Copy registers its copies through DBRC's NOTIFY.IC; its Create Image Copy
+  function supports NOTIFY.IC for BATCH copies only, and its re-registration commands
+  "are available only for the batch image copy and the concurrent image copy" (S27,
+  S82).  The SMS* types (SMSNOCIC, SMSCIC, SMSOFFLC, SMSONLC) are those of Database
+  Image Copy 2, DFSUDMT0 (S10, S25), whose output is a DFSMSdss dump or a clone -- not
+  the IMS format.
+* FASTIC DUMP and FDUMP write a *standard* image copy (IMS or compressed format,
+  S12), the format DFSUDMP0 writes.  **So DUMP and FDUMP outputs are registered as
+  DFSUDMP0's are: BATCH for IC, CONCUR (the DBRC "CIC" type) for CIC** -- no longer
+  SMSNOCIC / SMSCIC.  For IC their run time is the logical completion (the point in
+  time the Concurrent Copy session or the shadow was made while the database was held);
+  recovery applies the log after it.  The output is registered when it is written
+  (after FABJ4233I "physical copy complete", S83), so a copy that dies half way is
+  never registered.
+* A Fast Recovery copy (COPY) is a clone of the data set (S11), the same kind of data
+  set as DFSUDMT0's fast-replication output, so it keeps **SMSOFFLC (IC) / SMSONLC
+  (CIC)** -- our choice; IBM does not say which type HP Image Copy writes.
+* **When is a Fast Recovery copy usable?**  FABJ4237I "logical copy complete" (S83)
+  comes when the relationship exists; from then on the clone reads as the data set did
+  at that instant -- reads of tracks not yet copied are served from the source
+  (FlashCopy, S48), SnapShot is complete at once (S63), a TimeFinder/Clone target is
+  usable at activate (S66) -- and the relationship, kept by the controller, survives the
+  job.  So **a Fast Recovery copy is registered at its logical completion** (stop time =
+  logical completion; ``physical_time`` is added to the record when the background copy
+  ends), not about a minute and a half later as before.  Recovering from it while its
+  background copy still runs cannot flash it back (the clone is still a FlashCopy
+  target: no cascading), so DFSMSdss copies it back with traditional data movement
+  (FASTREPLICATION(PREFERRED), S46): :mod:`dasdlab.engine.recovery`.  Should the job
+  fail after registration (the clone is dropped), the record is marked INVALID.
+
+========================  ==========  =====================  ==============================
 statement / process       type        run time               stop time
-========================  ==========  =====================  ========================
+========================  ==========  =====================  ==============================
 IC standard, dump-plain   BATCH       hold start             end of the copy
-IC dump-*, fdump-*        SMSNOCIC    logical completion     physical completion
-IC copy-* (Fast Recovery) SMSOFFLC    logical completion     physical completion
-CIC cic                   CONCUR      start of the read      end of the read
-CIC dump-*, fdump-*       SMSCIC      logical completion     physical completion
-CIC copy-*                SMSONLC     logical completion     physical completion
-========================  ==========  =====================  ========================
+IC dump-*, fdump-*        BATCH       logical completion     physical completion
+IC copy-* (Fast Recovery) SMSOFFLC    logical completion     logical completion (registered
+                                                             then; physical_time added later)
+CIC cic, dump-*, fdump-*  CONCUR      start of the read /    physical completion
+                                      logical completion
+CIC copy-*                SMSONLC     logical completion     logical completion (as IC)
+========================  ==========  =====================  ==============================
 
-Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSCIC, SMSONLC) at
-the purge time, the checkpoint before the run time (RECON applies the rule).
-Fast Recovery copies carry ``format='FR'`` and the clone's data set name as IC1.
+Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSONLC) at the purge
+time, the checkpoint before the run time (RECON applies the rule).  Fast Recovery
+copies carry ``format='FR'`` and the clone's data set name as IC1.
 
 Output data sets are catalogued as ``ICHLQ.DBD.DDN.ICn.Cnnnnnnn`` (standard and
 compressed, RECFM=FB, LRECL = block size + 8) and ``ICHLQ.DBD.DDN.FR.Cnnnnnnn``
@@ -92,14 +121,11 @@ class HpicError(DasdlabError):
 
 #: (statement concurrent?, process family) -> RECON image type
 def recon_type(concurrent: bool, process: str) -> str:
-    if process in ("standard", "dump-plain"):
-        return "BATCH"
-    if process == "cic":
-        return "CONCUR"
-    fr = process.startswith("copy-")
-    if concurrent:
-        return "SMSONLC" if fr else "SMSCIC"
-    return "SMSOFFLC" if fr else "SMSNOCIC"
+    """IMS-format output (standard, DUMP, FDUMP) is BATCH or CONCUR, as DFSUDMP0's; a
+    Fast Recovery clone SMSOFFLC or SMSONLC (module docstring)."""
+    if process.startswith("copy-"):
+        return "SMSONLC" if concurrent else "SMSOFFLC"
+    return "CONCUR" if concurrent else "BATCH"
 
 
 @dataclass
@@ -422,7 +448,16 @@ class CopyRun:
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
-        yield from self._logically_complete(clean)
+        self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+        # usable for recovery from here on (FABJ4237I): registered now, not at the end
+        # of the background copy (module docstring)
+        self._mark("logical")
+        self.pit = self._now
+        self._mark_seq()
+        self._register(stop_time=self._now)
+        if clean:
+            yield self._now + self.engine.profile.db_start_s
+            self._release()
         while not physical_done():
             yield self._now + 0.05  # the background copy progresses with the site's ticks
         self._cleanup.clear()
@@ -432,7 +467,6 @@ class CopyRun:
         self.report.blocks = self.dbds.nblocks
         # a snap moves pointers, no data; FlashCopy and clones copy every track
         self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
-        self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
 
     def _read_held_to_end(self, p: str) -> Generator[float, None, None]:
         """Read the live data set (standard process, or DFSMSdss without Concurrent
@@ -675,19 +709,28 @@ class CopyRun:
             self._release()
         if rep.hold_end is None and rep.hold_start is not None:
             rep.hold_end = self._now
-        if self.st.options.dbrc and rep.outputs:
-            extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
-                     "physical_time": rep.physical, "pit_seq": rep.run_seq}
-            if self.plan.fast_recovery:  # what the recovery copies the clone back with (S79)
-                extra["data_mover"] = self.st.options.data_mover
-            ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
-            img = self.engine.recon.register_image(
-                self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
-                stop_time=rep.physical, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
-                run_seq=rep.run_seq, **extra)
-            rep.image_id = img["id"]
+        if rep.image_id is not None:  # a Fast Recovery copy, registered at logical completion
+            self.engine.recon.update_image(rep.image_id, physical_time=rep.physical)
+        else:
+            self._register(stop_time=rep.physical)
         rep.status = "ok"
         self.done = True
+
+    def _register(self, stop_time: float | None) -> None:
+        """The IMAGE record (when DBRC=Y and there is an output)."""
+        rep = self.report
+        if not (self.st.options.dbrc and rep.outputs):
+            return
+        extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
+                 "physical_time": rep.physical, "pit_seq": rep.run_seq}
+        if self.plan.fast_recovery:  # what the recovery copies the clone back with (S79)
+            extra["data_mover"] = self.st.options.data_mover
+        ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
+        img = self.engine.recon.register_image(
+            self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
+            stop_time=stop_time, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
+            run_seq=rep.run_seq, **extra)
+        rep.image_id = img["id"]
 
     def _run_time(self) -> float:
         r = self.report
@@ -706,6 +749,8 @@ class CopyRun:
         self._cleanup.clear()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
+        if self.report.image_id is not None:  # registered at logical completion, then dropped
+            self.engine.recon.update_image(self.report.image_id, status="INVALID", failed=str(err))
         self.report.status = "failed"
         self.report.message = str(err)
         self.done = True

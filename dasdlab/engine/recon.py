@@ -23,7 +23,8 @@ time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
   (data set name, volume), purge time (where recovery starts applying the log) and its
   log sequence number.  Register with :meth:`Recon.register_image`.
 
-Image copy types (S25, S10; ``CONCUR`` and ``SMSONLC`` are unverified names):
+Image copy types (S25, S10; ``CONCUR`` and ``SMSONLC`` are unverified names; which
+type each HP Image Copy process registers is decided in :mod:`dasdlab.engine.hpic`):
 ``BATCH``, ``ONLINE``, ``SMSNOCIC``, ``SMSOFFLC`` and ``UICBATCH`` are clean -- purge time
 = run time; ``CONCUR``, ``SMSCIC``, ``SMSONLC`` and ``UICCIC`` are fuzzy -- purge time =
 the last checkpoint at or before the run time (one checkpoint back for full function),
@@ -399,6 +400,21 @@ class Recon:
             (dbd, ddn, type, run_time, stop_time, purge_time, purge_seq, ic1[0].upper(), ic1[1],
              ic2[0].upper() if ic2 else None, ic2[1] if ic2 else None, json.dumps(extra) if extra else None))
         return self._rows("SELECT * FROM images WHERE id=?", (cur.lastrowid,))[0]
+
+    def update_image(self, image_id: int, status: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Add ``extra`` fields to IMAGE record ``image_id`` (e.g. the physical completion
+        of a Fast Recovery copy registered at its logical completion), or set its status
+        (``INVALID``: the copy's data set was dropped after registration)."""
+        rows = self._rows("SELECT * FROM images WHERE id=?", (int(image_id),))
+        if not rows:
+            raise ImsError("DLB561E", f"RECON has no IMAGE record {image_id}.")
+        old = json.loads(rows[0]["extra"]) if rows[0]["extra"] else {}
+        old.update(extra)
+        self._db.execute("UPDATE images SET extra=?, status=COALESCE(?, status) WHERE id=?",
+                         (json.dumps(old) if old else None, status, int(image_id)))
+        row = self._rows("SELECT * FROM images WHERE id=?", (int(image_id),))[0]
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return row
 
     def images(self, dbd: str | None = None, ddn: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM images", []

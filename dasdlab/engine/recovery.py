@@ -29,8 +29,7 @@ Recovery copies §1.5 [inferred from S11, S22, S17, S32]):
 change record range no RECON LOG record covers (DLB663E), a log data set file that is
 gone, unreadable or shorter than RECON says (DLB664E), a database another live process
 holds online (DLB665E), a bad ``--to`` (DLB666E), an image copy data set that does not
-decode or does not fit the DBDS (DLB667E), a copy of the data set still being made by
-a copy service (DLB668E).
+decode or does not fit the DBDS (DLB667E), a clone in another subsystem or of another size (DLB668E, DLB667E).
 
 **The database is stopped** (``/DBR``) while it is recovered: through the given
 :class:`~dasdlab.engine.system.ImsSystem` (which flushes and discards the buffers, so
@@ -66,7 +65,10 @@ the database is started again (``/STA``) when it was started before.
   background copy is reported as modeled time overlapping the apply.  TimeFinder/Clone:
   the clone's own session (COPIED) still holds the data set's tracks as its source, so
   finished sessions on those tracks are terminated first (their clones are complete);
-  a copy still in progress on them refuses the recovery (DLB668E).  SnapShot: a snap,
+  a copy still in progress on them -- or on the clone: a Fast Recovery copy is usable
+  from its logical completion, before its background copy ends -- makes DFSMSdss copy
+  the clone back with standard I/O instead (FASTREPLICATION(PREFERRED), S46; method
+  ``copy``, restore priced as a read plus a write of every track).  SnapShot: a snap,
   physically complete at once; its record is released.
 * *A RECOV record* (when ``record``) goes to table ``recovs`` of the RECON database,
   which this module owns: DBDS, run and end time, ``to`` time, image copy, first and
@@ -131,6 +133,9 @@ class DbdsPlan:
     logs: list[dict]  # RECON LOG records holding the records to apply
     notes: list[str] = field(default_factory=list)
     data_mover: str | None = None  # DATA_MOVER of the recovery job; None: the copy's own
+    #: how a Fast Recovery clone is copied back: "fast" (flash, snap, clone) or
+    #: "traditional" (DFSMSdss standard I/O, when fast replication cannot be used now)
+    copy_back: str = "fast"
 
     @property
     def point_in_time(self) -> float:
@@ -145,7 +150,7 @@ class DbdsResult:
     image_type: str
     fmt: str
     source: str  # the data set restored from
-    method: str  # reload, flashcopy, snapshot, timefinder
+    method: str  # reload, flashcopy, snapshot, timefinder, copy (standard I/O copy of a clone)
     from_seq: int
     last_seq: int  # last change record applied (from_seq - 1 when none)
     records: int  # change records applied
@@ -584,8 +589,17 @@ def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
         raise RecoveryError("DLB668E", f"{what}: subsystem {sub.name} has no FlashCopy, SnapShot or "
                             "TimeFinder/Clone to copy it back with.")
     if busy:
-        raise RecoveryError("DLB668E", f"{what} cannot be copied back while {', '.join(busy)} still uses these "
-                            "tracks; let that copy finish (or withdraw it) first.")
+        # DFSMSdss FASTREPLICATION(PREFERRED): when fast replication cannot be used, the
+        # data set is copied with traditional data movement (S46) -- e.g. a Fast
+        # Recovery copy whose own background copy still runs (it is registered at its
+        # logical completion, and a FlashCopy target cannot be a source: no cascading)
+        p.copy_back = "traditional"
+        note = (f"{what}: fast replication cannot be used while {', '.join(busy)} still uses these tracks; "
+                "copied back with standard I/O")
+        if note not in p.notes:
+            p.notes.append(note)
+        return []
+    p.copy_back = "fast"
     return finished
 
 
@@ -762,6 +776,21 @@ class _Recovery:
         ntracks = sum(b - a for a, b in db_runs)
         background = ntracks * 56664 / (prof.background_copy_mb_s * 1e6)
         try:
+            if p.copy_back == "traditional":
+                from dasdlab.emulator.dataset import Dataset
+                from dasdlab.engine.bufferpool import read_dasd
+
+                # reads of the clone go through its relationship (tracks not yet copied
+                # come from the source's point-in-time image); the writes to the data set
+                # are host writes, so copy-on-write keeps the clone intact
+                blocks = read_dasd(Dataset(cvol, clone_dsn), np.arange(d.nblocks, dtype=np.int64))
+                trk, off = ds.locate_many(np.arange(d.nblocks, dtype=np.int64))
+                ds.vol.write_many(trk, off, np.ascontiguousarray(blocks))
+                res.modeled["restore"] = prof.dss_init_s + prof.read_tracks_s(ntracks) + prof.write_tracks_s(ntracks)
+                res.method = "copy"
+                res.source = clone_dsn
+                res.notes.append(f"{clone_dsn} copied back to {d.dsn} with standard I/O ({ntracks} tracks)")
+                return
             if method == "flashcopy":
                 fc = sub.service("flashcopy")
                 rel = fc.establish(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")

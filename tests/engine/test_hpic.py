@@ -40,10 +40,10 @@ EXPECT = {
     "standard-quiesce": ("standard", "BATCH", True),
     "cic": ("cic", "CONCUR", False),
     "compressed": ("standard", "BATCH", True),
-    "dump-cc": ("dump-cc", "SMSNOCIC", True),
-    "dump-vcc": ("dump-vcc", "SMSNOCIC", True),
-    "fdump": ("fdump-flashcopy", "SMSNOCIC", True),
-    "fdump-timefinder": ("fdump-timefinder", "SMSNOCIC", True),
+    "dump-cc": ("dump-cc", "BATCH", True),
+    "dump-vcc": ("dump-vcc", "BATCH", True),
+    "fdump": ("fdump-flashcopy", "BATCH", True),
+    "fdump-timefinder": ("fdump-timefinder", "BATCH", True),
     "copy-flashcopy": ("copy-flashcopy", "SMSOFFLC", True),
     "copy-snapshot": ("copy-snapshot", "SMSOFFLC", True),
     "copy-timefinder": ("copy-timefinder", "SMSOFFLC", True),
@@ -141,3 +141,48 @@ def test_cc_session_that_fails_to_initialise_under_pref_dump_holds_to_physical_c
     finally:
         other.end()
         sub.settings["cc_sessions_per_volume"] = old
+
+
+def test_registration_times_and_types(ims):
+    """DUMP and FDUMP write IMS-format copies: BATCH (IC) / CONCUR (CIC), as DFSUDMP0's.
+    A Fast Recovery copy is registered at its logical completion -- usable for recovery
+    before its background copy ends: a recovery then copies the clone back with standard
+    I/O (no cascading FlashCopy) and is exact; the physical completion is added later."""
+    from dasdlab.engine import recovery
+    from dasdlab.engine.hpic import recon_type, run_to_end
+    from dasdlab.engine.icein import parse
+    from dasdlab.engine.verify import verify
+
+    assert [recon_type(False, p) for p in ("dump-cc", "dump-vcc", "fdump-flashcopy", "fdump-snapshot")] == ["BATCH"] * 4
+    assert [recon_type(True, p) for p in ("cic", "dump-cc", "fdump-flashcopy", "dump-plain")] == ["CONCUR"] * 4
+    assert (recon_type(False, "copy-flashcopy"), recon_type(True, "copy-snapshot")) == ("SMSOFFLC", "SMSONLC")
+    site, system, engine = ims
+    for sub in site.subsystems():
+        sub.settings["fc_background_tracks_per_s"] = 5.0  # a slow background copy
+    (run,) = engine.start(parse_file(ROOT / "fixtures" / "icein" / "copy-flashcopy.icein").statements[0])
+    run.start_time = run.next_time = engine.now()
+    while run.report.image_id is None:
+        t = run.next_time
+        system.advance(t)
+        run.advance(t)
+    rep = run.report
+    img = [i for i in system.recon.images(rep.dbd, rep.ddn) if i["id"] == rep.image_id][0]
+    assert rep.physical is None and not run.done  # still copying in the background
+    assert img["type"] == "SMSOFFLC" and img["stop_time"] == rep.logical and img["status"] == "IN USE"
+    while rep.hold_end is None:  # released; recovered before the background copy ends
+        t = run.next_time
+        system.advance(t)
+        run.advance(t)
+    rel = site.subsystem("DS8K1").service("flashcopy").get(rep.counters["relationship"])
+    assert rel.active
+    res = recovery.recover(site, rep.dbd, rep.ddn, system=system, image_id=rep.image_id)
+    assert res.results[0].method == "copy" and res.results[0].image_id == rep.image_id
+    assert any("standard I/O" in n for n in res.results[0].notes)
+    assert verify(site, rep.dbd).ok
+    run_to_end(system, [run])
+    assert rep.status == "ok" and rep.physical > rep.logical
+    for sub in site.subsystems():
+        sub.settings["fc_background_tracks_per_s"] = 2000.0
+    (r2,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "copy-flashcopy.icein"))
+    img2 = [i for i in system.recon.images(r2.dbd, r2.ddn) if i["id"] == r2.image_id][0]
+    assert img2["stop_time"] == r2.logical and img2["extra"]["physical_time"] == r2.physical > r2.logical

@@ -111,11 +111,14 @@ def test_hpic_recover_damage_round_trip(site, capsys, tmp_path):
     fr = [i for i in recon.images("HDAMDB01", "HDAMDD01") if i["extra"]["format"] == "FR"][-1]
     recon.close()
     capsys.readouterr()
+    # registered at its logical completion; the job ended at its physical completion
+    assert fr["stop_time"] == fr["extra"]["logical_time"] < fr["extra"]["physical_time"]
+    to = fr["extra"]["physical_time"] + 0.5
     assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--to",
-                f"{fr['stop_time'] + 0.5}s", "--json"]) == 0
+                f"{to}s", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     (res,) = rep["results"]
-    assert rep["to_time"] == pytest.approx(fr["stop_time"] + 0.5) and res["image_id"] == fr["id"]
+    assert rep["to_time"] == pytest.approx(to) and res["image_id"] == fr["id"]
     assert res["method"] == "flashcopy" and res["records"] > 0 and res["compensated"] > 0
     assert rep["restarted"] and rep["modeled_total_s"] > 0
     assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
