@@ -378,7 +378,11 @@ class CopyRun:
     def _hold(self) -> None:
         sysm = self.engine.system
         name = self.db.name
-        if self.st.options.quiesce:
+        if self.engine.recon.db(name)["state"] == "STOPPED":
+            # already stopped (/DBR, or recovered to a point in time): the batch copy
+            # reads it and leaves it stopped -- the operator starts it (/STA)
+            self._release_verb = lambda _name: None
+        elif self.st.options.quiesce:
             sysm.hold(name)
             self._release_verb = sysm.release
         else:

@@ -9,7 +9,8 @@ time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
   online or batch, with the owning process id so a command from another process can
   tell whether the owner is alive).
 * **DBDS** records: one per data set group: DDN, data set name, volume, block or CI
-  size, blocks, and the *recovery needed* flag.
+  size, blocks, and the *recovery needed* flag; the *image copy needed* flag (table
+  ``ic_needed``) is set by a point-in-time recovery and reset by the next image copy.
 * **ALLOC** records: made at the first update after a start (or after ``/DBR``), with
   the allocation time, the log sequence number and the log data set open then; closed
   with the deallocation time at ``/DBR``, ``/DBD``, quiesce or a clean close.  They tell
@@ -51,6 +52,13 @@ FUZZY_TYPES = ("CONCUR", "SMSCIC", "SMSONLC", "UICCIC")
 IMAGE_TYPES = CLEAN_TYPES + FUZZY_TYPES
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS ic_needed (
+    dbd    TEXT NOT NULL,
+    ddn    TEXT NOT NULL,
+    since  REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (dbd, ddn)
+);
 CREATE TABLE IF NOT EXISTS databases (
     dbd        TEXT PRIMARY KEY,
     access     TEXT NOT NULL,
@@ -237,6 +245,19 @@ class Recon:
         else:
             self._db.execute("UPDATE dbds SET recov=? WHERE dbd=? AND ddn=?", (int(flag), name.upper(), ddn.upper()))
 
+    def set_ic_needed(self, name: str, ddn: str, flag: bool = True, since: float = 0.0, reason: str = "") -> None:
+        """Set or reset DBRC's *image copy needed* flag of a DBDS (set by a point-in-time
+        recovery, reset by the next image copy; ``/STA`` is refused meanwhile)."""
+        if flag:
+            self._db.execute("INSERT OR REPLACE INTO ic_needed VALUES (?,?,?,?)",
+                             (name.upper(), ddn.upper(), since, reason))
+        else:
+            self._db.execute("DELETE FROM ic_needed WHERE dbd=? AND ddn=?", (name.upper(), ddn.upper()))
+
+    def ic_needed(self, name: str) -> list[dict[str, Any]]:
+        """The DBDSs of database ``name`` that need an image copy."""
+        return self._rows("SELECT * FROM ic_needed WHERE dbd=? ORDER BY ddn", (name.upper(),))
+
     # ------------------------------------------------------------------ states
     def set_state(self, name: str, state: str, time: float, pending: str | None = None) -> None:
         assert state in STATES, state
@@ -399,6 +420,7 @@ class Recon:
             "ic1_volser, ic2_dsn, ic2_volser, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (dbd, ddn, type, run_time, stop_time, purge_time, purge_seq, ic1[0].upper(), ic1[1],
              ic2[0].upper() if ic2 else None, ic2[1] if ic2 else None, json.dumps(extra) if extra else None))
+        self.set_ic_needed(dbd, ddn, False)  # an image copy resets the flag
         return self._rows("SELECT * FROM images WHERE id=?", (cur.lastrowid,))[0]
 
     def update_image(self, image_id: int, status: str | None = None, **extra: Any) -> dict[str, Any]:

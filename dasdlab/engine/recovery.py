@@ -51,6 +51,15 @@ the database is started again (``/STA``) when it was started before.
   ``T``) is written to the log and to the truth.  The log, the truth and ``db verify``
   then agree, and a later recovery from any older copy passes through the point-in-time
   recovery on its own.
+* *A database recovered to a point in time stays unavailable until it is image-copied*,
+  as IMS Database Recovery Facility leaves it (its recovery of a database data set to a
+  time stamp, with the image copy it can take in the same job, S84, S85): the DBDSs get
+  DBRC's *image copy needed* flag, the database stays stopped, and ``/STA`` is refused
+  (DLB562E) until an image copy is registered.  ``recover(to=T, image_copy=True)`` takes
+  that copy in the same run -- a standard batch image copy of each recovered DBDS, as
+  DRF's ``IC`` option does -- and then starts the database; its modeled time is part of
+  the recovery's outage (``modeled["image_copy"]``).  Without it the outage lasts until
+  somebody copies and starts the database (the report says so).
 * *Which log position a fuzzy copy starts from*: ``purge_seq`` + 1; should RECON's purge
   checkpoint lie after the copy's ``run_seq`` (a checkpoint at the very same modeled
   instant), the newest checkpoint at or before ``run_seq`` is used instead.
@@ -181,6 +190,7 @@ class RecoveryReport:
     restarted: bool = False
     recov_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    image_copies: list[int] = field(default_factory=list)  # taken after a point-in-time recovery
 
     @property
     def modeled_total(self) -> float:
@@ -474,7 +484,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
             profile: DeviceProfile | str | None = None, restart: bool = True, record: bool = True,
             progress: Callable[[int, int], None] | None = None,
             wall: Callable[[], float] = time.perf_counter, image_id: int | None = None,
-            data_mover: str | None = None) -> RecoveryReport:
+            data_mover: str | None = None, image_copy: bool = False) -> RecoveryReport:
     """Recover DBDS ``ddn`` (or every DBDS) of database ``name`` to the end of the log,
     or to modeled time ``to`` (from IMAGE record ``image_id`` when given; a Fast Recovery
     copy is copied back by ``data_mover``, default the one that made it).  ``system``
@@ -486,7 +496,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
     if system is not None:
         plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover)
-        return execute(site, system, plans, name, prof, restart, record, progress, wall)
+        return execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
     recon = Recon.of_site(site.path)
     try:
         if any(lg["status"] == "OPEN" and lg["pid"] == os.getpid() for lg in recon.logs()):
@@ -502,7 +512,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
     system = ImsSystem(site)
     notes = system.start()
     try:
-        rep = execute(site, system, plans, name, prof, restart, record, progress, wall)
+        rep = execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
         rep.notes[:0] = [f"emergency restart: {n}" for n in notes]
         return rep
     finally:
@@ -511,12 +521,12 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
 
 def execute(site, system, plans: list[DbdsPlan], name: str, profile: DeviceProfile | str | None = None,
             restart: bool = True, record: bool = True, progress: Callable[[int, int], None] | None = None,
-            wall: Callable[[], float] = time.perf_counter) -> RecoveryReport:
+            wall: Callable[[], float] = time.perf_counter, image_copy: bool = False) -> RecoveryReport:
     """Carry out recovery plans (from :func:`plan`) of database ``name`` in ``system``.
     A caller may adjust a plan first, e.g. a test applying the log from another point."""
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
     to = plans[0].to_time if plans else None
-    return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record)
+    return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record, image_copy)
 
 
 def _overlap(x, y) -> bool:
@@ -615,7 +625,7 @@ class _Recovery:
         self.progress = progress
 
     def run(self, plans: list[DbdsPlan], name: str, to: float | None, restart: bool,
-            record: bool) -> RecoveryReport:
+            record: bool, image_copy: bool = False) -> RecoveryReport:
         from dasdlab.engine.database import ImsDatabase
 
         sysm, prof, recon = self.system, self.profile, self.recon
@@ -667,10 +677,21 @@ class _Recovery:
                 rep.recov_ids = [record_recov(self.site, name, res, t0, end, to) for res in rep.results]
         finally:
             recon.unauthorize(name, RECOVERY_SSID)
+        if to is not None:  # point in time: unavailable until image-copied (module docstring)
+            for p in plans:
+                recon.set_ic_needed(name, p.ddn, True, sysm.now(), f"recovered to {to:g} s")
+            if image_copy:
+                self._image_copy(name, plans, rep)
         still = [r["ddn"] for r in recon.dbds(name) if r["recov"]]
+        icn = [r["ddn"] for r in recon.ic_needed(name)]
+        if icn:
+            rep.notes.append(f"database {name} stays stopped: {', '.join(icn)} recovered to {to:g} s and "
+                             "need an image copy before /STA (as IMS Database Recovery Facility); the outage "
+                             "lasts until then")
         if restart and state != "STOPPED":
-            if still:
-                rep.notes.append(f"not started: {', '.join(still)} still need recovery")
+            if still or icn:
+                if still:
+                    rep.notes.append(f"not started: {', '.join(still)} still need recovery")
             else:
                 w = self.wall()
                 sysm.start_db(name)
@@ -681,6 +702,24 @@ class _Recovery:
         rep.end_time = sysm.now()
         recon.note_time(rep.end_time)
         return rep
+
+    def _image_copy(self, name: str, plans: list[DbdsPlan], rep: RecoveryReport) -> None:
+        """A standard batch image copy of each recovered DBDS (the database is stopped);
+        registered, it resets the image-copy-needed flag."""
+        from dasdlab.engine.hpic import ImageCopyEngine
+        from dasdlab.engine.icein import parse
+
+        text = "".join(f"  IC       DBD={name},DDN={p.ddn},ICOUT=*,FASTIC=N\n" for p in plans)
+        w = self.wall()
+        t = self.system.now()
+        reports = ImageCopyEngine(self.site, self.system, self.profile).run(parse(text, "recovery-ic"))
+        bad = [r for r in reports if r.status != "ok"]
+        if bad:
+            raise RecoveryError("DLB569E", f"the image copy after the point-in-time recovery of {name} failed: "
+                                f"{bad[0].message}; the database stays stopped.")
+        rep.modeled["image_copy"] = self.system.now() - t
+        rep.wall["image_copy"] = self.wall() - w
+        rep.image_copies = [r.image_id for r in reports]
 
     # ------------------------------------------------------------------ one DBDS
     def _dbds(self, db, p: DbdsPlan, finished: list[str], k: int, total: int):

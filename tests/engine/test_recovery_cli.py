@@ -120,7 +120,18 @@ def test_hpic_recover_damage_round_trip(site, capsys, tmp_path):
     (res,) = rep["results"]
     assert rep["to_time"] == pytest.approx(to) and res["image_id"] == fr["id"]
     assert res["method"] == "flashcopy" and res["records"] > 0 and res["compensated"] > 0
-    assert rep["restarted"] and rep["modeled_total_s"] > 0
+    # recovered to a point in time: stopped until image-copied (DLB562E on /STA)
+    assert not rep["restarted"] and rep["modeled_total_s"] > 0
+    assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
+    capsys.readouterr()
+    assert run(["ims", "--site", str(site), "/STA DB HDAMDB01"]) != 0
+    assert "DLB562E" in capsys.readouterr().err
+    assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--to", f"{to}s",
+                "--image-copy", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    # it was stopped before this recovery, so it is not started by it; the copy is made
+    assert not rep["restarted"] and rep["modeled"]["image_copy"] > 0 and len(rep["image_copies"]) == 1
+    assert run(["ims", "--site", str(site), "/STA DB HDAMDB01"]) == 0
     assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
 
 
