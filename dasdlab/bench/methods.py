@@ -1,9 +1,9 @@
 """The copy methods the outage comparison runs: what each one asks HP Image Copy for, and
 on which storage subsystem.
 
-One concept: *the method table*.  Each method is one ICEIN statement (``domain.md``
-§1.2, S17-S23) run against the scenario database placed on a subsystem that has the copy
-service it needs (``DESIGN.md`` §2: DS8K1 FlashCopy + Concurrent Copy, RVA1 SnapShot +
+One concept: *the method table*.  Each method is one ICEIN statement (S17-S23,
+``docs/sources.md``) run against the scenario database placed on a subsystem that has the copy
+service it needs (``dasdlab site init``: DS8K1 FlashCopy + Concurrent Copy, RVA1 SnapShot +
 virtual Concurrent Copy, VMAX1 TimeFinder/Clone).  The expected process is what
 :func:`dasdlab.engine.hpicplan.plan` must choose; the scenario refuses a plan that falls
 back to something else, so a row of the comparison always measures what its name says.

@@ -1,7 +1,7 @@
 """The HP Image Copy engine: image copies of IMS data set groups through every copy
 method, as processes in modeled time.
 
-Facts: ``domain.md`` §1.1-§1.4 and §4 (S1-S37); the process for a statement comes from
+Facts: S1-S37 and S79-S85 (``docs/sources.md``); the process for a statement comes from
 :mod:`dasdlab.engine.hpicplan` (FASTIC rules), the output formats from
 :mod:`dasdlab.engine.icformat`, costs from :mod:`dasdlab.engine.timemodel`.
 

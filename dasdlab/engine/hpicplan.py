@@ -1,7 +1,7 @@
 """Which copy process HP Image Copy uses for a statement, and when it releases the
 database: the ``FASTIC`` availability rules of Advanced Image Copy Services.
 
-Facts (``domain.md`` §1.2-1.3; S17-S22, S45):
+Facts (S17-S22, S45, S79; ``docs/sources.md``):
 
 * ``FASTIC=N`` (or no FASTIC): the standard process reads the data set itself; a batch
   copy (IC) holds the database for the whole read, a concurrent copy (CIC) never holds it.

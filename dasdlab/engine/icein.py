@@ -9,7 +9,7 @@ remark after a blank) is a comment; a line with ``*`` in column 1 is a comment.
 
 Statements: ``GLOBAL`` (defaults for the job, at most one, first), ``IC``/``AIC``
 (batch image copy) and ``CIC``/``ACIC`` (concurrent image copy).  Keywords (S17-S23,
-domain.md §1.2):
+``docs/sources.md``):
 
 =============  ===============================================================
 DBD=name       the database (required on IC/CIC)

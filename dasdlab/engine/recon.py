@@ -1,6 +1,6 @@
 """DBRC's RECON data set, as an SQLite database in WAL mode (``SITE/ims/recon.db``).
 
-What RECON records and why (``domain.md`` §1.4, §3.3; S13 IMAGE record, S25 purge
+What RECON records and why (``docs/sources.md``: S13 IMAGE record, S25 purge
 time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
 
 * **DB** records: database name, access method, state -- ``ONLINE``, ``READONLY``

@@ -1,7 +1,7 @@
 """Database recovery: restore a DBDS from an image copy, then apply the log.
 
-Facts (``domain.md`` §1.5, §3.3; S29, S31, S24, S25, S10, S14, S15, S76, and for Fast
-Recovery copies §1.5 [inferred from S11, S22, S17, S32]):
+Facts (``docs/sources.md``: S29, S31, S24, S25, S10, S14, S15, S76, and for Fast
+Recovery copies our inference from S11, S22, S17, S32):
 
 1. **Choose the image copy** from RECON: the newest usable IMAGE record of the DBDS;
    for a point-in-time recovery to ``T``, the newest whose point in time is at or before
