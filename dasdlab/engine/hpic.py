@@ -42,6 +42,14 @@ copy-timefinder    hold D; TimeFinder/Clone create + activate (COPY); release; p
 A CIC statement uses the same processes without the hold: the point in time of the
 DASD contents is taken while IMS keeps updating, so the copy is fuzzy.
 
+**A job's tasks run in parallel** (:meth:`ImageCopyEngine.run`, :class:`Job`): each data
+set group of an AIC/ACIC statement is a task of its own (S89), the IC/CIC statements
+together one task that copies their groups one after the other; all start at the job's
+start.  Choices where IBM is silent: no TASKCTL/GRPLIM limit on the number of parallel
+tasks; the channel is shared by processor sharing per chunk; the DFSMSdss server start-up
+(``dss_init_s``) is paid once per job (S90) and each further data set pays
+``dss_dataset_s``.
+
 **RECON registration: types and times** (evidence, then the choices it leads to):
 
 * HP Image Copy registers its copies through DBRC's NOTIFY.IC; its Create Image Copy
@@ -205,19 +213,21 @@ class ImageCopyEngine:
         apply_profile(site, self.profile)
 
     # ------------------------------------------------------------------ runs
-    def start(self, st: Statement, at: float | None = None) -> list[CopyRun]:
+    def start(self, st: Statement, at: float | None = None, job: Job | None = None) -> list[CopyRun]:
         """Start the copies of one statement (one per data set group) at modeled time
-        ``at`` (default now).  Planning errors are raised here, before anything moves."""
+        ``at`` (default now), in ``job`` (default: a job of their own).  Planning errors
+        are raised here, before anything moves."""
         from dasdlab.engine.database import ImsDatabase
 
         db = ImsDatabase.open(self.site, st.dbd, self.recon)
         db.require_loaded()
         groups = [db.ddn(st.ddn)] if st.ddn else list(db.dbds)
+        job = job if job is not None else Job(self)
         runs = []
         for d in groups:
             sub = self.site.subsystem_of(d.volser)
             p = plan(st, sub.capabilities, sub.name)
-            runs.append(CopyRun(self, st, db, d, p, self.now() if at is None else at))
+            runs.append(CopyRun(self, st, db, d, p, self.now() if at is None else at, job))
         return runs
 
     def now(self) -> float:
@@ -227,25 +237,139 @@ class ImageCopyEngine:
         return self._wall()
 
     def run(self, icein: Icein, progress: Callable[[str], None] | None = None) -> list[CopyReport]:
-        """Run every statement to completion with no workload (the batch job).  Each
-        statement starts when the one before it has finished."""
-        reports = []
-        for st in icein.statements:
+        """Run the job to completion with no workload (``EXEC PGM=FABJMAIN``).
+
+        Every data set group of an AIC/ACIC statement is a task of its own; the IC/CIC
+        statements together are one more task that copies their groups one after the
+        other.  All tasks start at the job's start and run as parallel processes in
+        modeled time, sharing the channel and one DFSMSdss server (:class:`Job`).
+        Reports come in statement order."""
+        job = Job(self)
+        by_stmt: dict[int, list[CopyReport]] = {}
+        active: list[CopyRun] = []
+        serial: list[CopyRun | Statement] = []
+
+        def note(r: CopyReport) -> None:
+            if progress:
+                progress(r.message if r.status == "failed" and not r.process else
+                         f"{r.dbd}.{r.ddn}: {r.status} {r.method}")
+
+        def begin(st: Statement, i: int) -> list[CopyRun]:
             try:
-                runs = self.start(st)
+                runs = self.start(st, job=job)
             except DasdlabError as e:
                 r = CopyReport(st.kind, st.line, st.dbd, st.ddn or "*", status="failed", message=str(e))
-                reports.append(r)
-                if progress:
-                    progress(str(e))
-                continue
-            for run in runs:  # data set groups one after the other, like one HP-IC task
-                run.start_time = run.next_time = self.now()
-                run_to_end(self.system, [run])
-                reports.append(run.report)
-                if progress:
-                    progress(f"{run.report.dbd}.{run.report.ddn}: {run.report.status} {run.report.method}")
-        return reports
+                by_stmt.setdefault(i, []).append(r)
+                note(r)
+                return []
+            for run in runs:
+                run.stmt_index = i
+            return runs
+
+        for i, st in enumerate(icein.statements):
+            if st.parallel:
+                for run in begin(st, i):
+                    run.start_time = run.next_time = self.now()
+                    active.append(run)
+            else:
+                serial.append(st)
+        current: CopyRun | None = None
+        queue: list[CopyRun] = []
+        steps = 0
+        while True:
+            if current is None or current.done:
+                if current is not None:
+                    by_stmt.setdefault(current.stmt_index, []).append(current.report)
+                    note(current.report)
+                    current = None
+                while not queue and serial:
+                    st = serial.pop(0)
+                    queue = begin(st, icein.statements.index(st))
+                if queue:
+                    current = queue.pop(0)
+                    current.start_time = current.next_time = self.now()
+            for run in [r for r in active if r.done]:
+                active.remove(run)
+                by_stmt.setdefault(run.stmt_index, []).append(run.report)
+                note(run.report)
+            pending = active + ([current] if current is not None else [])
+            if not pending:
+                break
+            t = min(r.next_time for r in pending)
+            self.system.advance(t)
+            for r in pending:
+                r.advance(t)
+            steps += 1
+            if steps > 10_000_000:  # pragma: no cover - a process that never finishes
+                raise HpicError("DLB699E", "image copy did not finish.")
+        return [r for i in sorted(by_stmt) for r in by_stmt[i]]
+
+
+class Job:
+    """What the tasks of one HP Image Copy job step share, in modeled time.
+
+    * **One DFSMSdss server per job** (S90): the first copy that calls DFSMSdss pays its
+      start-up (``dss_init_s``); copies that call it while it starts wait for it; later
+      ones pay ``dss_dataset_s`` (catalog search and serialization of their data set).
+    * **The channel** (S89: parallel tasks shorten the elapsed time; the profile's
+      ``channel_mb_s``): copies reading sequentially at the same time each get their
+      own stream rate, or an equal share of the channel when that is less -- decided per
+      chunk (one cylinder), so a share changes as readers come and go.  Output writes
+      are not shared (they go to other volumes, often other channels): our choice.
+    * **Database holds** are counted per database: two tasks copying data set groups of
+      one database stop it once and start it when the last releases it.  Each task's
+      report gives its own hold window (what its method needs); the database's outage
+      is their union, from the first hold to the last release.
+    """
+
+    def __init__(self, engine: ImageCopyEngine) -> None:
+        self.engine = engine
+        self.dss_ready: float | None = None
+        #: runs transferring a chunk now -> [bytes left, bytes per second, as of time]
+        self.transfers: dict[CopyRun, list[float]] = {}
+        self.holds: dict[str, list] = {}  # database -> [count, release verb]
+
+    # -- the channel: processor sharing among the job's sequential reads ----------------
+    def transfer(self, run: CopyRun, now: float, nbytes: int) -> float:
+        """``run`` starts reading ``nbytes`` at ``now``; returns when it will be done
+        (and moves the others' finish times, since their share changes)."""
+        self._settle(now)
+        self.transfers[run] = [float(nbytes), 0.0, now]
+        self._share(now, except_run=run)
+        return self._finish_time(run, now)
+
+    def transferred(self, run: CopyRun, now: float) -> None:
+        """``run``'s chunk is done (or abandoned): the others get its share."""
+        if run in self.transfers:
+            self._settle(now)
+            del self.transfers[run]
+            self._share(now)
+
+    def _settle(self, now: float) -> None:
+        for t in self.transfers.values():
+            t[0] = max(t[0] - (now - t[2]) * t[1], 0.0)
+            t[2] = now
+
+    def _share(self, now: float, except_run: CopyRun | None = None) -> None:
+        prof = self.engine.profile
+        chan = (prof.channel_mb_s or prof.seq_read_mb_s) * 1e6
+        rate = min(prof.seq_read_mb_s * 1e6, chan / max(len(self.transfers), 1))
+        for run, t in self.transfers.items():
+            t[1] = rate
+            if run is not except_run:
+                run.next_time = self._finish_time(run, now)
+
+    def _finish_time(self, run: CopyRun, now: float) -> float:
+        left, rate, _ = self.transfers[run]
+        return now + left / rate
+
+    def dss_call(self, now: float) -> float:
+        """When a DFSMSdss call made at ``now`` can proceed."""
+        prof = self.engine.profile
+        if self.dss_ready is None:
+            self.dss_ready = now + prof.dss_init_s
+            return self.dss_ready
+        return max(now, self.dss_ready) + prof.dss_dataset_s
 
 
 def image_copy_preflight(site, icein: Icein) -> int:
@@ -327,8 +451,11 @@ def run_to_end(system, runs: list[CopyRun], max_steps: int = 10_000_000) -> None
 class CopyRun:
     """One image copy of one data set group: a process in modeled time."""
 
-    def __init__(self, engine: ImageCopyEngine, st: Statement, db, dbds, p: Plan, start: float) -> None:
+    def __init__(self, engine: ImageCopyEngine, st: Statement, db, dbds, p: Plan, start: float,
+                 job: Job | None = None) -> None:
         self.engine = engine
+        self.job = job if job is not None else Job(engine)
+        self.stmt_index = 0
         self.st = st
         self.db = db
         self.dbds = dbds
@@ -378,22 +505,29 @@ class CopyRun:
     def _hold(self) -> None:
         sysm = self.engine.system
         name = self.db.name
-        if self.engine.recon.db(name)["state"] == "STOPPED":
+        held = self.job.holds.get(name)
+        if held is not None:  # another task of the job holds this database already
+            held[0] += 1
+        elif self.engine.recon.db(name)["state"] == "STOPPED":
             # already stopped (/DBR, or recovered to a point in time): the batch copy
             # reads it and leaves it stopped -- the operator starts it (/STA)
-            self._release_verb = lambda _name: None
+            self.job.holds[name] = [1, lambda _name: None]
         elif self.st.options.quiesce:
             sysm.hold(name)
-            self._release_verb = sysm.release
+            self.job.holds[name] = [1, sysm.release]
         else:
             sysm.stop(name)
-            self._release_verb = sysm.start_db
+            self.job.holds[name] = [1, sysm.start_db]
         self._held = True
         self._mark("hold_start")
 
     def _release(self) -> None:
         if self._held:
-            self._release_verb(self.db.name)
+            held = self.job.holds[self.db.name]
+            held[0] -= 1
+            if held[0] == 0:
+                del self.job.holds[self.db.name]
+                held[1](self.db.name)
             self._held = False
             self._mark("hold_end")
 
@@ -408,11 +542,11 @@ class CopyRun:
             yield self._now + prof.db_stop_s
         if p in ("standard", "cic", "dump-plain"):
             if p == "dump-plain":
-                yield self._now + prof.dss_init_s
+                yield self.job.dss_call(self._now)
             yield from self._read_held_to_end(p)
             return
         if p.startswith("dump-"):
-            yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
+            yield self.job.dss_call(self._now) + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
             try:
                 sess = self._start_cc()
             except CopyServiceError as e:
@@ -436,7 +570,7 @@ class CopyRun:
                 yield self._now + prof.clone_activate_s
             else:
                 fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
-                yield self._now + prof.dss_init_s + fr_cost
+                yield self.job.dss_call(self._now) + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
@@ -448,7 +582,7 @@ class CopyRun:
         # copy-*: a Fast Recovery image copy
         cost = {"copy-flashcopy": prof.flashcopy_establish_s, "copy-snapshot": prof.snapshot_s,
                 "copy-timefinder": prof.clone_activate_s}[p]
-        yield self._now + (0.0 if p == "copy-timefinder" else prof.dss_init_s) + cost
+        yield (self._now if p == "copy-timefinder" else self.job.dss_call(self._now)) + cost
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
@@ -528,23 +662,37 @@ class CopyRun:
         first = ds_offset(bs, 0)
         step = ds_offset(bs, 1) - first if bpt > 1 else bs  # count field + data: records are evenly spaced
         chunk = max(prof.tracks_per_request, 1)
+        job = self.job
         for tt0 in range(0, ntr, chunk):
             tt1 = min(tt0 + chunk, ntr)
-            yield self._now + max(prof.read_tracks_s(tt1 - tt0), prof.write_tracks_s(tt1 - tt0))
-            for tt in range(tt0, tt1):
-                # all blocks of the track in one strided copy (a plain ndarray view, not a
-                # memmap slice per block)
-                img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
-                b0 = tt * bpt
-                k = min(bpt, n - b0)
-                out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
-                                                                   writeable=False)
-            if self.on_read is not None:
-                self.on_read(ds.tracks[tt0:tt1])
+            t_start = self._now
+            yield self._now + prof.io_overhead_s  # the channel program starts (not shared)
+            try:
+                yield job.transfer(self, self._now, (tt1 - tt0) * TRACK_BYTES)
+            finally:
+                job.transferred(self, self._now)
+            t_write = t_start + prof.write_tracks_s(tt1 - tt0)
+            if t_write > self._now:  # the output write is the slower side
+                yield t_write
+            self._copy_chunk(reader, ds, out, tt0, tt1, first, step, bpt, bs, n)
         self.report.tracks = ntr
         self.report.blocks = n
         self.report.bytes_copied = n * bs
         return out
+
+    def _copy_chunk(self, reader, ds, out, tt0: int, tt1: int, first: int, step: int, bpt: int, bs: int,
+                    n: int) -> None:
+        """Copy tracks ``tt0``..``tt1`` of the data set into ``out`` (RBA order)."""
+        for tt in range(tt0, tt1):
+            # all blocks of the track in one strided copy (a plain ndarray view, not a
+            # memmap slice per block)
+            img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
+            b0 = tt * bpt
+            k = min(bpt, n - b0)
+            out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
+                                                               writeable=False)
+        if self.on_read is not None:
+            self.on_read(ds.tracks[tt0:tt1])
 
     def _live_reader(self):
         vol = self.dbds.dataset(writable=False).vol

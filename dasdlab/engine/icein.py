@@ -100,6 +100,11 @@ class Statement:
     def concurrent(self) -> bool:
         return self.kind in ("CIC", "ACIC")
 
+    @property
+    def parallel(self) -> bool:
+        """AIC and ACIC run their processes in parallel (FUNC keyword, S89)."""
+        return self.kind in ("AIC", "ACIC")
+
 
 @dataclass(frozen=True)
 class Icein:

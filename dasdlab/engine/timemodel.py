@@ -81,7 +81,7 @@ class DeviceProfile:
     io_overhead_s: float  # per-request overhead (channel program start, seek for 3390)
     tracks_per_request: int  # tracks moved per channel program in a sequential job
     # -- copy services ------------------------------------------------------------------
-    dss_init_s: float  # DFSMSdss task start: catalog search, serialization (per data set)
+    dss_init_s: float  # DFSMSdss start-up: the server task once per job, catalog search, serialization
     flashcopy_establish_s: float  # one data-set-level relationship, extended long busy
     snapshot_s: float  # one SnapShot of a data set (pointer copy)
     cc_session_init_s: float  # Concurrent Copy session set-up to init complete (per data set)
@@ -94,6 +94,9 @@ class DeviceProfile:
     db_start_s: float  # /STA DB or quiesce release until updates flow again
     update_service_s: float  # base service time of one update transaction
     log_apply_records_s: float  # change records applied per second by recovery
+    # -- parallel copies (AIC/ACIC; dasdlab.engine.hpic) -----------------------------------
+    channel_mb_s: float = 0.0  # what all concurrent sequential reads share, MB/s (0: seq_read_mb_s)
+    dss_dataset_s: float = 0.0  # DFSMSdss per further data set once its server runs in the job
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- costs ------------------------------------------------------------------------
@@ -109,6 +112,15 @@ class DeviceProfile:
             return 0.0
         requests = math.ceil(ntracks / self.tracks_per_request)
         return requests * self.io_overhead_s + ntracks * track_bytes / (mb_s * 1e6)
+
+    def shared_read_tracks_s(self, ntracks: int, readers: int, track_bytes: int = TRACK_BYTES) -> float:
+        """Modeled time to read ``ntracks`` while ``readers`` jobs read at once: each gets
+        its own stream rate, or its share of the channel when that is less."""
+        if ntracks <= 0:
+            return 0.0
+        chan = self.channel_mb_s or self.seq_read_mb_s
+        rate = min(self.seq_read_mb_s, chan / max(readers, 1))
+        return self._seq(ntracks, track_bytes, rate)
 
     def background_tracks_per_s(self, track_bytes: int = TRACK_BYTES) -> float:
         return self.background_copy_mb_s * 1e6 / track_bytes
@@ -129,6 +141,7 @@ class DeviceProfile:
         if scale == 1:
             return self
         return replace(self, seq_read_mb_s=self.seq_read_mb_s / scale, seq_write_mb_s=self.seq_write_mb_s / scale,
+                       channel_mb_s=self.channel_mb_s / scale,
                        io_overhead_s=self.io_overhead_s * scale,
                        background_copy_mb_s=self.background_copy_mb_s / scale,
                        sidefile_drain_mb_s=self.sidefile_drain_mb_s / scale,
@@ -157,7 +170,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=8.0, vcc_flash_s=9.0, clone_activate_s=3.0,
         background_copy_mb_s=4.0, sidefile_drain_mb_s=4.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.020, log_apply_records_s=5000.0,
+        channel_mb_s=17.0, dss_dataset_s=0.5,
         sources={
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME,
             "seq_read_mb_s": "S86 (derived): 7.1 ms average rotational delay = 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
             "seq_write_mb_s": "S86 (derived, as read)",
             "io_overhead_s": "assumption: one average seek (commonly quoted 9.5-12.5 ms, no source found) per cylinder",
@@ -182,7 +197,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.0, vcc_flash_s=3.5, clone_activate_s=1.0,
         background_copy_mb_s=200.0, sidefile_drain_mb_s=100.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.002, log_apply_records_s=50000.0,
+        channel_mb_s=1600.0, dss_dataset_s=0.2,
         sources={
+            "channel_mb_s": "S88: FICON Express16S+ 3,200 MB/s full duplex, i.e. 1,600 MB/s each way", "dss_dataset_s": _ASSUME,
             "seq_read_mb_s": "assumption: one job's share of a FICON Express16S+ channel (3,200 MB/s full duplex, S88)",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": "assumption (DSS start-up is catalog search and serialization; no published time)",
@@ -206,7 +223,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=6.0, vcc_flash_s=5.0, clone_activate_s=2.0,
         background_copy_mb_s=10.0, sidefile_drain_mb_s=10.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.010, log_apply_records_s=10000.0,
+        channel_mb_s=17.0, dss_dataset_s=0.4,
         sources={
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME,
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
@@ -229,7 +248,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.5, vcc_flash_s=4.0, clone_activate_s=1.2,
         background_copy_mb_s=150.0, sidefile_drain_mb_s=80.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.003, log_apply_records_s=40000.0,
+        channel_mb_s=800.0, dss_dataset_s=0.2,
         sources={
+            "channel_mb_s": "S87: FICON Express8S 1,600 MB/s reads + writes, i.e. 800 MB/s each way", "dss_dataset_s": _ASSUME,
             "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (S87), one job's share",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,

@@ -186,3 +186,51 @@ def test_registration_times_and_types(ims):
     (r2,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "copy-flashcopy.icein"))
     img2 = [i for i in system.recon.images(r2.dbd, r2.ddn) if i["id"] == r2.image_id][0]
     assert img2["stop_time"] == r2.logical and img2["extra"]["physical_time"] == r2.physical > r2.logical
+
+
+def test_aic_groups_and_statements_run_in_parallel_sharing_channel_and_one_dss_server(ims):
+    """AIC/ACIC run their data set groups as parallel processes (FUNC=AIC/ACIC "runs the
+    processes in parallel"); the statements of a job run at once; concurrent sequential
+    reads share the channel; the DFSMSdss server starts once per job."""
+    from dataclasses import replace
+
+    from dasdlab.engine.icein import parse
+
+    site, system, engine = ims
+    slow = replace(engine.profile, seq_read_mb_s=1.0, channel_mb_s=2.0, name="slow-wide")
+    narrow = replace(slow, channel_mb_s=1.0, name="slow-narrow")
+
+    def job(text, profile):
+        t0 = system.now()
+        reps = ImageCopyEngine(site, system, profile).run(parse(text))
+        assert all(r.status == "ok" for r in reps), [r.message for r in reps]
+        return t0, system.now() - t0, reps
+
+    def read_s(r):  # the standard process: hold start + stop, read, then logical = physical
+        return r.physical - r.hold_start - slow.db_stop_s
+
+    _, serial, (a, b) = job("  IC DBD=HDAMDB01,ICOUT=*,FASTIC=N\n", slow)
+    assert b.started >= a.physical  # one task: one group after the other
+    t0, wide_t, (c, d) = job("  AIC DBD=HDAMDB01,ICOUT=*,FASTIC=N\n", slow)
+    assert c.started == d.started == t0  # two tasks at once
+    assert read_s(c) == pytest.approx(read_s(a)) and read_s(d) == pytest.approx(read_s(b))  # channel not full
+    assert wide_t < serial - 0.5 * min(read_s(a), read_s(b))
+    assert system.recon.db("HDAMDB01")["state"] == "ONLINE"  # stopped once, started by the last
+    t0, narrow_t, (e, f) = job("  AIC DBD=HDAMDB01,ICOUT=*,FASTIC=N\n", narrow)
+    assert read_s(e) > read_s(a) * 1.5 and read_s(f) > read_s(b) * 1.2  # they shared the channel
+    assert narrow_t > wide_t
+    # mixed: the IC task and the AIC tasks start together
+    t0, _, reps = job("  IC DBD=HDAMDB02,DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"
+                      "  AIC DBD=HDAMDB01,ICOUT=*,FASTIC=N\n", slow)
+    assert [r.dbd for r in reps] == ["HDAMDB02", "HDAMDB01", "HDAMDB01"]  # statement order
+    assert all(r.started == t0 for r in reps)
+    # one DFSMSdss server per job: the second DUMP waits for the first's start-up, then
+    # pays only the per-data-set cost; two jobs pay the start-up twice
+    prof = engine.profile
+    _, _, (g, h) = job("  AIC DBD=HDAMDB01,ICOUT=*,FASTIC=(PREF,DUMP),CC_TYPE=CACHE\n", prof)
+    assert g.process == h.process == "dump-cc"
+    first, second = sorted((g.logical, h.logical))
+    assert second - first == pytest.approx(prof.dss_dataset_s)
+    assert first - g.started == pytest.approx(prof.db_stop_s + prof.dss_init_s + prof.cc_session_init_s)
+    _, _, (k,) = job("  IC DBD=HDAMDB01,DDN=HDAMDD02,ICOUT=*,FASTIC=(PREF,DUMP),CC_TYPE=CACHE\n", prof)
+    assert k.logical - k.started == pytest.approx(prof.db_stop_s + prof.dss_init_s + prof.cc_session_init_s)
