@@ -249,6 +249,7 @@ class Ds8000(Subsystem):
         "sdm_aux_storage_bytes": 64 * 1024**3,  # SDM auxiliary storage limit (S43); assumption
         "cc_drain_tracks_per_s": 5000.0,  # SDM cache->host sidefile drain; assumption
         "fc_targets_per_source": 12,  # DS8880 8.5.4 FlashCopy (S53)
+        "fc_cascading": False,  # no cascading (DS6000, S57); True: DS8880 R8.3 and later (S91)
         "fc_background_tracks_per_s": 2000.0,  # modeled; assumption, see profiles
         "cg_timer_s": 120.0,  # consistency-group timer for CKD (S62)
     }
