@@ -16,7 +16,8 @@ would see them.  The engine never advances the clock itself.
 **What each process does** (``D`` is the data set group, ``t`` modeled time):
 
 =================  =========================================================================
-standard           hold D (``/DBR``, or ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y; buffers are
+standard           hold D (``/DBR``, ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y, or TOIAUTO's
+                   /DBR or /DBD with its OLDS switch and checkpoint; buffers are
                    written first), read every track at the profile's sequential rate, write
                    the image copy, release D.  Logical = physical = end of the read.
 cic                no hold: read every track while updates continue (a fuzzy copy).
@@ -245,6 +246,7 @@ class ImageCopyEngine:
         modeled time, sharing the channel and one DFSMSdss server (:class:`Job`).
         Reports come in statement order."""
         job = Job(self)
+        job.toiauto_stops_left = self._toiauto_stops(icein)
         by_stmt: dict[int, list[CopyReport]] = {}
         active: list[CopyRun] = []
         serial: list[CopyRun | Statement] = []
@@ -305,6 +307,23 @@ class ImageCopyEngine:
         return [r for i in sorted(by_stmt) for r in by_stmt[i]]
 
 
+    def _toiauto_stops(self, icein: Icein) -> int:
+        """How many database stops TOIAUTO=Y|O issues in the job (data set groups of
+        batch statements)."""
+        from dasdlab.engine.database import ImsDatabase
+
+        n = 0
+        for st in icein.statements:
+            ta = st.options.toiauto
+            if st.concurrent or ta is None or ta[0] == "N":
+                continue
+            try:
+                n += 1 if st.ddn else len(ImsDatabase.open(self.site, st.dbd, self.recon).dbds)
+            except DasdlabError:
+                continue
+        return max(n, 1)
+
+
 class Job:
     """What the tasks of one HP Image Copy job step share, in modeled time.
 
@@ -328,6 +347,8 @@ class Job:
         #: runs transferring a chunk now -> [bytes left, bytes per second, as of time]
         self.transfers: dict[CopyRun, list[float]] = {}
         self.holds: dict[str, list] = {}  # database -> [count, release verb]
+        #: database stops TOIAUTO still has to issue in this job (for TOIAUTO=(...,LAST))
+        self.toiauto_stops_left = 1
 
     # -- the channel: processor sharing among the job's sequential reads ----------------
     def transfer(self, run: CopyRun, now: float, nbytes: int) -> float:
@@ -505,21 +526,44 @@ class CopyRun:
     def _hold(self) -> None:
         sysm = self.engine.system
         name = self.db.name
+        ta = self.st.options.toiauto
         held = self.job.holds.get(name)
+        leave = lambda _name: None  # noqa: E731
         if held is not None:  # another task of the job holds this database already
             held[0] += 1
         elif self.engine.recon.db(name)["state"] == "STOPPED":
             # already stopped (/DBR, or recovered to a point in time): the batch copy
             # reads it and leaves it stopped -- the operator starts it (/STA)
-            self.job.holds[name] = [1, lambda _name: None]
+            self.job.holds[name] = [1, leave]
+        elif ta is not None and ta[0] == "N":
+            raise HpicError("DLB627E", f"{self.st.kind} DBD={name}: TOIAUTO=N and the database is "
+                            f"{self.engine.recon.db(name)['state']}; stop it (/DBR) before the batch image "
+                            f"copy, or code TOIAUTO=Y (line {self.st.line}).")
         elif self.st.options.quiesce:
             sysm.hold(name)
             self.job.holds[name] = [1, sysm.release]
         else:
-            sysm.stop(name)
-            self.job.holds[name] = [1, sysm.start_db]
+            (sysm.readonly if ta is not None and ta[2] == "DBD" else sysm.stop)(name)
+            self.job.holds[name] = [1, leave if ta is not None and ta[0] == "O" else sysm.start_db]
+            if ta is not None:
+                self._toiauto_stopped(ta)
         self._held = True
         self._mark("hold_start")
+
+    def _start_cost(self) -> float:
+        """The /STA at the release; TOIAUTO=O issues none (the database stays stopped)."""
+        ta = self.st.options.toiauto
+        return 0.0 if ta is not None and ta[0] == "O" else self.engine.profile.db_start_s
+
+    def _toiauto_stopped(self, ta: tuple[str, str, str, str]) -> None:
+        """TOIAUTO's OLDS switch and checkpoint at a stop: EVERY stop, the job's LAST
+        stop, or NO (S92)."""
+        self.job.toiauto_stops_left -= 1
+        if ta[1] == "EVERY" or (ta[1] == "LAST" and self.job.toiauto_stops_left <= 0):
+            sysm = self.engine.system
+            self.report.counters["olds_switched_to"] = sysm.log.switch(self._now)
+            self.report.counters["checkpoint_seq"] = sysm.checkpoint(self._now)
+            self._switch_cost = self.engine.profile.log_switch_s
 
     def _release(self) -> None:
         if self._held:
@@ -538,8 +582,9 @@ class CopyRun:
         p = self.plan.process
         clean = self.plan.clean
         if clean:
+            self._switch_cost = 0.0
             self._hold()
-            yield self._now + prof.db_stop_s
+            yield self._now + prof.db_stop_s + self._switch_cost
         if p in ("standard", "cic", "dump-plain"):
             if p == "dump-plain":
                 yield self.job.dss_call(self._now)
@@ -594,7 +639,7 @@ class CopyRun:
         self._mark_seq()
         self._register(stop_time=self._now)
         if clean:
-            yield self._now + self.engine.profile.db_start_s
+            yield self._now + self._start_cost()
             self._release()
         while not physical_done():
             yield self._now + 0.05  # the background copy progresses with the site's ticks
@@ -619,7 +664,7 @@ class CopyRun:
         self._mark("physical")
         self._write_outputs(blocks)
         if self._held:
-            yield self._now + self.engine.profile.db_start_s
+            yield self._now + self._start_cost()
             self._release()
 
     def _fall_back_to_plain_dump(self, err: DasdlabError) -> None:
@@ -642,7 +687,7 @@ class CopyRun:
         self.pit = self._now
         self._mark_seq()
         if clean:
-            yield self._now + self.engine.profile.db_start_s
+            yield self._now + self._start_cost()
             self._release()
 
     def _mark_seq(self) -> None:

@@ -23,6 +23,12 @@ COMP=Y|N       compressed output format
 DBRC=Y|N       register the copy in RECON
 TOIAUTO_Q=Y|N  GLOBAL only: batch copies hold updaters with UPDATE DB QUIESCE
                instead of /DBR (S23)
+TOIAUTO=       ``Y`` stop the database before a batch copy and start it after,
+               ``O`` stop it only, ``N`` neither (it must be stopped already);
+               on GLOBAL also ``(Y|O,EVERY|LAST|NO,DBR|DBD,FIRST|SECOND)``: switch
+               the OLDS and take a checkpoint at every stop / at the job's last
+               stop / never; stop with /DBR or /DBD (read-only) (S92).  Not coded:
+               dasdlab stops (/DBR) and starts the database itself, as before
 ICHLQ=hlq      high-level qualifier of the output data set names (default IMSIC)
 VOLSER=vol     output volume (default: the site volume with the most free space)
 SHDWVOLSER=v   volume of the FDUMP shadow data set (default: the database's volume)
@@ -74,6 +80,8 @@ class Options:
     volser: str | None = None
     shadow_volser: str | None = None
     cc_type: str = "ANY"
+    #: TOIAUTO=(Y|N|O, EVERY|LAST|NO, DBR|DBD, FIRST|SECOND); None: not coded
+    toiauto: tuple[str, str, str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -225,6 +233,8 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
         return replace(opts, dbrc=_yn(v, key, source, line, col)), extra
     if key == "TOIAUTO_Q":
         return replace(opts, quiesce=_yn(v, key, source, line, col)), extra
+    if key == "TOIAUTO":
+        return replace(opts, toiauto=_toiauto(opts, v, source, line, col, stmt)), extra
     if key == "ICHLQ":
         if not _HLQ.match(v) or len(v) > 26:
             raise _err("DLB605E", source, line, col, f"ICHLQ={v} is not a valid high-level qualifier.")
@@ -240,6 +250,30 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
     raise _err("DLB609E", source, line, col, f"keyword {key} is not supported on {stmt}.")
 
 
+def _toiauto(opts: Options, v: str, source: str, line: int, col: int, stmt: str) -> tuple[str, str, str, str]:
+    """TOIAUTO=Y|N|O or (Y|O,EVERY|LAST|NO,DBR|DBD,FIRST|SECOND) (S92); the optional
+    parameters only on GLOBAL, which an IC/AIC statement's Y or O inherits."""
+    if stmt in ("CIC", "ACIC"):
+        raise _err("DLB625E", source, line, col, f"TOIAUTO= is not supported on {stmt}: a concurrent image "
+                   "copy never stops the database (the keyword is for GLOBAL, GROUP and IC/AIC, S92).")
+    m = re.match(r"^\(([^()]*)\)$", v)
+    parts = m.group(1).split(",") if m else [v]
+    allowed = (("Y", "N", "O"), ("EVERY", "LAST", "NO"), ("DBR", "DBD"), ("FIRST", "SECOND"))
+    if len(parts) > len(allowed):
+        raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: only the first four operands "
+                   "(Y|N|O, EVERY|LAST|NO, DBR|DBD, FIRST|SECOND) are supported.")
+    for i, (p, ok) in enumerate(zip(parts, allowed)):
+        if p not in ok:
+            raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: operand {i + 1} must be "
+                       f"{'|'.join(ok)}, not {p!r}.")
+    if len(parts) > 1 and (stmt != "GLOBAL" or parts[0] == "N"):
+        raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: the optional parameters go on GLOBAL only, "
+                   "with Y or O (S92).")
+    inherited = opts.toiauto[1:] if opts.toiauto is not None else ("EVERY", "DBR", "FIRST")
+    given = tuple(parts[1:])
+    return (parts[0], *given, *inherited[len(given):])  # type: ignore[return-value]
+
+
 def _check(st: Statement, source: str) -> None:
     """Reject illegal combinations (each with the statement's line)."""
     o = st.options
@@ -247,6 +281,9 @@ def _check(st: Statement, source: str) -> None:
     def bad(msgid: str, text: str) -> ParseError:
         return ParseError(msgid, f"{source} line {st.line}: {st.kind} DBD={st.dbd}: {text}")
 
+    if not st.concurrent and o.quiesce and o.toiauto is not None and o.toiauto[0] != "N":
+        raise bad("DLB626E", "TOIAUTO_Q=Y (UPDATE DB QUIESCE) and TOIAUTO=Y|O (stop and start the "
+                             "database) are two ways of holding it; code one of them.")
     if st.concurrent and not o.dbrc:
         raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
                              "databases registered with DBRC (S2).")

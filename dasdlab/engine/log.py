@@ -187,6 +187,12 @@ class LogWriter:
     def close(self, now: float) -> None:
         self._close_current(now)
 
+    def switch(self, now: float) -> str:
+        """``/SWITCH OLDS``: close the current log data set and open the next one;
+        returns the new one's name."""
+        self._switch(max(now, self.last_time))
+        return self.dsn
+
     # ------------------------------------------------------------------ writing
     def reserve(self, n: int) -> np.ndarray:
         """Sequence numbers for the next ``n`` records (not durable until written)."""

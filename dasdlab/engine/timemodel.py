@@ -97,6 +97,7 @@ class DeviceProfile:
     # -- parallel copies (AIC/ACIC; dasdlab.engine.hpic) -----------------------------------
     channel_mb_s: float = 0.0  # what all concurrent sequential reads share, MB/s (0: seq_read_mb_s)
     dss_dataset_s: float = 0.0  # DFSMSdss per further data set once its server runs in the job
+    log_switch_s: float = 0.3  # TOIAUTO: OLDS switch and system checkpoint at a database stop
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- costs ------------------------------------------------------------------------
@@ -172,7 +173,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.020, log_apply_records_s=5000.0,
         channel_mb_s=17.0, dss_dataset_s=0.5,
         sources={
-            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME,
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "S86 (derived): 7.1 ms average rotational delay = 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
             "seq_write_mb_s": "S86 (derived, as read)",
             "io_overhead_s": "assumption: one average seek (commonly quoted 9.5-12.5 ms, no source found) per cylinder",
@@ -199,7 +200,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.002, log_apply_records_s=50000.0,
         channel_mb_s=1600.0, dss_dataset_s=0.2,
         sources={
-            "channel_mb_s": "S88: FICON Express16S+ 3,200 MB/s full duplex, i.e. 1,600 MB/s each way", "dss_dataset_s": _ASSUME,
+            "channel_mb_s": "S88: FICON Express16S+ 3,200 MB/s full duplex, i.e. 1,600 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: one job's share of a FICON Express16S+ channel (3,200 MB/s full duplex, S88)",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": "assumption (DSS start-up is catalog search and serialization; no published time)",
@@ -225,7 +226,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.010, log_apply_records_s=10000.0,
         channel_mb_s=17.0, dss_dataset_s=0.4,
         sources={
-            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME,
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
@@ -250,7 +251,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.003, log_apply_records_s=40000.0,
         channel_mb_s=800.0, dss_dataset_s=0.2,
         sources={
-            "channel_mb_s": "S87: FICON Express8S 1,600 MB/s reads + writes, i.e. 800 MB/s each way", "dss_dataset_s": _ASSUME,
+            "channel_mb_s": "S87: FICON Express8S 1,600 MB/s reads + writes, i.e. 800 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (S87), one job's share",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,

@@ -234,3 +234,48 @@ def test_aic_groups_and_statements_run_in_parallel_sharing_channel_and_one_dss_s
     assert first - g.started == pytest.approx(prof.db_stop_s + prof.dss_init_s + prof.cc_session_init_s)
     _, _, (k,) = job("  IC DBD=HDAMDB01,DDN=HDAMDD02,ICOUT=*,FASTIC=(PREF,DUMP),CC_TYPE=CACHE\n", prof)
     assert k.logical - k.started == pytest.approx(prof.db_stop_s + prof.dss_init_s + prof.cc_session_init_s)
+
+
+def test_toiauto_stops_and_starts_the_database_with_olds_switch_and_checkpoint(ims):
+    """TOIAUTO: HP Image Copy stops the database itself (/DBR, or /DBD read-only),
+    switches the OLDS and takes a checkpoint at every stop (EVERY) or at the job's last
+    (LAST), and starts it again (Y) or leaves it stopped (O); with N the database must
+    be stopped already.  The switch and checkpoint are part of the outage."""
+    from dasdlab.engine.icein import parse
+
+    site, system, engine = ims
+    recon = system.recon
+    states: list[tuple[str, str]] = []
+    system.on_state.append(lambda name, old, new, t: states.append((name, new)))
+    try:
+        logs0, cks0 = len(recon.logs()), len(recon.checkpoints())
+        (r,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,TOIAUTO=Y\n"))
+        assert r.status == "ok" and states == [("HDAMDB01", "STOPPED"), ("HDAMDB01", "ONLINE")]
+        assert len(recon.logs()) == logs0 + 1 and len(recon.checkpoints()) == cks0 + 1
+        ck = recon.checkpoints()[-1]
+        assert ck["seq"] == r.counters["checkpoint_seq"] and ck["time"] == r.hold_start
+        assert recon.logs()[-1]["dsn"] == r.counters["olds_switched_to"]
+        prof = engine.profile
+        (plain,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*\n"))
+        assert r.outage == pytest.approx(plain.outage + prof.log_switch_s)  # the switch is in the outage
+        # /DBD variant, and LAST: one switch for the two stops of the job
+        states.clear()
+        logs0 = len(recon.logs())
+        reps = engine.run(parse("  GLOBAL TOIAUTO=(Y,LAST,DBD)\n  IC DBD=HDAMDB01,ICOUT=*\n"))
+        assert [x.status for x in reps] == ["ok", "ok"]
+        assert states == [("HDAMDB01", "READONLY"), ("HDAMDB01", "ONLINE")] * 2
+        assert len(recon.logs()) == logs0 + 1
+        assert "olds_switched_to" not in reps[0].counters and "olds_switched_to" in reps[1].counters
+        # O: stopped and left so; N: must be stopped already
+        (o,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,TOIAUTO=O\n"))
+        assert o.status == "ok" and recon.db("HDAMDB01")["state"] == "STOPPED"
+        (n,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,TOIAUTO=N\n"))
+        assert n.status == "ok" and recon.db("HDAMDB01")["state"] == "STOPPED"  # it was stopped: fine
+        system.start_db("HDAMDB01")
+        (f,) = engine.run(parse("  IC DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,TOIAUTO=N\n"))
+        assert f.status == "failed" and "DLB627E" in f.message
+        assert recon.db("HDAMDB01")["state"] == "ONLINE"
+    finally:
+        system.on_state.pop()
+        if recon.db("HDAMDB01")["state"] != "ONLINE":
+            system.start_db("HDAMDB01")

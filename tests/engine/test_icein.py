@@ -80,3 +80,27 @@ def test_data_mover_and_toiauto_q_are_global_only():
     a, b = ic.statements
     assert a.options.data_mover == "EMCSNAP" and a.options.quiesce and a.options.method == "emcsnap"
     assert b.options.method == "standard"  # DATA_MOVER does not apply to the standard process
+
+
+def test_toiauto_keyword_operands_and_where_they_may_be_coded():
+    """TOIAUTO=Y|N|O on GLOBAL and IC/AIC; the optional operands (EVERY|LAST|NO,
+    DBR|DBD, FIRST|SECOND) on GLOBAL only, inherited by an IC's Y or O; not on CIC;
+    not together with TOIAUTO_Q=Y."""
+    ic = parse("  GLOBAL TOIAUTO=(Y,LAST,DBD)\n  IC DBD=X,ICOUT=*\n  IC DBD=Y,ICOUT=*,TOIAUTO=O\n"
+               "  CIC DBD=Z,ICOUT=*\n")
+    a, b, c = ic.statements
+    assert a.options.toiauto == ("Y", "LAST", "DBD", "FIRST")
+    assert b.options.toiauto == ("O", "LAST", "DBD", "FIRST")
+    assert parse("  IC DBD=X,ICOUT=*,TOIAUTO=Y\n").statements[0].options.toiauto == ("Y", "EVERY", "DBR", "FIRST")
+    assert parse("  IC DBD=X,ICOUT=*\n").statements[0].options.toiauto is None
+    for text, msgid in [
+        ("  IC DBD=X,ICOUT=*,TOIAUTO=(Y,LAST)\n", "DLB624E"),          # optional operands: GLOBAL only
+        ("  GLOBAL TOIAUTO=(N,LAST)\n  IC DBD=X,ICOUT=*\n", "DLB624E"),  # only with Y or O
+        ("  GLOBAL TOIAUTO=(Y,SOMETIMES)\n  IC DBD=X,ICOUT=*\n", "DLB624E"),
+        ("  GLOBAL TOIAUTO=(Y,EVERY,DBR,FIRST,LOCAL)\n  IC DBD=X,ICOUT=*\n", "DLB624E"),
+        ("  CIC DBD=X,ICOUT=*,TOIAUTO=Y\n", "DLB625E"),
+        ("  GLOBAL TOIAUTO_Q=Y,TOIAUTO=Y\n  IC DBD=X,ICOUT=*\n", "DLB626E"),
+    ]:
+        with pytest.raises(ParseError) as e:
+            parse(text, "t.icein")
+        assert e.value.msgid == msgid, (text, str(e.value))
