@@ -106,6 +106,10 @@ def test_hpic_recover_damage_round_trip(site, capsys, tmp_path):
     assert re.search(r"DLB690I HDAMDB01.HDAMDD02 restored from image copy \d+ \(BATCH, COMPRESSED .*\) by reload", out)
     assert "DLB691I database HDAMDB01 recovered to the end of the log" in out
     assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
+    # the data mover that copies the clone back: EMCSNAP needs TimeFinder, which DS8K1 lacks
+    capsys.readouterr()
+    assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--data-mover", "emcsnap"]) == 8
+    assert "DLB623E" in capsys.readouterr().err
     # point in time, as JSON: HDAMDD01 back to just after the flash copy
     recon = Recon.of_site(site)
     fr = [i for i in recon.images("HDAMDB01", "HDAMDD01") if i["extra"]["format"] == "FR"][-1]
