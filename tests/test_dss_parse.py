@@ -26,9 +26,9 @@ def test_copy_with_every_keyword_in_abbreviated_form():
 
 def test_full_keyword_names_and_defaults():
     st = one("COPY DATASET(INCLUDE(A.B)) RENAMEUNCONDITIONAL(NEWHLQ) OUTDDNAME(V1) "
-             "FASTREPLICATION(NONE) FCINCREMENTAL REPLACEUNCONDITIONAL CONCURRENT")
+             "FASTREPLICATION(NONE) FCNOCOPY REPLACEUNCONDITIONAL CONCURRENT")
     assert st.rename_hlq == "NEWHLQ" and st.outvols == ["V1"] and st.fr == "NONE"
-    assert st.fcincr and st.replace and st.cc == "ANYPREFERRED"
+    assert st.fcnocopy and st.replace and st.cc == "ANYPREFERRED"
     assert one("COPY DATASET(INCLUDE(A.B))").fr == "PREFERRED"
 
 
@@ -112,3 +112,14 @@ def test_a_bad_second_statement_stops_everything_before_anything_runs(tmp_path):
     assert e.value.text.startswith("line 2 column 28")
     assert sorted(s.catalog.entries()) == before and "C.B" not in s.volume("DS0001").vtoc
     s.close()
+
+
+@pytest.mark.parametrize("kw", ["FCINCREMENTAL", "FCINCR", "FCINCREMENTALLAST", "FCINCRLAST"])
+def test_fcincremental_is_full_volume_only(kw):
+    """DFSMSdss FCINCREMENTAL(LAST) establishes a full-volume incremental relationship;
+    COPY DATASET cannot ask for one."""
+    with pytest.raises(ParseError) as e:
+        parse(f"COPY DATASET(INCLUDE(A.B)) RENAMEU(X) {kw}")
+    col = len("COPY DATASET(INCLUDE(A.B)) RENAMEU(X) ") + 1
+    assert e.value.msgid == "DLB432E"
+    assert e.value.text.startswith(f"line 1 column {col}:") and "full-volume" in e.value.text

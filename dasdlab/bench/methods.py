@@ -1,14 +1,15 @@
 """The copy methods the outage comparison runs: what each one asks HP Image Copy for, and
 on which storage subsystem.
 
-One concept: *the method table*.  Each method is one ICEIN statement (``domain.md``
-§1.2, S17-S23) run against the scenario database placed on a subsystem that has the copy
-service it needs (``DESIGN.md`` §2: DS8K1 FlashCopy + Concurrent Copy, RVA1 SnapShot +
+One concept: *the method table*.  Each method is one ICEIN statement (S17-S23,
+``docs/sources.md``) run against the scenario database placed on a subsystem that has the copy
+service it needs (``dasdlab site init``: DS8K1 FlashCopy + Concurrent Copy, RVA1 SnapShot +
 virtual Concurrent Copy, VMAX1 TimeFinder/Clone).  The expected process is what
 :func:`dasdlab.engine.hpicplan.plan` must choose; the scenario refuses a plan that falls
 back to something else, so a row of the comparison always measures what its name says.
 
-Batch (IC) statements use ``TOIAUTO_Q=Y`` (S23): ``UPDATE DB QUIESCE`` holds updaters
+Batch (IC) statements use ``TOIAUTO_Q=Y`` (S23; like ``DATA_MOVER`` a GLOBAL-only
+keyword, so :meth:`Method.icein` puts it on a GLOBAL statement): ``UPDATE DB QUIESCE`` holds updaters
 instead of refusing them (``/DBR``), so their extra latency can be measured.  The
 concurrent image copy (CIC) never holds the database (TOIAUTO_Q is ignored for CIC, S23).
 
@@ -29,6 +30,8 @@ copy-timefinder    VMAX1  IC  FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP,...    copy-t
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from dasdlab.engine.icein import GLOBAL_ONLY
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,10 @@ class Method:
     def icein(self, dbd: str, ddn: str) -> str:
         """The ICEIN text: 80-byte records, options in columns 2-72, a comma at the end
         of a line continues the statement on the next (``dasdlab.engine.icein``)."""
-        opts = [f"DBD={dbd}", f"DDN={ddn}", "ICOUT=*", *self.options]
-        lines: list[str] = []
+        # DATA_MOVER and TOIAUTO_Q are GLOBAL-only keywords (dasdlab.engine.icein)
+        glob = [o for o in self.options if o.split("=", 1)[0] in GLOBAL_ONLY]
+        opts = [f"DBD={dbd}", f"DDN={ddn}", "ICOUT=*", *(o for o in self.options if o not in glob)]
+        lines: list[str] = [f"  {'GLOBAL':<8} {','.join(glob)}"] if glob else []
         cur = f"  {self.kind:<8} "
         for i, o in enumerate(opts):
             piece = o + ("," if i < len(opts) - 1 else "")

@@ -20,10 +20,12 @@ the same seed:
    the data set, which is recovered from the copy just made plus the log
    (:mod:`dasdlab.bench.recover`).
 
-The default warm-up (30 s) puts the copy half way through IMS's default 60-second
-checkpoint interval (the first checkpoint is taken at IMS start), where a fuzzy copy
-typically falls: its recovery then starts 30 s of log before the copy (the purge time
-is the checkpoint before the copy, S25).
+IMS takes system checkpoints by log volume (CPLOG, default 500,000 log records; each
+emulated update stands for ``scale`` modeled log records, :mod:`dasdlab.engine.system`);
+the first is taken at IMS start.  At the default 2,000 updates a second that is one
+checkpoint every 250 modeled seconds, so a copy after the 30 s warm-up falls after the
+start checkpoint: a fuzzy copy's recovery starts 30 s of log before the copy (the purge
+time is the checkpoint before the copy, S25).
 
 **What is reported per method** (:class:`MethodResult`): the unavailability window
 (``domain.md`` §4.2: hold start to release) in modeled and measured time; logical and
@@ -162,7 +164,10 @@ class ScenarioSpec:
     dbd: str | None = None
     ddn: str | None = None
     buffers: int = 256
-    checkpoint_interval: float = 60.0
+    #: IMS CPLOG: modeled log records between system checkpoints (dasdlab.engine.system)
+    checkpoint_log_records: int | None = 500_000
+    #: optional time-based checkpoints as well (modeled seconds), None = by log volume only
+    checkpoint_interval: float | None = None
     method: InitVar[str | None] = None
 
     def __post_init__(self, method: str | None) -> None:
@@ -199,7 +204,16 @@ class ScenarioSpec:
             _number(self.duration, "DLB714E", "the duration", lo=0.0)
         if not isinstance(self.buffers, int) or self.buffers < 1:
             raise ScenarioError("DLB715E", f"the buffer pool needs at least one buffer, got {self.buffers!r}.")
-        _number(self.checkpoint_interval, "DLB715E", "the checkpoint interval", lo=0.0, open_lo=True)
+        if self.checkpoint_interval is not None:
+            _number(self.checkpoint_interval, "DLB715E", "the checkpoint interval", lo=0.0, open_lo=True)
+        if self.checkpoint_log_records is not None:
+            from dasdlab.engine.system import CPLOG_RANGE
+
+            lo, hi = CPLOG_RANGE
+            if isinstance(self.checkpoint_log_records, bool) or not isinstance(self.checkpoint_log_records, int) \
+                    or not lo <= self.checkpoint_log_records <= hi:
+                raise ScenarioError("DLB715E", f"the log records between checkpoints (CPLOG) must be a whole "
+                                               f"number from {lo:,} to {hi:,}, got {self.checkpoint_log_records!r}.")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ScenarioError("DLB718E", f"the seed must be a whole number of at least 0, got {self.seed!r}.")
         self.device_profile()  # unknown profile or bad profile file: fail now (DLB700E-DLB705E)
@@ -550,7 +564,8 @@ class _MethodRun:
         from dasdlab.engine.workload import Workload, WorkloadSpec
 
         spec, prof = self.spec, self.prof
-        system = ImsSystem(site, buffers=spec.buffers, checkpoint_interval=spec.checkpoint_interval)
+        system = ImsSystem(site, buffers=spec.buffers, checkpoint_interval=spec.checkpoint_interval,
+                           checkpoint_log_records=spec.checkpoint_log_records, log_record_weight=self.scale)
         system.start()
         try:
             odb = system.open(self.dbd)

@@ -110,8 +110,14 @@ def recover(
                                               "of the site's timeline); default: the end of the log.")] = None,
     profile: ProfileOpt = "ds8000-ficon16",
     json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    image_copy: Annotated[bool, typer.Option(
+        help="With --to: take the image copy the recovered database needs, then start it.")] = False,
+    data_mover: Annotated[Optional[str], typer.Option(
+        help="DATA_MOVER that copies a Fast Recovery copy back: ADRDSSU or EMCSNAP (default: the "
+             "one that made it).")] = None,
 ) -> None:
-    """Restore the newest usable image copy, then apply the log (to the end, or --to)."""
+    """Restore the newest usable image copy, then apply the log (to the end, or --to).
+    A database recovered --to a point in time stays stopped until it is image-copied."""
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.recovery import recover as recover_db
@@ -122,7 +128,8 @@ def recover(
     s = Site.open(site)
     try:
         with bar(f"recovering {dbdname.upper()}", "steps") as cb:
-            rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb)
+            rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
+                             data_mover=data_mover.upper() if data_mover else None)
     finally:
         s.close()
     if json_:

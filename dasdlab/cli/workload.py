@@ -32,7 +32,10 @@ def run(
     slice_: Annotated[str, typer.Option("--slice", help="Time slice.")] = "100ms",
     buffers: Annotated[int, typer.Option(help="Buffers per DBDS subpool.")] = 256,
     policy: Annotated[str, typer.Option(help="Buffer write policy: deferred or commit.")] = "deferred",
-    checkpoint: Annotated[str, typer.Option(help="Checkpoint interval (modeled).")] = "60s",
+    checkpoint_log_records: Annotated[int, typer.Option(
+        help="Log records between system checkpoints (IMS CPLOG=, 1024 to 16M).")] = 500_000,
+    checkpoint: Annotated[str | None, typer.Option(
+        help="Also a checkpoint every this much modeled time (e.g. 60s); default: by log records only.")] = None,
     realtime: Annotated[bool, typer.Option(help="Pace slices to the wall clock.")] = False,
 ) -> None:
     """Run committed updates in time slices; a clean end takes a checkpoint."""
@@ -45,7 +48,8 @@ def run(
                         update_size=update_size, seed=seed, slice=parse_duration(slice_))
     spec.check()
     s = Site.open(site)
-    system = ImsSystem(s, buffers=buffers, policy=policy, checkpoint_interval=parse_duration(checkpoint))
+    system = ImsSystem(s, buffers=buffers, policy=policy, checkpoint_log_records=checkpoint_log_records,
+                       checkpoint_interval=parse_duration(checkpoint) if checkpoint else None)
     for note in system.start():
         typer.echo(f"DLB596W emergency restart: {note}")
     wl = Workload(system, dbdname, spec)

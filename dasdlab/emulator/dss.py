@@ -77,9 +77,9 @@ first ``OUTDYNAM`` volume (default: the source's volume); a catalogued target ne
 ``REPLACE``/``REPLACEUNCONDITIONAL`` (it is reused when large enough) and a target
 named like its source needs ``DELETE`` (a move to another volume).  ``FCWITHDRAW``
 withdraws, after a DUMP or COPY, the FlashCopy relationships whose *target* holds the
-dumped source (the FDUMP shadow pattern).  ``FCINCREMENTAL`` refreshes an existing
-incremental relationship between the same tracks or establishes one;
-``FCINCREMENTALLAST`` takes the last increment and withdraws it once copied.
+dumped source (the FDUMP shadow pattern).  ``FCINCREMENTAL`` and ``FCINCREMENTALLAST``
+are full-volume keywords (S78): on ``COPY DATASET`` they are refused (DLB432E); the
+refresh-or-establish code below serves a full-volume copy.
 
 **Dump format** (:data:`DUMP_MAGIC`, version 1) — the DUMP output data set is DSORG=PS,
 RECFM=FB, LRECL=BLKSIZE=27998 (half-track blocks) and holds a byte stream of segments,
@@ -431,6 +431,12 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
     if st.fcnocopy and (st.fcincr or st.fcincrlast):
         k = seen["FCNOCOPY"]
         raise _perr("DLB407E", k.line, k.col, "FCNOCOPY cannot be used with incremental FlashCopy (it needs COPY).")
+    if st.fcincr or st.fcincrlast:
+        # DFSMSdss establishes incremental FlashCopy for full volumes only (S78); COPY
+        # DATASET cannot ask for it
+        k = seen["FCINCREMENTAL" if st.fcincr else "FCINCREMENTALLAST"]
+        raise _perr("DLB432E", k.line, k.col, "FCINCREMENTAL and FCINCREMENTALLAST are full-volume keywords "
+                    "(COPY FULL); incremental FlashCopy of a data set is not possible.")
     return st
 
 

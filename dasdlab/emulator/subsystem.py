@@ -239,9 +239,11 @@ class Ds8000(Subsystem):
         "cache_bytes": 256 * 1024 * 1024,
         "cc_sessions_per_volume": 16,  # DS6000 Redbook Appendix A (S40)
         "cc_sessions_per_lss": 64,
-        "host_sidefile_bytes": 2 * 1024**3,  # one SDM data space (S41)
+        "host_sidefile_bytes": 2 * 1024**3,  # one SDM data space; more are added (S41)
+        "sdm_aux_storage_bytes": 64 * 1024**3,  # SDM auxiliary storage limit (S43); assumption
         "cc_drain_tracks_per_s": 5000.0,  # SDM cache->host sidefile drain; assumption
         "fc_targets_per_source": 12,  # DS8880 8.5.4 FlashCopy (S53)
+        "fc_cascading": False,  # no cascading (DS6000, S57); True: DS8880 R8.3 and later (S91)
         "fc_background_tracks_per_s": 2000.0,  # modeled; assumption, see profiles
         "cg_timer_s": 120.0,  # consistency-group timer for CKD (S62)
     }
@@ -257,6 +259,7 @@ class Rva(Subsystem):
         "cc_sessions_per_volume": 16,
         "cc_sessions_per_lss": 64,
         "host_sidefile_bytes": 2 * 1024**3,
+        "sdm_aux_storage_bytes": 64 * 1024**3,
         "cc_drain_tracks_per_s": 5000.0,  # SDM cache->host sidefile drain; assumption
         "compression_ratio": 3.6,  # IBM's typical RVA figure (S63)
         "pool_slots": 2_000_000,  # track pool settings: see dasdlab.emulator.rva

@@ -24,8 +24,9 @@ point is taken and the database is released at once.
 
 **States and checks.**  Each verb is legal only from some states (:data:`TRANSITIONS`);
 a command in the wrong state fails with a message id (DLB571E-DLB577E) and changes
-nothing.  ``/STA`` is refused while a DBDS needs recovery (DLB575E) or while a batch
-utility holds update authorization (DLB578E).
+nothing.  ``/STA`` is refused while a DBDS needs recovery (DLB575E), needs an image copy after
+a point-in-time recovery (DLB562E), or while a batch utility holds update authorization
+(DLB578E).
 
 **Who carries out a command.**  The effects on buffers and the log belong to the IMS
 subsystem that has the database open: in-process that is an
@@ -125,6 +126,10 @@ def check(recon: Recon, verb: str, name: str) -> tuple[str, str]:
         if recov and verb == STA:
             raise ImsError("DLB575E", f"database {db['dbd']} cannot be started: {', '.join(recov)} "
                            "needs recovery.")
+        icn = [r["ddn"] for r in recon.ic_needed(name)]
+        if icn and verb == STA:  # a database recovered to a point in time (dasdlab.engine.recovery)
+            raise ImsError("DLB562E", f"database {db['dbd']} cannot be started: {', '.join(icn)} was recovered "
+                           "to a point in time and needs an image copy first; take one with 'dasdlab hpic'.")
         for a in recon.authorizations(name):
             from dasdlab.engine.recon import pid_alive
 

@@ -1,7 +1,7 @@
 """The HP Image Copy engine: image copies of IMS data set groups through every copy
 method, as processes in modeled time.
 
-Facts: ``domain.md`` §1.1-§1.4 and §4 (S1-S37); the process for a statement comes from
+Facts: S1-S37 and S79-S85 (``docs/sources.md``); the process for a statement comes from
 :mod:`dasdlab.engine.hpicplan` (FASTIC rules), the output formats from
 :mod:`dasdlab.engine.icformat`, costs from :mod:`dasdlab.engine.timemodel`.
 
@@ -16,16 +16,22 @@ would see them.  The engine never advances the clock itself.
 **What each process does** (``D`` is the data set group, ``t`` modeled time):
 
 =================  =========================================================================
-standard           hold D (``/DBR``, or ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y; buffers are
+standard           hold D (``/DBR``, ``UPDATE DB QUIESCE`` with TOIAUTO_Q=Y, or TOIAUTO's
+                   /DBR or /DBD with its OLDS switch and checkpoint; buffers are
                    written first), read every track at the profile's sequential rate, write
                    the image copy, release D.  Logical = physical = end of the read.
 cic                no hold: read every track while updates continue (a fuzzy copy).
 dump-plain         PREF,DUMP with no Concurrent Copy: DFSMSdss start-up, then as standard.
+                   Also what a PREF,DUMP becomes when its CC session fails to initialise
+                   at run time (UIM event 24, RC 4: DFSMSdss copies without CONCURRENT,
+                   S39): the data set stays held until physical completion, as the
+                   DFSMSdss front end does; REQ,DUMP fails instead (our reading of REQ).
 dump-cc, dump-vcc  hold D; DFSMSdss start-up and the CC session (cache sidefile, or a
                    flash/snap to working space); at initialisation complete D is released
                    (logical completion); the dump then reads each track from the session
                    while updates go on (physical completion at the end).
-fdump-*            hold D; flash (FlashCopy NOCOPY) or snap D into a shadow data set;
+fdump-*            hold D; flash (FlashCopy NOCOPY), snap, or clone (TimeFinder/Clone
+                   CopyOnAccess, DATA_MOVER=EMCSNAP) D into a shadow data set;
                    release; dump the shadow in standard format; withdraw, delete it.
 copy-flashcopy     hold D; FlashCopy COPY of D into a clone data set (the Fast Recovery
                    image copy); release; physical completion when the background copy ends.
@@ -37,24 +43,61 @@ copy-timefinder    hold D; TimeFinder/Clone create + activate (COPY); release; p
 A CIC statement uses the same processes without the hold: the point in time of the
 DASD contents is taken while IMS keeps updating, so the copy is fuzzy.
 
-**RECON registration** happens when a copy is physically complete (as DFSUDMT0 does,
-S10), so a copy that dies half way is never registered.  Rules (S25 and S10 where they
-speak; the Fast Recovery type is our choice, documented and tested):
+**A job's tasks run in parallel** (:meth:`ImageCopyEngine.run`, :class:`Job`): each data
+set group of an AIC/ACIC statement is a task of its own (S89), the IC/CIC statements
+together one task that copies their groups one after the other; all start at the job's
+start.  Choices where IBM is silent: no TASKCTL/GRPLIM limit on the number of parallel
+tasks; the channel is shared by processor sharing per chunk; the DFSMSdss server start-up
+(``dss_init_s``) is paid once per job (S90) and each further data set pays
+``dss_dataset_s``.
 
-========================  ==========  =====================  ========================
+**RECON registration: types and times** (evidence, then the choices it leads to):
+
+* HP Image Copy registers its copies through DBRC's NOTIFY.IC; its Create Image Copy
+  function supports NOTIFY.IC for BATCH copies only, and its re-registration commands
+  "are available only for the batch image copy and the concurrent image copy" (S27,
+  S82).  The SMS* types (SMSNOCIC, SMSCIC, SMSOFFLC, SMSONLC) are those of Database
+  Image Copy 2, DFSUDMT0 (S10, S25), whose output is a DFSMSdss dump or a clone -- not
+  the IMS format.
+* FASTIC DUMP and FDUMP write a *standard* image copy (IMS or compressed format,
+  S12), the format DFSUDMP0 writes.  **So DUMP and FDUMP outputs are registered as
+  DFSUDMP0's are: BATCH for IC, CONCUR (the DBRC "CIC" type) for CIC** -- no longer
+  SMSNOCIC / SMSCIC.  For IC their run time is the logical completion (the point in
+  time the Concurrent Copy session or the shadow was made while the database was held);
+  recovery applies the log after it.  The output is registered when it is written
+  (after FABJ4233I "physical copy complete", S83), so a copy that dies half way is
+  never registered.
+* A Fast Recovery copy (COPY) is a clone of the data set (S11), the same kind of data
+  set as DFSUDMT0's fast-replication output, so it keeps **SMSOFFLC (IC) / SMSONLC
+  (CIC)** -- our choice; IBM does not say which type HP Image Copy writes.
+* **When is a Fast Recovery copy usable?**  FABJ4237I "logical copy complete" (S83)
+  comes when the relationship exists; from then on the clone reads as the data set did
+  at that instant -- reads of tracks not yet copied are served from the source
+  (FlashCopy, S48), SnapShot is complete at once (S63), a TimeFinder/Clone target is
+  usable at activate (S66) -- and the relationship, kept by the controller, survives the
+  job.  So **a Fast Recovery copy is registered at its logical completion** (stop time =
+  logical completion; ``physical_time`` is added to the record when the background copy
+  ends), not about a minute and a half later as before.  Recovering from it while its
+  background copy still runs cannot flash it back (the clone is still a FlashCopy
+  target: no cascading), so DFSMSdss copies it back with traditional data movement
+  (FASTREPLICATION(PREFERRED), S46): :mod:`dasdlab.engine.recovery`.  Should the job
+  fail after registration (the clone is dropped), the record is marked INVALID.
+
+========================  ==========  =====================  ==============================
 statement / process       type        run time               stop time
-========================  ==========  =====================  ========================
+========================  ==========  =====================  ==============================
 IC standard, dump-plain   BATCH       hold start             end of the copy
-IC dump-*, fdump-*        SMSNOCIC    logical completion     physical completion
-IC copy-* (Fast Recovery) SMSOFFLC    logical completion     physical completion
-CIC cic                   CONCUR      start of the read      end of the read
-CIC dump-*, fdump-*       SMSCIC      logical completion     physical completion
-CIC copy-*                SMSONLC     logical completion     physical completion
-========================  ==========  =====================  ========================
+IC dump-*, fdump-*        BATCH       logical completion     physical completion
+IC copy-* (Fast Recovery) SMSOFFLC    logical completion     logical completion (registered
+                                                             then; physical_time added later)
+CIC cic, dump-*, fdump-*  CONCUR      start of the read /    physical completion
+                                      logical completion
+CIC copy-*                SMSONLC     logical completion     logical completion (as IC)
+========================  ==========  =====================  ==============================
 
-Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSCIC, SMSONLC) at
-the purge time, the checkpoint before the run time (RECON applies the rule).
-Fast Recovery copies carry ``format='FR'`` and the clone's data set name as IC1.
+Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSONLC) at the purge
+time, the checkpoint before the run time (RECON applies the rule).  Fast Recovery
+copies carry ``format='FR'`` and the clone's data set name as IC1.
 
 Output data sets are catalogued as ``ICHLQ.DBD.DDN.ICn.Cnnnnnnn`` (standard and
 compressed, RECFM=FB, LRECL = block size + 8) and ``ICHLQ.DBD.DDN.FR.Cnnnnnnn``
@@ -67,7 +110,7 @@ subsystem (FlashCopy V2 needs source and target in one subsystem, S17).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Generator
 
 import numpy as np
@@ -76,7 +119,7 @@ from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import PROCESSES, Plan, PlanError, plan
 from dasdlab.engine.icein import Icein, Statement
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
-from dasdlab.errors import DasdlabError
+from dasdlab.errors import CopyServiceError, DasdlabError
 
 READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
 
@@ -87,14 +130,11 @@ class HpicError(DasdlabError):
 
 #: (statement concurrent?, process family) -> RECON image type
 def recon_type(concurrent: bool, process: str) -> str:
-    if process in ("standard", "dump-plain"):
-        return "BATCH"
-    if process == "cic":
-        return "CONCUR"
-    fr = process.startswith("copy-")
-    if concurrent:
-        return "SMSONLC" if fr else "SMSCIC"
-    return "SMSOFFLC" if fr else "SMSNOCIC"
+    """IMS-format output (standard, DUMP, FDUMP) is BATCH or CONCUR, as DFSUDMP0's; a
+    Fast Recovery clone SMSOFFLC or SMSONLC (module docstring)."""
+    if process.startswith("copy-"):
+        return "SMSONLC" if concurrent else "SMSOFFLC"
+    return "CONCUR" if concurrent else "BATCH"
 
 
 @dataclass
@@ -174,19 +214,21 @@ class ImageCopyEngine:
         apply_profile(site, self.profile)
 
     # ------------------------------------------------------------------ runs
-    def start(self, st: Statement, at: float | None = None) -> list[CopyRun]:
+    def start(self, st: Statement, at: float | None = None, job: Job | None = None) -> list[CopyRun]:
         """Start the copies of one statement (one per data set group) at modeled time
-        ``at`` (default now).  Planning errors are raised here, before anything moves."""
+        ``at`` (default now), in ``job`` (default: a job of their own).  Planning errors
+        are raised here, before anything moves."""
         from dasdlab.engine.database import ImsDatabase
 
         db = ImsDatabase.open(self.site, st.dbd, self.recon)
         db.require_loaded()
         groups = [db.ddn(st.ddn)] if st.ddn else list(db.dbds)
+        job = job if job is not None else Job(self)
         runs = []
         for d in groups:
             sub = self.site.subsystem_of(d.volser)
             p = plan(st, sub.capabilities, sub.name)
-            runs.append(CopyRun(self, st, db, d, p, self.now() if at is None else at))
+            runs.append(CopyRun(self, st, db, d, p, self.now() if at is None else at, job))
         return runs
 
     def now(self) -> float:
@@ -196,25 +238,159 @@ class ImageCopyEngine:
         return self._wall()
 
     def run(self, icein: Icein, progress: Callable[[str], None] | None = None) -> list[CopyReport]:
-        """Run every statement to completion with no workload (the batch job).  Each
-        statement starts when the one before it has finished."""
-        reports = []
-        for st in icein.statements:
+        """Run the job to completion with no workload (``EXEC PGM=FABJMAIN``).
+
+        Every data set group of an AIC/ACIC statement is a task of its own; the IC/CIC
+        statements together are one more task that copies their groups one after the
+        other.  All tasks start at the job's start and run as parallel processes in
+        modeled time, sharing the channel and one DFSMSdss server (:class:`Job`).
+        Reports come in statement order."""
+        job = Job(self)
+        job.toiauto_stops_left = self._toiauto_stops(icein)
+        by_stmt: dict[int, list[CopyReport]] = {}
+        active: list[CopyRun] = []
+        serial: list[CopyRun | Statement] = []
+
+        def note(r: CopyReport) -> None:
+            if progress:
+                progress(r.message if r.status == "failed" and not r.process else
+                         f"{r.dbd}.{r.ddn}: {r.status} {r.method}")
+
+        def begin(st: Statement, i: int) -> list[CopyRun]:
             try:
-                runs = self.start(st)
+                runs = self.start(st, job=job)
             except DasdlabError as e:
                 r = CopyReport(st.kind, st.line, st.dbd, st.ddn or "*", status="failed", message=str(e))
-                reports.append(r)
-                if progress:
-                    progress(str(e))
+                by_stmt.setdefault(i, []).append(r)
+                note(r)
+                return []
+            for run in runs:
+                run.stmt_index = i
+            return runs
+
+        for i, st in enumerate(icein.statements):
+            if st.parallel:
+                for run in begin(st, i):
+                    run.start_time = run.next_time = self.now()
+                    active.append(run)
+            else:
+                serial.append(st)
+        current: CopyRun | None = None
+        queue: list[CopyRun] = []
+        steps = 0
+        while True:
+            if current is None or current.done:
+                if current is not None:
+                    by_stmt.setdefault(current.stmt_index, []).append(current.report)
+                    note(current.report)
+                    current = None
+                while not queue and serial:
+                    st = serial.pop(0)
+                    queue = begin(st, icein.statements.index(st))
+                if queue:
+                    current = queue.pop(0)
+                    current.start_time = current.next_time = self.now()
+            for run in [r for r in active if r.done]:
+                active.remove(run)
+                by_stmt.setdefault(run.stmt_index, []).append(run.report)
+                note(run.report)
+            pending = active + ([current] if current is not None else [])
+            if not pending:
+                break
+            t = min(r.next_time for r in pending)
+            self.system.advance(t)
+            for r in pending:
+                r.advance(t)
+            steps += 1
+            if steps > 10_000_000:  # pragma: no cover - a process that never finishes
+                raise HpicError("DLB699E", "image copy did not finish.")
+        return [r for i in sorted(by_stmt) for r in by_stmt[i]]
+
+
+    def _toiauto_stops(self, icein: Icein) -> int:
+        """How many database stops TOIAUTO=Y|O issues in the job (data set groups of
+        batch statements)."""
+        from dasdlab.engine.database import ImsDatabase
+
+        n = 0
+        for st in icein.statements:
+            ta = st.options.toiauto
+            if st.concurrent or ta is None or ta[0] == "N":
                 continue
-            for run in runs:  # data set groups one after the other, like one HP-IC task
-                run.start_time = run.next_time = self.now()
-                run_to_end(self.system, [run])
-                reports.append(run.report)
-                if progress:
-                    progress(f"{run.report.dbd}.{run.report.ddn}: {run.report.status} {run.report.method}")
-        return reports
+            try:
+                n += 1 if st.ddn else len(ImsDatabase.open(self.site, st.dbd, self.recon).dbds)
+            except DasdlabError:
+                continue
+        return max(n, 1)
+
+
+class Job:
+    """What the tasks of one HP Image Copy job step share, in modeled time.
+
+    * **One DFSMSdss server per job** (S90): the first copy that calls DFSMSdss pays its
+      start-up (``dss_init_s``); copies that call it while it starts wait for it; later
+      ones pay ``dss_dataset_s`` (catalog search and serialization of their data set).
+    * **The channel** (S89: parallel tasks shorten the elapsed time; the profile's
+      ``channel_mb_s``): copies reading sequentially at the same time each get their
+      own stream rate, or an equal share of the channel when that is less -- decided per
+      chunk (one cylinder), so a share changes as readers come and go.  Output writes
+      are not shared (they go to other volumes, often other channels): our choice.
+    * **Database holds** are counted per database: two tasks copying data set groups of
+      one database stop it once and start it when the last releases it.  Each task's
+      report gives its own hold window (what its method needs); the database's outage
+      is their union, from the first hold to the last release.
+    """
+
+    def __init__(self, engine: ImageCopyEngine) -> None:
+        self.engine = engine
+        self.dss_ready: float | None = None
+        #: runs transferring a chunk now -> [bytes left, bytes per second, as of time]
+        self.transfers: dict[CopyRun, list[float]] = {}
+        self.holds: dict[str, list] = {}  # database -> [count, release verb]
+        #: database stops TOIAUTO still has to issue in this job (for TOIAUTO=(...,LAST))
+        self.toiauto_stops_left = 1
+
+    # -- the channel: processor sharing among the job's sequential reads ----------------
+    def transfer(self, run: CopyRun, now: float, nbytes: int) -> float:
+        """``run`` starts reading ``nbytes`` at ``now``; returns when it will be done
+        (and moves the others' finish times, since their share changes)."""
+        self._settle(now)
+        self.transfers[run] = [float(nbytes), 0.0, now]
+        self._share(now, except_run=run)
+        return self._finish_time(run, now)
+
+    def transferred(self, run: CopyRun, now: float) -> None:
+        """``run``'s chunk is done (or abandoned): the others get its share."""
+        if run in self.transfers:
+            self._settle(now)
+            del self.transfers[run]
+            self._share(now)
+
+    def _settle(self, now: float) -> None:
+        for t in self.transfers.values():
+            t[0] = max(t[0] - (now - t[2]) * t[1], 0.0)
+            t[2] = now
+
+    def _share(self, now: float, except_run: CopyRun | None = None) -> None:
+        prof = self.engine.profile
+        chan = (prof.channel_mb_s or prof.seq_read_mb_s) * 1e6
+        rate = min(prof.seq_read_mb_s * 1e6, chan / max(len(self.transfers), 1))
+        for run, t in self.transfers.items():
+            t[1] = rate
+            if run is not except_run:
+                run.next_time = self._finish_time(run, now)
+
+    def _finish_time(self, run: CopyRun, now: float) -> float:
+        left, rate, _ = self.transfers[run]
+        return now + left / rate
+
+    def dss_call(self, now: float) -> float:
+        """When a DFSMSdss call made at ``now`` can proceed."""
+        prof = self.engine.profile
+        if self.dss_ready is None:
+            self.dss_ready = now + prof.dss_init_s
+            return self.dss_ready
+        return max(now, self.dss_ready) + prof.dss_dataset_s
 
 
 def image_copy_preflight(site, icein: Icein) -> int:
@@ -296,8 +472,11 @@ def run_to_end(system, runs: list[CopyRun], max_steps: int = 10_000_000) -> None
 class CopyRun:
     """One image copy of one data set group: a process in modeled time."""
 
-    def __init__(self, engine: ImageCopyEngine, st: Statement, db, dbds, p: Plan, start: float) -> None:
+    def __init__(self, engine: ImageCopyEngine, st: Statement, db, dbds, p: Plan, start: float,
+                 job: Job | None = None) -> None:
         self.engine = engine
+        self.job = job if job is not None else Job(engine)
+        self.stmt_index = 0
         self.st = st
         self.db = db
         self.dbds = dbds
@@ -347,18 +526,52 @@ class CopyRun:
     def _hold(self) -> None:
         sysm = self.engine.system
         name = self.db.name
-        if self.st.options.quiesce:
+        ta = self.st.options.toiauto
+        held = self.job.holds.get(name)
+        leave = lambda _name: None  # noqa: E731
+        if held is not None:  # another task of the job holds this database already
+            held[0] += 1
+        elif self.engine.recon.db(name)["state"] == "STOPPED":
+            # already stopped (/DBR, or recovered to a point in time): the batch copy
+            # reads it and leaves it stopped -- the operator starts it (/STA)
+            self.job.holds[name] = [1, leave]
+        elif ta is not None and ta[0] == "N":
+            raise HpicError("DLB627E", f"{self.st.kind} DBD={name}: TOIAUTO=N and the database is "
+                            f"{self.engine.recon.db(name)['state']}; stop it (/DBR) before the batch image "
+                            f"copy, or code TOIAUTO=Y (line {self.st.line}).")
+        elif self.st.options.quiesce:
             sysm.hold(name)
-            self._release_verb = sysm.release
+            self.job.holds[name] = [1, sysm.release]
         else:
-            sysm.stop(name)
-            self._release_verb = sysm.start_db
+            (sysm.readonly if ta is not None and ta[2] == "DBD" else sysm.stop)(name)
+            self.job.holds[name] = [1, leave if ta is not None and ta[0] == "O" else sysm.start_db]
+            if ta is not None:
+                self._toiauto_stopped(ta)
         self._held = True
         self._mark("hold_start")
 
+    def _start_cost(self) -> float:
+        """The /STA at the release; TOIAUTO=O issues none (the database stays stopped)."""
+        ta = self.st.options.toiauto
+        return 0.0 if ta is not None and ta[0] == "O" else self.engine.profile.db_start_s
+
+    def _toiauto_stopped(self, ta: tuple[str, str, str, str]) -> None:
+        """TOIAUTO's OLDS switch and checkpoint at a stop: EVERY stop, the job's LAST
+        stop, or NO (S92)."""
+        self.job.toiauto_stops_left -= 1
+        if ta[1] == "EVERY" or (ta[1] == "LAST" and self.job.toiauto_stops_left <= 0):
+            sysm = self.engine.system
+            self.report.counters["olds_switched_to"] = sysm.log.switch(self._now)
+            self.report.counters["checkpoint_seq"] = sysm.checkpoint(self._now)
+            self._switch_cost = self.engine.profile.log_switch_s
+
     def _release(self) -> None:
         if self._held:
-            self._release_verb(self.db.name)
+            held = self.job.holds[self.db.name]
+            held[0] -= 1
+            if held[0] == 0:
+                del self.job.holds[self.db.name]
+                held[1](self.db.name)
             self._held = False
             self._mark("hold_end")
 
@@ -369,27 +582,26 @@ class CopyRun:
         p = self.plan.process
         clean = self.plan.clean
         if clean:
+            self._switch_cost = 0.0
             self._hold()
-            yield self._now + prof.db_stop_s
+            yield self._now + prof.db_stop_s + self._switch_cost
         if p in ("standard", "cic", "dump-plain"):
             if p == "dump-plain":
-                yield self._now + prof.dss_init_s
-            if p == "cic":
-                self.pit = self._now
-            else:
-                self.pit = self._now if p == "standard" else self.report.hold_start
-            self._mark_seq()
-            blocks = yield from self._read_tracks(self._live_reader())
-            self._mark("logical")
-            self._mark("physical")
-            self._write_outputs(blocks)
-            if self._held:
-                yield self._now + prof.db_start_s
-                self._release()
+                yield self.job.dss_call(self._now)
+            yield from self._read_held_to_end(p)
             return
         if p.startswith("dump-"):
-            yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
-            sess = self._start_cc()
+            yield self.job.dss_call(self._now) + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
+            try:
+                sess = self._start_cc()
+            except CopyServiceError as e:
+                if self.st.options.fastic[0] != "PREF":
+                    raise
+                # UIM event 24 with RC 4: DFSMSdss copies as if CONCURRENT had not been
+                # given (S39) -- a plain DUMP, so the data set stays held to the end
+                self._fall_back_to_plain_dump(e)
+                yield from self._read_held_to_end("dump-plain")
+                return
             yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._session_reader(sess))
             self.report.counters.update(_cc_counters(sess))
@@ -399,8 +611,11 @@ class CopyRun:
             self._write_outputs(blocks)
             return
         if p.startswith("fdump-"):
-            fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
-            yield self._now + prof.dss_init_s + fr_cost
+            if p == "fdump-timefinder":  # DATA_MOVER=EMCSNAP: the EMC API, no DFSMSdss start-up
+                yield self._now + prof.clone_activate_s
+            else:
+                fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
+                yield self.job.dss_call(self._now) + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
             blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
@@ -412,11 +627,20 @@ class CopyRun:
         # copy-*: a Fast Recovery image copy
         cost = {"copy-flashcopy": prof.flashcopy_establish_s, "copy-snapshot": prof.snapshot_s,
                 "copy-timefinder": prof.clone_activate_s}[p]
-        yield self._now + (0.0 if p == "copy-timefinder" else prof.dss_init_s) + cost
+        yield (self._now if p == "copy-timefinder" else self.job.dss_call(self._now)) + cost
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
-        yield from self._logically_complete(clean)
+        self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+        # usable for recovery from here on (FABJ4237I): registered now, not at the end
+        # of the background copy (module docstring)
+        self._mark("logical")
+        self.pit = self._now
+        self._mark_seq()
+        self._register(stop_time=self._now)
+        if clean:
+            yield self._now + self._start_cost()
+            self._release()
         while not physical_done():
             yield self._now + 0.05  # the background copy progresses with the site's ticks
         self._cleanup.clear()
@@ -426,7 +650,35 @@ class CopyRun:
         self.report.blocks = self.dbds.nblocks
         # a snap moves pointers, no data; FlashCopy and clones copy every track
         self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
-        self.report.outputs.append({"dsn": clone_dsn, "volser": clone_vol.volser, "copy": 1, "format": "FR"})
+
+    def _read_held_to_end(self, p: str) -> Generator[float, None, None]:
+        """Read the live data set (standard process, or DFSMSdss without Concurrent
+        Copy); a held database stays held until the copy is physically complete."""
+        if p == "standard" or not self.plan.clean:
+            self.pit = self._now
+        else:  # dump-plain: DFSMSdss serialised the data set when the hold began
+            self.pit = self.report.hold_start
+        self._mark_seq()
+        blocks = yield from self._read_tracks(self._live_reader())
+        self._mark("logical")
+        self._mark("physical")
+        self._write_outputs(blocks)
+        if self._held:
+            yield self._now + self._start_cost()
+            self._release()
+
+    def _fall_back_to_plain_dump(self, err: DasdlabError) -> None:
+        """The Concurrent Copy session did not initialise: from now on this is the
+        PREF,DUMP process with no Concurrent Copy (release at physical completion)."""
+        self._cleanup.clear()
+        self.plan = replace(self.plan, process="dump-plain", service=None, virtual_cc=False,
+                            release_at="physical" if self.plan.clean else "never-held",
+                            fallback=f"Concurrent Copy did not initialise ({err.msgid}): DFSMSdss copied "
+                                     "without CONCURRENT, held until physical completion")
+        r = self.report
+        r.process, r.method, r.fallback = "dump-plain", PROCESSES["dump-plain"], self.plan.fallback
+        r.recon_type = recon_type(self.st.concurrent, "dump-plain")
+        r.counters["cc_init_failed"] = err.msgid
 
     def _logically_complete(self, clean: bool) -> Generator[float, None, None]:
         """The point-in-time copy exists: mark logical completion and the copy's log
@@ -435,7 +687,7 @@ class CopyRun:
         self.pit = self._now
         self._mark_seq()
         if clean:
-            yield self._now + self.engine.profile.db_start_s
+            yield self._now + self._start_cost()
             self._release()
 
     def _mark_seq(self) -> None:
@@ -455,23 +707,37 @@ class CopyRun:
         first = ds_offset(bs, 0)
         step = ds_offset(bs, 1) - first if bpt > 1 else bs  # count field + data: records are evenly spaced
         chunk = max(prof.tracks_per_request, 1)
+        job = self.job
         for tt0 in range(0, ntr, chunk):
             tt1 = min(tt0 + chunk, ntr)
-            yield self._now + max(prof.read_tracks_s(tt1 - tt0), prof.write_tracks_s(tt1 - tt0))
-            for tt in range(tt0, tt1):
-                # all blocks of the track in one strided copy (a plain ndarray view, not a
-                # memmap slice per block)
-                img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
-                b0 = tt * bpt
-                k = min(bpt, n - b0)
-                out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
-                                                                   writeable=False)
-            if self.on_read is not None:
-                self.on_read(ds.tracks[tt0:tt1])
+            t_start = self._now
+            yield self._now + prof.io_overhead_s  # the channel program starts (not shared)
+            try:
+                yield job.transfer(self, self._now, (tt1 - tt0) * TRACK_BYTES)
+            finally:
+                job.transferred(self, self._now)
+            t_write = t_start + prof.write_tracks_s(tt1 - tt0)
+            if t_write > self._now:  # the output write is the slower side
+                yield t_write
+            self._copy_chunk(reader, ds, out, tt0, tt1, first, step, bpt, bs, n)
         self.report.tracks = ntr
         self.report.blocks = n
         self.report.bytes_copied = n * bs
         return out
+
+    def _copy_chunk(self, reader, ds, out, tt0: int, tt1: int, first: int, step: int, bpt: int, bs: int,
+                    n: int) -> None:
+        """Copy tracks ``tt0``..``tt1`` of the data set into ``out`` (RBA order)."""
+        for tt in range(tt0, tt1):
+            # all blocks of the track in one strided copy (a plain ndarray view, not a
+            # memmap slice per block)
+            img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
+            b0 = tt * bpt
+            k = min(bpt, n - b0)
+            out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
+                                                               writeable=False)
+        if self.on_read is not None:
+            self.on_read(ds.tracks[tt0:tt1])
 
     def _live_reader(self):
         vol = self.dbds.dataset(writable=False).vol
@@ -560,7 +826,8 @@ class CopyRun:
             done = lambda: True  # noqa: E731
         else:
             tf = sub.service("timefinder")
-            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs, mode="COPY")
+            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
+                          mode="NOCOPY" if nocopy else "COPY")
             self._cleanup.insert(0, lambda: tf.terminate(s.id, force=True))
             tf.activate(s.id)
             self.report.counters["clone_session"] = s.id
@@ -639,17 +906,28 @@ class CopyRun:
             self._release()
         if rep.hold_end is None and rep.hold_start is not None:
             rep.hold_end = self._now
-        if self.st.options.dbrc and rep.outputs:
-            extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
-                     "physical_time": rep.physical, "pit_seq": rep.run_seq}
-            ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
-            img = self.engine.recon.register_image(
-                self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
-                stop_time=rep.physical, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
-                run_seq=rep.run_seq, **extra)
-            rep.image_id = img["id"]
+        if rep.image_id is not None:  # a Fast Recovery copy, registered at logical completion
+            self.engine.recon.update_image(rep.image_id, physical_time=rep.physical)
+        else:
+            self._register(stop_time=rep.physical)
         rep.status = "ok"
         self.done = True
+
+    def _register(self, stop_time: float | None) -> None:
+        """The IMAGE record (when DBRC=Y and there is an output)."""
+        rep = self.report
+        if not (self.st.options.dbrc and rep.outputs):
+            return
+        extra = {"format": rep.outputs[0]["format"], "process": rep.process, "logical_time": rep.logical,
+                 "physical_time": rep.physical, "pit_seq": rep.run_seq}
+        if self.plan.fast_recovery:  # what the recovery copies the clone back with (S79)
+            extra["data_mover"] = self.st.options.data_mover
+        ic2 = next(((o["dsn"], o["volser"]) for o in rep.outputs if o["copy"] == 2), None)
+        img = self.engine.recon.register_image(
+            self.db.name, self.dbds.ddn, rep.recon_type, run_time=self._run_time(),
+            stop_time=stop_time, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
+            run_seq=rep.run_seq, **extra)
+        rep.image_id = img["id"]
 
     def _run_time(self) -> float:
         r = self.report
@@ -668,6 +946,8 @@ class CopyRun:
         self._cleanup.clear()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
+        if self.report.image_id is not None:  # registered at logical completion, then dropped
+            self.engine.recon.update_image(self.report.image_id, status="INVALID", failed=str(err))
         self.report.status = "failed"
         self.report.message = str(err)
         self.done = True
@@ -697,6 +977,7 @@ def _cc_counters(sess) -> dict:
     except DasdlabError:
         return {}
     keys = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks", "cache_hwm_bytes", "host_hwm_bytes",
+            "host_dataspaces_hwm",
             "read_sidefile", "read_live", "read_work", "method", "state")
     return {k: q[k] for k in keys if k in q}
 

@@ -1,7 +1,7 @@
 """Which copy process HP Image Copy uses for a statement, and when it releases the
 database: the ``FASTIC`` availability rules of Advanced Image Copy Services.
 
-Facts (``domain.md`` §1.2-1.3; S17-S22, S45):
+Facts (S17-S22, S45, S79; ``docs/sources.md``):
 
 * ``FASTIC=N`` (or no FASTIC): the standard process reads the data set itself; a batch
   copy (IC) holds the database for the whole read, a concurrent copy (CIC) never holds it.
@@ -11,8 +11,11 @@ Facts (``domain.md`` §1.2-1.3; S17-S22, S45):
   SnapShot in the subsystem.
 * ``FDUMP``: fast replication (FlashCopy or SnapShot) into a shadow data set, release,
   then a dump of the shadow (S20).
-* ``COPY``: a FlashCopy or SnapShot clone, the Fast Recovery image copy; with
-  ``DATA_MOVER=EMCSNAP`` the clone is made by TimeFinder/Clone (S17, S19).
+* ``COPY``: a FlashCopy or SnapShot clone, the Fast Recovery image copy (S17, S19).
+* ``DATA_MOVER=EMCSNAP`` makes the FDUMP shadow and the COPY clone with EMC TimeFinder
+  instead of DFSMSdss; it applies to the FDUMP and COPY processes (and to the recovery
+  of a Fast Recovery copy), not to DUMP; without TimeFinder set up the job ends with an
+  error, whatever the availability operand says (S79).
 * ``REQ``: fail if the method's copy services are not available; ``FREQ``: fail unless
   FlashCopy or SnapShot is available; ``PREF``: use what is available, and with
   ``PREF,DUMP`` and nothing available make a plain DSS DUMP that keeps the database held
@@ -20,6 +23,10 @@ Facts (``domain.md`` §1.2-1.3; S17-S22, S45):
   logical copy has failed there is no fallback to ``FASTIC=N`` (S18).
 
 Choices where the sources are silent (documented here and tested):
+
+* ``DATA_MOVER=EMCSNAP`` with FDUMP makes the shadow with a TimeFinder/Clone session
+  in CopyOnAccess mode (no background copy, like the FlashCopy NOCOPY shadow); the
+  dump reads it, and the session is terminated with the shadow.
 
 * ``PREF,FDUMP`` with no FlashCopy or SnapShot falls back as ``PREF,DUMP`` does
   (Concurrent Copy if available, else a plain dump held to physical completion);
@@ -45,6 +52,7 @@ PROCESSES = {
     "dump-plain": "dump-plain",  # PREF,DUMP fallback: DSS DUMP with no CC
     "fdump-flashcopy": "fdump",
     "fdump-snapshot": "fdump",
+    "fdump-timefinder": "fdump",  # DATA_MOVER=EMCSNAP
     "copy-flashcopy": "copy-flashcopy",
     "copy-snapshot": "copy-snapshot",
     "copy-timefinder": "copy-timefinder",
@@ -97,6 +105,10 @@ def plan(st: Statement, capabilities: frozenset[str] | set[str], subsystem: str 
             raise need("DLB651E", "FlashCopy or SnapShot")
         return Plan(f"copy-{fr}", held or "logical", fr)
     if method == "FDUMP":
+        if o.data_mover == "EMCSNAP":
+            if "timefinder" not in caps:
+                raise need("DLB650E", "TimeFinder/Clone (DATA_MOVER=EMCSNAP)")
+            return Plan("fdump-timefinder", held or "logical", "timefinder")
         if fr is not None:
             return Plan(f"fdump-{fr}", held or "logical", fr)
         if avail in ("REQ", "FREQ"):

@@ -9,7 +9,7 @@ remark after a blank) is a comment; a line with ``*`` in column 1 is a comment.
 
 Statements: ``GLOBAL`` (defaults for the job, at most one, first), ``IC``/``AIC``
 (batch image copy) and ``CIC``/``ACIC`` (concurrent image copy).  Keywords (S17-S23,
-domain.md §1.2):
+``docs/sources.md``):
 
 =============  ===============================================================
 DBD=name       the database (required on IC/CIC)
@@ -17,10 +17,18 @@ DDN=ddname     one data set group; omitted: every DBDS of the database
 ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2)
 FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
                or ``N`` for the standard process
-DATA_MOVER=    ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP`` (TimeFinder/Clone)
+DATA_MOVER=    GLOBAL only: ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP``
+               (TimeFinder/Clone) for the FDUMP and COPY processes (S79)
 COMP=Y|N       compressed output format
 DBRC=Y|N       register the copy in RECON
-TOIAUTO_Q=Y|N  batch copies hold updaters with UPDATE DB QUIESCE instead of /DBR
+TOIAUTO_Q=Y|N  GLOBAL only: batch copies hold updaters with UPDATE DB QUIESCE
+               instead of /DBR (S23)
+TOIAUTO=       ``Y`` stop the database before a batch copy and start it after,
+               ``O`` stop it only, ``N`` neither (it must be stopped already);
+               on GLOBAL also ``(Y|O,EVERY|LAST|NO,DBR|DBD,FIRST|SECOND)``: switch
+               the OLDS and take a checkpoint at every stop / at the job's last
+               stop / never; stop with /DBR or /DBD (read-only) (S92).  Not coded:
+               dasdlab stops (/DBR) and starts the database itself, as before
 ICHLQ=hlq      high-level qualifier of the output data set names (default IMSIC)
 VOLSER=vol     output volume (default: the site volume with the most free space)
 SHDWVOLSER=v   volume of the FDUMP shadow data set (default: the database's volume)
@@ -29,8 +37,15 @@ CC_TYPE=       dasdlab extension: which Concurrent Copy a DUMP asks DFSMSdss for
                CC, S45), ``CACHE`` (CACHEPREFERRED) or ``VIRTUAL`` (VIRTUALPREFERRED)
 =============  ===============================================================
 
-GLOBAL values are defaults that each IC/CIC statement may override.  Illegal
-combinations are rejected with a message id and the statement's line.
+GLOBAL values are defaults that each IC/CIC statement may override, except the
+GLOBAL-only keywords ``DATA_MOVER`` and ``TOIAUTO_Q`` ("Statements that support this
+keyword: GLOBAL statement", S79, S23), which an IC/CIC statement may not code
+(DLB622E).  Illegal combinations are rejected with a message id and the statement's
+line.
+
+``DATA_MOVER`` applies to the FDUMP and COPY processes only (S79): with ``FASTIC=N``
+or ``DUMP`` it is ignored -- our reading of the keyword's "applicable to" list, since
+a GLOBAL default must not make the job's other statements fail.
 """
 
 from __future__ import annotations
@@ -42,6 +57,8 @@ from pathlib import Path
 from dasdlab.errors import ParseError
 
 STATEMENTS = ("GLOBAL", "IC", "AIC", "CIC", "ACIC")
+#: keywords only the GLOBAL statement supports (S79, S23)
+GLOBAL_ONLY = ("DATA_MOVER", "TOIAUTO_Q")
 AVAILABILITY = ("REQ", "PREF", "FREQ")
 METHODS = ("DUMP", "FDUMP", "COPY")
 _NAME = re.compile(r"^[A-Z@#$][A-Z0-9@#$]{0,7}$")
@@ -63,13 +80,15 @@ class Options:
     volser: str | None = None
     shadow_volser: str | None = None
     cc_type: str = "ANY"
+    #: TOIAUTO=(Y|N|O, EVERY|LAST|NO, DBR|DBD, FIRST|SECOND); None: not coded
+    toiauto: tuple[str, str, str, str] | None = None
 
     @property
     def method(self) -> str:
         """The copy kind in words: standard, dump, fdump, copy or emcsnap."""
         if self.fastic is None:
             return "standard"
-        if self.data_mover == "EMCSNAP":
+        if self.data_mover == "EMCSNAP" and self.fastic[1] in ("FDUMP", "COPY"):
             return "emcsnap"
         return self.fastic[1].lower()
 
@@ -88,6 +107,11 @@ class Statement:
     @property
     def concurrent(self) -> bool:
         return self.kind in ("CIC", "ACIC")
+
+    @property
+    def parallel(self) -> bool:
+        """AIC and ACIC run their processes in parallel (FUNC keyword, S89)."""
+        return self.kind in ("AIC", "ACIC")
 
 
 @dataclass(frozen=True)
@@ -173,6 +197,9 @@ def _yn(v: str, key: str, source: str, line: int, col: int) -> bool:
 def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, stmt: str) -> tuple[Options, dict]:
     """Apply one keyword to ``opts``; returns (options, {"dbd"/"ddn": value})."""
     extra: dict = {}
+    if key in GLOBAL_ONLY and stmt != "GLOBAL":
+        raise _err("DLB622E", source, line, col, f"{key}= is a GLOBAL-only keyword; code it on the GLOBAL "
+                   f"statement, not on {stmt}.")
     if key in ("DBD", "DDN"):
         if stmt == "GLOBAL":
             raise _err("DLB604E", source, line, col, f"{key}= is not allowed on GLOBAL.")
@@ -206,6 +233,8 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
         return replace(opts, dbrc=_yn(v, key, source, line, col)), extra
     if key == "TOIAUTO_Q":
         return replace(opts, quiesce=_yn(v, key, source, line, col)), extra
+    if key == "TOIAUTO":
+        return replace(opts, toiauto=_toiauto(opts, v, source, line, col, stmt)), extra
     if key == "ICHLQ":
         if not _HLQ.match(v) or len(v) > 26:
             raise _err("DLB605E", source, line, col, f"ICHLQ={v} is not a valid high-level qualifier.")
@@ -221,6 +250,30 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
     raise _err("DLB609E", source, line, col, f"keyword {key} is not supported on {stmt}.")
 
 
+def _toiauto(opts: Options, v: str, source: str, line: int, col: int, stmt: str) -> tuple[str, str, str, str]:
+    """TOIAUTO=Y|N|O or (Y|O,EVERY|LAST|NO,DBR|DBD,FIRST|SECOND) (S92); the optional
+    parameters only on GLOBAL, which an IC/AIC statement's Y or O inherits."""
+    if stmt in ("CIC", "ACIC"):
+        raise _err("DLB625E", source, line, col, f"TOIAUTO= is not supported on {stmt}: a concurrent image "
+                   "copy never stops the database (the keyword is for GLOBAL, GROUP and IC/AIC, S92).")
+    m = re.match(r"^\(([^()]*)\)$", v)
+    parts = m.group(1).split(",") if m else [v]
+    allowed = (("Y", "N", "O"), ("EVERY", "LAST", "NO"), ("DBR", "DBD"), ("FIRST", "SECOND"))
+    if len(parts) > len(allowed):
+        raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: only the first four operands "
+                   "(Y|N|O, EVERY|LAST|NO, DBR|DBD, FIRST|SECOND) are supported.")
+    for i, (p, ok) in enumerate(zip(parts, allowed)):
+        if p not in ok:
+            raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: operand {i + 1} must be "
+                       f"{'|'.join(ok)}, not {p!r}.")
+    if len(parts) > 1 and (stmt != "GLOBAL" or parts[0] == "N"):
+        raise _err("DLB624E", source, line, col, f"TOIAUTO={v}: the optional parameters go on GLOBAL only, "
+                   "with Y or O (S92).")
+    inherited = opts.toiauto[1:] if opts.toiauto is not None else ("EVERY", "DBR", "FIRST")
+    given = tuple(parts[1:])
+    return (parts[0], *given, *inherited[len(given):])  # type: ignore[return-value]
+
+
 def _check(st: Statement, source: str) -> None:
     """Reject illegal combinations (each with the statement's line)."""
     o = st.options
@@ -228,12 +281,12 @@ def _check(st: Statement, source: str) -> None:
     def bad(msgid: str, text: str) -> ParseError:
         return ParseError(msgid, f"{source} line {st.line}: {st.kind} DBD={st.dbd}: {text}")
 
+    if not st.concurrent and o.quiesce and o.toiauto is not None and o.toiauto[0] != "N":
+        raise bad("DLB626E", "TOIAUTO_Q=Y (UPDATE DB QUIESCE) and TOIAUTO=Y|O (stop and start the "
+                             "database) are two ways of holding it; code one of them.")
     if st.concurrent and not o.dbrc:
         raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
                              "databases registered with DBRC (S2).")
-    if o.data_mover == "EMCSNAP" and (o.fastic is None or o.fastic[1] != "COPY"):
-        raise bad("DLB611E", "DATA_MOVER=EMCSNAP needs FASTIC=(REQ|PREF,COPY): the EMC SNAP API "
-                             "makes Fast Recovery clones only (S17, S19).")
     if o.fastic is not None and o.fastic[1] == "COPY" and o.compress:
         raise bad("DLB612E", "COMP=Y cannot be used with FASTIC=(...,COPY): a Fast Recovery image copy "
                              "is a clone of the data set, not a compressed copy (S11).")
@@ -243,7 +296,7 @@ def _check(st: Statement, source: str) -> None:
     if o.fastic is not None and o.fastic[0] == "FREQ" and o.fastic[1] == "DUMP":
         raise bad("DLB614E", "FASTIC=(FREQ,DUMP): FREQ asks for FlashCopy or SnapShot, which DUMP "
                              "(Concurrent Copy) does not use; code FDUMP or COPY.")
-    if o.fastic is not None and o.fastic[0] == "FREQ" and o.data_mover == "EMCSNAP":
+    if o.fastic is not None and o.fastic[0] == "FREQ" and o.fastic[1] != "DUMP" and o.data_mover == "EMCSNAP":
         raise bad("DLB615E", "FASTIC=(FREQ,...) needs FlashCopy or SnapShot; DATA_MOVER=EMCSNAP uses "
                              "TimeFinder/Clone.")
 

@@ -1,6 +1,6 @@
 """The IMS log: change, checkpoint and open/close records in Arrow IPC log data sets.
 
-Facts (``domain.md`` §3.3, S76, S29, S31): every database update is logged with a before
+Facts (S76, S29, S31; ``docs/sources.md``): every database update is logged with a before
 and an after image at a known offset (full-function change records are log type X'50'
 [unverified]); recovery applies them in order, after restoring an image copy, from a
 starting point RECON gives; applying an after image twice gives the same bytes, so
@@ -186,6 +186,12 @@ class LogWriter:
 
     def close(self, now: float) -> None:
         self._close_current(now)
+
+    def switch(self, now: float) -> str:
+        """``/SWITCH OLDS``: close the current log data set and open the next one;
+        returns the new one's name."""
+        self._switch(max(now, self.last_time))
+        return self.dsn
 
     # ------------------------------------------------------------------ writing
     def reserve(self, n: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """DBRC's RECON data set, as an SQLite database in WAL mode (``SITE/ims/recon.db``).
 
-What RECON records and why (``domain.md`` §1.4, §3.3; S13 IMAGE record, S25 purge
+What RECON records and why (``docs/sources.md``: S13 IMAGE record, S25 purge
 time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
 
 * **DB** records: database name, access method, state -- ``ONLINE``, ``READONLY``
@@ -9,7 +9,8 @@ time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
   online or batch, with the owning process id so a command from another process can
   tell whether the owner is alive).
 * **DBDS** records: one per data set group: DDN, data set name, volume, block or CI
-  size, blocks, and the *recovery needed* flag.
+  size, blocks, and the *recovery needed* flag; the *image copy needed* flag (table
+  ``ic_needed``) is set by a point-in-time recovery and reset by the next image copy.
 * **ALLOC** records: made at the first update after a start (or after ``/DBR``), with
   the allocation time, the log sequence number and the log data set open then; closed
   with the deallocation time at ``/DBR``, ``/DBD``, quiesce or a clean close.  They tell
@@ -23,7 +24,8 @@ time, S26 ALLOC record, S10 log selection for SMSCIC/SMSNOCIC):
   (data set name, volume), purge time (where recovery starts applying the log) and its
   log sequence number.  Register with :meth:`Recon.register_image`.
 
-Image copy types (S25, S10; ``CONCUR`` and ``SMSONLC`` are unverified names):
+Image copy types (S25, S10; ``CONCUR`` and ``SMSONLC`` are unverified names; which
+type each HP Image Copy process registers is decided in :mod:`dasdlab.engine.hpic`):
 ``BATCH``, ``ONLINE``, ``SMSNOCIC``, ``SMSOFFLC`` and ``UICBATCH`` are clean -- purge time
 = run time; ``CONCUR``, ``SMSCIC``, ``SMSONLC`` and ``UICCIC`` are fuzzy -- purge time =
 the last checkpoint at or before the run time (one checkpoint back for full function),
@@ -50,6 +52,13 @@ FUZZY_TYPES = ("CONCUR", "SMSCIC", "SMSONLC", "UICCIC")
 IMAGE_TYPES = CLEAN_TYPES + FUZZY_TYPES
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS ic_needed (
+    dbd    TEXT NOT NULL,
+    ddn    TEXT NOT NULL,
+    since  REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (dbd, ddn)
+);
 CREATE TABLE IF NOT EXISTS databases (
     dbd        TEXT PRIMARY KEY,
     access     TEXT NOT NULL,
@@ -236,6 +245,19 @@ class Recon:
         else:
             self._db.execute("UPDATE dbds SET recov=? WHERE dbd=? AND ddn=?", (int(flag), name.upper(), ddn.upper()))
 
+    def set_ic_needed(self, name: str, ddn: str, flag: bool = True, since: float = 0.0, reason: str = "") -> None:
+        """Set or reset DBRC's *image copy needed* flag of a DBDS (set by a point-in-time
+        recovery, reset by the next image copy; ``/STA`` is refused meanwhile)."""
+        if flag:
+            self._db.execute("INSERT OR REPLACE INTO ic_needed VALUES (?,?,?,?)",
+                             (name.upper(), ddn.upper(), since, reason))
+        else:
+            self._db.execute("DELETE FROM ic_needed WHERE dbd=? AND ddn=?", (name.upper(), ddn.upper()))
+
+    def ic_needed(self, name: str) -> list[dict[str, Any]]:
+        """The DBDSs of database ``name`` that need an image copy."""
+        return self._rows("SELECT * FROM ic_needed WHERE dbd=? ORDER BY ddn", (name.upper(),))
+
     # ------------------------------------------------------------------ states
     def set_state(self, name: str, state: str, time: float, pending: str | None = None) -> None:
         assert state in STATES, state
@@ -398,7 +420,23 @@ class Recon:
             "ic1_volser, ic2_dsn, ic2_volser, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (dbd, ddn, type, run_time, stop_time, purge_time, purge_seq, ic1[0].upper(), ic1[1],
              ic2[0].upper() if ic2 else None, ic2[1] if ic2 else None, json.dumps(extra) if extra else None))
+        self.set_ic_needed(dbd, ddn, False)  # an image copy resets the flag
         return self._rows("SELECT * FROM images WHERE id=?", (cur.lastrowid,))[0]
+
+    def update_image(self, image_id: int, status: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Add ``extra`` fields to IMAGE record ``image_id`` (e.g. the physical completion
+        of a Fast Recovery copy registered at its logical completion), or set its status
+        (``INVALID``: the copy's data set was dropped after registration)."""
+        rows = self._rows("SELECT * FROM images WHERE id=?", (int(image_id),))
+        if not rows:
+            raise ImsError("DLB561E", f"RECON has no IMAGE record {image_id}.")
+        old = json.loads(rows[0]["extra"]) if rows[0]["extra"] else {}
+        old.update(extra)
+        self._db.execute("UPDATE images SET extra=?, status=COALESCE(?, status) WHERE id=?",
+                         (json.dumps(old) if old else None, status, int(image_id)))
+        row = self._rows("SELECT * FROM images WHERE id=?", (int(image_id),))[0]
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return row
 
     def images(self, dbd: str | None = None, ddn: str | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM images", []

@@ -1,7 +1,7 @@
 """Database recovery: restore a DBDS from an image copy, then apply the log.
 
-Facts (``domain.md`` §1.5, §3.3; S29, S31, S24, S25, S10, S14, S15, S76, and for Fast
-Recovery copies §1.5 [inferred from S11, S22, S17, S32]):
+Facts (``docs/sources.md``: S29, S31, S24, S25, S10, S14, S15, S76, and for Fast
+Recovery copies our inference from S11, S22, S17, S32):
 
 1. **Choose the image copy** from RECON: the newest usable IMAGE record of the DBDS;
    for a point-in-time recovery to ``T``, the newest whose point in time is at or before
@@ -29,8 +29,7 @@ Recovery copies §1.5 [inferred from S11, S22, S17, S32]):
 change record range no RECON LOG record covers (DLB663E), a log data set file that is
 gone, unreadable or shorter than RECON says (DLB664E), a database another live process
 holds online (DLB665E), a bad ``--to`` (DLB666E), an image copy data set that does not
-decode or does not fit the DBDS (DLB667E), a copy of the data set still being made by
-a copy service (DLB668E).
+decode or does not fit the DBDS (DLB667E), a clone in another subsystem or of another size (DLB668E, DLB667E).
 
 **The database is stopped** (``/DBR``) while it is recovered: through the given
 :class:`~dasdlab.engine.system.ImsSystem` (which flushes and discards the buffers, so
@@ -52,17 +51,33 @@ the database is started again (``/STA``) when it was started before.
   ``T``) is written to the log and to the truth.  The log, the truth and ``db verify``
   then agree, and a later recovery from any older copy passes through the point-in-time
   recovery on its own.
+* *A database recovered to a point in time stays unavailable until it is image-copied*,
+  as IMS Database Recovery Facility leaves it (its recovery of a database data set to a
+  time stamp, with the image copy it can take in the same job, S84, S85): the DBDSs get
+  DBRC's *image copy needed* flag, the database stays stopped, and ``/STA`` is refused
+  (DLB562E) until an image copy is registered.  ``recover(to=T, image_copy=True)`` takes
+  that copy in the same run -- a standard batch image copy of each recovered DBDS, as
+  DRF's ``IC`` option does -- and then starts the database; its modeled time is part of
+  the recovery's outage (``modeled["image_copy"]``).  Without it the outage lasts until
+  somebody copies and starts the database (the report says so).
 * *Which log position a fuzzy copy starts from*: ``purge_seq`` + 1; should RECON's purge
   checkpoint lie after the copy's ``run_seq`` (a checkpoint at the very same modeled
   instant), the newest checkpoint at or before ``run_seq`` is used instead.
 * *A copy whose data sets are gone* (IC1 and IC2, or the clone) is skipped with a note,
   and the next older one is tried; one that exists but does not decode is an error.
+* *Which data mover copies a clone back*: HP Image Copy's recovery of a Fast Recovery
+  copy uses DATA_MOVER (S79); ``recover(data_mover=None)`` uses the one the copy was
+  made with (EMCSNAP for a TimeFinder clone), as a job that names none would have to
+  on that box.  A data mover the clone's subsystem cannot serve is refused (DLB623E).
 * *Copying a clone back.*  FlashCopy: the clone -> data set relationship (COPY) is
   drained and withdrawn at once, so the data set can be a copy source again; its
   background copy is reported as modeled time overlapping the apply.  TimeFinder/Clone:
   the clone's own session (COPIED) still holds the data set's tracks as its source, so
   finished sessions on those tracks are terminated first (their clones are complete);
-  a copy still in progress on them refuses the recovery (DLB668E).  SnapShot: a snap,
+  a copy still in progress on them -- or on the clone: a Fast Recovery copy is usable
+  from its logical completion, before its background copy ends -- makes DFSMSdss copy
+  the clone back with standard I/O instead (FASTREPLICATION(PREFERRED), S46; method
+  ``copy``, restore priced as a read plus a write of every track).  SnapShot: a snap,
   physically complete at once; its record is released.
 * *A RECOV record* (when ``record``) goes to table ``recovs`` of the RECON database,
   which this module owns: DBDS, run and end time, ``to`` time, image copy, first and
@@ -126,6 +141,10 @@ class DbdsPlan:
     to_time: float | None
     logs: list[dict]  # RECON LOG records holding the records to apply
     notes: list[str] = field(default_factory=list)
+    data_mover: str | None = None  # DATA_MOVER of the recovery job; None: the copy's own
+    #: how a Fast Recovery clone is copied back: "fast" (flash, snap, clone) or
+    #: "traditional" (DFSMSdss standard I/O, when fast replication cannot be used now)
+    copy_back: str = "fast"
 
     @property
     def point_in_time(self) -> float:
@@ -140,7 +159,7 @@ class DbdsResult:
     image_type: str
     fmt: str
     source: str  # the data set restored from
-    method: str  # reload, flashcopy, snapshot, timefinder
+    method: str  # reload, flashcopy, snapshot, timefinder, copy (standard I/O copy of a clone)
     from_seq: int
     last_seq: int  # last change record applied (from_seq - 1 when none)
     records: int  # change records applied
@@ -171,6 +190,7 @@ class RecoveryReport:
     restarted: bool = False
     recov_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    image_copies: list[int] = field(default_factory=list)  # taken after a point-in-time recovery
 
     @property
     def modeled_total(self) -> float:
@@ -256,7 +276,8 @@ def _logs_for(recon: Recon, site, from_seq: int, to_time: float | None, what: st
 
 
 def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon: Recon | None = None,
-         now: float | None = None, image_id: int | None = None) -> list[DbdsPlan]:
+         now: float | None = None, image_id: int | None = None,
+         data_mover: str | None = None) -> list[DbdsPlan]:
     """Choose the image copy and the log range of each DBDS to recover (``ddn`` or all
     of database ``name``), to the end of the log or to modeled time ``to``; with
     ``image_id``, restore that IMAGE record (as DFSURDB0 restores the copy it is given)
@@ -311,7 +332,7 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
             first = _from_seq(recon, im)
             logs = _logs_for(recon, site, first, to, what)
             pl = DbdsPlan(d.ddn, d.dsn, d.index, d.nblocks, d.block_size, im, fmt, there,
-                          _is_fuzzy(im), first, to, logs, notes)
+                          _is_fuzzy(im), first, to, logs, notes, data_mover)
             if fmt == "FR":
                 check_flash_back(site, pl, d.volser)
             plans.append(pl)
@@ -462,9 +483,11 @@ def recovs(site, dbd: str | None = None) -> list[dict]:
 def recover(site, name: str, ddn: str | None = None, to: float | None = None, system=None,
             profile: DeviceProfile | str | None = None, restart: bool = True, record: bool = True,
             progress: Callable[[int, int], None] | None = None,
-            wall: Callable[[], float] = time.perf_counter, image_id: int | None = None) -> RecoveryReport:
+            wall: Callable[[], float] = time.perf_counter, image_id: int | None = None,
+            data_mover: str | None = None, image_copy: bool = False) -> RecoveryReport:
     """Recover DBDS ``ddn`` (or every DBDS) of database ``name`` to the end of the log,
-    or to modeled time ``to`` (from IMAGE record ``image_id`` when given).  ``system``
+    or to modeled time ``to`` (from IMAGE record ``image_id`` when given; a Fast Recovery
+    copy is copied back by ``data_mover``, default the one that made it).  ``system``
     is this process's running :class:`~dasdlab.engine.system.ImsSystem`; without one,
     the database must not be online in another live process, and a subsystem is
     started for the recovery."""
@@ -472,8 +495,8 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
 
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
     if system is not None:
-        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id)
-        return execute(site, system, plans, name, prof, restart, record, progress, wall)
+        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover)
+        return execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
     recon = Recon.of_site(site.path)
     try:
         if any(lg["status"] == "OPEN" and lg["pid"] == os.getpid() for lg in recon.logs()):
@@ -483,13 +506,13 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
         if owner is not None:
             raise RecoveryError("DLB665E", f"database {name.upper()} is online in {owner['ssid']} (process "
                                 f"{owner['pid']}); stop it there with '/DBR DB {name.upper()}' before recovering it.")
-        plans = plan(site, name, ddn, to, recon, image_id=image_id)
+        plans = plan(site, name, ddn, to, recon, image_id=image_id, data_mover=data_mover)
     finally:
         recon.close()
     system = ImsSystem(site)
     notes = system.start()
     try:
-        rep = execute(site, system, plans, name, prof, restart, record, progress, wall)
+        rep = execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
         rep.notes[:0] = [f"emergency restart: {n}" for n in notes]
         return rep
     finally:
@@ -498,24 +521,44 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
 
 def execute(site, system, plans: list[DbdsPlan], name: str, profile: DeviceProfile | str | None = None,
             restart: bool = True, record: bool = True, progress: Callable[[int, int], None] | None = None,
-            wall: Callable[[], float] = time.perf_counter) -> RecoveryReport:
+            wall: Callable[[], float] = time.perf_counter, image_copy: bool = False) -> RecoveryReport:
     """Carry out recovery plans (from :func:`plan`) of database ``name`` in ``system``.
     A caller may adjust a plan first, e.g. a test applying the log from another point."""
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
     to = plans[0].to_time if plans else None
-    return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record)
+    return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record, image_copy)
 
 
 def _overlap(x, y) -> bool:
     return any(a < d and c < b for a, b in x for c, d in y)
 
 
+def copy_data_mover(image: dict) -> str:
+    """The DATA_MOVER a Fast Recovery copy was made with (EMCSNAP for a TimeFinder clone)."""
+    extra = image.get("extra") or {}
+    return extra.get("data_mover") or ("EMCSNAP" if extra.get("process") == "copy-timefinder" else "ADRDSSU")
+
+
 def _fr_method(site, p: DbdsPlan) -> str:
-    process = (p.image.get("extra") or {}).get("process", "")
-    if process.startswith("copy-"):
-        return process[5:]
+    """The copy service that copies the clone back: DATA_MOVER decides (S79) --
+    ``EMCSNAP`` TimeFinder/Clone, ``ADRDSSU`` DFSMSdss fast replication (FlashCopy or
+    SnapShot, whichever the subsystem has); refused (DLB623E) when the subsystem lacks it."""
+    dm = (p.data_mover or copy_data_mover(p.image)).upper()
     caps = site.subsystem_of(p.sources[0][1]).capabilities
-    return next((m for m in ("flashcopy", "snapshot", "timefinder") if m in caps), "none")
+    if dm == "EMCSNAP":
+        want: tuple[str, ...] = ("timefinder",)
+    elif dm == "ADRDSSU":
+        want = ("flashcopy", "snapshot")
+    else:
+        raise RecoveryError("DLB623E", f"DATA_MOVER={dm}: code ADRDSSU or EMCSNAP.")
+    m = next((m for m in want if m in caps), None)
+    if m is None:
+        sub = site.subsystem_of(p.sources[0][1]).name
+        raise RecoveryError("DLB623E", f"Fast Recovery copy {p.sources[0][0]}: DATA_MOVER={dm} needs "
+                            f"{' or '.join(want)} in subsystem {sub}, which has "
+                            f"{', '.join(sorted(caps)) or 'no copy services'}; code DATA_MOVER="
+                            f"{'ADRDSSU' if dm == 'EMCSNAP' else 'EMCSNAP'} (S79).")
+    return m
 
 
 def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
@@ -556,8 +599,17 @@ def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
         raise RecoveryError("DLB668E", f"{what}: subsystem {sub.name} has no FlashCopy, SnapShot or "
                             "TimeFinder/Clone to copy it back with.")
     if busy:
-        raise RecoveryError("DLB668E", f"{what} cannot be copied back while {', '.join(busy)} still uses these "
-                            "tracks; let that copy finish (or withdraw it) first.")
+        # DFSMSdss FASTREPLICATION(PREFERRED): when fast replication cannot be used, the
+        # data set is copied with traditional data movement (S46) -- e.g. a Fast
+        # Recovery copy whose own background copy still runs (it is registered at its
+        # logical completion, and a FlashCopy target cannot be a source: no cascading)
+        p.copy_back = "traditional"
+        note = (f"{what}: fast replication cannot be used while {', '.join(busy)} still uses these tracks; "
+                "copied back with standard I/O")
+        if note not in p.notes:
+            p.notes.append(note)
+        return []
+    p.copy_back = "fast"
     return finished
 
 
@@ -573,7 +625,7 @@ class _Recovery:
         self.progress = progress
 
     def run(self, plans: list[DbdsPlan], name: str, to: float | None, restart: bool,
-            record: bool) -> RecoveryReport:
+            record: bool, image_copy: bool = False) -> RecoveryReport:
         from dasdlab.engine.database import ImsDatabase
 
         sysm, prof, recon = self.system, self.profile, self.recon
@@ -625,10 +677,21 @@ class _Recovery:
                 rep.recov_ids = [record_recov(self.site, name, res, t0, end, to) for res in rep.results]
         finally:
             recon.unauthorize(name, RECOVERY_SSID)
+        if to is not None:  # point in time: unavailable until image-copied (module docstring)
+            for p in plans:
+                recon.set_ic_needed(name, p.ddn, True, sysm.now(), f"recovered to {to:g} s")
+            if image_copy:
+                self._image_copy(name, plans, rep)
         still = [r["ddn"] for r in recon.dbds(name) if r["recov"]]
+        icn = [r["ddn"] for r in recon.ic_needed(name)]
+        if icn:
+            rep.notes.append(f"database {name} stays stopped: {', '.join(icn)} recovered to {to:g} s and "
+                             "need an image copy before /STA (as IMS Database Recovery Facility); the outage "
+                             "lasts until then")
         if restart and state != "STOPPED":
-            if still:
-                rep.notes.append(f"not started: {', '.join(still)} still need recovery")
+            if still or icn:
+                if still:
+                    rep.notes.append(f"not started: {', '.join(still)} still need recovery")
             else:
                 w = self.wall()
                 sysm.start_db(name)
@@ -639,6 +702,24 @@ class _Recovery:
         rep.end_time = sysm.now()
         recon.note_time(rep.end_time)
         return rep
+
+    def _image_copy(self, name: str, plans: list[DbdsPlan], rep: RecoveryReport) -> None:
+        """A standard batch image copy of each recovered DBDS (the database is stopped);
+        registered, it resets the image-copy-needed flag."""
+        from dasdlab.engine.hpic import ImageCopyEngine
+        from dasdlab.engine.icein import parse
+
+        text = "".join(f"  IC       DBD={name},DDN={p.ddn},ICOUT=*,FASTIC=N\n" for p in plans)
+        w = self.wall()
+        t = self.system.now()
+        reports = ImageCopyEngine(self.site, self.system, self.profile).run(parse(text, "recovery-ic"))
+        bad = [r for r in reports if r.status != "ok"]
+        if bad:
+            raise RecoveryError("DLB569E", f"the image copy after the point-in-time recovery of {name} failed: "
+                                f"{bad[0].message}; the database stays stopped.")
+        rep.modeled["image_copy"] = self.system.now() - t
+        rep.wall["image_copy"] = self.wall() - w
+        rep.image_copies = [r.image_id for r in reports]
 
     # ------------------------------------------------------------------ one DBDS
     def _dbds(self, db, p: DbdsPlan, finished: list[str], k: int, total: int):
@@ -734,6 +815,21 @@ class _Recovery:
         ntracks = sum(b - a for a, b in db_runs)
         background = ntracks * 56664 / (prof.background_copy_mb_s * 1e6)
         try:
+            if p.copy_back == "traditional":
+                from dasdlab.emulator.dataset import Dataset
+                from dasdlab.engine.bufferpool import read_dasd
+
+                # reads of the clone go through its relationship (tracks not yet copied
+                # come from the source's point-in-time image); the writes to the data set
+                # are host writes, so copy-on-write keeps the clone intact
+                blocks = read_dasd(Dataset(cvol, clone_dsn), np.arange(d.nblocks, dtype=np.int64))
+                trk, off = ds.locate_many(np.arange(d.nblocks, dtype=np.int64))
+                ds.vol.write_many(trk, off, np.ascontiguousarray(blocks))
+                res.modeled["restore"] = prof.dss_init_s + prof.read_tracks_s(ntracks) + prof.write_tracks_s(ntracks)
+                res.method = "copy"
+                res.source = clone_dsn
+                res.notes.append(f"{clone_dsn} copied back to {d.dsn} with standard I/O ({ntracks} tracks)")
+                return
             if method == "flashcopy":
                 fc = sub.service("flashcopy")
                 rel = fc.establish(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")

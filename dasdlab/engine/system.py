@@ -15,7 +15,21 @@ database -- write-ahead logging, then deferred DASD writes::
     2. buffer pools   <- updates; before images come back; steals become pending writes
     3. log            <- change records with before/after images    COMMIT POINT
     4. DASD           <- pending steal writes, sync-point policy, deferred-write threshold
-    5. checkpoint when the modeled checkpoint interval has passed
+    5. checkpoint when enough log records have been written since the last one
+
+**System checkpoints are driven by log volume** (S80, S81): "the interval between
+system checkpoints is measured by how many log records IMS writes, so the checkpoints
+are a measure of activity rather than elapsed time"; the number is CPLOG=, default
+500,000 log records, range 1K-16M (K = 1024).  ``checkpoint_log_records`` is CPLOG
+(:data:`CPLOG_DEFAULT`; ``None`` turns the count off); ``log_record_weight`` says how
+many log records of the modeled system one emulated record stands for (a scaled
+benchmark: each emulated update stands for ``scale`` modeled ones).  A time-based
+interval (``checkpoint_interval`` modeled seconds, ``None`` = off) is kept as an
+option -- it is not an IMS parameter, it models an operator or automation issuing
+``/CHECKPOINT`` at fixed times; with both, whichever comes first takes the checkpoint.
+Every record written counts (change, open, close); the checkpoint record itself starts
+the next count.  The purge time of a fuzzy image copy -- the checkpoint before it, S25
+-- follows from wherever the checkpoints fall.
 
 A checkpoint writes every dirty buffer of every open database and then logs a
 checkpoint record (registered in RECON), so every change logged before a checkpoint is
@@ -48,6 +62,11 @@ from dasdlab.engine.log import CHANGE, CHECKPOINT, CLOSE, DEFAULT_LIMIT, OPEN, L
 from dasdlab.engine.recon import Recon
 from dasdlab.engine.truth import Truth
 
+#: IMS's CPLOG= default: log records between system checkpoints (S80)
+CPLOG_DEFAULT = 500_000
+#: the range CPLOG= accepts: 1K to 16M, K = 1024 (S80)
+CPLOG_RANGE = (1024, 16 * 1024 * 1024)
+
 
 @dataclass
 class OnlineDb:
@@ -74,14 +93,28 @@ class ImsSystem:
 
     def __init__(self, site, ssid: str = "IMS1", buffers: int = 256,
                  policy: SyncPolicy | str = SyncPolicy.DEFERRED, dirty_limit: float = 0.5,
-                 log_limit: int = DEFAULT_LIMIT, checkpoint_interval: float = 60.0,
-                 use_kernels: bool = True) -> None:
+                 log_limit: int = DEFAULT_LIMIT, checkpoint_interval: float | None = None,
+                 use_kernels: bool = True, checkpoint_log_records: int | None = CPLOG_DEFAULT,
+                 log_record_weight: float = 1.0) -> None:
+        if checkpoint_log_records is not None and (
+                isinstance(checkpoint_log_records, bool) or not isinstance(checkpoint_log_records, int)
+                or not CPLOG_RANGE[0] <= checkpoint_log_records <= CPLOG_RANGE[1]):
+            raise ImsError("DLB560E", f"checkpoint_log_records (CPLOG) must be a whole number from "
+                           f"{CPLOG_RANGE[0]:,} to {CPLOG_RANGE[1]:,} log records, not {checkpoint_log_records!r}.")
+        if checkpoint_interval is not None and not float(checkpoint_interval) > 0:
+            raise ImsError("DLB560E", f"the checkpoint interval must be more than 0 seconds, not {checkpoint_interval!r}.")
+        if not float(log_record_weight) > 0:
+            raise ImsError("DLB560E", f"log_record_weight must be more than 0, not {log_record_weight!r}.")
         self.site = site
         self.ssid = ssid
         self.buffers = buffers
         self.policy = SyncPolicy(policy)
         self.dirty_limit = dirty_limit
-        self.checkpoint_interval = float(checkpoint_interval)
+        self.checkpoint_interval = None if checkpoint_interval is None else float(checkpoint_interval)
+        self.checkpoint_log_records = checkpoint_log_records
+        self.log_record_weight = float(log_record_weight)
+        #: modeled log records written since the last checkpoint
+        self.records_since_checkpoint = 0.0
         self.use_kernels = use_kernels
         self.recon = Recon.of_site(site.path, create=False)
         self.log = LogWriter(site.path, self.recon, ssid, log_limit)
@@ -252,15 +285,23 @@ class ImsSystem:
                            ddn_names=odb.ddn_names)
             for pool in odb.pools:
                 pool.write_pending()
-            if float(times[-1]) >= self.next_checkpoint:
+            self.records_since_checkpoint += n * self.log_record_weight
+            if self._checkpoint_due(float(times[-1])):
                 self.checkpoint(float(times[-1]))
             return seqs, before
+
+    def _checkpoint_due(self, t: float) -> bool:
+        by_volume = (self.checkpoint_log_records is not None
+                     and self.records_since_checkpoint >= self.checkpoint_log_records)
+        by_time = self.checkpoint_interval is not None and t >= self.next_checkpoint
+        return by_volume or by_time
 
     def _allocate(self, odb: OnlineDb, t: float) -> None:
         """First update after a start: ALLOC records and data set open records."""
         for d in odb.db.dbds:
             seq = self.log.event(OPEN, t, odb.name, d.ddn)
             self.recon.open_alloc(odb.name, d.ddn, t, seq, self.log.dsn)
+        self.records_since_checkpoint += len(odb.db.dbds) * self.log_record_weight
         odb.allocated = True
 
     def _deallocate(self, odb: OnlineDb, t: float) -> None:
@@ -286,7 +327,9 @@ class ImsSystem:
             seq = self.log.event(CHECKPOINT, t, None)
             self.recon.add_checkpoint(seq, t, self.log.dsn)
             self.recon.note_time(t)
-            self.next_checkpoint = t + self.checkpoint_interval
+            self.next_checkpoint = t + (self.checkpoint_interval if self.checkpoint_interval is not None
+                                        else float("inf"))
+            self.records_since_checkpoint = 0.0
             self.checkpoints += 1
             return seq
 

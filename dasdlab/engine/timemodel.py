@@ -1,24 +1,36 @@
 """The time model: device profiles and what each operation costs in modeled time.
 
-Modeled time is what a mainframe would see (DESIGN.md §4): a virtual clock advanced by
-the scenario, with every cost taken from a *device profile*.  Each figure in a profile
-names its source, or says ``assumption`` when no public figure was found — the reference
-material is thin here (``shared/reference/limits.md`` B2-B4 and ``domain.md`` §1.3:
-"none of the public HP-IC pages give seconds or minutes").
+Modeled time is what a mainframe would see: a virtual clock advanced by the scenario,
+with every cost taken from a *device profile*.  Each figure in a profile names its
+source (keys of ``docs/sources.md``), or says ``assumption`` when no public figure was
+found -- the public material is thin: none of the HP Image Copy pages give seconds or
+minutes.
 
-Sources used (keys of ``domain.md`` / sections of ``limits.md``):
+**Sourced figures** (the only ones):
 
-* 3390 rotation 14.2 ms per revolution, one track per revolution, about 4.0 MB/s
-  (``limits.md`` B2, derived from CERN-OBJ-IT-012's 7.1 ms average rotational delay);
-* ESCON 17 MB/s (IBM ESCON channel rate, general knowledge: assumption-grade);
-* FICON Express16S+ 3,200 MB/s full duplex, i.e. about 1,600 MB/s each way
-  (``limits.md`` B2, Brocade/S. Guendert 2017 citing IBM);
-* FlashCopy establish "only a few seconds" (S30, ``limits.md`` B3);
-* Concurrent Copy initialisation: 12 s to ADR734I and 35 s in all for a COPY FULL on a
-  DS6000 (``limits.md`` B4, DS6000 Copy Services Redbook Appendix A p. 517);
-* SnapShot: "a few I/Os, whatever the size of the data" (S63);
-* SVC/Storwize background copy rates up to 64 MB/s (``limits.md`` B3), the only published
-  background-copy rate table.
+* 3390 media rate: 7.1 ms average rotational delay (S86), i.e. 14.2 ms per revolution,
+  one 56,664-byte track per revolution = about 4.0 MB/s (derived) -- profile
+  ``3390-3990`` sequential read and write;
+* FICON channel rates (S87: FICON Express8S 1,600 MB/s reads + writes; S88: FICON
+  Express16S+ 3,200 MB/s full duplex): upper bounds; the per-job shares in the profiles
+  are assumptions below them;
+* FlashCopy establish "only a few seconds" for a volume pair (S30): the profiles'
+  data-set establish times are assumptions below that bound;
+* SnapShot: "a few I/Os, whatever the size of the data" (S63): qualitative; the values
+  are assumptions.
+
+**Assumptions, with why** (no better public source was found):
+
+* *Concurrent Copy session initialisation*: no published figure.  The DS6000 Copy
+  Services Redbook's example (12 s to ADR734I, 35 s in all, S40) was a ``COPY FULL``
+  that DFSMSdss did by fast replication (message ADR806I), so it does not time a
+  cache Concurrent Copy session and is not used.
+* *Background copy rate*: IBM publishes no DS8000 rate -- it "depends on the amount of
+  data, the number of concurrent background copies and other activity" (S53); the SAN
+  Volume Controller's copy-rate table is another product and is not used.
+* *Log apply rate* of recovery: no published figure for DFSURDB0 or the Database
+  Recovery Facility.
+* DFSMSdss start-up, ``/DBR``/``/STA`` times, update service time, request overheads.
 
 **Every profile prices every operation**, so that all copy methods can be compared
 under one profile: the methods run on the site's subsystem that has the service
@@ -69,7 +81,7 @@ class DeviceProfile:
     io_overhead_s: float  # per-request overhead (channel program start, seek for 3390)
     tracks_per_request: int  # tracks moved per channel program in a sequential job
     # -- copy services ------------------------------------------------------------------
-    dss_init_s: float  # DFSMSdss task start: catalog search, serialization (per data set)
+    dss_init_s: float  # DFSMSdss start-up: the server task once per job, catalog search, serialization
     flashcopy_establish_s: float  # one data-set-level relationship, extended long busy
     snapshot_s: float  # one SnapShot of a data set (pointer copy)
     cc_session_init_s: float  # Concurrent Copy session set-up to init complete (per data set)
@@ -82,6 +94,10 @@ class DeviceProfile:
     db_start_s: float  # /STA DB or quiesce release until updates flow again
     update_service_s: float  # base service time of one update transaction
     log_apply_records_s: float  # change records applied per second by recovery
+    # -- parallel copies (AIC/ACIC; dasdlab.engine.hpic) -----------------------------------
+    channel_mb_s: float = 0.0  # what all concurrent sequential reads share, MB/s (0: seq_read_mb_s)
+    dss_dataset_s: float = 0.0  # DFSMSdss per further data set once its server runs in the job
+    log_switch_s: float = 0.3  # TOIAUTO: OLDS switch and system checkpoint at a database stop
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- costs ------------------------------------------------------------------------
@@ -97,6 +113,15 @@ class DeviceProfile:
             return 0.0
         requests = math.ceil(ntracks / self.tracks_per_request)
         return requests * self.io_overhead_s + ntracks * track_bytes / (mb_s * 1e6)
+
+    def shared_read_tracks_s(self, ntracks: int, readers: int, track_bytes: int = TRACK_BYTES) -> float:
+        """Modeled time to read ``ntracks`` while ``readers`` jobs read at once: each gets
+        its own stream rate, or its share of the channel when that is less."""
+        if ntracks <= 0:
+            return 0.0
+        chan = self.channel_mb_s or self.seq_read_mb_s
+        rate = min(self.seq_read_mb_s, chan / max(readers, 1))
+        return self._seq(ntracks, track_bytes, rate)
 
     def background_tracks_per_s(self, track_bytes: int = TRACK_BYTES) -> float:
         return self.background_copy_mb_s * 1e6 / track_bytes
@@ -117,6 +142,7 @@ class DeviceProfile:
         if scale == 1:
             return self
         return replace(self, seq_read_mb_s=self.seq_read_mb_s / scale, seq_write_mb_s=self.seq_write_mb_s / scale,
+                       channel_mb_s=self.channel_mb_s / scale,
                        io_overhead_s=self.io_overhead_s * scale,
                        background_copy_mb_s=self.background_copy_mb_s / scale,
                        sidefile_drain_mb_s=self.sidefile_drain_mb_s / scale,
@@ -129,6 +155,8 @@ def _profile(**kw) -> DeviceProfile:
 
 
 _ASSUME = "assumption"
+#: no public figure for how fast IMS recovery applies change records
+NO_APPLY_RATE = "assumption: no published DFSURDB0 / Database Recovery Facility apply rate"
 #: a cost for a service the profile's box does not have: the same channel generation,
 #: so that every copy method can be compared under one profile
 WHAT_IF = "assumption, what-if"
@@ -143,20 +171,22 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=8.0, vcc_flash_s=9.0, clone_activate_s=3.0,
         background_copy_mb_s=4.0, sidefile_drain_mb_s=4.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.020, log_apply_records_s=5000.0,
+        channel_mb_s=17.0, dss_dataset_s=0.5,
         sources={
-            "seq_read_mb_s": "limits.md B2: 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
-            "seq_write_mb_s": "limits.md B2 (as read)",
-            "io_overhead_s": "assumption: one average seek (9.5-12.5 ms, unverified in limits.md B2) per cylinder",
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
+            "seq_read_mb_s": "S86 (derived): 7.1 ms average rotational delay = 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
+            "seq_write_mb_s": "S86 (derived, as read)",
+            "io_overhead_s": "assumption: one average seek (commonly quoted 9.5-12.5 ms, no source found) per cylinder",
             "tracks_per_request": "assumption: one cylinder per channel program",
-            "dss_init_s": _ASSUME, "cc_session_init_s": "assumption, below the 12 s of a DS6000 COPY FULL (limits.md B4)",
+            "dss_init_s": _ASSUME, "cc_session_init_s": "assumption: no published CC initialisation time (the DS6000 12 s example, S40, used fast replication)",
             "flashcopy_establish_s": WHAT_IF + " (a 3990 has no FlashCopy)",
             "snapshot_s": WHAT_IF + " (SnapShot came with the RVA)",
             "vcc_flash_s": WHAT_IF + " (virtual CC needs FlashCopy or SnapShot)",
             "clone_activate_s": WHAT_IF + " (TimeFinder/Clone is a Symmetrix function)",
-            "background_copy_mb_s": "assumption: bound by the 3390 media rate (limits.md B2)",
+            "background_copy_mb_s": "assumption: bound by the 3390 media rate (S86)",
             "sidefile_drain_mb_s": "assumption: channel-bound like the read",
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
-            "log_apply_records_s": _ASSUME,
+            "log_apply_records_s": NO_APPLY_RATE,
         },
     ),
     _profile(
@@ -168,19 +198,21 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.0, vcc_flash_s=3.5, clone_activate_s=1.0,
         background_copy_mb_s=200.0, sidefile_drain_mb_s=100.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.002, log_apply_records_s=50000.0,
+        channel_mb_s=1600.0, dss_dataset_s=0.2,
         sources={
-            "seq_read_mb_s": "assumption: one job's share of a FICON Express16S+ channel (1,600 MB/s each way, limits.md B2)",
+            "channel_mb_s": "S88: FICON Express16S+ 3,200 MB/s full duplex, i.e. 1,600 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
+            "seq_read_mb_s": "assumption: one job's share of a FICON Express16S+ channel (3,200 MB/s full duplex, S88)",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
-            "dss_init_s": "assumption (limits.md B4: init time is catalog search and serialization)",
+            "dss_init_s": "assumption (DSS start-up is catalog search and serialization; no published time)",
             "flashcopy_establish_s": "S30 'only a few seconds' for a volume pair; assumption for one data set",
-            "cc_session_init_s": "assumption, a third of the 12 s DS6000 example (limits.md B4)",
+            "cc_session_init_s": "assumption: no published CC initialisation time (the DS6000 12 s example, S40, used fast replication, ADR806I)",
             "vcc_flash_s": "assumption: DSS flashes to a work area, then the SDM session (S45)",
             "snapshot_s": WHAT_IF + " (S63: a snap is a few I/Os; SnapShot is an RVA function)",
             "clone_activate_s": WHAT_IF + " (TimeFinder/Clone on a Symmetrix on the same channels)",
-            "background_copy_mb_s": "assumption (no IBM figure, S53; SVC max 64 MB/s, limits.md B3)",
+            "background_copy_mb_s": "assumption: IBM publishes no DS8000 background-copy rate (S53)",
             "sidefile_drain_mb_s": _ASSUME,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
-            "log_apply_records_s": _ASSUME,
+            "log_apply_records_s": NO_APPLY_RATE,
         },
     ),
     _profile(
@@ -192,7 +224,9 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=6.0, vcc_flash_s=5.0, clone_activate_s=2.0,
         background_copy_mb_s=10.0, sidefile_drain_mb_s=10.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.010, log_apply_records_s=10000.0,
+        channel_mb_s=17.0, dss_dataset_s=0.4,
         sources={
+            "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
@@ -203,7 +237,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "background_copy_mb_s": "assumption: ESCON-bound; a snap itself needs no background copy (S63)",
             "sidefile_drain_mb_s": _ASSUME,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
-            "log_apply_records_s": _ASSUME,
+            "log_apply_records_s": NO_APPLY_RATE,
         },
     ),
     _profile(
@@ -215,8 +249,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.5, vcc_flash_s=4.0, clone_activate_s=1.2,
         background_copy_mb_s=150.0, sidefile_drain_mb_s=80.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.003, log_apply_records_s=40000.0,
+        channel_mb_s=800.0, dss_dataset_s=0.2,
         sources={
-            "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (limits.md B2), one job's share",
+            "channel_mb_s": "S87: FICON Express8S 1,600 MB/s reads + writes, i.e. 800 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
+            "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (S87), one job's share",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
             "clone_activate_s": "assumption (S65-S67 give no timing)",
@@ -226,7 +262,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
             "cc_session_init_s": WHAT_IF + " (Concurrent Copy on a DS8000 on the same channels)",
             "vcc_flash_s": WHAT_IF, "sidefile_drain_mb_s": WHAT_IF,
             "db_stop_s": _ASSUME, "db_start_s": _ASSUME, "update_service_s": _ASSUME,
-            "log_apply_records_s": _ASSUME,
+            "log_apply_records_s": NO_APPLY_RATE,
         },
     ),
 )})

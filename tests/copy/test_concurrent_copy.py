@@ -187,19 +187,27 @@ def test_draining_in_time_avoids_the_overflow(tmp_path):
     site.close()
 
 
-def test_full_host_sidefile_cancels_the_session(tmp_path):
-    site = make_cc_site(tmp_path / "s", settings={"host_sidefile_bytes": 3 * TB})
+def test_host_sidefile_grows_into_further_data_spaces_until_the_sdm_aux_storage_limit(tmp_path):
+    """A full SDM data space does not cancel the session: the SDM adds data spaces
+    (S41); only its auxiliary-storage limit does (DLB434E)."""
+    site = make_cc_site(tmp_path / "s", settings={"host_sidefile_bytes": 3 * TB, "sdm_aux_storage_bytes": 8 * TB})
     cc = site.subsystem("DS8K1").service("concurrent_copy")
     src = site.volume("SRC001", writable=True)
     s = cc.start("SRC001", [(15, 40)])
-    for t in range(15, 20):
+    for t in range(15, 22):  # 7 before-images: past two 3-track data spaces
+        src.write_track(t, pattern_track(src, t, 2))
+    cc.drain()
+    assert s.state is CCState.ACTIVE
+    q = s.query()
+    assert q["host_hwm_tracks"] == 7 and q["host_dataspaces_hwm"] == 3
+    for t in range(22, 24):  # the 9th would pass the 8-track auxiliary storage
         src.write_track(t, pattern_track(src, t, 2))
     cc.drain()
     assert s.state is CCState.CANCELLED
     with pytest.raises(CopyServiceError) as e:
         s.read_track(30)
-    assert e.value.msgid == "DLB363E" and "host sidefile is full" in e.value.text
-    assert s.query()["host_hwm_tracks"] == 3
+    assert e.value.msgid == "DLB434E" and "auxiliary storage" in e.value.text
+    assert s.query()["host_hwm_tracks"] == 8
     site.close()
 
 

@@ -233,3 +233,63 @@ def test_illegal_transition_is_refused(fcsite, fc):
     with pytest.raises(CopyServiceError) as e:
         rel.to(RelState.COPYING)  # a NOCOPY relationship starts copying only via DDSW
     assert e.value.msgid == "DLB321E"
+
+
+@pytest.mark.parametrize("incremental", [True, "YTW"])
+def test_incremental_flashcopy_is_full_volume_only(big, incremental):
+    """ANTRQST rejects INCREMENTAL(YES|YTW) with extents: an incremental relationship is
+    always full-volume; the refusal changes nothing."""
+    fc = big.subsystem("DS8K1").service("flashcopy")
+    e = _refused(big, "DLB432E", fc.establish, "SRC001", "TGT001", src_runs=[(15, 25)], dst_runs=[(5, 15)],
+                 incremental=incremental)
+    assert "full-volume" in e.text
+    _refused(big, "DLB432E", fc.establish, "SRC001", "TGT001", src_runs=[(15, 25)], incremental=incremental)
+    assert fc.relationships() == []
+    rel = fc.establish("SRC001", "TGT001", incremental=incremental)  # the whole volume is fine
+    assert rel.incremental in ("YES", "YTW")
+
+
+def test_cascading_flashcopy_is_an_option_no_cascading_by_default(big):
+    """No cascading by default (the DS6000 rule); with the DS8880 R8.3 option
+    ``fc_cascading`` a target can be the source of another relationship and each copy
+    keeps its own point in time, upstream and downstream."""
+    import numpy as np
+
+    sub = big.subsystem("DS8K1")
+    fc = sub.service("flashcopy")
+
+    def image(v):
+        vol = big.volume(v)
+        return np.stack([np.array(vol.read_track(t)) for t in range(15, 30)])
+
+    fc.establish("SRC001", "TGT001", mode="NOCOPY")
+    _refused(big, "DLB329E", fc.establish, "TGT001", "TGT002", mode="NOCOPY")
+    _refused(big, "DLB329E", fc.establish, "TGT003", "SRC001", mode="NOCOPY")
+    sub.settings["fc_cascading"] = True
+    try:
+        a0 = image("SRC001")
+        src = big.volume("SRC001", writable=True)
+        src.write_track(16, pattern_track(src, 16, 7))  # after A -> B: B keeps a0
+        assert np.array_equal(image("TGT001"), a0)
+        bc = fc.establish("TGT001", "TGT002", mode="NOCOPY")  # B -> C, B a target itself
+        assert np.array_equal(image("TGT002"), a0)
+        src.write_track(18, pattern_track(src, 18, 8))
+        b = big.volume("TGT001", writable=True)
+        b.write_track(17, pattern_track(b, 17, 9))
+        want_b = a0.copy()
+        want_b[17 - 15] = np.array(big.volume("TGT001").read_track(17))
+        assert np.array_equal(image("TGT001"), want_b)  # A's new writes do not reach B
+        assert np.array_equal(image("TGT002"), a0)  # neither B's nor A's writes reach C
+        # downstream: a new relationship onto C's source B? B has a source already
+        # (one source per target track); onto a fresh D that is already a source of D -> E
+        d = big.volume("TGT003", writable=True)
+        for t in range(15, 30):
+            d.write_track(t, pattern_track(d, t, 11))
+        d0 = image("TGT003")
+        fc.establish("TGT003", "TGT004", mode="NOCOPY")
+        fc.establish("SRC001", "TGT003", mode="NOCOPY")  # D becomes a target: E keeps d0
+        assert np.array_equal(image("TGT004"), d0)
+        assert np.array_equal(image("TGT003"), image("SRC001"))
+        fc.withdraw(bc.id)
+    finally:
+        sub.settings["fc_cascading"] = False

@@ -260,7 +260,8 @@ class CCModel(RuleBasedStateMachine):
         tb = 56_664
         self.dir, self.site = new_site("DS8K1", {"cache_bytes": cache_tracks * tb,
                                                  "cc_drain_tracks_per_s": drain_rate,
-                                                 "host_sidefile_bytes": 8 * tb})
+                                                 "host_sidefile_bytes": 4 * tb,
+                                                 "sdm_aux_storage_bytes": 8 * tb})
         self.cc = self.site.subsystem("DS8K1").service("concurrent_copy")
         self.src = self.site.volume("SRC001", writable=True)
         self.msrc = np.stack([np.array(self.src.read_track(t)) for t in range(NT)])

@@ -376,3 +376,45 @@ def test_restart_after_a_failure_while_quiesced(tmp_path):
     system.shutdown()
     check(verify(site, "HDAMDB01"))
     recon.close()
+
+
+def test_system_checkpoints_are_driven_by_number_of_log_records(tmp_path):
+    """IMS takes system checkpoints by log volume (CPLOG): one per ``checkpoint_log_records``
+    records written, whatever the elapsed time; a time interval is an option on top; the
+    purge time of a fuzzy copy is the checkpoint before it, wherever that falls."""
+    from dasdlab.engine.errors import ImsError
+
+    site = ims_site(tmp_path)
+    system, wl = run_workload(site, WorkloadSpec(rate=2000, duration=3, seed=5), checkpoint_log_records=1024)
+    cks = system.recon.checkpoints()
+    times = [c["time"] for c in cks]
+    seqs = [c["seq"] for c in cks]
+    assert wl.stats.committed > 5000 and len(cks) >= 5
+    # spaced by at least CPLOG records each (the first at IMS start), not by seconds
+    assert all(b - a >= 1024 for a, b in zip(seqs[1:], seqs[2:]))
+    assert all(b - a <= 1024 + 2000 * 0.1 + 4 for a, b in zip(seqs[1:], seqs[2:]))  # at most one slice late
+    ck_before = system.recon.checkpoint_before(2.0)
+    assert ck_before["time"] == max(t for t in times if t <= 2.0) and ck_before["time"] > times[0]
+    system.shutdown()
+    # the same workload at a tenth of the rate: a tenth of the checkpoints in the same time
+    site2 = ims_site(tmp_path / "slow")
+    slow, _ = run_workload(site2, WorkloadSpec(rate=200, duration=3, seed=5), checkpoint_log_records=1024)
+    assert len(slow.recon.checkpoints()) == 1  # 600 records: only the one at IMS start
+    slow.shutdown()
+    # weighted: each emulated record stands for 8 modeled ones (a scaled benchmark)
+    site3 = ims_site(tmp_path / "weighted")
+    w, _ = run_workload(site3, WorkloadSpec(rate=200, duration=3, seed=5), checkpoint_log_records=1024,
+                        log_record_weight=8.0)
+    assert len(w.recon.checkpoints()) >= 4
+    w.shutdown()
+    # the time-based option: checkpoints every second with CPLOG off
+    site4 = ims_site(tmp_path / "timed")
+    timed, _ = run_workload(site4, WorkloadSpec(rate=200, duration=3, seed=5), checkpoint_log_records=None,
+                            checkpoint_interval=1.0)
+    assert len(timed.recon.checkpoints()) >= 3
+    timed.shutdown()
+    for bad in (dict(checkpoint_log_records=1000), dict(checkpoint_log_records=17 * 2**20),
+                dict(checkpoint_interval=0.0), dict(log_record_weight=0)):
+        with pytest.raises(ImsError) as e:
+            ImsSystem(site, **bad)
+        assert e.value.msgid == "DLB560E"

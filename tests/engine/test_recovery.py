@@ -146,8 +146,11 @@ def test_copy_then_full_and_point_in_time_recovery(ims, kind, load):
         assert np.array_equal(ims.content(name, res.ddn), truth.content_at(res.ddn))
     assert rep.stopped and rep.restarted and system.dbs[name].state == "ONLINE"
     assert not any(x["recov"] for x in system.recon.dbds(name))
-    # point-in-time recovery to a moment after the copy: the content then
-    rep = recover(site, name, ddns[0] if len(ddns) == 1 else None, to=t_mid, system=system, profile=PROFILE)
+    # point-in-time recovery to a moment after the copy: the content then; with the image
+    # copy it needs taken in the same run, the database is started again
+    rep = recover(site, name, ddns[0] if len(ddns) == 1 else None, to=t_mid, system=system, profile=PROFILE,
+                  image_copy=True)
+    assert rep.restarted and rep.modeled["image_copy"] > 0 and len(rep.image_copies) == len(ddns)
     for res, run in zip(rep.results, runs):
         assert res.image_id == run.report.image_id
         assert np.array_equal(ims.content(name, res.ddn), truth.content_at(res.ddn, t=t_mid))
@@ -255,3 +258,55 @@ def test_refusals_change_nothing(ims, tmp_path):
         f.with_suffix(".gone").rename(f)
     assert system.recon.db("HDAMDB03")["state"] == "ONLINE"
     assert not any(x["recov"] for x in system.recon.dbds("HDAMDB03"))
+
+
+def test_point_in_time_recovery_leaves_the_database_stopped_until_image_copied(ims):
+    """As IMS Database Recovery Facility: a database recovered to a point in time stays
+    unavailable -- stopped, image copy needed, /STA refused -- until an image copy is
+    registered; the log, the truth and verify stay consistent throughout, and the
+    outage runs from the recovery's stop to the start after the copy."""
+    from dasdlab.engine import commands as cmds
+    from dasdlab.engine.errors import ImsError
+    from dasdlab.engine.icein import parse
+    from dasdlab.engine.verify import verify
+
+    site, system = ims.site, ims.system
+    name = "HDAMDB01"
+    ims.copy("standard", busy=False)
+    ims.run_workload(name, 0.5)
+    t = system.now()
+    ims.run_workload(name, 0.5)
+    truth = Truth(site.path, name)
+    rep = recover(site, name, "HDAMDD01", to=t, system=system, profile=PROFILE)
+    assert rep.stopped and not rep.restarted and "image_copy" not in rep.modeled
+    assert system.recon.db(name)["state"] == "STOPPED" and system.dbs[name].state == "STOPPED"
+    assert [r["ddn"] for r in system.recon.ic_needed(name)] == ["HDAMDD01"]
+    assert any("need an image copy" in n for n in rep.notes)
+    with pytest.raises(ImsError) as e:
+        system.start_db(name)
+    assert e.value.msgid == "DLB562E"
+    with pytest.raises(ImsError):
+        system.commit(system.dbs[name], np.zeros(1, np.int16), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                      np.zeros((1, 4), np.uint8), np.full(1, system.now()))
+    # DASD = the content at t = the truth now (the discard is logged)
+    assert np.array_equal(ims.content(name, "HDAMDD01"), truth.content_at("HDAMDD01", t=t))
+    for d in database.ImsDatabase.open(site, name).dbds:
+        assert np.array_equal(ims.content(name, d.ddn), truth.content_at(d.ddn))
+    assert verify(site, name).ok
+    # a batch image copy of the stopped database resets the flag; it stays stopped until /STA
+    reports = ims.engine.run(parse(f"  IC DBD={name},DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"))
+    assert [(r.status, r.recon_type) for r in reports] == [("ok", "BATCH")]
+    assert system.recon.ic_needed(name) == [] and system.recon.db(name)["state"] == "STOPPED"
+    system.start_db(name)
+    assert system.dbs[name].state == "ONLINE"
+    ims.run_workload(name, 0.3)
+    system.checkpoint()
+    assert verify(site, name).ok
+    # the same recovery with image_copy=True: one run, the copy priced into the outage
+    t2 = system.now()
+    ims.run_workload(name, 0.3)
+    rep2 = recover(site, name, "HDAMDD01", to=t2, system=system, profile=PROFILE, image_copy=True)
+    assert rep2.restarted and rep2.modeled["image_copy"] > 0 and len(rep2.image_copies) == 1
+    assert rep2.modeled_total > rep2.modeled["image_copy"] + rep2.modeled["apply"]
+    assert system.recon.ic_needed(name) == [] and system.dbs[name].state == "ONLINE"
+    assert cmds.STA  # the verb the refusal guards

@@ -106,33 +106,53 @@ def test_hpic_recover_damage_round_trip(site, capsys, tmp_path):
     assert re.search(r"DLB690I HDAMDB01.HDAMDD02 restored from image copy \d+ \(BATCH, COMPRESSED .*\) by reload", out)
     assert "DLB691I database HDAMDB01 recovered to the end of the log" in out
     assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
+    # the data mover that copies the clone back: EMCSNAP needs TimeFinder, which DS8K1 lacks
+    capsys.readouterr()
+    assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--data-mover", "emcsnap"]) == 8
+    assert "DLB623E" in capsys.readouterr().err
     # point in time, as JSON: HDAMDD01 back to just after the flash copy
     recon = Recon.of_site(site)
     fr = [i for i in recon.images("HDAMDB01", "HDAMDD01") if i["extra"]["format"] == "FR"][-1]
     recon.close()
     capsys.readouterr()
+    # registered at its logical completion; the job ended at its physical completion
+    assert fr["stop_time"] == fr["extra"]["logical_time"] < fr["extra"]["physical_time"]
+    to = fr["extra"]["physical_time"] + 0.5
     assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--to",
-                f"{fr['stop_time'] + 0.5}s", "--json"]) == 0
+                f"{to}s", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     (res,) = rep["results"]
-    assert rep["to_time"] == pytest.approx(fr["stop_time"] + 0.5) and res["image_id"] == fr["id"]
+    assert rep["to_time"] == pytest.approx(to) and res["image_id"] == fr["id"]
     assert res["method"] == "flashcopy" and res["records"] > 0 and res["compensated"] > 0
-    assert rep["restarted"] and rep["modeled_total_s"] > 0
+    # recovered to a point in time: stopped until image-copied (DLB562E on /STA)
+    assert not rep["restarted"] and rep["modeled_total_s"] > 0
+    assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
+    capsys.readouterr()
+    assert run(["ims", "--site", str(site), "/STA DB HDAMDB01"]) != 0
+    assert "DLB562E" in capsys.readouterr().err
+    assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01", "--to", f"{to}s",
+                "--image-copy", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    # it was stopped before this recovery, so it is not started by it; the copy is made
+    assert not rep["restarted"] and rep["modeled"]["image_copy"] > 0 and len(rep["image_copies"]) == 1
+    assert run(["ims", "--site", str(site), "/STA DB HDAMDB01"]) == 0
     assert run(["db", "verify", "--site", str(site), "HDAMDB01"]) == 0
 
 
 def test_hpic_return_codes(site, capsys, tmp_path):
     mixed = tmp_path / "mixed.icein"
-    mixed.write_text("  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"
+    mixed.write_text("  GLOBAL   DATA_MOVER=EMCSNAP\n"
+                     "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=N\n"
                      "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
-                     "           FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP\n")
+                     "           FASTIC=(REQ,COPY)\n")
     capsys.readouterr()
     assert run(["hpic", "--site", str(site), str(mixed)]) == 4
     out = capsys.readouterr().out
     assert "DLB683E" in out and "DLB650E" in out and "1 of 2 image copies made; return code 4" in out
     bad = tmp_path / "bad.icein"
-    bad.write_text("  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
-                   "           FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP\n")
+    bad.write_text("  GLOBAL   DATA_MOVER=EMCSNAP\n"
+                   "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"
+                   "           FASTIC=(REQ,COPY)\n")
     assert run(["hpic", "--site", str(site), str(bad)]) == 8
     assert "return code 8" in capsys.readouterr().out
 

@@ -67,3 +67,25 @@ def test_bad_profiles(tmp_path, text, msgid):
     with pytest.raises(ProfileError) as e:
         get_profile("nope")
     assert e.value.msgid == "DLB700E"
+
+
+def test_device_profile_sources_are_keys_or_assumptions():
+    """Every profile figure names a source key of docs/sources.md or says assumption; the
+    Concurrent Copy initialisation, the DS8000 background copy and the log apply rate,
+    which have no public figure, are marked assumptions."""
+    import re
+    from pathlib import Path
+
+    keys = set(re.findall(r"^\| (S\d+) \|", (Path(__file__).resolve().parents[2] / "docs" / "sources.md")
+                          .read_text(), re.M))
+    for p in PROFILES.values():
+        for f, src in p.sources.items():
+            cited = set(re.findall(r"\bS\d+\b", src))
+            assert cited <= keys, (p.name, f, cited - keys)
+            assert cited or src.startswith("assumption"), (p.name, f, src)
+            assert ".md" not in src, (p.name, f, src)
+        for f in ("cc_session_init_s", "log_apply_records_s"):
+            assert p.sources[f].startswith("assumption"), (p.name, f)
+    assert PROFILES["ds8000-ficon16"].sources["background_copy_mb_s"].startswith("assumption")
+    assert "SVC" not in PROFILES["ds8000-ficon16"].sources["background_copy_mb_s"]
+    assert PROFILES["3390-3990"].sources["seq_read_mb_s"].startswith("S86")

@@ -14,14 +14,19 @@ Facts from ``shared/reference/domain.md`` §2.1 and §4.1 item 3 (sources S38-S4
   (S40, S41);
 * the System Data Mover drains cache sidefiles into a **host sidefile** (S41), here at
   ``cc_drain_tracks_per_s`` in modeled time (:meth:`ConcurrentCopyService.tick`) or at
-  once (:meth:`ConcurrentCopyService.drain`); the host sidefile holds
-  ``host_sidefile_bytes`` for all sessions of the subsystem (one 2 GB data space, S42);
+  once (:meth:`ConcurrentCopyService.drain`); the host sidefiles of all sessions share
+  one SDM data space of ``host_sidefile_bytes`` (2 GB), and **further data spaces are
+  added as needed** (S41, S42): the host sidefile grows (counter
+  ``host_dataspaces_hwm``).  The real stop is the SDM's auxiliary storage, which backs
+  the data spaces: when the host sidefiles would pass ``sdm_aux_storage_bytes`` the SDM
+  terminates the session that needs the space (DLB434E; S43 says the SDM refuses or
+  ends CC when auxiliary storage runs short; the limit's size is the installation's, so
+  the default is an assumption);
 * DSS gets each track from the sidefile when a before-image is there, else from the
   volume (S38);
 * when the cache sidefiles of all sessions pass **half of the cache** the controller
-  cancels sessions, **largest sidefile first**; a full host sidefile cancels the
-  session that needs the space; a cancelled session's dump fails, the data on the
-  volume is not affected (S42, S43);
+  cancels sessions, **largest sidefile first**; a cancelled session's dump fails, the
+  data on the volume is not affected (S42, S43);
 * the session ends (**physical completion**) when the whole domain is read and both
   sidefiles are empty (S40);
 * **virtual concurrent copy** flashes (FlashCopy NOCOPY, data-set level) or snaps
@@ -85,6 +90,10 @@ from dasdlab.emulator.services.contract import Capabilities, CopyService, Protec
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError, DasdlabError
 
+
+#: the SDM's auxiliary storage for host sidefile data spaces when a subsystem's settings
+#: do not say (an assumption: the limit is an installation's paging capacity, S43)
+SDM_AUX_STORAGE_BYTES = 64 * 1024**3
 
 class CCState(Enum):
     ACTIVE = "ACTIVE"  # initialised (logically complete); the dump reads the domain
@@ -166,7 +175,7 @@ class CCSession(Lifecycle):
         "end": frozenset(C),
         "query": frozenset(C),
     }
-    COUNTERS = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks",
+    COUNTERS = ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks", "host_dataspaces_hwm",
                 "read_sidefile", "read_live", "read_work")
 
     def __init__(self, service: ConcurrentCopyService, sid: str, volser: str, tmap: TrackMap,
@@ -444,19 +453,23 @@ class ConcurrentCopyService(CopyService):
         return moved
 
     def _drain(self, n: int) -> int:
-        limit = int(self.sub.settings["host_sidefile_bytes"])
+        aux = int(self.sub.settings.get("sdm_aux_storage_bytes", SDM_AUX_STORAGE_BYTES))
+        space = int(self.sub.settings["host_sidefile_bytes"])
         moved = 0
         while moved < n and self._fifo:
             sid, r = self._fifo.popleft()
             s = self.sessions.get(sid)
             if s is None or s.state is not C.ACTIVE or r not in s.cache:
                 continue  # read by the dump, or the session is gone
-            if self._used("host") + s.track_bytes > limit:
-                self._cancel(s, f"the host sidefile is full ({limit} bytes for all sessions), so the SDM "
-                                "could not take its before-images")
+            used = self._used("host") + s.track_bytes
+            if used > aux:
+                self._cancel(s, f"the System Data Mover ran short of auxiliary storage (its limit of {aux} "
+                                "bytes for the host sidefile data spaces of all sessions is reached), so it "
+                                "could not take its before-images", msgid="DLB434E")
                 continue
             s.host[r] = s.cache.pop(r)
             s.counters["host_hwm_tracks"] = max(s.counters["host_hwm_tracks"], len(s.host))
+            s.counters["host_dataspaces_hwm"] = max(s.counters["host_dataspaces_hwm"], -(-used // space))
             s.dirty = True
             moved += 1
         return moved
@@ -566,8 +579,8 @@ class ConcurrentCopyService(CopyService):
         return sum(len(getattr(s, which)) * s.track_bytes for s in self.sessions.values()
                    if s.state is C.ACTIVE)
 
-    def _cancel(self, s: CCSession, why: str) -> None:
-        self._finish(s, C.CANCELLED, "DLB363E",
+    def _cancel(self, s: CCSession, why: str, msgid: str = "DLB363E") -> None:
+        self._finish(s, C.CANCELLED, msgid,
                      f"{s.what} on {s.volser} was cancelled: {why}. The dump cannot complete; the data "
                      "on the volume is not affected.")
 
@@ -665,6 +678,7 @@ class ConcurrentCopyService(CopyService):
             "intercepted_writes": c["intercepted_writes"],
             "cache_hwm_tracks": c["cache_hwm_tracks"], "cache_hwm_bytes": c["cache_hwm_tracks"] * tb,
             "host_hwm_tracks": c["host_hwm_tracks"], "host_hwm_bytes": c["host_hwm_tracks"] * tb,
+            "host_dataspaces_hwm": c.get("host_dataspaces_hwm", 0),
             "tracks_read_sidefile": c["read_sidefile"], "tracks_read_live": c["read_live"],
             "tracks_read_work_area": c["read_work"], "track_bytes": tb,
             "started_at": times.get("started"), "logical_complete_at": times.get("logical"),

@@ -66,10 +66,14 @@ of :meth:`FlashCopyService.subscribe` report it.
   :class:`WritesHeld` (DLB340W, ``.volser``, ``.until``) *before* anything changes,
   and the caller retries after a thaw or after advancing the clock past ``until``.
 
+**Incremental is full-volume only** (DLB432E): ANTRQST rejects INCREMENTAL(YES) with
+extents (S77) and DFSMSdss's FCINCREMENTAL establishes a full-volume relationship (S78).
+
 **Limits** (DLB32x): 12 targets per source track (``fc_targets_per_source``), one
 incremental relationship per source volume, one source per target track (target
 extents never overlap), no cascading (a track is never source and target at once, as on
-the DS6000), 65,534 relationships per volume.
+the DS6000, S57) unless the subsystem setting ``fc_cascading`` is on (DS8880 R8.3 and
+later, S91), 65,534 relationships per volume.
 
 **Persistence and crash safety.**  Under ``SITE/state/SUBSYSTEM/flashcopy/``:
 ``FCnnnn.json`` (the record) and ``FCnnnn.maps.bm``, one shared-mapped file of uint64
@@ -535,8 +539,17 @@ class FlashCopyService(CopyService):
                 raise CopyServiceError("DLB323E", f"source and target extents overlap on volume {sv}.")
             tmap = TrackMap.from_runs(srun, drun)
             level = "dataset"
+            if inc:
+                # ANTRQST FCESTABLISH: INCREMENTAL(YES) applies to the entire volume; extent
+                # lists with it are rejected (IEA message for ANTRQST, S77; DFSMSdss
+                # FCINCREMENTAL is a full-volume relationship, S78)
+                raise CopyServiceError(
+                    "DLB432E", f"incremental FlashCopy is full-volume only: an incremental relationship "
+                    f"from {sv} to {tv} cannot be established on extents (S77, S78).")
         self._check_limits(sv, tv, tmap, inc)
         # ---- checks done: from here on files change --------------------------------
+        if self.cascading:
+            self._complete_cascade(sv, tv, tmap)
         with self.lock:
             rid = self._new_id("FC")
             n = tmap.n
@@ -566,6 +579,32 @@ class FlashCopyService(CopyService):
             raise CopyServiceError("DLB325E", f"no {what} extents given for {volser}.")
         return self._runs(runs, vol, f"{what} extents on {volser}", "DLB325E")
 
+    @property
+    def cascading(self) -> bool:
+        """Setting ``fc_cascading`` (default False, the DS6000 rule, S57): a track may be
+        the target of one relationship and the source of another (DS8880 R8.3, S91)."""
+        return bool(self.sub.settings.get("fc_cascading", False))
+
+    def _complete_cascade(self, sv: str, tv: str, tmap: TrackMap) -> None:
+        """Before a cascaded establish, copy what a neighbour in the cascade still owes
+        on the shared tracks, so that every relationship can copy physical tracks:
+        upstream (the new source tracks are still to come from their own source) and
+        downstream (the new target tracks are a source whose copy must keep their
+        content before it changes).  Our way to keep each copy exact; IBM does not say
+        how the microcode does it."""
+        srun, drun = tmap.src_runs(), tmap.dst_runs()
+        for r in [r for r in self._rels.values() if r.state in _LIVE and r.remaining]:
+            if r.target == sv and runs_overlap(r.tmap.dst_runs(), srun):
+                rels, _ = r.tmap.rel_of_dst(np.concatenate([np.arange(a, b) for a, b in srun]))
+            elif r.source == tv and runs_overlap(r.tmap.src_runs(), drun):
+                rels, _ = r.tmap.rel_of_src(np.concatenate([np.arange(a, b) for a, b in drun]))
+            else:
+                continue
+            if rels.size:
+                r.copier().copy_now(rels)
+                if r.remaining == 0:
+                    self._settle(r)
+
     def _check_limits(self, sv: str, tv: str, tmap: TrackMap, inc: str | None) -> None:
         srun, drun = tmap.src_runs(), tmap.dst_runs()
         live = [r for r in self._rels.values() if r.state in _LIVE]
@@ -575,6 +614,8 @@ class FlashCopyService(CopyService):
                     "DLB328E", f"tracks of {tv} are already the target of {r.id} (from {r.source}); a "
                     "target track has exactly one source.")
         for r in live:
+            if self.cascading:
+                break  # DS8880 R8.3 and later: cascading allowed (_complete_cascade)
             if (r.source == tv and runs_overlap(r.tmap.src_runs(), drun)) or (
                     r.target == sv and runs_overlap(r.tmap.dst_runs(), srun)):
                 raise CopyServiceError(
