@@ -52,7 +52,7 @@ from dasdlab.emulator.geometry import (
     model_for_image,
 )
 from dasdlab.emulator.trackfmt import count_field, track_header
-from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, Volume, read_header
+from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, Volume, first_file, read_header
 from dasdlab.errors import ImageError
 
 CDEVHDR_LEN = 512
@@ -485,7 +485,7 @@ def open_cckd(base: str | os.PathLike, sf: str | os.PathLike | None = None) -> C
 
 def open_image(path: str | os.PathLike, sf: str | os.PathLike | None = None) -> Volume:
     """Open any CKD image read-only: plain (``CKD_P370``) or compressed with shadows."""
-    path = Path(path)
+    path = first_file(Path(path))
     hdr = read_header(path)
     if hdr.eyecatcher == EYE_CKD:
         if sf is not None:
