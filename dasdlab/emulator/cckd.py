@@ -5,7 +5,7 @@ by Hercules 3.13 ``dasdinit -z``, ``dasdload -z``/``-bz2`` and ``cckddiag``:
 
 * a 512-byte device header as in a plain image, then a 512-byte compressed-device
   header (CDEVHDR, in the byte order of the writer: little-endian unless options bit
-  0x02 is set), then the L1 table (one 4-byte entry per 256 tracks), then L2 tables
+  0x02 is set -- except its cylinder count, which is always little-endian), then the L1 table (one 4-byte entry per 256 tracks), then L2 tables
   (256 entries of pos(4) len(2) size(2)) and track images;
 * a stored track image is byte 0 = compression (0 none, 1 zlib, 2 bzip2), bytes 1-4 =
   CCHH, then the rest of the track (R0 through the end-of-track marker), compressed;
@@ -75,6 +75,11 @@ OPT_BIGENDIAN = 0x02
 VRM = b"\x00\x03\x01"
 
 _CDEV_FIELDS = "3sB10IBBh"  # vrm, options, numl1tab..cyls, nullfmt, compress, compress_parm
+#: The cylinder count is little-endian whatever the image's byte order: Hercules reads
+#: it byte by byte as little-endian and ``cckdswap`` leaves it alone (checked on
+#: ``cckdswap`` output: offset 40 stays ``14 00 00 00`` for 20 cylinders).
+_CYLS_AT = 40
+_CYLS_FIELD = 11
 CACHE_TRACKS = 64
 
 
@@ -108,15 +113,19 @@ class CompressedHeader:
 
     def pack(self) -> bytes:
         fmt = self.byteorder + _CDEV_FIELDS
-        raw = struct.pack(fmt, self.vrm, self.options, self.numl1tab, self.numl2tab, self.size,
-                          self.used, self.free, self.free_total, self.free_largest, self.free_number,
-                          self.free_imbed, self.cyls, self.nullfmt, self.compress, self.compress_parm)
-        return raw.ljust(CDEVHDR_LEN, b"\x00")
+        raw = bytearray(struct.pack(fmt, self.vrm, self.options, self.numl1tab, self.numl2tab,
+                                    self.size, self.used, self.free, self.free_total,
+                                    self.free_largest, self.free_number, self.free_imbed, 0,
+                                    self.nullfmt, self.compress, self.compress_parm))
+        raw[_CYLS_AT : _CYLS_AT + 4] = struct.pack("<I", self.cyls)
+        return bytes(raw).ljust(CDEVHDR_LEN, b"\x00")
 
     @classmethod
     def unpack(cls, raw: bytes) -> CompressedHeader:
         order = ">" if raw[3] & OPT_BIGENDIAN else "<"
-        return cls(*struct.unpack_from(order + _CDEV_FIELDS, raw))
+        fields = list(struct.unpack_from(order + _CDEV_FIELDS, raw))
+        fields[_CYLS_FIELD] = struct.unpack_from("<I", raw, _CYLS_AT)[0]
+        return cls(*fields)
 
 
 def null_track_image(cyl: int, head: int, fmt: int) -> bytes:

@@ -185,3 +185,37 @@ def test_missing_shadow_is_not_created(tmp_path):
     with open_cckd(base, sf=tmp_path / "b_*.shd") as v:
         assert len(v.stack) == 1 and v.volser == "NOSF01"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.cckd", "s.ckd"]
+
+
+@pytest.mark.parametrize("option", ["-z", "-bz2"])
+def test_big_endian_image_from_cckdswap_opens_like_the_little_endian_one(herc, cli, inputs, tmp_path, option):
+    """cckdswap turns a CCKD image big-endian (CDEVHDR option 0x02, L1/L2 swapped; the
+    cylinder count stays little-endian).  Listing, reading and converting it give what
+    Hercules gives, and what the little-endian original gives."""
+    le = _load(herc, inputs, tmp_path, option, "le.cckd")
+    be = tmp_path / "be.cckd"
+    shutil.copyfile(le, be)
+    herc.run("cckdswap", be, cwd=tmp_path)
+    raw = be.read_bytes()
+    assert raw[512 + 3] & 0x02 and raw[512 + 4 : 512 + 8] != le.read_bytes()[512 + 4 : 512 + 8]
+    before = _digest(be)
+    code, out, err = cli("volume", "ls", be)
+    assert code == 0, err
+    assert out == herc.dasdls_info(be, tmp_path)
+    assert out.splitlines()[1:] == herc.dasdls_info(le, tmp_path).splitlines()[1:]
+    for dsn in ("TEST.TEXT", "TEST.BIN", "TEST.EMPTY"):
+        got = tmp_path / f"ours.{dsn}"
+        code, _, err = cli("dataset", "read", be, dsn, "--to", got)
+        assert code == 0, err
+        assert got.read_bytes() == herc.dasdseq(be, dsn, tmp_path), dsn
+    code, out, err = cli("volume", "check", be)
+    assert code == 0, err
+    ours, ref = tmp_path / "ours.ckd", tmp_path / "ref.ckd"
+    assert cli("volume", "convert", be, ours)[0] == 0
+    herc.run("dasdcopy", "-q", be, ref, cwd=tmp_path)
+    assert filecmp.cmp(ours, ref, shallow=False)
+    with open_cckd(be) as b, open_cckd(le) as a:
+        assert b.stack[0].cdev.big_endian and not a.stack[0].cdev.big_endian
+        assert b.cylinders == a.cylinders == 1113
+        assert all(a.track_image(t) == b.track_image(t) for t in range(0, a.ntracks, 97))
+    assert _digest(be) == before
