@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SITE_HELP, dataset_volume
+from dasdlab.cli.common import SF_HELP, SITE_HELP, dataset_volume
 
 app = typer.Typer(help="Allocate, write, read and delete data sets on a volume.",
                   no_args_is_help=True)
@@ -72,14 +72,15 @@ def write(
 
 @app.command()
 def read(
-    args: Args,
+    args: Annotated[list[str], typer.Argument(help="PATH [sf=NAME] DSN, or just DSN with --site.")],
     to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
     site: SiteOpt = None,
+    sf: Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)] = None,
 ) -> None:
     """Read a data set's records, byte-identical to Hercules dasdseq."""
     from dasdlab.emulator.dataset import Dataset
 
-    vol, dsn = dataset_volume(args, site, None, writable=False)
+    vol, dsn = dataset_volume(args, site, None, writable=False, sf=sf)
     ds = Dataset(vol, dsn)
     if to is None:
         ds.read_to(sys.stdout.buffer)

@@ -7,13 +7,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SITE_HELP, open_volume, print_json
+from dasdlab.cli.common import SF_HELP, SITE_HELP, open_volume, print_json, take_sf
 
 app = typer.Typer(help="Create, list, check, dump, copy and convert CKD volume images.",
                   no_args_is_help=True)
 
 SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
 Target = Annotated[str, typer.Argument(help="Image path, or a VOLSER with --site.")]
+SfOpt = Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)]
+SfArg = Annotated[Optional[list[str]], typer.Argument(help="sf=NAME, Hercules' form of --sf.",
+                                                      show_default=False)]
+
+
+def _open(target: str, site, sf: str | None, sf_args: list[str] | None):
+    rest, name = take_sf(list(sf_args or []), sf)
+    if rest:
+        raise typer.BadParameter(f"unexpected argument {rest[0]!r} (only sf=NAME may follow the image)")
+    return open_volume(target, site, sf=name)
 
 
 @app.command()
@@ -35,12 +45,12 @@ def init(
 
 
 @app.command("ls")
-def ls(target: Target, site: SiteOpt = None,
+def ls(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
        json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
     """List the data sets of a volume, like Hercules 'dasdls -info'."""
     from dasdlab.emulator.listing import format_dasdls, list_volume
 
-    vol = open_volume(target, site)
+    vol = _open(target, site, sf, sf_args)
     entries = list_volume(vol)
     if json_:
         print_json([e.as_json() for e in entries])
@@ -51,10 +61,10 @@ def ls(target: Target, site: SiteOpt = None,
 
 
 @app.command()
-def info(target: Target, site: SiteOpt = None,
+def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
          json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the geometry, space and VTOC summary of a volume."""
-    vol = open_volume(target, site)
+    vol = _open(target, site, sf, sf_args)
     vt = vol.vtoc
     d = {
         "volser": vt.vol1.volser,
@@ -80,12 +90,12 @@ def info(target: Target, site: SiteOpt = None,
 
 
 @app.command()
-def check(target: Target, site: SiteOpt = None) -> None:
+def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None) -> None:
     """Verify header, track formats, VTOC and extents; exit 0 only when sound."""
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.check import check_volume
 
-    vol = open_volume(target, site)
+    vol = _open(target, site, sf, sf_args)
     with bar("checking tracks", "tracks") as progress:
         report = check_volume(vol, progress)
     for p in report.problems:
@@ -99,14 +109,20 @@ def check(target: Target, site: SiteOpt = None) -> None:
 
 
 @app.command("dump-track")
-def dump_track(target: Target, cyl: int, head: int, site: SiteOpt = None,
+def dump_track(target: Target,
+               where: Annotated[list[str], typer.Argument(help="[sf=NAME] CYL HEAD.")],
+               site: SiteOpt = None, sf: SfOpt = None,
                raw: Annotated[bool, typer.Option(help="Write the raw slot bytes to stdout.")] = False) -> None:
     """Show one track: home address, then every record's count, key and data in hex."""
     import sys
 
     from dasdlab.emulator.trackdump import dump_track as dump
 
-    vol = open_volume(target, site)
+    rest, name = take_sf(where, sf)
+    if len(rest) != 2 or not all(x.isdigit() for x in rest):
+        raise typer.BadParameter("give the track as CYL HEAD (two numbers)")
+    cyl, head = int(rest[0]), int(rest[1])
+    vol = open_volume(target, site, sf=name)
     t = vol.track_of(cyl, head)
     if raw:
         sys.stdout.buffer.write(vol.read_track(t).tobytes())
@@ -136,7 +152,8 @@ def convert(
                                                     "zlib (default), bzip2 or none.")] = None,
     sf: Annotated[Optional[str], typer.Option("--sf", help="Shadow files of a CCKD source, "
                                               "named as Hercules' sf=, e.g. 'shadows/base_*.shd'; "
-                                              "they are merged into DST.")] = None,
+                                              "they are merged into DST (a name that matches "
+                                              "no file is an error).")] = None,
 ) -> None:
     """Convert between plain and compressed images (like Hercules dasdcopy)."""
     from dasdlab.cli.progress import bar

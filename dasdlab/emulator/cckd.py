@@ -26,7 +26,8 @@ its tracks 2.. read back with an EOF record, unlike the 29-byte tracks of a plai
 ``dasdinit``.  ``dasdload -z`` stores its empty tracks as format-1 null entries.
 
 Hercules utilities *create* the first shadow file when ``sf=`` names none that exists;
-dasdlab never writes to its inputs, so a missing shadow simply means "no shadow".
+dasdlab never writes to its inputs, so a shadow name that matches no file is an error
+(``DLB186E``), never a silent "no shadow".
 Tracks are decompressed when first read and kept in a small cache.
 """
 
@@ -353,7 +354,15 @@ class CckdVolume(Volume):
         stack = [base]
         try:
             if sf is not None:
-                for name in shadow_names(sf):
+                names = shadow_names(sf)
+                if not names[0].exists():
+                    raise ImageError(
+                        "DLB186E",
+                        f"no shadow file matches {str(sf)!r}: {names[0]} does not exist "
+                        "(dasdlab does not create shadow files on open, as the Hercules "
+                        "utilities do).",
+                    )
+                for name in names:
                     if not name.exists():
                         break  # Hercules stops at the first missing number too
                     f = CckdFile(name, EYE_SHADOW)
@@ -487,6 +496,47 @@ class CckdVolume(Volume):
         return f"CckdVolume({self.path.name}{sf}, {self.geometry.name}, {self.cylinders} cyl)"
 
 
+def shadows_near(base: str | os.PathLike, limit: int = 256) -> list[Path]:
+    """Shadow files (``CKD_S370``) in the base image's folder or one folder below it
+    whose geometry matches the base: what ``volume ls base.cckd`` without ``sf=`` would
+    leave out.  Only the 512-byte headers of at most ``limit`` files are read."""
+    base = Path(base)
+    try:
+        b = CckdFile(base, EYE_CCKD)
+    except ImageError:
+        return []
+    try:
+        want = (b.devhdr.heads, b.devhdr.slot_size, b.devhdr.devtype_byte, b.cdev.cyls)
+    finally:
+        b.close()
+    folder = base.parent
+    candidates: list[Path] = []
+    try:
+        for p in sorted(folder.iterdir()):
+            if p.is_dir():
+                candidates += sorted(q for q in p.iterdir() if q.is_file())
+            elif p.is_file() and p != base:
+                candidates.append(p)
+            if len(candidates) >= limit:
+                break
+    except OSError:
+        return []
+    found = []
+    for p in candidates[:limit]:
+        try:
+            with open(p, "rb") as fh:
+                raw = fh.read(DEVHDR_LEN + CDEVHDR_LEN)
+        except OSError:
+            continue
+        if len(raw) < DEVHDR_LEN + CDEVHDR_LEN or raw[:8] != EYE_SHADOW:
+            continue
+        hdr = read_header(p)
+        cdev = CompressedHeader.unpack(raw[DEVHDR_LEN:])
+        if (hdr.heads, hdr.slot_size, hdr.devtype_byte, cdev.cyls) == want:
+            found.append(p)
+    return found
+
+
 def open_cckd(base: str | os.PathLike, sf: str | os.PathLike | None = None) -> CckdVolume:
     """Open a compressed image with its shadow files (``sf`` as Hercules' ``sf=``)."""
     return CckdVolume.open(base, sf=sf)
@@ -522,4 +572,5 @@ __all__ = [
     "open_cckd",
     "open_image",
     "shadow_names",
+    "shadows_near",
 ]
