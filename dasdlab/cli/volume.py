@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.errors import DasdlabError
 from dasdlab.cli.common import SF_HELP, SITE_HELP, open_volume, print_json, take_sf
 
 app = typer.Typer(help="Create, list, check, dump, copy and convert CKD volume images.",
@@ -64,10 +65,17 @@ def ls(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = 
 def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
          json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the geometry, space and VTOC summary of a volume."""
+    from dasdlab.emulator.check import missing_vtoc
+    from dasdlab.emulator.vtoc import read_vol1
+
     vol = _open(target, site, sf, sf_args)
-    vt = vol.vtoc
+    no_vtoc = missing_vtoc(vol)
+    try:
+        volser = read_vol1(vol).volser
+    except DasdlabError:
+        volser = None
     d = {
-        "volser": vt.vol1.volser,
+        "volser": volser,
         "model": vol.geometry.name,
         "cylinders": vol.cylinders,
         "heads": vol.heads,
@@ -75,18 +83,27 @@ def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt 
         "track_slot_bytes": vol.slot,
         "files": [str(f.path) for f in vol.files],
         "tracks_written": vol.written.count(),
-        "vtoc_tracks": list(vt.vtoc_tracks),
-        "free_tracks": vt.free_tracks(),
-        "free_extents": len(vt.free),
-        "free_dscbs": len(vt.free_dscbs()),
-        "free_space_source": vt.free_source,
-        "datasets": len(vt.datasets),
     }
+    if no_vtoc is None:
+        vt = vol.vtoc
+        d.update({
+            "vtoc_tracks": list(vt.vtoc_tracks),
+            "free_tracks": vt.free_tracks(),
+            "free_extents": len(vt.free),
+            "free_dscbs": len(vt.free_dscbs()),
+            "free_space_source": vt.free_source,
+            "datasets": len(vt.datasets),
+        })
+    else:
+        d.update({"vtoc": None, "missing": str(no_vtoc)})
     if json_:
         print_json(d)
-        return
-    for k, v in d.items():
-        typer.echo(f"{k:>18}: {v}")
+    else:
+        for k, v in d.items():
+            typer.echo(f"{k:>18}: {v}")
+    if no_vtoc is not None:
+        typer.echo(f"DLB190W {target} has no VTOC, so no data sets or free space are shown: "
+                   f"{no_vtoc.text}", err=True)
 
 
 @app.command()
@@ -103,6 +120,12 @@ def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt
     if report.problems:
         typer.echo(f"DLB151E {target}: {len(report.problems)} problem(s) in {report.tracks_checked} "
                    "written tracks.", err=True)
+        raise typer.Exit(8)
+    if report.no_vtoc is not None:
+        # the tracks are sound, but a volume nothing can allocate on is not: dasdls
+        # also stops at the missing Format-4 DSCB ("F4DSCB record not found")
+        typer.echo(f"DLB191E {target}: {report.tracks_checked} written tracks are sound, but the "
+                   f"volume has no VTOC: {report.no_vtoc.text}", err=True)
         raise typer.Exit(8)
     typer.echo(f"DLB152I {target}: sound ({report.tracks_checked} written tracks checked, "
                f"{len(vol.vtoc.datasets)} data sets).")
