@@ -4,7 +4,10 @@ either an image path or, with ``--site DIR``, a volume serial or catalogued name
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import typer
 
@@ -103,3 +106,24 @@ def dataset_volume(args: list[str], site: Path | None, volser: str | None, writa
 
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2))
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[BinaryIO]:
+    """A file opened for writing that appears under ``path`` only when complete: it is
+    written as ``path.part`` and renamed at the end (removed on any error)."""
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        f = open(part, "wb")
+    except OSError as e:
+        from dasdlab.errors import DasdlabError
+
+        raise DasdlabError("DLB261E", f"cannot write {path}: {e.strerror}.") from None
+    try:
+        with f:
+            yield f
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise

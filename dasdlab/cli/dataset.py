@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SF_HELP, SITE_HELP, dataset_volume
+from dasdlab.cli.common import SF_HELP, SITE_HELP, dataset_volume, output_file
 
 app = typer.Typer(help="Allocate, write, read and delete data sets on a volume.",
                   no_args_is_help=True)
@@ -49,11 +49,15 @@ def alloc(
 @app.command()
 def write(
     args: Args,
-    from_: Annotated[str, typer.Option("--from", help="File of fixed-length records, '-' for stdin.")],
+    from_: Annotated[str, typer.Option("--from", help="Input, '-' for stdin: F/FB records "
+                                       "back to back; V/VB/U a record file (each record a "
+                                       "4-byte RDW, then its data); with --ascii, text lines.")],
     append: Annotated[bool, typer.Option(help="Add to the end (DISP=MOD) instead of replacing.")] = False,
+    ascii: Annotated[bool, typer.Option("--ascii", help="The input is UTF-8 text, one record per "
+                                        "line, stored in EBCDIC code page 037.")] = False,
     site: SiteOpt = None,
 ) -> None:
-    """Write raw fixed-length records into a data set (it grows into secondary extents)."""
+    """Write records into a data set (it grows into secondary extents); a PDS is refused."""
     from dasdlab.emulator.dataset import Dataset
     from dasdlab.errors import DasdlabError
 
@@ -65,7 +69,7 @@ def write(
         except OSError as e:
             raise DasdlabError("DLB241E", f"cannot read {from_}: {e.strerror}.") from None
     vol, dsn = dataset_volume(args, site, None, writable=True)
-    res = Dataset(vol, dsn).write(data, append=append)
+    res = Dataset(vol, dsn).write(data, append=append, ascii=ascii)
     typer.echo(f"DLB242I {res.records} records in {res.blocks} blocks written to {dsn.upper()} "
                f"({res.tracks_used} tracks used, {res.extents_added} extent(s) added).")
 
@@ -76,18 +80,22 @@ def read(
     to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
     site: SiteOpt = None,
     sf: Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)] = None,
+    ascii: Annotated[bool, typer.Option("--ascii", help="One text line per record (EBCDIC code "
+                                        "page 037, trailing blanks removed), as dasdseq -ascii.")] = False,
 ) -> None:
-    """Read a data set's records, byte-identical to Hercules dasdseq."""
+    """Read a DSORG=PS data set's records: F/FB byte-identical to Hercules dasdseq, V/VB/VBS/U
+    deblocked into a record file (each record a 4-byte RDW, then its data)."""
     from dasdlab.emulator.dataset import Dataset
 
     vol, dsn = dataset_volume(args, site, None, writable=False, sf=sf)
     ds = Dataset(vol, dsn)
+    ds.check_sequential()
     if to is None:
-        ds.read_to(sys.stdout.buffer)
+        ds.read_to(sys.stdout.buffer, ascii=ascii)
         sys.stdout.buffer.flush()
     else:
-        with open(to, "wb") as f:
-            n = ds.read_to(f)
+        with output_file(to) as f:
+            n = ds.read_to(f, ascii=ascii)
         typer.echo(f"DLB243I {n} bytes read from {ds.dsn} to {to}.", err=True)
 
 
