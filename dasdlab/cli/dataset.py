@@ -28,16 +28,35 @@ def alloc(
     secondary: Annotated[int, typer.Option(help="Secondary space, same unit.")] = 0,
     dsorg: Annotated[str, typer.Option(help="PS, DA or PO.")] = "PS",
     keylen: Annotated[int, typer.Option(help="Key length.")] = 0,
+    dir_blocks: Annotated[Optional[int], typer.Option("--dir-blocks", help="Directory blocks of a "
+                                                      "PDS (--dsorg PO).")] = None,
     site: SiteOpt = None,
     volser: Annotated[Optional[str], typer.Option(help="Volume for the new data set (with --site).")] = None,
 ) -> None:
-    """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries)."""
+    """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries); a PDS
+    gets an empty directory of --dir-blocks blocks."""
     if (tracks is None) == (cylinders is None):
         raise typer.BadParameter("give exactly one of --tracks and --cylinders")
+    from dasdlab.errors import DatasetError
+
+    po = dsorg.upper() == "PO"
+    if po and not dir_blocks:
+        raise DatasetError("DLB274E", "a PDS (--dsorg PO) needs --dir-blocks N (N >= 1).")
+    if dir_blocks is not None and not po:
+        raise DatasetError("DLB274E", "--dir-blocks applies only to --dsorg PO.")
     vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
     unit, qty = ("TRK", tracks) if tracks is not None else ("CYL", cylinders)
+    if po:
+        from dasdlab.emulator.pds import check_directory_fits
+
+        check_directory_fits(vol, dir_blocks, qty * (vol.heads if unit == "CYL" else 1))
     entry = vol.vtoc.allocate(dsn, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen,
                               unit=unit, primary=qty, secondary=secondary)
+    if po:
+        from dasdlab.emulator.pds import initialize_directory
+
+        initialize_directory(vol, entry.dsn, dir_blocks)
+        entry = vol.vtoc.get(entry.dsn)
     if site is not None:
         from dasdlab.emulator.site import Site
 

@@ -119,6 +119,61 @@ class WriteResult:
     tracks_used: int
     extents_added: int
     lstar: tuple[int, int]
+    #: (TT, R) of the first block written (of the EOF record when there was none).
+    first: tuple[int, int] = (0, 1)
+
+
+def deblock(blocks: Iterable[bytes], recfm: int, lrecl: int, blksize: int, where: str) -> Iterator[bytes]:
+    """The logical records of a stream of blocks, by RECFM (see the module docstring)."""
+    kind = record_kind(recfm)
+    if kind == "F":
+        size = lrecl or blksize
+        for b in blocks:
+            if len(b) % size:  # dasdseq writes whole LRECL pieces
+                b = b + bytes(size - len(b) % size)
+            for off in range(0, len(b), size):
+                yield b[off : off + size]
+    elif kind == "U":
+        yield from blocks
+    else:
+        yield from _variable_records(blocks, bool(recfm & 0x08), where)
+
+
+def _variable_records(blocks: Iterable[bytes], spanned: bool, name: str) -> Iterator[bytes]:
+    pending: bytearray | None = None
+    for n, b in enumerate(blocks):
+        where = f"block {n + 1} of {name}"
+        if len(b) < RDW_LEN:
+            raise DatasetError("DLB257E", f"{where} is {len(b)} bytes, too short for a BDW.")
+        bdw = (int.from_bytes(b[:4], "big") & 0x7FFFFFFF) if b[0] & 0x80 else (b[0] << 8) | b[1]
+        if not RDW_LEN <= bdw <= len(b):
+            raise DatasetError("DLB257E", f"{where}: its BDW says {bdw} bytes but the block is {len(b)}.")
+        pos = RDW_LEN
+        while pos < bdw:
+            ln = (b[pos] << 8) | b[pos + 1] if pos + 2 <= bdw else 0
+            if ln < RDW_LEN or pos + ln > bdw:
+                raise DatasetError(
+                    "DLB257E", f"{where}: the RDW at offset {pos} says {ln} bytes, outside the block's {bdw}.")
+            seg = b[pos + 2] & 0x03
+            data = b[pos + RDW_LEN : pos + ln]
+            pos += ln
+            if not spanned or seg == 0:
+                if spanned and pending is not None:
+                    raise DatasetError("DLB258E", f"{where}: a whole record follows an unfinished spanned record.")
+                yield data
+            elif seg == 1:
+                if pending is not None:
+                    raise DatasetError("DLB258E", f"{where}: a first segment follows an unfinished spanned record.")
+                pending = bytearray(data)
+            else:
+                if pending is None:
+                    raise DatasetError("DLB258E", f"{where}: a {'last' if seg == 2 else 'middle'} segment has no first segment.")
+                pending += data
+                if seg == 2:
+                    yield bytes(pending)
+                    pending = None
+    if pending is not None:
+        raise DatasetError("DLB258E", f"{name} ends inside a spanned record.")
 
 
 class Dataset:
@@ -319,13 +374,24 @@ class Dataset:
     def write_records(self, records: Iterable[bytes], append: bool = False) -> WriteResult:
         """Write V, VB or U records (data only, without RDWs), blocked as the data set's
         RECFM and BLKSIZE say, then an EOF record."""
+        records = [bytes(r) for r in records]
+        return self._write_blocks(self.blocks_for(records), len(records), append)
+
+    def blocks_for(self, records: list[bytes]) -> list[bytes]:
+        """The blocks that hold ``records`` (data only) under this data set's RECFM,
+        LRECL and BLKSIZE; raises (DLB256E, DLB260E) for a record that does not fit."""
         f1 = self.entry.f1
         kind = record_kind(f1.recfm)
-        records = [bytes(r) for r in records]
         if self.keylen:
             raise DatasetError("DLB232E", f"{self.dsn} has keys (KL={self.keylen}); sequential writes need KL=0.")
         blksize, lrecl = self.blksize, self.lrecl
         blocks: list[bytes] = []
+        if kind == "F":
+            for i, r in enumerate(records):
+                if len(r) != lrecl:
+                    raise DatasetError("DLB256E", f"record {i + 1} is {len(r)} bytes; {self.dsn} has LRECL={lrecl}.")
+            per = max(blksize // lrecl, 1) if f1.recfm & 0x10 else 1
+            return [b"".join(records[i : i + per]) for i in range(0, len(records), per)]
         if kind == "U":
             for i, r in enumerate(records):
                 if not 0 < len(r) <= blksize:
@@ -358,19 +424,25 @@ class Dataset:
                 size += len(rec)
             if cur:
                 blocks.append(size.to_bytes(2, "big") + b"\x00\x00" + b"".join(cur))
-        else:  # pragma: no cover - F goes through write()
-            raise DatasetError("DLB232E", f"{self.dsn} is RECFM=F; write it with write().")
-        return self._write_blocks(blocks, len(records), append)
+        return blocks
 
-    def _write_blocks(self, blocks: list[bytes], nrecords: int, append: bool) -> WriteResult:
-        """Write blocks of any lengths from the start (or after the EOF, when appending)."""
+    def _write_blocks(self, blocks: list[bytes], nrecords: int, append: bool = False,
+                      start: tuple[int, int] | None = None) -> WriteResult:
+        """Write blocks of any lengths, then an EOF record: from the start, over the EOF
+        record (``append``), or from (TT, R) ``start`` keeping the records before it."""
         geo = self.vol.geometry
         tl = geo.track_length
         start_tt, start_r, kept = 0, 1, []
-        if append and self.entry.f1.lstar != (0, 0):
+        if start is not None:
+            start_tt, start_r = start
+        elif append and self.entry.f1.lstar != (0, 0):
             start_tt, start_r = self.entry.f1.lstar
-            kept = self._kept_records(start_tt, start_r)
-        used = sum(geo.record_bytes(0, len(k)) for k in kept)
+        if start_r > 1:
+            t0 = self.absolute_track(start_tt)
+            img0 = self.vol.read_track(t0)
+            kept = [(bytes(img0[x.key_offset : x.data_offset]), bytes(img0[x.data_offset : x.end]))
+                    for x in self.vol.records(t0) if x.r < start_r]
+        used = sum(geo.record_bytes(len(k), len(d)) for k, d in kept)
         per_track: list[list[int]] = []
         cur: list[int] = []
         for i, b in enumerate(blocks):
@@ -396,7 +468,7 @@ class Dataset:
         for i, idx in enumerate(per_track):
             t = int(self.tracks[start_tt + i])
             lead = kept if i == 0 else []
-            recs = [(r + 1, b"", d) for r, d in enumerate(lead)]
+            recs = [(r + 1, k, d) for r, (k, d) in enumerate(lead)]
             recs += [(len(recs) + j + 1, b"", blocks[k]) for j, k in enumerate(idx)]
             if i == len(per_track) - 1:
                 r_eof = len(recs) + 1
@@ -405,7 +477,9 @@ class Dataset:
         tt_eof = start_tt + len(per_track) - 1
         vt.update_end(self.dsn, (tt_eof, r_eof), geo.track_balance(used))
         self.entry = vt.get(self.dsn)
-        return WriteResult(nrecords, len(blocks), tt_eof + 1, grow, (tt_eof, r_eof))
+        first = next(((start_tt + i, (len(kept) if i == 0 else 0) + 1) for i, idx in enumerate(per_track) if idx),
+                     (tt_eof, r_eof))
+        return WriteResult(nrecords, len(blocks), tt_eof + 1, grow, (tt_eof, r_eof), first)
 
     # ------------------------------------------------------------------ sequential read
     def blocks(self) -> Iterator[np.ndarray]:
@@ -450,58 +524,8 @@ class Dataset:
     def records(self) -> Iterator[bytes]:
         """The logical records in order, deblocked by RECFM (see the module docstring)."""
         self.check_sequential()
-        kind = record_kind(self.entry.f1.recfm)
-        if kind == "F":
-            lrecl = self.lrecl or self.blksize
-            for blk in self.blocks():
-                b = blk.tobytes()
-                if len(b) % lrecl:  # dasdseq writes whole LRECL pieces
-                    b += bytes(lrecl - len(b) % lrecl)
-                for off in range(0, len(b), lrecl):
-                    yield b[off : off + lrecl]
-        elif kind == "U":
-            for blk in self.blocks():
-                yield blk.tobytes()
-        else:
-            yield from self._variable_records()
-
-    def _variable_records(self) -> Iterator[bytes]:
-        spanned = bool(self.entry.f1.recfm & 0x08)
-        pending: bytearray | None = None
-        for n, blk in enumerate(self.blocks()):
-            b = blk.tobytes()
-            where = f"block {n + 1} of {self.dsn}"
-            if len(b) < RDW_LEN:
-                raise DatasetError("DLB257E", f"{where} is {len(b)} bytes, too short for a BDW.")
-            bdw = (int.from_bytes(b[:4], "big") & 0x7FFFFFFF) if b[0] & 0x80 else (b[0] << 8) | b[1]
-            if not RDW_LEN <= bdw <= len(b):
-                raise DatasetError("DLB257E", f"{where}: its BDW says {bdw} bytes but the block is {len(b)}.")
-            pos = RDW_LEN
-            while pos < bdw:
-                ln = (b[pos] << 8) | b[pos + 1] if pos + 2 <= bdw else 0
-                if ln < RDW_LEN or pos + ln > bdw:
-                    raise DatasetError(
-                        "DLB257E", f"{where}: the RDW at offset {pos} says {ln} bytes, outside the block's {bdw}.")
-                seg = b[pos + 2] & 0x03
-                data = b[pos + RDW_LEN : pos + ln]
-                pos += ln
-                if not spanned or seg == 0:
-                    if spanned and pending is not None:
-                        raise DatasetError("DLB258E", f"{where}: a whole record follows an unfinished spanned record.")
-                    yield data
-                elif seg == 1:
-                    if pending is not None:
-                        raise DatasetError("DLB258E", f"{where}: a first segment follows an unfinished spanned record.")
-                    pending = bytearray(data)
-                else:
-                    if pending is None:
-                        raise DatasetError("DLB258E", f"{where}: a {'last' if seg == 2 else 'middle'} segment has no first segment.")
-                    pending += data
-                    if seg == 2:
-                        yield bytes(pending)
-                        pending = None
-        if pending is not None:
-            raise DatasetError("DLB258E", f"{self.dsn} ends inside a spanned record.")
+        f1 = self.entry.f1
+        return deblock((b.tobytes() for b in self.blocks()), f1.recfm, self.lrecl, self.blksize, self.dsn)
 
     def read(self) -> bytes:
         """All records as :meth:`read_to` writes them (for F/FB, what ``dasdseq`` writes)."""
