@@ -102,8 +102,7 @@ def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt 
         for k, v in d.items():
             typer.echo(f"{k:>18}: {v}")
     if no_vtoc is not None:
-        typer.echo(f"DLB190W {target} has no VTOC, so no data sets or free space are shown: "
-                   f"{no_vtoc.text}", err=True)
+        typer.echo(f"DLB190W no VTOC, so no data sets or free space are shown: {no_vtoc.text}", err=True)
 
 
 @app.command()
@@ -124,8 +123,8 @@ def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt
     if report.no_vtoc is not None:
         # the tracks are sound, but a volume nothing can allocate on is not: dasdls
         # also stops at the missing Format-4 DSCB ("F4DSCB record not found")
-        typer.echo(f"DLB191E {target}: {report.tracks_checked} written tracks are sound, but the "
-                   f"volume has no VTOC: {report.no_vtoc.text}", err=True)
+        typer.echo(f"DLB191E {report.tracks_checked} written tracks are sound, but there is no "
+                   f"VTOC: {report.no_vtoc.text}", err=True)
         raise typer.Exit(8)
     typer.echo(f"DLB152I {target}: sound ({report.tracks_checked} written tracks checked, "
                f"{len(vol.vtoc.datasets)} data sets).")
