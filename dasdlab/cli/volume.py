@@ -35,11 +35,15 @@ def init(
     cylinders: Annotated[Optional[int], typer.Option(help="Cylinders (default: the model's).")] = None,
     vtoc_tracks: Annotated[Optional[int], typer.Option(help="VTOC size in tracks (default: rest of cylinder 0).")] = None,
     split: Annotated[bool, typer.Option(help="Split at 2 GB into name_1, name_2... like dasdinit without -lfs.")] = False,
+    null_tracks: Annotated[bool, typer.Option("--null-tracks", help="Write every free track as an empty "
+                                              "(null) track, as dasdinit does, so that a Hercules guest "
+                                              "can use the free space; costs about 4 KB of disk a track.")] = False,
 ) -> None:
     """Create a new sparse volume with a VOL1 label and an empty VTOC."""
     from dasdlab.emulator.volume import Volume
 
-    vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split)
+    vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split,
+                        null_tracks=null_tracks)
     typer.echo(f"DLB140I volume {vol.volser} created: {vol.geometry.name}, {vol.cylinders} cylinders, "
                f"{vol.ntracks} tracks, {len(vol.files)} file(s), {path}")
     vol.close()

@@ -292,12 +292,20 @@ class Volume:
         vtoc_tracks: int | None = None,
         split: bool = False,
         owner: str = "DASDLAB",
+        null_tracks: bool = False,
     ) -> Volume:
         """Create a new sparse volume with IPL records, VOL1 and an empty VTOC.
 
         ``split`` writes the multi-file form Hercules uses without ``-lfs``.
         The VTOC starts at cylinder 0 head 1; by default it fills the rest of cylinder 0
         (14 tracks, 700 DSCBs on a 3390).
+
+        ``null_tracks`` writes every track as the empty track ``dasdinit`` writes (home
+        address, R0, end of track: 29 bytes at the start of each slot, the rest a hole),
+        so that a Hercules guest can format and use the free space.  It costs one file
+        system block per track (measured on ext4: 4,108 bytes a track, 65 MiB for a
+        3390-1, 196 MiB for a 3390-3, 1.9 GiB for a 3390-27), and every track then counts
+        as written; without it a never-written track is a hole that costs nothing.
         """
         from dasdlab.emulator import vtoc as vtoc_mod
 
@@ -331,6 +339,8 @@ class Volume:
                     created.append(p)
                     f.write(hdr.pack())
                     f.truncate(DEVHDR_LEN + n * geo.heads * geo.slot_size)
+                    if null_tracks:
+                        _write_null_tracks(f.fileno(), start * geo.heads, n * geo.heads, geo)
                 start += n
             vol = cls.open(paths[0], writable=True)
             vtoc_mod.initialize(vol, vol1, vtoc_tracks=vtoc_tracks, owner=owner)
@@ -618,6 +628,14 @@ class Volume:
     def __repr__(self) -> str:
         return (f"Volume({self.path.name}, {self.geometry.name}, {self.cylinders} cyl, "
                 f"{self.written.count()}/{self.ntracks} tracks written)")
+
+
+def _write_null_tracks(fd: int, first: int, count: int, geo: DeviceModel) -> None:
+    """Write the used bytes of a null track (HA, R0, end of track) into each of
+    ``count`` slots of one file, whose first slot is track ``first``."""
+    for i in range(count):
+        cyl, head = divmod(first + i, geo.heads)
+        os.pwrite(fd, trackfmt.track_header(cyl, head) + trackfmt.EOT, DEVHDR_LEN + i * geo.slot_size)
 
 
 def _data_ranges(path: Path) -> Iterator[tuple[int, int]]:
