@@ -157,6 +157,8 @@ def test_big_endian_header_and_tables_are_read(plain, tmp_path):
     raw = bytearray(le.read_bytes())
     fields = struct.unpack_from("<3sB10IBBh", raw, 512)
     struct.pack_into(">3sB10IBBh", raw, 512, fields[0], fields[1] | 0x02, *fields[2:])
+    # as cckdswap does: the cylinder count (offset 40) stays little-endian
+    struct.pack_into("<I", raw, 512 + 40, fields[11])
     numl1 = fields[2]
     l1 = np.frombuffer(raw, "<u4", numl1, L1_POS)
     for off in l1[l1 != 0].tolist():

@@ -75,6 +75,9 @@ def test_fixed_blocks_locate_read_write(vol):
     assert ds.read_block(13) == bytes(range(256)) * 16
     t, off = ds.locate_many(np.array([0, 13, 99]))
     assert [ds.locate(b) for b in (0, 13, 99)] == list(zip(t.tolist(), off.tolist()))
-    assert len(ds.read()) == 100 * 4096
+    assert sum(len(b) for b in ds.blocks()) == 100 * 4096
+    with pytest.raises(DatasetError) as e:  # DSORG=DA: not read sequentially, as dasdseq
+        ds.read()
+    assert e.value.msgid == "DLB252E"
     with pytest.raises(DatasetError):
         ds.read_block(120)

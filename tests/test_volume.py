@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dasdlab.emulator import trackfmt
-from dasdlab.emulator.volume import Volume, sequence_name
+from dasdlab.emulator.volume import Volume, sequence_name, split_name
 from dasdlab.errors import ImageError
 
 
@@ -97,6 +97,11 @@ def test_split_volume_names_headers_and_io(tmp_path):
 def test_sequence_name_rules(tmp_path):
     assert sequence_name(tmp_path / "vol_1.ckd", 3).name == "vol_3.ckd"
     assert sequence_name(tmp_path / "vol1", 2).name == "vol2"
+    # files 10..27 are A..R, as Hercules numbers them
+    assert sequence_name(tmp_path / "vol_1.ckd", 10).name == "vol_A.ckd"
+    assert sequence_name(tmp_path / "vol_1.ckd", 27).name == "vol_R.ckd"
+    assert split_name(tmp_path / "vol.ckd", 14).name == "vol_E.ckd"
+    assert split_name(tmp_path / "vol", 9).name == "vol_9"
 
 
 def test_create_refuses_existing_file(tmp_path):

@@ -4,37 +4,93 @@ either an image path or, with ``--site DIR``, a volume serial or catalogued name
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import typer
 
 SITE_HELP = "Work inside this site folder instead of on an image path."
 
 
-def open_volume(target: str, site: Path | None, writable: bool = False):
-    """The volume named by ``target``: an image path, or a VOLSER when ``site`` is given."""
+SF_HELP = ("Shadow files over a compressed base, named as Hercules' sf= "
+           "(e.g. 'shadows/base_*.shd'); 'sf=NAME' after the image works too.")
+
+
+def take_sf(args: list[str], sf: str | None) -> tuple[list[str], str | None]:
+    """Split Hercules' ``sf=NAME`` arguments off ``args``; at most one shadow name in all."""
+    rest = [a for a in args if not a.startswith("sf=")]
+    names = [a[3:] for a in args if a.startswith("sf=")] + ([sf] if sf is not None else [])
+    if len(names) > 1:
+        from dasdlab.errors import ImageError
+
+        raise ImageError("DLB188E", "give one shadow file name: either --sf or sf=, once.")
+    if names and not names[0]:
+        from dasdlab.errors import ImageError
+
+        raise ImageError("DLB188E", "sf= needs a shadow file name, e.g. sf=shadows/base_*.shd.")
+    return rest, (names[0] if names else None)
+
+
+def open_volume(target: str, site: Path | None, writable: bool = False, sf: str | None = None):
+    """The volume named by ``target``: an image path (with shadow files ``sf`` over a
+    compressed base), or a VOLSER when ``site`` is given."""
     if site is None:
+        if sf is not None:
+            from dasdlab.emulator.cckd import open_image
+
+            return open_image(target, sf)
         from dasdlab.emulator.volume import Volume
 
-        return Volume.open(target, writable=writable)
+        vol = Volume.open(target, writable=writable)
+        _warn_unnamed_shadows(vol)
+        return vol
+    if sf is not None:
+        from dasdlab.errors import ImageError
+
+        raise ImageError("DLB188E", "shadow files (--sf) apply to an image path, not to --site.")
     from dasdlab.emulator.site import Site
 
     return Site.open(site).volume(target, writable=writable)
 
 
+def _warn_unnamed_shadows(vol) -> None:
+    """A compressed base opened without sf= while shadow files of its geometry lie next
+    to it: say that they are left out instead of ignoring them silently."""
+    from dasdlab.emulator.cckd import CckdVolume, shadows_near
+
+    if not isinstance(vol, CckdVolume):
+        return
+    found = shadows_near(vol.path)
+    if found:
+        names = ", ".join(str(p) for p in found[:4]) + (" ..." if len(found) > 4 else "")
+        typer.echo(f"DLB187W {vol.path} is read without shadow files, but shadow files of its "
+                   f"geometry exist ({names}); name them with --sf or sf= to read through them.",
+                   err=True)
+
+
 def dataset_volume(args: list[str], site: Path | None, volser: str | None, writable: bool,
-                   new: bool = False) -> tuple[object, str]:
+                   new: bool = False, sf: str | None = None) -> tuple[object, str]:
     """(volume, DSN) for a data set command.
 
-    Without a site, ``args`` is ``PATH DSN``.  With ``--site``, ``args`` is ``DSN`` and the
-    volume comes from ``--volser`` (for a new data set) or from the site catalog.
+    Without a site, ``args`` is ``PATH [sf=NAME] DSN``.  With ``--site``, ``args`` is
+    ``DSN`` and the volume comes from ``--volser`` (for a new data set) or from the site
+    catalog.
     """
+    args, sf = take_sf(args, sf)
+    if sf is not None and writable:
+        from dasdlab.errors import ImageError
+
+        raise ImageError("DLB189E", "dasdlab reads through shadow files but does not write into them.")
     if site is None:
         if len(args) != 2:
             raise typer.BadParameter("give PATH and DSN (or --site DIR and DSN)")
-        from dasdlab.emulator.volume import Volume
+        return open_volume(args[0], None, writable=writable, sf=sf), args[1]
+    if sf is not None:
+        from dasdlab.errors import ImageError
 
-        return Volume.open(args[0], writable=writable), args[1]
+        raise ImageError("DLB188E", "shadow files (--sf) apply to an image path, not to --site.")
     if len(args) != 1:
         raise typer.BadParameter("with --site, give only the DSN")
     from dasdlab.emulator.site import Site
@@ -50,3 +106,24 @@ def dataset_volume(args: list[str], site: Path | None, volser: str | None, writa
 
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2))
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[BinaryIO]:
+    """A file opened for writing that appears under ``path`` only when complete: it is
+    written as ``path.part`` and renamed at the end (removed on any error)."""
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        f = open(part, "wb")
+    except OSError as e:
+        from dasdlab.errors import DasdlabError
+
+        raise DasdlabError("DLB261E", f"cannot write {path}: {e.strerror}.") from None
+    try:
+        with f:
+            yield f
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise

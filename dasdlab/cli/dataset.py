@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SITE_HELP, dataset_volume
+from dasdlab.cli.common import SF_HELP, SITE_HELP, dataset_volume, output_file
 
 app = typer.Typer(help="Allocate, write, read and delete data sets on a volume.",
                   no_args_is_help=True)
@@ -28,16 +28,35 @@ def alloc(
     secondary: Annotated[int, typer.Option(help="Secondary space, same unit.")] = 0,
     dsorg: Annotated[str, typer.Option(help="PS, DA or PO.")] = "PS",
     keylen: Annotated[int, typer.Option(help="Key length.")] = 0,
+    dir_blocks: Annotated[Optional[int], typer.Option("--dir-blocks", help="Directory blocks of a "
+                                                      "PDS (--dsorg PO).")] = None,
     site: SiteOpt = None,
     volser: Annotated[Optional[str], typer.Option(help="Volume for the new data set (with --site).")] = None,
 ) -> None:
-    """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries)."""
+    """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries); a PDS
+    gets an empty directory of --dir-blocks blocks."""
     if (tracks is None) == (cylinders is None):
         raise typer.BadParameter("give exactly one of --tracks and --cylinders")
+    from dasdlab.errors import DatasetError
+
+    po = dsorg.upper() == "PO"
+    if po and not dir_blocks:
+        raise DatasetError("DLB274E", "a PDS (--dsorg PO) needs --dir-blocks N (N >= 1).")
+    if dir_blocks is not None and not po:
+        raise DatasetError("DLB274E", "--dir-blocks applies only to --dsorg PO.")
     vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
     unit, qty = ("TRK", tracks) if tracks is not None else ("CYL", cylinders)
+    if po:
+        from dasdlab.emulator.pds import check_directory_fits
+
+        check_directory_fits(vol, dir_blocks, qty * (vol.heads if unit == "CYL" else 1))
     entry = vol.vtoc.allocate(dsn, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen,
                               unit=unit, primary=qty, secondary=secondary)
+    if po:
+        from dasdlab.emulator.pds import initialize_directory
+
+        initialize_directory(vol, entry.dsn, dir_blocks)
+        entry = vol.vtoc.get(entry.dsn)
     if site is not None:
         from dasdlab.emulator.site import Site
 
@@ -49,11 +68,15 @@ def alloc(
 @app.command()
 def write(
     args: Args,
-    from_: Annotated[str, typer.Option("--from", help="File of fixed-length records, '-' for stdin.")],
+    from_: Annotated[str, typer.Option("--from", help="Input, '-' for stdin: F/FB records "
+                                       "back to back; V/VB/U a record file (each record a "
+                                       "4-byte RDW, then its data); with --ascii, text lines.")],
     append: Annotated[bool, typer.Option(help="Add to the end (DISP=MOD) instead of replacing.")] = False,
+    ascii: Annotated[bool, typer.Option("--ascii", help="The input is UTF-8 text, one record per "
+                                        "line, stored in EBCDIC code page 037.")] = False,
     site: SiteOpt = None,
 ) -> None:
-    """Write raw fixed-length records into a data set (it grows into secondary extents)."""
+    """Write records into a data set (it grows into secondary extents); a PDS is refused."""
     from dasdlab.emulator.dataset import Dataset
     from dasdlab.errors import DasdlabError
 
@@ -65,28 +88,33 @@ def write(
         except OSError as e:
             raise DasdlabError("DLB241E", f"cannot read {from_}: {e.strerror}.") from None
     vol, dsn = dataset_volume(args, site, None, writable=True)
-    res = Dataset(vol, dsn).write(data, append=append)
+    res = Dataset(vol, dsn).write(data, append=append, ascii=ascii)
     typer.echo(f"DLB242I {res.records} records in {res.blocks} blocks written to {dsn.upper()} "
                f"({res.tracks_used} tracks used, {res.extents_added} extent(s) added).")
 
 
 @app.command()
 def read(
-    args: Args,
+    args: Annotated[list[str], typer.Argument(help="PATH [sf=NAME] DSN, or just DSN with --site.")],
     to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
     site: SiteOpt = None,
+    sf: Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)] = None,
+    ascii: Annotated[bool, typer.Option("--ascii", help="One text line per record (EBCDIC code "
+                                        "page 037, trailing blanks removed), as dasdseq -ascii.")] = False,
 ) -> None:
-    """Read a data set's records, byte-identical to Hercules dasdseq."""
+    """Read a DSORG=PS data set's records: F/FB byte-identical to Hercules dasdseq, V/VB/VBS/U
+    deblocked into a record file (each record a 4-byte RDW, then its data)."""
     from dasdlab.emulator.dataset import Dataset
 
-    vol, dsn = dataset_volume(args, site, None, writable=False)
+    vol, dsn = dataset_volume(args, site, None, writable=False, sf=sf)
     ds = Dataset(vol, dsn)
+    ds.check_sequential()
     if to is None:
-        ds.read_to(sys.stdout.buffer)
+        ds.read_to(sys.stdout.buffer, ascii=ascii)
         sys.stdout.buffer.flush()
     else:
-        with open(to, "wb") as f:
-            n = ds.read_to(f)
+        with output_file(to) as f:
+            n = ds.read_to(f, ascii=ascii)
         typer.echo(f"DLB243I {n} bytes read from {ds.dsn} to {to}.", err=True)
 
 

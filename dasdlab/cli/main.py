@@ -20,6 +20,7 @@ from dasdlab.cli import dss as dss_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import hpic as hpic_cli
 from dasdlab.cli import ims as ims_cli
+from dasdlab.cli import pds as pds_cli
 from dasdlab.cli import recon as recon_cli
 from dasdlab.cli import services as services_cli
 from dasdlab.cli import site as site_cli
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(pds_cli.app, name="pds")
 app.add_typer(site_cli.app, name="site")
 app.add_typer(flashcopy_cli.app, name="flashcopy")
 app.add_typer(snap_cli.app, name="snap")

@@ -7,13 +7,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SITE_HELP, open_volume, print_json
+from dasdlab.errors import DasdlabError
+from dasdlab.cli.common import SF_HELP, SITE_HELP, open_volume, print_json, take_sf
 
 app = typer.Typer(help="Create, list, check, dump, copy and convert CKD volume images.",
                   no_args_is_help=True)
 
 SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
 Target = Annotated[str, typer.Argument(help="Image path, or a VOLSER with --site.")]
+SfOpt = Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)]
+SfArg = Annotated[Optional[list[str]], typer.Argument(help="sf=NAME, Hercules' form of --sf.",
+                                                      show_default=False)]
+
+
+def _open(target: str, site, sf: str | None, sf_args: list[str] | None):
+    rest, name = take_sf(list(sf_args or []), sf)
+    if rest:
+        raise typer.BadParameter(f"unexpected argument {rest[0]!r} (only sf=NAME may follow the image)")
+    return open_volume(target, site, sf=name)
 
 
 @app.command()
@@ -24,23 +35,27 @@ def init(
     cylinders: Annotated[Optional[int], typer.Option(help="Cylinders (default: the model's).")] = None,
     vtoc_tracks: Annotated[Optional[int], typer.Option(help="VTOC size in tracks (default: rest of cylinder 0).")] = None,
     split: Annotated[bool, typer.Option(help="Split at 2 GB into name_1, name_2... like dasdinit without -lfs.")] = False,
+    null_tracks: Annotated[bool, typer.Option("--null-tracks", help="Write every free track as an empty "
+                                              "(null) track, as dasdinit does, so that a Hercules guest "
+                                              "can use the free space; costs about 4 KB of disk a track.")] = False,
 ) -> None:
     """Create a new sparse volume with a VOL1 label and an empty VTOC."""
     from dasdlab.emulator.volume import Volume
 
-    vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split)
+    vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split,
+                        null_tracks=null_tracks)
     typer.echo(f"DLB140I volume {vol.volser} created: {vol.geometry.name}, {vol.cylinders} cylinders, "
                f"{vol.ntracks} tracks, {len(vol.files)} file(s), {path}")
     vol.close()
 
 
 @app.command("ls")
-def ls(target: Target, site: SiteOpt = None,
+def ls(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
        json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
     """List the data sets of a volume, like Hercules 'dasdls -info'."""
     from dasdlab.emulator.listing import format_dasdls, list_volume
 
-    vol = open_volume(target, site)
+    vol = _open(target, site, sf, sf_args)
     entries = list_volume(vol)
     if json_:
         print_json([e.as_json() for e in entries])
@@ -51,13 +66,20 @@ def ls(target: Target, site: SiteOpt = None,
 
 
 @app.command()
-def info(target: Target, site: SiteOpt = None,
+def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
          json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the geometry, space and VTOC summary of a volume."""
-    vol = open_volume(target, site)
-    vt = vol.vtoc
+    from dasdlab.emulator.check import missing_vtoc
+    from dasdlab.emulator.vtoc import read_vol1
+
+    vol = _open(target, site, sf, sf_args)
+    no_vtoc = missing_vtoc(vol)
+    try:
+        volser = read_vol1(vol).volser
+    except DasdlabError:
+        volser = None
     d = {
-        "volser": vt.vol1.volser,
+        "volser": volser,
         "model": vol.geometry.name,
         "cylinders": vol.cylinders,
         "heads": vol.heads,
@@ -65,27 +87,35 @@ def info(target: Target, site: SiteOpt = None,
         "track_slot_bytes": vol.slot,
         "files": [str(f.path) for f in vol.files],
         "tracks_written": vol.written.count(),
-        "vtoc_tracks": list(vt.vtoc_tracks),
-        "free_tracks": vt.free_tracks(),
-        "free_extents": len(vt.free),
-        "free_dscbs": len(vt.free_dscbs()),
-        "free_space_source": vt.free_source,
-        "datasets": len(vt.datasets),
     }
+    if no_vtoc is None:
+        vt = vol.vtoc
+        d.update({
+            "vtoc_tracks": list(vt.vtoc_tracks),
+            "free_tracks": vt.free_tracks(),
+            "free_extents": len(vt.free),
+            "free_dscbs": len(vt.free_dscbs()),
+            "free_space_source": vt.free_source,
+            "datasets": len(vt.datasets),
+        })
+    else:
+        d.update({"vtoc": None, "missing": str(no_vtoc)})
     if json_:
         print_json(d)
-        return
-    for k, v in d.items():
-        typer.echo(f"{k:>18}: {v}")
+    else:
+        for k, v in d.items():
+            typer.echo(f"{k:>18}: {v}")
+    if no_vtoc is not None:
+        typer.echo(f"DLB190W no VTOC, so no data sets or free space are shown: {no_vtoc.text}", err=True)
 
 
 @app.command()
-def check(target: Target, site: SiteOpt = None) -> None:
+def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None) -> None:
     """Verify header, track formats, VTOC and extents; exit 0 only when sound."""
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.check import check_volume
 
-    vol = open_volume(target, site)
+    vol = _open(target, site, sf, sf_args)
     with bar("checking tracks", "tracks") as progress:
         report = check_volume(vol, progress)
     for p in report.problems:
@@ -94,19 +124,31 @@ def check(target: Target, site: SiteOpt = None) -> None:
         typer.echo(f"DLB151E {target}: {len(report.problems)} problem(s) in {report.tracks_checked} "
                    "written tracks.", err=True)
         raise typer.Exit(8)
+    if report.no_vtoc is not None:
+        # the tracks are sound, but a volume nothing can allocate on is not: dasdls
+        # also stops at the missing Format-4 DSCB ("F4DSCB record not found")
+        typer.echo(f"DLB191E {report.tracks_checked} written tracks are sound, but there is no "
+                   f"VTOC: {report.no_vtoc.text}", err=True)
+        raise typer.Exit(8)
     typer.echo(f"DLB152I {target}: sound ({report.tracks_checked} written tracks checked, "
                f"{len(vol.vtoc.datasets)} data sets).")
 
 
 @app.command("dump-track")
-def dump_track(target: Target, cyl: int, head: int, site: SiteOpt = None,
+def dump_track(target: Target,
+               where: Annotated[list[str], typer.Argument(help="[sf=NAME] CYL HEAD.")],
+               site: SiteOpt = None, sf: SfOpt = None,
                raw: Annotated[bool, typer.Option(help="Write the raw slot bytes to stdout.")] = False) -> None:
     """Show one track: home address, then every record's count, key and data in hex."""
     import sys
 
     from dasdlab.emulator.trackdump import dump_track as dump
 
-    vol = open_volume(target, site)
+    rest, name = take_sf(where, sf)
+    if len(rest) != 2 or not all(x.isdigit() for x in rest):
+        raise typer.BadParameter("give the track as CYL HEAD (two numbers)")
+    cyl, head = int(rest[0]), int(rest[1])
+    vol = open_volume(target, site, sf=name)
     t = vol.track_of(cyl, head)
     if raw:
         sys.stdout.buffer.write(vol.read_track(t).tobytes())
@@ -136,7 +178,8 @@ def convert(
                                                     "zlib (default), bzip2 or none.")] = None,
     sf: Annotated[Optional[str], typer.Option("--sf", help="Shadow files of a CCKD source, "
                                               "named as Hercules' sf=, e.g. 'shadows/base_*.shd'; "
-                                              "they are merged into DST.")] = None,
+                                              "they are merged into DST (a name that matches "
+                                              "no file is an error).")] = None,
 ) -> None:
     """Convert between plain and compressed images (like Hercules dasdcopy)."""
     from dasdlab.cli.progress import bar

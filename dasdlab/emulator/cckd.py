@@ -5,7 +5,7 @@ by Hercules 3.13 ``dasdinit -z``, ``dasdload -z``/``-bz2`` and ``cckddiag``:
 
 * a 512-byte device header as in a plain image, then a 512-byte compressed-device
   header (CDEVHDR, in the byte order of the writer: little-endian unless options bit
-  0x02 is set), then the L1 table (one 4-byte entry per 256 tracks), then L2 tables
+  0x02 is set -- except its cylinder count, which is always little-endian), then the L1 table (one 4-byte entry per 256 tracks), then L2 tables
   (256 entries of pos(4) len(2) size(2)) and track images;
 * a stored track image is byte 0 = compression (0 none, 1 zlib, 2 bzip2), bytes 1-4 =
   CCHH, then the rest of the track (R0 through the end-of-track marker), compressed;
@@ -26,7 +26,8 @@ its tracks 2.. read back with an EOF record, unlike the 29-byte tracks of a plai
 ``dasdinit``.  ``dasdload -z`` stores its empty tracks as format-1 null entries.
 
 Hercules utilities *create* the first shadow file when ``sf=`` names none that exists;
-dasdlab never writes to its inputs, so a missing shadow simply means "no shadow".
+dasdlab never writes to its inputs, so a shadow name that matches no file is an error
+(``DLB186E``), never a silent "no shadow".
 Tracks are decompressed when first read and kept in a small cache.
 """
 
@@ -52,7 +53,7 @@ from dasdlab.emulator.geometry import (
     model_for_image,
 )
 from dasdlab.emulator.trackfmt import count_field, track_header
-from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, Volume, read_header
+from dasdlab.emulator.volume import EYE_CCKD, EYE_CKD, EYE_SHADOW, Volume, first_file, read_header
 from dasdlab.errors import ImageError
 
 CDEVHDR_LEN = 512
@@ -75,6 +76,11 @@ OPT_BIGENDIAN = 0x02
 VRM = b"\x00\x03\x01"
 
 _CDEV_FIELDS = "3sB10IBBh"  # vrm, options, numl1tab..cyls, nullfmt, compress, compress_parm
+#: The cylinder count is little-endian whatever the image's byte order: Hercules reads
+#: it byte by byte as little-endian and ``cckdswap`` leaves it alone (checked on
+#: ``cckdswap`` output: offset 40 stays ``14 00 00 00`` for 20 cylinders).
+_CYLS_AT = 40
+_CYLS_FIELD = 11
 CACHE_TRACKS = 64
 
 
@@ -108,15 +114,19 @@ class CompressedHeader:
 
     def pack(self) -> bytes:
         fmt = self.byteorder + _CDEV_FIELDS
-        raw = struct.pack(fmt, self.vrm, self.options, self.numl1tab, self.numl2tab, self.size,
-                          self.used, self.free, self.free_total, self.free_largest, self.free_number,
-                          self.free_imbed, self.cyls, self.nullfmt, self.compress, self.compress_parm)
-        return raw.ljust(CDEVHDR_LEN, b"\x00")
+        raw = bytearray(struct.pack(fmt, self.vrm, self.options, self.numl1tab, self.numl2tab,
+                                    self.size, self.used, self.free, self.free_total,
+                                    self.free_largest, self.free_number, self.free_imbed, 0,
+                                    self.nullfmt, self.compress, self.compress_parm))
+        raw[_CYLS_AT : _CYLS_AT + 4] = struct.pack("<I", self.cyls)
+        return bytes(raw).ljust(CDEVHDR_LEN, b"\x00")
 
     @classmethod
     def unpack(cls, raw: bytes) -> CompressedHeader:
         order = ">" if raw[3] & OPT_BIGENDIAN else "<"
-        return cls(*struct.unpack_from(order + _CDEV_FIELDS, raw))
+        fields = list(struct.unpack_from(order + _CDEV_FIELDS, raw))
+        fields[_CYLS_FIELD] = struct.unpack_from("<I", raw, _CYLS_AT)[0]
+        return cls(*fields)
 
 
 def null_track_image(cyl: int, head: int, fmt: int) -> bytes:
@@ -344,7 +354,15 @@ class CckdVolume(Volume):
         stack = [base]
         try:
             if sf is not None:
-                for name in shadow_names(sf):
+                names = shadow_names(sf)
+                if not names[0].exists():
+                    raise ImageError(
+                        "DLB186E",
+                        f"no shadow file matches {str(sf)!r}: {names[0]} does not exist "
+                        "(dasdlab does not create shadow files on open, as the Hercules "
+                        "utilities do).",
+                    )
+                for name in names:
                     if not name.exists():
                         break  # Hercules stops at the first missing number too
                     f = CckdFile(name, EYE_SHADOW)
@@ -478,6 +496,47 @@ class CckdVolume(Volume):
         return f"CckdVolume({self.path.name}{sf}, {self.geometry.name}, {self.cylinders} cyl)"
 
 
+def shadows_near(base: str | os.PathLike, limit: int = 256) -> list[Path]:
+    """Shadow files (``CKD_S370``) in the base image's folder or one folder below it
+    whose geometry matches the base: what ``volume ls base.cckd`` without ``sf=`` would
+    leave out.  Only the 512-byte headers of at most ``limit`` files are read."""
+    base = Path(base)
+    try:
+        b = CckdFile(base, EYE_CCKD)
+    except ImageError:
+        return []
+    try:
+        want = (b.devhdr.heads, b.devhdr.slot_size, b.devhdr.devtype_byte, b.cdev.cyls)
+    finally:
+        b.close()
+    folder = base.parent
+    candidates: list[Path] = []
+    try:
+        for p in sorted(folder.iterdir()):
+            if p.is_dir():
+                candidates += sorted(q for q in p.iterdir() if q.is_file())
+            elif p.is_file() and p != base:
+                candidates.append(p)
+            if len(candidates) >= limit:
+                break
+    except OSError:
+        return []
+    found = []
+    for p in candidates[:limit]:
+        try:
+            with open(p, "rb") as fh:
+                raw = fh.read(DEVHDR_LEN + CDEVHDR_LEN)
+        except OSError:
+            continue
+        if len(raw) < DEVHDR_LEN + CDEVHDR_LEN or raw[:8] != EYE_SHADOW:
+            continue
+        hdr = read_header(p)
+        cdev = CompressedHeader.unpack(raw[DEVHDR_LEN:])
+        if (hdr.heads, hdr.slot_size, hdr.devtype_byte, cdev.cyls) == want:
+            found.append(p)
+    return found
+
+
 def open_cckd(base: str | os.PathLike, sf: str | os.PathLike | None = None) -> CckdVolume:
     """Open a compressed image with its shadow files (``sf`` as Hercules' ``sf=``)."""
     return CckdVolume.open(base, sf=sf)
@@ -485,7 +544,7 @@ def open_cckd(base: str | os.PathLike, sf: str | os.PathLike | None = None) -> C
 
 def open_image(path: str | os.PathLike, sf: str | os.PathLike | None = None) -> Volume:
     """Open any CKD image read-only: plain (``CKD_P370``) or compressed with shadows."""
-    path = Path(path)
+    path = first_file(Path(path))
     hdr = read_header(path)
     if hdr.eyecatcher == EYE_CKD:
         if sf is not None:
@@ -513,4 +572,5 @@ __all__ = [
     "open_cckd",
     "open_image",
     "shadow_names",
+    "shadows_near",
 ]

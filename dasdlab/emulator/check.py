@@ -24,10 +24,11 @@ class CheckReport:
     path: str
     tracks_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    no_vtoc: DasdlabError | None = None
 
     @property
     def sound(self) -> bool:
-        return not self.problems
+        return not self.problems and self.no_vtoc is None
 
 
 _NULL_TAIL = b"\xff" * 8
@@ -64,14 +65,35 @@ def check_tracks(vol, progress: Callable[[int, int], None] | None = None, limit:
     return total, problems
 
 
+#: VTOC errors that mean "there is no VTOC" rather than "the VTOC is damaged": no VOL1
+#: label, a VOL1 VTOC pointer outside the volume, or one that leads to no Format-4
+#: DSCB (a volume made by ``dasdinit``, whose pointer names an empty track 1).
+NO_VTOC_IDS = ("DLB202E", "DLB203E", "DLB205E")
+
+
+def missing_vtoc(vol) -> DasdlabError | None:
+    """The error that says why ``vol`` has no VTOC, or None when it has one (a damaged
+    VTOC raises as usual)."""
+    try:
+        vol.vtoc
+    except DasdlabError as e:
+        if e.msgid in NO_VTOC_IDS:
+            return e
+        raise
+    return None
+
+
 def check_volume(vol, progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Tracks, then the VTOC.  A volume without a VTOC (``dasdinit``) is reported in
+    :attr:`CheckReport.no_vtoc`, apart from the problems of its tracks."""
     report = CheckReport(str(vol.path))
     n, problems = check_tracks(vol, progress)
     report.tracks_checked = n
     report.problems += problems
     try:
-        vt = vol.vtoc
-        report.problems += vt.check()
+        report.no_vtoc = missing_vtoc(vol)
+        if report.no_vtoc is None:
+            report.problems += vol.vtoc.check()
     except DasdlabError as e:
         report.problems.append(e.text)
     return report

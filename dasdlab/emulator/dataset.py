@@ -10,6 +10,24 @@ the next track when a track ends, stopping at the EOF record or past DS1LSTAR.  
 writes every block in LRECL pieces, so its output for a fixed-length data set is the
 concatenation of the block data.
 
+Record formats on read (``records``): F/FB blocks are cut in LRECL pieces, as dasdseq
+does; V/VB blocks start with a block descriptor word (BDW: length of the block, 2 bytes,
+or 4 with the high bit set for a large block) and hold records that each start with a
+record descriptor word (RDW: length including the RDW, 2 bytes, then a segment code
+and a zero byte).  In a spanned data set (VBS) a record may be split into segments:
+code 0 a whole record, 1 the first, 3 a middle and 2 the last segment.  A U block is one
+record.  Only DSORG=PS data sets are read sequentially (dasdseq's rule); a PDS is read
+member by member (:mod:`dasdlab.emulator.pds`).
+
+The *record file* is how records of varying length leave and enter dasdlab (``dataset
+read`` and ``dataset write`` of V, VB, VBS and U data sets): every record as an RDW
+(2-byte big-endian length including the 4 RDW bytes, then two zero bytes) followed by
+its data -- the form z/OS FTP writes in RDW mode.  F and FB data sets use plain
+concatenated records, byte-identical to dasdseq.  With ``ascii`` every record is one
+line instead: EBCDIC code page 037 decoded, trailing blanks removed and cut at the first
+X'00' (as ``dasdseq -ascii`` prints it), written as UTF-8; on write every line is one
+record, encoded in code page 037 (F records padded with blanks to LRECL).
+
 Fixed-block data sets (IMS OSAM blocks and VSAM ESDS control intervals) are formatted
 completely at load time, every track holding ``blocks_per_track`` equal records; block
 ``b`` then lives on relative track ``b // bpt`` as record ``b % bpt + 1`` and can be
@@ -19,7 +37,7 @@ found without reading the track.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -27,6 +45,71 @@ from dasdlab.emulator import trackfmt
 from dasdlab.emulator.geometry import COUNT_LEN
 from dasdlab.emulator.vtoc import DatasetEntry, check_dsn
 from dasdlab.errors import DatasetError
+
+#: The code page of ``ascii`` reads and writes.
+CODEPAGE = "cp037"
+RDW_LEN = 4
+DSORG_PS = 0x4000
+DSORG_PO = 0x0200
+
+
+def record_kind(recfm: int) -> str:
+    """'F', 'V' or 'U' from DS1RECFM's two high bits (0 counts as U, as dasdls shows it)."""
+    return {0x80: "F", 0x40: "V"}.get(recfm & 0xC0, "U")
+
+
+def ascii_line(record: bytes) -> bytes:
+    """One record as ``dasdseq -ascii`` prints it: code page 037, trailing blanks
+    removed, cut at the first X'00', then a newline (UTF-8)."""
+    text = record.decode(CODEPAGE).rstrip(" ").split("\x00", 1)[0]
+    return (text + "\n").encode("utf-8")
+
+
+def rdw_record(record: bytes) -> bytes:
+    """A record of a record file: its RDW, then its data."""
+    return (len(record) + RDW_LEN).to_bytes(2, "big") + b"\x00\x00" + record
+
+
+def parse_record_file(data: bytes) -> list[bytes]:
+    """The records of a record file (RDW + data each); raises DLB255E on a bad RDW."""
+    out = []
+    pos, n = 0, len(data)
+    while pos < n:
+        if pos + RDW_LEN > n:
+            raise DatasetError("DLB255E", f"the record file ends inside an RDW at byte {pos}.")
+        ln = (data[pos] << 8) | data[pos + 1]
+        if ln < RDW_LEN or data[pos + 2] or data[pos + 3] or pos + ln > n:
+            raise DatasetError(
+                "DLB255E",
+                f"byte {pos} of the record file is not an RDW (length {ln}, bytes "
+                f"{data[pos + 2]:02X}{data[pos + 3]:02X}): each record must start with its "
+                "2-byte length including the RDW, then two zero bytes.",
+            )
+        out.append(bytes(data[pos + RDW_LEN : pos + ln]))
+        pos += ln
+    return out
+
+
+def text_records(data: bytes) -> list[bytes]:
+    """Lines of a UTF-8 text file as EBCDIC (code page 037) records."""
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError("DLB259E", f"the input is not UTF-8 text (byte {e.start}).") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out = []
+    for i, line in enumerate(lines):
+        line = line.removesuffix("\r")
+        try:
+            out.append(line.encode(CODEPAGE))
+        except UnicodeEncodeError as e:
+            raise DatasetError(
+                "DLB259E",
+                f"line {i + 1} holds {line[e.start]!r}, which code page 037 cannot encode.",
+            ) from None
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +119,61 @@ class WriteResult:
     tracks_used: int
     extents_added: int
     lstar: tuple[int, int]
+    #: (TT, R) of the first block written (of the EOF record when there was none).
+    first: tuple[int, int] = (0, 1)
+
+
+def deblock(blocks: Iterable[bytes], recfm: int, lrecl: int, blksize: int, where: str) -> Iterator[bytes]:
+    """The logical records of a stream of blocks, by RECFM (see the module docstring)."""
+    kind = record_kind(recfm)
+    if kind == "F":
+        size = lrecl or blksize
+        for b in blocks:
+            if len(b) % size:  # dasdseq writes whole LRECL pieces
+                b = b + bytes(size - len(b) % size)
+            for off in range(0, len(b), size):
+                yield b[off : off + size]
+    elif kind == "U":
+        yield from blocks
+    else:
+        yield from _variable_records(blocks, bool(recfm & 0x08), where)
+
+
+def _variable_records(blocks: Iterable[bytes], spanned: bool, name: str) -> Iterator[bytes]:
+    pending: bytearray | None = None
+    for n, b in enumerate(blocks):
+        where = f"block {n + 1} of {name}"
+        if len(b) < RDW_LEN:
+            raise DatasetError("DLB257E", f"{where} is {len(b)} bytes, too short for a BDW.")
+        bdw = (int.from_bytes(b[:4], "big") & 0x7FFFFFFF) if b[0] & 0x80 else (b[0] << 8) | b[1]
+        if not RDW_LEN <= bdw <= len(b):
+            raise DatasetError("DLB257E", f"{where}: its BDW says {bdw} bytes but the block is {len(b)}.")
+        pos = RDW_LEN
+        while pos < bdw:
+            ln = (b[pos] << 8) | b[pos + 1] if pos + 2 <= bdw else 0
+            if ln < RDW_LEN or pos + ln > bdw:
+                raise DatasetError(
+                    "DLB257E", f"{where}: the RDW at offset {pos} says {ln} bytes, outside the block's {bdw}.")
+            seg = b[pos + 2] & 0x03
+            data = b[pos + RDW_LEN : pos + ln]
+            pos += ln
+            if not spanned or seg == 0:
+                if spanned and pending is not None:
+                    raise DatasetError("DLB258E", f"{where}: a whole record follows an unfinished spanned record.")
+                yield data
+            elif seg == 1:
+                if pending is not None:
+                    raise DatasetError("DLB258E", f"{where}: a first segment follows an unfinished spanned record.")
+                pending = bytearray(data)
+            else:
+                if pending is None:
+                    raise DatasetError("DLB258E", f"{where}: a {'last' if seg == 2 else 'middle'} segment has no first segment.")
+                pending += data
+                if seg == 2:
+                    yield bytes(pending)
+                    pending = None
+    if pending is not None:
+        raise DatasetError("DLB258E", f"{name} ends inside a spanned record.")
 
 
 class Dataset:
@@ -130,18 +268,38 @@ class Dataset:
                 return out
             used = 0
 
-    def write(self, data: bytes | bytearray | memoryview | np.ndarray, append: bool = False) -> WriteResult:
-        """Write fixed-length records as blocks of BLKSIZE (the last one may be short),
-        then an EOF record; grow into secondary extents as needed.
+    def write(self, data: bytes | bytearray | memoryview | np.ndarray, append: bool = False,
+              ascii: bool = False) -> WriteResult:
+        """Write records, then an EOF record; grow into secondary extents as needed.
+
+        F/FB: ``data`` is concatenated LRECL-byte records, written as blocks of BLKSIZE
+        (the last one may be short).  V/VB/U: ``data`` is a record file (see the module
+        docstring).  With ``ascii``, ``data`` is UTF-8 text, one record per line.
 
         Everything is checked before the first byte is written, so a write that cannot
         succeed leaves the volume unchanged.
         """
+        f1 = self.entry.f1
+        if f1.dsorg & DSORG_PO:
+            raise DatasetError(
+                "DLB254E",
+                f"{self.dsn} is a partitioned data set (PDS); writing it sequentially would "
+                "destroy its directory.  Write members with 'dasdlab pds write'.",
+            )
+        kind = record_kind(f1.recfm)
+        if kind != "F":
+            raw = bytes(data) if not isinstance(data, np.ndarray) else data.tobytes()
+            records = text_records(raw) if ascii else parse_record_file(raw)
+            return self.write_records(records, append=append)
+        if ascii:
+            recs = text_records(bytes(data))
+            for i, r in enumerate(recs):
+                if len(r) > self.lrecl:
+                    raise DatasetError(
+                        "DLB256E", f"line {i + 1} is {len(r)} characters, longer than LRECL {self.lrecl} of {self.dsn}.")
+            data = b"".join(r.ljust(self.lrecl, b"\x40") for r in recs)
         buf = np.frombuffer(bytes(data), dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
         lrecl, blksize = self.lrecl, self.blksize
-        f1 = self.entry.f1
-        if f1.recfm & 0x40 or (f1.recfm & 0xC0) == 0xC0:
-            raise DatasetError("DLB232E", f"{self.dsn} is RECFM={f1.recfm_name}; dasdlab writes fixed-length records only.")
         if buf.size % lrecl:
             raise DatasetError(
                 "DLB230E",
@@ -213,6 +371,116 @@ class Dataset:
                 return tt + i, len(lead) + count + 1, used
         raise AssertionError("layout without an EOF record")  # pragma: no cover
 
+    def write_records(self, records: Iterable[bytes], append: bool = False) -> WriteResult:
+        """Write V, VB or U records (data only, without RDWs), blocked as the data set's
+        RECFM and BLKSIZE say, then an EOF record."""
+        records = [bytes(r) for r in records]
+        return self._write_blocks(self.blocks_for(records), len(records), append)
+
+    def blocks_for(self, records: list[bytes]) -> list[bytes]:
+        """The blocks that hold ``records`` (data only) under this data set's RECFM,
+        LRECL and BLKSIZE; raises (DLB256E, DLB260E) for a record that does not fit."""
+        f1 = self.entry.f1
+        kind = record_kind(f1.recfm)
+        if self.keylen:
+            raise DatasetError("DLB232E", f"{self.dsn} has keys (KL={self.keylen}); sequential writes need KL=0.")
+        blksize, lrecl = self.blksize, self.lrecl
+        blocks: list[bytes] = []
+        if kind == "F":
+            for i, r in enumerate(records):
+                if len(r) != lrecl:
+                    raise DatasetError("DLB256E", f"record {i + 1} is {len(r)} bytes; {self.dsn} has LRECL={lrecl}.")
+            per = max(blksize // lrecl, 1) if f1.recfm & 0x10 else 1
+            return [b"".join(records[i : i + per]) for i in range(0, len(records), per)]
+        if kind == "U":
+            for i, r in enumerate(records):
+                if not 0 < len(r) <= blksize:
+                    raise DatasetError(
+                        "DLB256E",
+                        f"record {i + 1} is {len(r)} bytes; a RECFM=U block of {self.dsn} holds "
+                        f"1 to {blksize} (BLKSIZE) bytes.",
+                    )
+            blocks = records
+        elif kind == "V":
+            if f1.recfm & 0x08:
+                raise DatasetError("DLB260E", f"{self.dsn} is spanned (RECFM={f1.recfm_name}); dasdlab "
+                                   "reads spanned records but writes V and VB only.")
+            limit = min(lrecl or blksize - RDW_LEN, blksize - RDW_LEN)
+            cur: list[bytes] = []
+            size = RDW_LEN
+            for i, r in enumerate(records):
+                rec = rdw_record(r)
+                if len(rec) > limit:
+                    raise DatasetError(
+                        "DLB256E",
+                        f"record {i + 1} is {len(r)} bytes, {len(rec)} with its RDW; {self.dsn} "
+                        f"holds records of at most {limit} bytes with the RDW (LRECL {lrecl}, BLKSIZE {blksize} "
+                        "less the BDW).",
+                    )
+                if cur and (not f1.recfm & 0x10 or size + len(rec) > blksize):
+                    blocks.append(size.to_bytes(2, "big") + b"\x00\x00" + b"".join(cur))
+                    cur, size = [], RDW_LEN
+                cur.append(rec)
+                size += len(rec)
+            if cur:
+                blocks.append(size.to_bytes(2, "big") + b"\x00\x00" + b"".join(cur))
+        return blocks
+
+    def _write_blocks(self, blocks: list[bytes], nrecords: int, append: bool = False,
+                      start: tuple[int, int] | None = None) -> WriteResult:
+        """Write blocks of any lengths, then an EOF record: from the start, over the EOF
+        record (``append``), or from (TT, R) ``start`` keeping the records before it."""
+        geo = self.vol.geometry
+        tl = geo.track_length
+        start_tt, start_r, kept = 0, 1, []
+        if start is not None:
+            start_tt, start_r = start
+        elif append and self.entry.f1.lstar != (0, 0):
+            start_tt, start_r = self.entry.f1.lstar
+        if start_r > 1:
+            t0 = self.absolute_track(start_tt)
+            img0 = self.vol.read_track(t0)
+            kept = [(bytes(img0[x.key_offset : x.data_offset]), bytes(img0[x.data_offset : x.end]))
+                    for x in self.vol.records(t0) if x.r < start_r]
+        used = sum(geo.record_bytes(len(k), len(d)) for k, d in kept)
+        per_track: list[list[int]] = []
+        cur: list[int] = []
+        for i, b in enumerate(blocks):
+            need = geo.record_bytes(0, len(b))
+            if used + need > tl:
+                per_track.append(cur)
+                cur, used = [], 0
+            cur.append(i)
+            used += need
+        eof_bytes = geo.record_bytes(0, 0)
+        if used + eof_bytes > tl:
+            per_track.append(cur)
+            cur, used = [], 0
+        per_track.append(cur)
+        used += eof_bytes
+        vt = self.vol.vtoc
+        grow = vt.plan_growth(self.dsn, start_tt + len(per_track) - self.ntracks)
+        for _ in range(grow):
+            vt.extend(self.dsn)
+        self.entry = vt.get(self.dsn)
+        self._refresh_tracks()
+        r_eof = 1
+        for i, idx in enumerate(per_track):
+            t = int(self.tracks[start_tt + i])
+            lead = kept if i == 0 else []
+            recs = [(r + 1, k, d) for r, (k, d) in enumerate(lead)]
+            recs += [(len(recs) + j + 1, b"", blocks[k]) for j, k in enumerate(idx)]
+            if i == len(per_track) - 1:
+                r_eof = len(recs) + 1
+                recs.append((r_eof, b"", b""))
+            self.vol.format_track(t, recs)
+        tt_eof = start_tt + len(per_track) - 1
+        vt.update_end(self.dsn, (tt_eof, r_eof), geo.track_balance(used))
+        self.entry = vt.get(self.dsn)
+        first = next(((start_tt + i, (len(kept) if i == 0 else 0) + 1) for i, idx in enumerate(per_track) if idx),
+                     (tt_eof, r_eof))
+        return WriteResult(nrecords, len(blocks), tt_eof + 1, grow, (tt_eof, r_eof), first)
+
     # ------------------------------------------------------------------ sequential read
     def blocks(self) -> Iterator[np.ndarray]:
         """Block data in data set order, with dasdseq's end rules (EOF record, DS1LSTAR,
@@ -233,23 +501,46 @@ class Dataset:
             if lstar_valid and tt >= lstar[0]:
                 return
 
+    def check_sequential(self) -> None:
+        """Raise unless the data set can be read sequentially (DSORG=PS, as dasdseq)."""
+        d = self.entry.f1.dsorg
+        if d & DSORG_PS:
+            return
+        if d & DSORG_PO:
+            raise DatasetError(
+                "DLB253E",
+                f"{self.dsn} is a partitioned data set (PDS); list and read its members with "
+                "'dasdlab pds list' and 'dasdlab pds read'.",
+            )
+        from dasdlab.emulator.listing import dasdls_dsorg
+
+        name = dasdls_dsorg(d).strip() or f"X'{d:04X}'"
+        raise DatasetError(
+            "DLB252E",
+            f"{self.dsn} is DSORG={name}, which cannot be read sequentially; only DSORG=PS "
+            "data sets can (as with dasdseq).",
+        )
+
+    def records(self) -> Iterator[bytes]:
+        """The logical records in order, deblocked by RECFM (see the module docstring)."""
+        self.check_sequential()
+        f1 = self.entry.f1
+        return deblock((b.tobytes() for b in self.blocks()), f1.recfm, self.lrecl, self.blksize, self.dsn)
+
     def read(self) -> bytes:
-        """All records, concatenated (what ``dasdseq`` writes for an F/FB data set)."""
-        return b"".join(self._pieces())
+        """All records as :meth:`read_to` writes them (for F/FB, what ``dasdseq`` writes)."""
+        return b"".join(self._pieces(False))
 
-    def _pieces(self) -> Iterator[bytes]:
-        lrecl = self.lrecl or self.blksize
-        for blk in self.blocks():
-            n = len(blk)
-            whole = -(-n // lrecl) * lrecl
-            if whole == n:
-                yield blk.tobytes()
-            else:  # dasdseq writes whole LRECL pieces; never seen for blocks we write
-                yield blk.tobytes() + bytes(whole - n)
+    def _pieces(self, ascii: bool) -> Iterator[bytes]:
+        fixed = record_kind(self.entry.f1.recfm) == "F"
+        for rec in self.records():
+            yield ascii_line(rec) if ascii else rec if fixed else rdw_record(rec)
 
-    def read_to(self, out: BinaryIO) -> int:
+    def read_to(self, out: BinaryIO, ascii: bool = False) -> int:
+        """Write the records to ``out``: F/FB concatenated, V/VB/VBS/U as a record file,
+        or one text line per record with ``ascii``.  Returns the bytes written."""
         n = 0
-        for piece in self._pieces():
+        for piece in self._pieces(ascii):
             out.write(piece)
             n += len(piece)
         return n

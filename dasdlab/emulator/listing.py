@@ -7,13 +7,29 @@ the image's track *slot* size (56,832 for a 3390: dasdls divides by the CIFBLK t
 size, not by the R1 capacity), over all allocated tracks, rounded to a whole percent (so
 an empty data set whose EOF record leaves more than a slot's worth shows ``-0``, as
 dasdls does).
+
+How ``dasdls -info`` names the DSCB fields (Hercules 3.13, found by listing Format-1
+DSCBs that hold each value and comparing line by line; the interop tests keep it so):
+
+* DSORG: when the low byte is 0, exactly one of PS (X'40'), DA (X'20'), PO (X'02') in
+  the high byte gives its name, none gives two blanks and more than one ``??``; the IS
+  (X'80'), CX (X'10') and X'0C' bits of the high byte are not shown.  A low byte of
+  X'08' with nothing but the unmovable bit in the high byte is ``VS``; any other low
+  byte is ``??``.  The unmovable bit (X'01' of the high byte) appends ``U``: ``PSU``,
+  ``POU``, ``DAU``, ``VSU``, and ``  U`` for an IS data set.
+* RECFM: F (X'80'), V (X'40'), else U -- RECFM 0 is ``U``; then B (X'10'), S (X'08'),
+  T (X'20'); then A (X'04'), M (X'02'), or ``?`` for both.  dasdls aborts with a buffer
+  overflow on a name of five characters or more (e.g. X'7E', ``VBST?``).
+* LRECL 0 is printed blank.
+* Secondary allocation unit from the two high bits of DS1SCALO: X'C0' CYL, X'80' TRK,
+  X'40' BLK, 0 ABSTR (with no quantity); the quantity is right-aligned in 8 columns.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from dasdlab.emulator.vtoc import SCALO_CYL, DatasetEntry
+from dasdlab.emulator.vtoc import DatasetEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +54,34 @@ class ListEntry:
                                   "extents", "created", "used_pct", "secondary_unit", "secondary")}
 
 
+def dasdls_dsorg(dsorg: int) -> str:
+    """DS1DSORG as ``dasdls -info`` shows it (see the module docstring)."""
+    high, low = dsorg >> 8, dsorg & 0xFF
+    if low == 0:
+        names = [n for n, bit in (("PS", 0x40), ("DA", 0x20), ("PO", 0x02)) if high & bit]
+        name = "  " if not names else names[0] if len(names) == 1 else "??"
+    elif low == 0x08 and high & 0xFE == 0:
+        name = "VS"
+    else:
+        name = "??"
+    return name + ("U" if high & 0x01 else "")
+
+
+def dasdls_recfm(recfm: int) -> str:
+    """DS1RECFM as ``dasdls -info`` shows it (see the module docstring)."""
+    kind = recfm & 0xC0
+    s = "F" if kind == 0x80 else "V" if kind == 0x40 else "U"
+    for ch, bit in (("B", 0x10), ("S", 0x08), ("T", 0x20)):
+        if recfm & bit:
+            s += ch
+    s += {0x04: "A", 0x02: "M", 0x06: "?"}.get(recfm & 0x06, "")
+    return s
+
+
+def dasdls_secondary_unit(scalo: int) -> str:
+    return {0xC0: "CYL", 0x80: "TRK", 0x40: "BLK", 0x00: "ABSTR"}[scalo & 0xC0]
+
+
 def entry_of(ds: DatasetEntry, heads: int, trksz: int) -> ListEntry:
     f1 = ds.f1
     tracks = ds.tracks(heads)
@@ -46,15 +90,15 @@ def entry_of(ds: DatasetEntry, heads: int, trksz: int) -> ListEntry:
     return ListEntry(
         dsn=f1.dsn,
         created=f"{f1.created[0] % 100:02d}{f1.created[1]:03d}",
-        dsorg=f1.dsorg_name,
-        recfm=f1.recfm_name,
+        dsorg=dasdls_dsorg(f1.dsorg),
+        recfm=dasdls_recfm(f1.recfm),
         lrecl=f1.lrecl,
         blksize=f1.blksize,
         keylen=f1.keylen,
         tracks=tracks,
         used_pct=used,  # unrounded: dasdls rounds once, with printf's %3.0f
         extents=len(ds.extents),
-        secondary_unit="CYL" if f1.scalo_unit == SCALO_CYL else "TRK",
+        secondary_unit=dasdls_secondary_unit(f1.scalo_unit),
         secondary=f1.secondary,
     )
 
@@ -68,6 +112,7 @@ def list_volume(vol) -> list[ListEntry]:
 
 def format_dasdls(e: ListEntry) -> str:
     """One line as ``dasdls -info`` prints it."""
-    return (f"{e.dsn:<44} {e.created} {e.dsorg:<4}{e.recfm:<5}{e.lrecl:>6} {e.blksize:>5}"
-            f" {e.keylen:>3} {e.tracks:>5} {e.used_pct:>3.0f} {e.extents:>3} {e.secondary_unit}"
-            f" {e.secondary:>7}")
+    lrecl = str(e.lrecl) if e.lrecl else ""
+    secondary = "ABSTR      " if e.secondary_unit == "ABSTR" else f"{e.secondary_unit}{e.secondary:>8}"
+    return (f"{e.dsn:<44} {e.created} {e.dsorg:<4}{e.recfm:<5}{lrecl:>6} {e.blksize:>5}"
+            f" {e.keylen:>3} {e.tracks:>5} {e.used_pct:>3.0f} {e.extents:>3} {secondary}")

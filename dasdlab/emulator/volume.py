@@ -5,7 +5,10 @@ Facts from ``shared/reference/ckd-format.md`` §2 (Hercules 3.13 ``ckddasd.c``,
 little-endian, device type byte, file sequence, high cylinder), then one fixed slot
 per track at ``512 + t * slot``.  Volumes over 2 GB are either one large file (``-lfs``,
 file sequence 0) or up to 27 files of at most 2,519 cylinders (3390) each, named
-``name_1.ext``, ``name_2.ext``...
+``name_1.ext`` ... ``name_9.ext``, then ``name_A.ext`` ... ``name_R.ext`` for files 10 to
+27 (Hercules 3.13 ``ckddasd.c`` and ``dasdutil.c``: the sequence character is ``'0' + n``
+up to 9, else ``'A' - 10 + n``).  Like the Hercules utilities, a volume can be opened
+by its name without the suffix (``name.ext`` opens ``name_1.ext``).
 
 A :class:`Volume` maps each file with ``numpy.memmap``.  Large volumes are sparse:
 dasdlab creates them with ``ftruncate`` and writes only the tracks it formats.  The
@@ -83,24 +86,41 @@ def read_header(path: Path) -> DeviceHeader:
     return DeviceHeader.unpack(raw, path)
 
 
+def sequence_char(seq: int) -> str:
+    """The character that numbers file ``seq`` (1..27): 1-9, then A-R."""
+    if not 1 <= seq <= MAX_FILES:
+        raise GeometryError("DLB108E", f"file sequence {seq} is outside 1..{MAX_FILES}.")
+    return str(seq) if seq <= 9 else chr(ord("A") - 10 + seq)
+
+
 def sequence_name(first: Path, seq: int) -> Path:
     """Name of file ``seq`` of a multi-file volume, as Hercules derives it.
 
     The character just before the first '.' of the base name (or the last character
-    when there is none) is the sequence digit.
+    when there is none) is the sequence character.
     """
     name = first.name
     dot = name.find(".")
     i = (dot if dot > 0 else len(name)) - 1
-    return first.with_name(name[:i] + str(seq) + name[i + 1 :])
+    return first.with_name(name[:i] + sequence_char(seq) + name[i + 1 :])
 
 
 def split_name(path: Path, seq: int) -> Path:
-    """The name ``dasdinit`` gives file ``seq`` of a split volume: ``name_1.ext``..."""
+    """The name ``dasdinit``/``dasdcopy`` give file ``seq`` of a split volume:
+    ``name_1.ext`` ... ``name_9.ext``, ``name_A.ext`` ... ``name_R.ext``."""
     name = path.name
     dot = name.find(".")
     stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
-    return path.with_name(f"{stem}_{seq}{ext}")
+    return path.with_name(f"{stem}_{sequence_char(seq)}{ext}")
+
+
+def first_file(path: Path) -> Path:
+    """``path``, or the first file of a split volume named without its suffix
+    (``name.ext`` for ``name_1.ext``), as the Hercules utilities look it up."""
+    if path.exists() or path.is_symlink():
+        return path
+    candidate = split_name(path, 1)
+    return candidate if candidate.exists() else path
 
 
 def files_per_split(geo: DeviceModel) -> int:
@@ -173,7 +193,7 @@ class Volume:
     @classmethod
     def open(cls, path: str | os.PathLike, writable: bool = False) -> Volume:
         """Open an existing image.  CCKD images are opened read-only via :mod:`cckd`."""
-        path = Path(path)
+        path = first_file(Path(path))
         hdr = read_header(path)
         if hdr.eyecatcher in (EYE_CCKD, EYE_SHADOW):
             from dasdlab.emulator.cckd import CckdVolume  # compressed images
@@ -213,7 +233,8 @@ class Volume:
                         f"multi-file volume {path}: file {seq} ({nxt.name}) is missing.",
                     )
                 h = read_header(nxt)
-                if h.eyecatcher != EYE_CKD or h.heads != hdr.heads or h.slot_size != hdr.slot_size:
+                if h.eyecatcher != EYE_CKD or h.heads != hdr.heads or h.slot_size != hdr.slot_size \
+                        or h.fileseq != seq:
                     raise ImageError(
                         "DLB115E", f"multi-file volume {path}: {nxt.name} does not match the first file."
                     )
@@ -271,12 +292,20 @@ class Volume:
         vtoc_tracks: int | None = None,
         split: bool = False,
         owner: str = "DASDLAB",
+        null_tracks: bool = False,
     ) -> Volume:
         """Create a new sparse volume with IPL records, VOL1 and an empty VTOC.
 
         ``split`` writes the multi-file form Hercules uses without ``-lfs``.
         The VTOC starts at cylinder 0 head 1; by default it fills the rest of cylinder 0
         (14 tracks, 700 DSCBs on a 3390).
+
+        ``null_tracks`` writes every track as the empty track ``dasdinit`` writes (home
+        address, R0, end of track: 29 bytes at the start of each slot, the rest a hole),
+        so that a Hercules guest can format and use the free space.  It costs one file
+        system block per track (measured on ext4: 4,108 bytes a track, 65 MiB for a
+        3390-1, 196 MiB for a 3390-3, 1.9 GiB for a 3390-27), and every track then counts
+        as written; without it a never-written track is a hole that costs nothing.
         """
         from dasdlab.emulator import vtoc as vtoc_mod
 
@@ -310,6 +339,8 @@ class Volume:
                     created.append(p)
                     f.write(hdr.pack())
                     f.truncate(DEVHDR_LEN + n * geo.heads * geo.slot_size)
+                    if null_tracks:
+                        _write_null_tracks(f.fileno(), start * geo.heads, n * geo.heads, geo)
                 start += n
             vol = cls.open(paths[0], writable=True)
             vtoc_mod.initialize(vol, vol1, vtoc_tracks=vtoc_tracks, owner=owner)
@@ -597,6 +628,14 @@ class Volume:
     def __repr__(self) -> str:
         return (f"Volume({self.path.name}, {self.geometry.name}, {self.cylinders} cyl, "
                 f"{self.written.count()}/{self.ntracks} tracks written)")
+
+
+def _write_null_tracks(fd: int, first: int, count: int, geo: DeviceModel) -> None:
+    """Write the used bytes of a null track (HA, R0, end of track) into each of
+    ``count`` slots of one file, whose first slot is track ``first``."""
+    for i in range(count):
+        cyl, head = divmod(first + i, geo.heads)
+        os.pwrite(fd, trackfmt.track_header(cyl, head) + trackfmt.EOT, DEVHDR_LEN + i * geo.slot_size)
 
 
 def _data_ranges(path: Path) -> Iterator[tuple[int, int]]:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = ("dasdinit", "dasdload", "dasdls", "dasdseq", "dasdcopy", "cckdcdsk", "cckddiag")
+TOOLS = ("dasdinit", "dasdload", "dasdls", "dasdseq", "dasdcopy", "cckdcdsk", "cckddiag", "cckdswap",
+         "dasdcat", "dasdpdsu")
 INSTALL = "Hercules utilities not installed: sudo apt-get install hercules"
 
 

@@ -16,6 +16,7 @@ from dasdlab.emulator.convert import convert_volume, write_shadow
 from dasdlab.emulator.dataset import Dataset
 from dasdlab.emulator.listing import format_dasdls, list_volume
 from dasdlab.emulator.volume import Volume
+from dasdlab.errors import ImageError
 
 pytestmark = pytest.mark.interop
 
@@ -114,7 +115,7 @@ def test_our_cckd_is_clean_and_readable_by_hercules(herc, cli, inputs, tmp_path,
     assert filecmp.cmp(again, back, shallow=False)
 
 
-def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, inputs, tmp_path):
+def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, cli, inputs, tmp_path):
     # dasdload -z always makes 1,113 cylinders; dasdcopy -z of a 10-cylinder dasdload
     # volume gives a small Hercules-made compressed base.
     work_dir = tmp_path / "work"
@@ -176,12 +177,82 @@ def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, inputs,
     herc.run("dasdcopy", "-q", "-o", "CKD", "base.cckd", "sf=base_*.shd", "merged.ckd", cwd=herc_dir)
     assert filecmp.cmp(herc_dir / "merged.ckd", merged, shallow=False)
 
+    # every reading command opens the stack, with --sf or Hercules' sf= form
+    herc_ls = herc.dasdls_info(Path("base.cckd"), herc_dir, sf="base_*.shd").splitlines()[1:]
+    for sf_args in (("--sf", pattern), (f"sf={pattern}",)):
+        code, out, err = cli("volume", "ls", base, *sf_args)
+        assert code == 0 and err == "", err
+        assert out.splitlines()[1:] == herc_ls
+        for dsn, data in expected.items():
+            code, _, err = cli("dataset", "read", base, *sf_args, dsn, "--to", tmp_path / "got")
+            assert code == 0, err
+            assert (tmp_path / "got").read_bytes() == data
+        code, out, err = cli("volume", "check", base, *sf_args)
+        assert code == 0 and "sound" in out, err
+        code, out, err = cli("volume", "info", base, *sf_args, "--json")
+        assert code == 0 and f'"datasets": {len(herc_ls)}' in out, out
+    with Volume.open(merged) as m:
+        t = first[0]
+        code, out, err = cli("volume", "dump-track", base, f"sf={pattern}", *map(str, divmod(t, m.heads)))
+        assert code == 0, err
+        assert out == cli("volume", "dump-track", merged, *map(str, divmod(t, m.heads)))[1]
+    # without a shadow name the base alone is read, and dasdlab says what it left out
+    code, out, err = cli("volume", "ls", base)
+    assert code == 0 and err.startswith("DLB187W") and "base_1.shd" in err and "base_2.shd" in err
+    assert out.splitlines()[1:] == herc.dasdls_info(Path("base.cckd"), herc_dir).splitlines()[1:]
+    assert "NEW.TWO" not in out
+    assert {name: _digest(tmp_path / name) for name in originals} == originals
 
-def test_missing_shadow_is_not_created(tmp_path):
+
+def test_shadow_name_matching_nothing_is_an_error_and_nothing_is_created(cli, tmp_path):
     src = tmp_path / "s.ckd"
     Volume.create(src, "3390-1", "NOSF01", cylinders=2).close()
     base = tmp_path / "b.cckd"
     convert_volume(src, base, cckd=True)
-    with open_cckd(base, sf=tmp_path / "b_*.shd") as v:
-        assert len(v.stack) == 1 and v.volser == "NOSF01"
+    with pytest.raises(ImageError) as e:
+        open_cckd(base, sf=tmp_path / "b_*.shd")
+    assert e.value.msgid == "DLB186E"
+    for argv in (("volume", "ls", base, "--sf", tmp_path / "b_*.shd"),
+                 ("volume", "ls", base, f"sf={tmp_path / 'b_*.shd'}"),
+                 ("volume", "info", base, "--sf", tmp_path / "b_*.shd"),
+                 ("volume", "check", base, "--sf", tmp_path / "b_*.shd"),
+                 ("volume", "dump-track", base, "--sf", tmp_path / "b_*.shd", "0", "0"),
+                 ("dataset", "read", base, "X", "--sf", tmp_path / "b_*.shd"),
+                 ("volume", "convert", base, tmp_path / "out.ckd", "--sf", tmp_path / "b_*.shd")):
+        code, out, err = cli(*argv)
+        assert code == 8 and err.startswith("DLB186E"), (argv, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.cckd", "s.ckd"]
+
+
+@pytest.mark.parametrize("option", ["-z", "-bz2"])
+def test_big_endian_image_from_cckdswap_opens_like_the_little_endian_one(herc, cli, inputs, tmp_path, option):
+    """cckdswap turns a CCKD image big-endian (CDEVHDR option 0x02, L1/L2 swapped; the
+    cylinder count stays little-endian).  Listing, reading and converting it give what
+    Hercules gives, and what the little-endian original gives."""
+    le = _load(herc, inputs, tmp_path, option, "le.cckd")
+    be = tmp_path / "be.cckd"
+    shutil.copyfile(le, be)
+    herc.run("cckdswap", be, cwd=tmp_path)
+    raw = be.read_bytes()
+    assert raw[512 + 3] & 0x02 and raw[512 + 4 : 512 + 8] != le.read_bytes()[512 + 4 : 512 + 8]
+    before = _digest(be)
+    code, out, err = cli("volume", "ls", be)
+    assert code == 0, err
+    assert out == herc.dasdls_info(be, tmp_path)
+    assert out.splitlines()[1:] == herc.dasdls_info(le, tmp_path).splitlines()[1:]
+    for dsn in ("TEST.TEXT", "TEST.BIN", "TEST.EMPTY"):
+        got = tmp_path / f"ours.{dsn}"
+        code, _, err = cli("dataset", "read", be, dsn, "--to", got)
+        assert code == 0, err
+        assert got.read_bytes() == herc.dasdseq(be, dsn, tmp_path), dsn
+    code, out, err = cli("volume", "check", be)
+    assert code == 0, err
+    ours, ref = tmp_path / "ours.ckd", tmp_path / "ref.ckd"
+    assert cli("volume", "convert", be, ours)[0] == 0
+    herc.run("dasdcopy", "-q", be, ref, cwd=tmp_path)
+    assert filecmp.cmp(ours, ref, shallow=False)
+    with open_cckd(be) as b, open_cckd(le) as a:
+        assert b.stack[0].cdev.big_endian and not a.stack[0].cdev.big_endian
+        assert b.cylinders == a.cylinders == 1113
+        assert all(a.track_image(t) == b.track_image(t) for t in range(0, a.ntracks, 97))
+    assert _digest(be) == before

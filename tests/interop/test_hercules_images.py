@@ -7,6 +7,8 @@ find the volume sound.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dasdlab.emulator import trackfmt
@@ -36,6 +38,14 @@ def test_dasdinit_volume_has_no_vtoc_for_either_tool(herc, cli, tmp_path):
     assert ls.stdout == b"" and b"F4DSCB record not found" in ls.stderr
     code, out, err = cli("volume", "ls", img)
     assert code == 8 and out == "" and err.startswith("DLB205E")
+    # info shows the geometry and says what is missing; check fails on the missing VTOC
+    code, out, err = cli("volume", "info", img, "--json")
+    assert code == 0 and err.startswith("DLB190W") and "no VTOC" in err
+    d = json.loads(out)
+    assert (d["volser"], d["model"], d["cylinders"], d["tracks"], d["vtoc"]) == ("INI001", "3390-1", 10, 150, None)
+    assert d["missing"].startswith("DLB205E")
+    code, out, err = cli("volume", "check", img)
+    assert code == 8 and err.startswith("DLB191E") and "150 written tracks are sound" in err
 
 
 def test_dasdinit_lfs_is_one_file_with_sequence_zero(herc, tmp_path):
