@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast bench hercules warmup clean
+.PHONY: setup demo test test-fast test-huge bench hercules warmup clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ test: setup hercules
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not interop and not crash"
+
+# tests that write tens of GB (a Hercules-written 3390-27 split into 14 dense files)
+test-huge: setup hercules
+	$(BIN)/python -m pytest -q -m huge
 
 bench: setup hercules warmup
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-autosave \

@@ -73,6 +73,7 @@ def test_our_split_volume_opens_in_hercules_with_data_in_the_last_file(
 
 
 @pytest.mark.slow
+@pytest.mark.huge
 def test_hercules_split_3390_27_opens_in_dasdlab(herc, tmp_path):
     """dasdcopy writes a 3390-27 as 14 dense files (28 GB, over a minute)."""
     if shutil.disk_usage(tmp_path).free < 32 * 2**30:
