@@ -1,0 +1,516 @@
+"""The service under test: what the conformance kit needs of a copy service.
+
+The kit speaks to every service through one small interface, :class:`Subject`: make a
+point-in-time copy of some source tracks (``establish``), end it (``withdraw``), finish
+its background copy (``drain``), ask its state, and read the point-in-time image of a
+source track.  A service written on the copy-service contract
+(:mod:`dasdlab.emulator.services.contract`) has those verbs under those names, and
+:class:`ContractSubject` passes them through.  The four built-ins as they were before
+the contract (FlashCopy, Concurrent Copy, SnapShot and TimeFinder/Clone) are reached
+through small adapters, so the same checks run on all of them.
+
+A subject is named by a registered service name, or by ``module:Class`` for a class
+that is not registered (the kit's own tests use that for deliberately broken
+services); :func:`resolve` builds it.  The spec travels to the kit's child processes
+as text, so a subject must be rebuilt from it in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from dasdlab.errors import CopyServiceError
+
+#: subsystem kind -> the subsystem of that kind in a site made by ``Site.init``
+SUBSYSTEM_OF_KIND = {"ds8000": "DS8K1", "rva": "RVA1", "symmetrix": "VMAX1"}
+
+
+class KitError(CopyServiceError):
+    """The kit cannot run: unknown service, or a service it cannot attach to a site."""
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the kit needs to know of a service to choose its scenarios."""
+
+    levels: frozenset[str]          # "volume", "dataset"
+    background_copy: bool           # a relationship can copy every track after establish
+    nocopy: bool                    # a relationship can stay logical only
+    reader: str                     # "target" or "session"
+    kinds: tuple[str, ...]          # subsystem kinds it runs on
+    fast_replication: bool = False
+
+
+@dataclass
+class Tables:
+    """A service's lifecycle tables, by state and verb *names* (strings)."""
+
+    states: list[str]
+    transitions: dict[str, frozenset[str]]
+    verbs: dict[str, frozenset[str]]
+    #: the state a relationship is in after withdraw (it may also just disappear)
+    gone: frozenset[str] = field(default_factory=frozenset)
+
+
+def _takes_one(fn) -> bool:
+    import inspect
+
+    try:
+        inspect.signature(fn).bind("X")
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _takes_none(fn) -> bool:
+    import inspect
+
+    try:
+        inspect.signature(fn).bind()
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _names(x) -> str:
+    return x.name if isinstance(x, Enum) else str(x)
+
+
+def tables_from(transitions, verbs, gone=()) -> Tables:
+    tr = {_names(s): frozenset(_names(t) for t in ts) for s, ts in transitions.items()}
+    vb = {v: frozenset(_names(s) for s in ss) for v, ss in verbs.items()}
+    return Tables(list(tr), tr, vb, frozenset(gone))
+
+
+class Subject:
+    """One copy service as the kit drives it.  ``spec`` rebuilds it in a child process."""
+
+    name: str
+    spec: str
+    origin: str = "built-in"
+    traits: Traits
+    tables: Tables | None = None
+    #: the table verb that ends a relationship, and the one that drains it
+    withdraw_verb = "withdraw"
+    drain_verb = "drain"
+
+    # -- the site --------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        for k in self.traits.kinds:
+            if k in SUBSYSTEM_OF_KIND:
+                return k
+        return "ds8000"  # "*": any subsystem
+
+    @property
+    def subsystem(self) -> str:
+        return SUBSYSTEM_OF_KIND[self.kind]
+
+    def prepare_site(self, site) -> None:
+        """Settings the kit's small volumes need (a small RVA pool)."""
+        if self.kind == "rva":
+            from dasdlab.emulator.rva import configure_pool
+
+            configure_pool(site, self.subsystem, pool_slots=3000)
+
+    def service(self, site):
+        raise NotImplementedError
+
+    # -- the verbs ---------------------------------------------------------------------
+    def establish(self, site, source: str, target: str | None, source_runs=None,
+                  target_runs=None, background: bool | None = None) -> str:
+        raise NotImplementedError
+
+    def withdraw(self, site, rid: str) -> None:
+        raise NotImplementedError
+
+    def drain(self, site, rid: str) -> None:
+        raise NotImplementedError
+
+    def state(self, site, rid: str) -> str | None:
+        """The relationship's state name, or None when the service has no such id."""
+        raise NotImplementedError
+
+    def message(self, site, rid: str) -> str | None:
+        return None
+
+    def complete(self, site, rid: str) -> bool:
+        """Physically complete: the target's own tracks hold the point-in-time image."""
+        raise NotImplementedError
+
+    def read_pit(self, site, rid: str, track: int, target_track: int | None) -> np.ndarray:
+        """The point-in-time image of source ``track``.  For a target reader it is what
+        the host reads from ``target_track`` of the target volume."""
+        if self.traits.reader == "target":
+            return np.array(self._target_volume(site, rid).read_track(target_track))
+        raise NotImplementedError
+
+    def _target_volume(self, site, rid):
+        raise NotImplementedError
+
+    def verb(self, site, rid: str, verb: str):
+        """A callable doing ``verb`` to ``rid``, or None when the kit cannot call it."""
+        if verb == self.withdraw_verb:
+            return lambda: self.withdraw(site, rid)
+        if verb == self.drain_verb:
+            return lambda: self.drain(site, rid)
+        fn = getattr(self.service(site), verb, None)
+        if callable(fn) and _takes_one(fn):
+            return lambda: fn(rid)
+        obj = self.relationship(site, rid)
+        fn = getattr(obj, verb, None) if obj is not None else None
+        if callable(fn) and _takes_none(fn):
+            return fn
+        return None
+
+    def relationship(self, site, rid: str):
+        """The service's own object for ``rid`` (for verbs it carries), or None."""
+        return None
+
+    def tick(self, site, now: float) -> None:
+        site.tick(now)
+
+
+# ====================================================================== contract services
+
+
+class ContractSubject(Subject):
+    """A service written on the copy-service contract: its verbs are the kit's."""
+
+    def __init__(self, cls, spec: str, origin: str = "built-in") -> None:
+        self.cls = cls
+        self.name = cls.name
+        self.spec = spec
+        self.origin = origin
+        cap = cls.capabilities
+        self.traits = Traits(frozenset(cap.levels), bool(cap.background_copy), bool(cap.nocopy),
+                             cap.point_in_time_reader, tuple(sorted(cap.subsystem_kinds)),
+                             bool(cap.fast_replication))
+        tr = getattr(cls, "TRANSITIONS", None)
+        vb = getattr(cls, "VERBS", None)
+        self.tables = tables_from(tr, vb, getattr(cls, "GONE", ())) if tr and vb else None
+
+    def service(self, site):
+        sub = site.subsystem(self.subsystem)
+        return attach(sub, self.name, self.cls)
+
+    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        rel = self.service(site).establish(source, target, source_runs=source_runs,
+                                           target_runs=target_runs, background_copy=background)
+        return rel.id
+
+    def withdraw(self, site, rid):
+        self.service(site).withdraw(rid)
+
+    def drain(self, site, rid):
+        self.service(site).drain(rid)
+
+    def _rel(self, site, rid):
+        for r in self.service(site).query():
+            if r.id == rid:
+                return r
+        return None
+
+    def state(self, site, rid):
+        r = self._rel(site, rid)
+        return None if r is None else str(r.state)
+
+    def message(self, site, rid):
+        r = self._rel(site, rid)
+        return None if r is None else getattr(r, "message", None)
+
+    def complete(self, site, rid):
+        r = self._rel(site, rid)
+        return r is not None and r.physical_at is not None
+
+    def read_pit(self, site, rid, track, target_track):
+        if self.traits.reader == "target":
+            return super().read_pit(site, rid, track, target_track)
+        return np.array(self.service(site).read_point_in_time(rid, track))
+
+    def _target_volume(self, site, rid):
+        return site.volume(self._rel(site, rid).target)
+
+
+def attach(sub, name: str, cls):
+    """The instance of service ``cls`` on subsystem ``sub``, created and loaded on first
+    use *before* the subsystem loads anything else under that name, so that a class
+    which is not the registered one (a broken variant under test) is the one whose
+    intercepts guard the volumes."""
+    svcs = sub._services
+    svc = svcs.get(name)
+    if svc is None or type(svc) is not cls:
+        svc = cls(sub)
+        svcs[name] = svc
+        svc.load()
+    return svc
+
+
+# ====================================================================== the built-ins today
+
+
+class FlashCopySubject(Subject):
+    name = "flashcopy"
+
+    def __init__(self, cls=None, spec="flashcopy") -> None:
+        from dasdlab.emulator.services import flashcopy as fc
+
+        self.cls = cls or fc.FlashCopyService
+        self.spec = spec
+        self.traits = Traits(frozenset({"volume", "dataset"}), True, True, "target", ("ds8000",), True)
+        self.tables = tables_from(fc.TRANSITIONS, fc.VERBS, ("WITHDRAWN",))
+
+    def service(self, site):
+        return attach(site.subsystem(self.subsystem), "flashcopy", self.cls)
+
+    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        mode = "NOCOPY" if background is False else "COPY"
+        return self.service(site).establish(source, target, source_runs, target_runs, mode=mode).id
+
+    def _get(self, site, rid):
+        try:
+            return self.service(site).get(rid)
+        except CopyServiceError:
+            return None
+
+    def withdraw(self, site, rid):
+        self.service(site).withdraw(rid)
+
+    def drain(self, site, rid):
+        self.service(site).drain(rid)
+
+    def state(self, site, rid):
+        r = self._get(site, rid)
+        return None if r is None else r.state.name
+
+    def message(self, site, rid):
+        r = self._get(site, rid)
+        return None if r is None else r.message
+
+    def complete(self, site, rid):
+        r = self._get(site, rid)
+        return r is not None and (r.state.name == "COMPLETED" or (r.active and r.remaining == 0))
+
+    def _target_volume(self, site, rid):
+        return site.volume(self.service(site).get(rid).target)
+
+    def relationship(self, site, rid):
+        return self._get(site, rid)
+
+
+class TimeFinderSubject(Subject):
+    name = "timefinder"
+    withdraw_verb = "terminate"
+
+    def __init__(self, cls=None, spec="timefinder") -> None:
+        from dasdlab.emulator.services import timefinder as tf
+
+        self.cls = cls or tf.TimeFinderService
+        self.spec = spec
+        self.traits = Traits(frozenset({"volume", "dataset"}), True, True, "target", ("symmetrix",), True)
+        s = tf.CloneSession
+        self.tables = tables_from(s.TRANSITIONS, s.VERBS, ("TERMINATED",))
+
+    def service(self, site):
+        return attach(site.subsystem(self.subsystem), "timefinder", self.cls)
+
+    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        svc = self.service(site)
+        s = svc.create(source, target, source_runs, target_runs, mode="NOCOPY" if background is False else "COPY")
+        svc.activate(s.id)
+        return s.id
+
+    def _get(self, site, rid):
+        try:
+            return self.service(site).session(rid)
+        except CopyServiceError:
+            return None
+
+    def withdraw(self, site, rid):
+        self.service(site).terminate(rid, force=True)
+
+    def drain(self, site, rid):
+        self.service(site).drain(rid)
+
+    def state(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s.state.name
+
+    def message(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s.message
+
+    def complete(self, site, rid):
+        s = self._get(site, rid)
+        return s is not None and s.state.name == "COPIED"
+
+    def _target_volume(self, site, rid):
+        return site.volume(self.service(site).session(rid).target)
+
+    def relationship(self, site, rid):
+        return self._get(site, rid)
+
+
+class SnapShotSubject(Subject):
+    name = "snapshot"
+    withdraw_verb = "release"
+
+    def __init__(self, cls=None, spec="snapshot") -> None:
+        from dasdlab.emulator.services import snapshot as sn
+
+        self.cls = cls or sn.SnapShotService
+        self.spec = spec
+        self.traits = Traits(frozenset({"volume", "dataset"}), False, False, "target", ("rva",), True)
+        self.tables = tables_from(sn.TRANSITIONS, sn.VERBS, ("RELEASED",))
+
+    def service(self, site):
+        return attach(site.subsystem(self.subsystem), "snapshot", self.cls)
+
+    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        return self.service(site).snap(source, target, source_runs, target_runs)["id"]
+
+    def _get(self, site, rid):
+        try:
+            return self.service(site).get(rid)
+        except CopyServiceError:
+            return None
+
+    def withdraw(self, site, rid):
+        self.service(site).release(rid)
+
+    def drain(self, site, rid):
+        pass  # physically complete at the snap
+
+    def state(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s.state.name
+
+    def message(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s.message
+
+    def complete(self, site, rid):
+        return self._get(site, rid) is not None
+
+    def _target_volume(self, site, rid):
+        return site.volume(self.service(site).get(rid).target)
+
+
+class ConcurrentCopySubject(Subject):
+    name = "concurrent_copy"
+    withdraw_verb = "end"
+
+    def __init__(self, cls=None, spec="concurrent_copy") -> None:
+        from dasdlab.emulator.services import concurrent_copy as cc
+
+        self.cls = cls or cc.ConcurrentCopyService
+        self.spec = spec
+        self.traits = Traits(frozenset({"volume", "dataset"}), False, True, "session", ("ds8000", "rva"), False)
+        s = cc.CCSession
+        self.tables = tables_from(s.TRANSITIONS, s.VERBS, ("ENDED", "COMPLETE"))
+
+    def service(self, site):
+        return attach(site.subsystem(self.subsystem), "concurrent_copy", self.cls)
+
+    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        return self.service(site).start(source, source_runs).id
+
+    def _get(self, site, rid):
+        svc = self.service(site)
+        s = svc.sessions.get(rid)
+        if s is not None:
+            return s.state.name, s.message
+        rec = svc.store.get(rid)
+        return None if rec is None else (rec["state"], rec.get("message"))
+
+    def withdraw(self, site, rid):
+        self.service(site).sessions[rid].end()
+
+    def drain(self, site, rid):
+        self.service(site).drain()
+
+    def state(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s[0]
+
+    def message(self, site, rid):
+        s = self._get(site, rid)
+        return None if s is None else s[1]
+
+    def complete(self, site, rid):
+        return False  # the copy is the dump's reads; no target holds it
+
+    def read_pit(self, site, rid, track, target_track):
+        return np.array(self.service(site).sessions[rid].read_track(track))
+
+    def verb(self, site, rid, verb):
+        s = self.service(site).sessions.get(rid)
+        if verb == "end":
+            return lambda: self.withdraw(site, rid)
+        if verb == "query" and s is not None:
+            return s.query
+        return None
+
+
+LEGACY: dict[str, type[Subject]] = {
+    "flashcopy": FlashCopySubject,
+    "timefinder": TimeFinderSubject,
+    "snapshot": SnapShotSubject,
+    "concurrent_copy": ConcurrentCopySubject,
+}
+
+
+def _contract_base():
+    try:
+        from dasdlab.emulator.services.contract import CopyService
+    except ImportError:
+        return None
+    return CopyService
+
+
+def _subject_for_class(cls, spec: str, origin: str) -> Subject:
+    base = _contract_base()
+    if base is not None and isinstance(cls, type) and issubclass(cls, base):
+        return ContractSubject(cls, spec, origin)
+    for name, adapter in LEGACY.items():
+        legacy = adapter()
+        if issubclass(cls, legacy.cls):
+            return adapter(cls, spec)
+    raise KitError("DLB820E", f"{spec} is neither a copy service on the contract "
+                   "(a subclass of dasdlab.emulator.services.contract.CopyService) nor a built-in.")
+
+
+def resolve(spec: str) -> Subject:
+    """The subject for a registered service name, or for ``module:Class``."""
+    if ":" in spec:
+        mod, _, attr = spec.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as e:
+            raise KitError("DLB821E", f"cannot load copy service class {spec}: {e}.") from None
+        return _subject_for_class(cls, spec, f"class {spec}")
+    info = _registered(spec)
+    if info is not None:
+        cls, origin = info
+        return _subject_for_class(cls, spec, origin)
+    if spec in LEGACY:
+        return LEGACY[spec]()
+    raise KitError("DLB822E", f"no copy service is registered as {spec!r}; "
+                   "'dasdlab services list' shows the registered ones.")
+
+
+def _registered(name: str) -> tuple[Any, str] | None:
+    try:
+        from dasdlab.emulator.services import registry
+    except ImportError:
+        return None
+    try:
+        info = registry.get(name)
+    except Exception:  # noqa: BLE001 - not registered: the caller says so
+        return None
+    return info.cls, info.origin
