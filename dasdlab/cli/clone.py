@@ -162,7 +162,8 @@ def drain(sid: Annotated[str, typer.Argument(help="Session id.")], site: SiteOpt
     s, services = _services(site, subsystem)
     svc = _owner(services, sid)
     with bar(f"clone {sid.upper()}", "tracks") as progress:
-        q = svc.drain(sid, progress=progress).query()
+        svc.drain(sid, progress=progress)
+        q = svc.session(sid).query()
     s.close()
     if json_:
         print_json(q)

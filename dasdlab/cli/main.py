@@ -21,6 +21,7 @@ from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import hpic as hpic_cli
 from dasdlab.cli import ims as ims_cli
 from dasdlab.cli import recon as recon_cli
+from dasdlab.cli import services as services_cli
 from dasdlab.cli import site as site_cli
 from dasdlab.cli import snap as snap_cli
 from dasdlab.cli import volume as volume_cli
@@ -40,6 +41,7 @@ app.add_typer(flashcopy_cli.app, name="flashcopy")
 app.add_typer(snap_cli.app, name="snap")
 app.add_typer(clone_cli.app, name="clone")
 app.add_typer(cc_cli.app, name="cc")
+app.add_typer(services_cli.app, name="services")
 app.command("dss")(dss_cli.dss)
 app.add_typer(db_cli.app, name="db")
 app.add_typer(workload_cli.app, name="workload")

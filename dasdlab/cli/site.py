@@ -40,6 +40,19 @@ def add_volume(
                f"{vol.cylinders} cylinders.")
 
 
+@app.command("add-service")
+def add_service(
+    directory: Path,
+    subsystem: str,
+    name: Annotated[str, typer.Argument(help="A registered copy service (see 'dasdlab services list').")],
+) -> None:
+    """Give a subsystem a registered copy service (a plug-in, or a built-in of another kind)."""
+    from dasdlab.emulator.site import Site
+
+    info = Site.open(directory).add_service(subsystem, name)
+    typer.echo(f"DLB804I copy service {info.name} ({info.origin}) added to subsystem {subsystem.upper()}.")
+
+
 @app.command("ls")
 def ls(directory: Path, json_: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List subsystems, volumes and catalogued data sets."""

@@ -28,6 +28,7 @@ from typing import Iterator
 
 from dasdlab.emulator.catalog import Catalog
 from dasdlab.emulator.clock import ModeledClock
+from dasdlab.emulator.services import registry
 from dasdlab.emulator.subsystem import KINDS, Subsystem
 from dasdlab.emulator.vtoc import check_volser
 from dasdlab.errors import DasdlabError
@@ -122,7 +123,7 @@ class Site:
         sub = self._subsystems.get(key)
         if sub is None:
             spec = self.config["subsystems"][key]
-            sub = KINDS[spec["kind"]](self, key, spec)
+            sub = registry.kind(spec["kind"])(self, key, spec)
             self._subsystems[key] = sub
         return sub
 
@@ -156,6 +157,23 @@ class Site:
             self.config["volumes"][volser] = spec
             self._write_config(self.config)
         return self.volume(volser, writable=True)
+
+    def add_service(self, subsystem: str, name: str):
+        """Give ``subsystem`` the registered copy service ``name`` (kept in site.json).
+
+        Refused (nothing changes) when the service does not run on the subsystem's kind
+        (DLB802E) or the subsystem has it already (DLB803E)."""
+        from dasdlab.emulator.services import registry
+
+        sub = self.subsystem(subsystem)
+        with self.locked():
+            self.reload()
+            spec = self.config["subsystems"][sub.name]
+            info = registry.check_addable(spec["kind"], sub.name, sub.capabilities, name)
+            spec["services"] = sorted({*spec.get("services", ()), name})
+            self._write_config(self.config)
+        sub.capabilities = sub.capabilities | {name}
+        return info
 
     def volume(self, volser: str, writable: bool = False):
         """The volume, attached to its subsystem (host writes pass its write path)."""

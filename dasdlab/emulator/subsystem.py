@@ -21,15 +21,15 @@ intercepts get no hooks at all, so plain I/O pays nothing.
 
 **Services** are loaded per subsystem on first use, and always before a volume is
 handed out when persisted state exists, so that a relationship made by an earlier
-process intercepts this process's writes.  A service class is named in
-:data:`SERVICE_CLASSES` and constructed as ``cls(subsystem)``; it must provide
-``load()`` (register intercepts of persisted state), ``tick(now)`` (background work up
-to modeled time ``now``) and ``close()``.
+process intercepts this process's writes.  A subsystem's services are its kind's
+built-ins (:attr:`Subsystem.capabilities` of the class) plus those added to it in the
+site (``services`` in its site.json entry); each is looked up by name in
+:mod:`dasdlab.emulator.services.registry` and constructed as ``cls(subsystem)``, a
+:class:`~dasdlab.emulator.services.contract.CopyService`.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -52,15 +52,6 @@ class Intercept(Protocol):
         """The image to read for track ``t`` of ``vol``, or None to read the volume."""
 
 
-#: service name -> "module:Class", imported on first use
-SERVICE_CLASSES: dict[str, str] = {
-    "flashcopy": "dasdlab.emulator.services.flashcopy:FlashCopyService",
-    "concurrent_copy": "dasdlab.emulator.services.concurrent_copy:ConcurrentCopyService",
-    "snapshot": "dasdlab.emulator.services.snapshot:SnapShotService",
-    "timefinder": "dasdlab.emulator.services.timefinder:TimeFinderService",
-}
-
-
 class Subsystem:
     """A storage control unit of a site.
 
@@ -76,6 +67,8 @@ class Subsystem:
         self.site = site
         self.name = name
         self.settings = {**self.DEFAULT_SETTINGS, **spec.get("settings", {})}
+        #: the kind's built-in services and those added in the site
+        self.capabilities = type(self).capabilities | frozenset(spec.get("services", ()))
         self._volumes: dict[str, Volume] = {}
         self._intercepts: dict[str, list[Intercept]] = {}
         self._one: dict[str, tuple] = {}
@@ -195,8 +188,9 @@ class Subsystem:
             )
         svc = self._services.get(name)
         if svc is None:
-            mod, cls = SERVICE_CLASSES[name].split(":")
-            svc = getattr(importlib.import_module(mod), cls)(self)
+            from dasdlab.emulator.services import registry
+
+            svc = registry.get(name).cls(self)
             self._services[name] = svc
             svc.load()
         return svc
@@ -207,7 +201,7 @@ class Subsystem:
             return
         self._services_loaded = True
         for name in sorted(self.capabilities):
-            if name in SERVICE_CLASSES and self.state_dir(name).is_dir() and any(self.state_dir(name).iterdir()):
+            if self.state_dir(name).is_dir() and any(self.state_dir(name).iterdir()):
                 self.service(name)
 
     def loaded_services(self) -> list[Any]:

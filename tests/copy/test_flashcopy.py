@@ -62,7 +62,7 @@ def test_background_copy_runs_at_the_modeled_rate(fcsite, fc):
     before = view(src)
     fc.sub.settings["fc_background_tracks_per_s"] = 10.0
     events = []
-    fc.subscribe(lambda ev, r: events.append(ev))
+    fc.subscribe(lambda e: events.append(e.kind))
     seen = []
     rel = fc.establish("SRC001", "TGT001", mode="COPY", on_physical=seen.append)
     assert events == ["logical"]
@@ -230,7 +230,7 @@ def test_space_efficient_counts_and_fails_when_full(fcsite, fc):
     fc.sub.settings["fc_repository_tracks"] = 3
     rel = fc.establish("SRC001", "TGT001", mode="NOCOPY", space_efficient=True)
     events = []
-    fc.subscribe(lambda ev, r: events.append(ev))
+    fc.subscribe(lambda e: events.append(e.kind))
     before = view(src)
     for t in (20, 21, 22):
         src.write_track(t, pattern_track(src, t, 4))

@@ -81,8 +81,8 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap
 from dasdlab.emulator.copier import TrackMap
 from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError, DasdlabError
 
 
@@ -285,14 +285,20 @@ class _ForeignGuard:
         )
 
 
-class ConcurrentCopyService:
+class ConcurrentCopyService(CopyService):
     """The Concurrent Copy sessions and the SDM of one subsystem (see module doc)."""
 
     PREFIX = "CC"
+    name = "concurrent_copy"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=False, nocopy=True, fast_replication=False,
+        virtual_cc=None, point_in_time_reader="session", cross_subsystem=False,
+        subsystem_kinds={"ds8000", "rva"})
+    lifecycle = (CCState, CCSession.TRANSITIONS, CCSession.VERBS)
+    rate_setting = "cc_drain_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("concurrent_copy"))
+        super().__init__(subsystem)
         self.sessions: dict[str, CCSession] = {}
         self.token = uuid.uuid4().hex
         self.closed = False
@@ -353,6 +359,45 @@ class ConcurrentCopyService:
                              "the dump cannot complete (data on the volume is not affected).")
         self.closed = True
         _LIVE.pop(self.token, None)
+        super().close()
+
+    # ------------------------------------------------------------------ the contract
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options) -> Relationship:
+        """:meth:`start` under the contract's names; a session has no target (the dump
+        reads through :meth:`read_point_in_time`).  Options: ``virtual``,
+        ``on_init_complete``."""
+        if target is not None or target_runs is not None or background_copy:
+            raise CopyServiceError("DLB362E", "a Concurrent Copy session has no target and no background "
+                                              "copy; the dump reads the domain through the session.")
+        s = self.start(source, source_runs, **options)
+        return self.describe(s.id)
+
+    def withdraw(self, sid: str) -> Relationship:
+        """End the session (:meth:`CCSession.end`)."""
+        s = self.session(sid)
+        s.end()
+        return self.describe(s.id)
+
+    def read_point_in_time(self, sid: str, track: int) -> np.ndarray:
+        """The dump's read of ``track`` (once per track: the session then stops protecting it)."""
+        return self.session(sid).read_track(track)
+
+    def describe(self, sid: str) -> Relationship:
+        s = self.sessions.get(str(sid).upper())
+        if s is not None:
+            return self._descriptor(self._describe(s))
+        rec = self.store.get(str(sid).upper())
+        if rec is None:
+            self.session(sid)  # raises the "no such session" message
+        return self._descriptor(self._describe_record(rec))
+
+    def _descriptor(self, d: dict) -> Relationship:
+        return Relationship.make(
+            id=d["id"], service=self.name, state=d["state"], source=d["volser"], source_runs=d["runs"],
+            target=None, target_runs=None, tracks_total=d["tracks_total"],
+            tracks_copied=d["tracks_read"] or 0, cow_count=d["intercepted_writes"],
+            logical_at=d["logical_complete_at"], physical_at=d["physical_complete_at"], details=d)
 
     # ------------------------------------------------------------------ start
     def start(self, volser: str, runs=None, on_init_complete: Callable[[InitComplete], None] | None = None,
@@ -377,6 +422,7 @@ class ConcurrentCopyService:
                 on_init_complete(InitComplete(None, volser, 4, now, None, str(result)))
             raise result
         s = result
+        self._announce("logical", s.id)
         if on_init_complete is not None:
             on_init_complete(InitComplete(s.id, volser, 0, now, s.method, f"DLB369I {s.what} initialised on "
                                           f"{volser} ({s.tmap.n} tracks, {s.method}); serialisation may be "
@@ -393,7 +439,7 @@ class ConcurrentCopyService:
             return CopyServiceError(
                 "DLB366E", f"virtual Concurrent Copy was required, but subsystem {self.sub.name} has "
                 "neither FlashCopy nor SnapShot to make a working copy.")
-        sid = self.store.next_id(self.PREFIX)
+        sid = self._new_id(self.PREFIX)
         method = "cache"
         work = None
         if mechanism is not None:
@@ -415,8 +461,10 @@ class ConcurrentCopyService:
 
     # ------------------------------------------------------------------ the SDM
     @_locked
-    def drain(self, max_tracks: int | None = None) -> int:
-        """Move cache sidefile images to the host sidefile now, oldest first."""
+    def drain(self, rid: str | None = None, progress: Callable[[int, int], None] | None = None,
+              max_tracks: int | None = None) -> int:
+        """Move cache sidefile images to the host sidefile now, oldest first (the SDM
+        serves every session; ``rid`` and ``progress`` are the contract's and unused)."""
         moved = self._drain(len(self._fifo) if max_tracks is None else max_tracks)
         self._save_all()
         return moved
@@ -447,13 +495,15 @@ class ConcurrentCopyService:
         return s
 
     @_locked
-    def query(self) -> list[dict]:
-        """Every session of the subsystem: this process's live ones with their current
-        sidefiles, the others as last recorded."""
+    def query(self, sid: str | None = None) -> list[Relationship]:
+        """Every session of the subsystem (or ``sid``): this process's live ones with their
+        current sidefiles, the others as last recorded."""
+        if sid is not None:
+            return [self.describe(sid)]
         out = []
         for key, rec in self.store.records().items():
             s = self.sessions.get(key)
-            out.append(self._describe(s) if s is not None else self._describe_record(rec))
+            out.append(self._descriptor(self._describe(s) if s is not None else self._describe_record(rec)))
         return out
 
     @_locked
@@ -566,6 +616,10 @@ class ConcurrentCopyService:
         if s.work is not None:
             s.work.release()
         self._save(s)
+        if state is C.COMPLETE:
+            self._announce("physical", s.id)
+        elif state in (C.CANCELLED, C.FAILED):
+            self._announce("failed", s.id, s.message)
 
     @_locked
     def _read(self, s: CCSession, t: int) -> np.ndarray:

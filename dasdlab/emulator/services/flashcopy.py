@@ -15,7 +15,12 @@ Public API (stable; used by the DFSMSdss front end and the image copy engine)::
     fc.withdraw(rel.id, ddsw=False)   fc.get(id)        fc.relationships()
     fc.drain(id=None, progress=None)  fc.refresh(id)    fc.reverse(id)
     fc.thaw(volsers=None)             fc.subscribe(fn)  fc.tick(now)
+    fc.query(id=None) -> [Relationship]   fc.read_point_in_time(id, track)
     rel.query() -> dict               rel.physical (threading.Event)
+
+The service is a :class:`~dasdlab.emulator.services.contract.CopyService`: the
+contract's keywords ``source_runs``/``target_runs``/``background_copy`` are accepted by
+:meth:`FlashCopyService.establish` beside its own ``src_runs``/``dst_runs``/``mode``.
 
 ``src_runs``/``dst_runs`` are lists of absolute ``[start, stop)`` track runs; both None
 makes a volume-level relationship (identity map; the target may be larger), only
@@ -26,7 +31,8 @@ and every count field (:func:`dataset_runs` turns a data set into runs).
 **Semantics.**  *Logical completion* is the return of :meth:`FlashCopyService.establish`:
 from then on the target reads as the source did at that instant.  *Physical completion*
 is the end of the background copy; ``on_physical(rel)``, ``rel.physical`` (an Event)
-and the ``"physical"`` event of :meth:`FlashCopyService.subscribe` report it.
+and the ``"physical"`` :class:`~dasdlab.emulator.services.contract.CompletionEvent`
+of :meth:`FlashCopyService.subscribe` report it.
 
 * A source host write first copies the point-in-time track to the target if it is
   still to copy (copy-on-write; ``cow_count``).
@@ -84,7 +90,6 @@ drives a site's copy services at a time).
 
 from __future__ import annotations
 
-import os
 import threading
 from enum import Enum
 from typing import Callable
@@ -93,8 +98,8 @@ import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import ModeledRate, TrackCopier, TrackMap, runs_overlap
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError
 
 #: Repository size for space-efficient targets when the subsystem settings have none:
@@ -354,21 +359,23 @@ class _Intercept:
         return None
 
 
-class FlashCopyService:
+class FlashCopyService(CopyService):
     """The FlashCopy function of one DS8000-like subsystem (one instance per process)."""
 
     name = "flashcopy"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=True, nocopy=True, fast_replication=True,
+        virtual_cc="flash", point_in_time_reader="target", cross_subsystem=False,
+        subsystem_kinds={"ds8000"})
+    lifecycle = (RelState, TRANSITIONS, VERBS)
+    rate_setting = "fc_background_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("flashcopy"))
+        super().__init__(subsystem)
         self.lock = threading.RLock()
         self._rels: dict[str, FlashCopyRelationship] = {}
         self._icpt: dict[tuple[str, str], _Intercept] = {}
         self._frozen: dict[str, float] = {}
-        self._listeners: list[Callable[[str, FlashCopyRelationship], None]] = []
-        self._idfd: int | None = None
-        self._next = 1
 
     # ================================================================== loading
     def load(self) -> None:
@@ -465,9 +472,31 @@ class FlashCopyService:
                 "DLB333E", f"subsystem {self.sub.name} has no FlashCopy relationship {rid} (it has: {have}).")
         return rel
 
-    def subscribe(self, fn: Callable[[str, FlashCopyRelationship], None]) -> None:
-        """Call ``fn(event, rel)`` for events "logical", "physical", "failed", "withdrawn"."""
-        self._listeners.append(fn)
+    def query(self, rid: str | None = None) -> list[Relationship]:
+        """Descriptors of every relationship (or of ``rid``)."""
+        rels = [self.get(rid)] if rid is not None else self.relationships()
+        return [self._descriptor(r) for r in rels]
+
+    def describe(self, rid: str) -> Relationship:
+        return self._descriptor(self.get(rid))
+
+    def _descriptor(self, rel: FlashCopyRelationship) -> Relationship:
+        q = rel.query()
+        return Relationship.make(
+            id=rel.id, service=self.name, state=rel.state.value, source=rel.source,
+            source_runs=q["src_runs"], target=rel.target, target_runs=q["dst_runs"],
+            tracks_total=q["tracks_total"], tracks_copied=q["tracks_copied"], cow_count=q["cow_count"],
+            logical_at=rel.established_at, physical_at=rel.physical_at, details=q)
+
+    def read_point_in_time(self, rid: str, track: int) -> np.ndarray:
+        """Source track ``track`` as of the establish (or the last refresh/reverse)."""
+        rel = self.get(rid)
+        if rel.state is S.FAILED:
+            raise self._failed_error(rel)
+        r = self._rel_of_source_track(rel.tmap, track, rel.id)
+        sub = self.sub
+        pending = rel.active and rel.to_copy is not None and rel.to_copy.test(r)
+        return self._pit_image(sub.open_volume(rel.source), sub.open_volume(rel.target), rel.tmap, r, pending)
 
     def repository_used(self) -> int:
         return sum(int(r.ctr[CTR_REPOSITORY]) for r in self._rels.values()
@@ -485,12 +514,20 @@ class FlashCopyService:
                   mode: str = "COPY", incremental=False, space_efficient: bool = False,
                   freeze: bool = False,
                   on_physical: Callable[[FlashCopyRelationship], None] | None = None,
+                  *, source_runs=None, target_runs=None, background_copy: bool | None = None,
                   ) -> FlashCopyRelationship:
         """Establish a relationship; it is logically complete when this returns.
 
         Everything is checked before any file changes; a refused establish leaves the
-        site as it was.
+        site as it was.  ``source_runs``/``target_runs``/``background_copy`` are the
+        contract's names for ``src_runs``/``dst_runs``/``mode``.
         """
+        if source_runs is not None:
+            src_runs = source_runs
+        if target_runs is not None:
+            dst_runs = target_runs
+        if background_copy is not None:
+            mode = "COPY" if background_copy else "NOCOPY"
         m = str(mode).upper()
         if m not in ("COPY", "NOCOPY"):
             raise CopyServiceError("DLB341E", f"FlashCopy mode must be COPY or NOCOPY, not {mode!r}.")
@@ -537,7 +574,7 @@ class FlashCopyService:
         self._check_limits(sv, tv, tmap, inc)
         # ---- checks done: from here on files change --------------------------------
         with self.lock:
-            rid = self._new_id()
+            rid = self._new_id("FC")
             n = tmap.n
             words = self._create_maps(rid, n)
             now = self.sub.clock.now()
@@ -555,7 +592,7 @@ class FlashCopyService:
             if freeze:
                 self._freeze(sv)
             self._register(rel)  # the point-in-time instant
-            self._emit("logical", rel)
+            self._announce("logical", rel.id)
             if rel.remaining == 0:
                 self._settle(rel)
             return rel
@@ -760,6 +797,7 @@ class FlashCopyService:
         if expired:
             self._release(expired)
         for rel in self.relationships():
+            rel.rate.rate = self._background_rate()
             if rel.state in (S.COPYING, S.WITHDRAWING):
                 n = rel.rate.allow(now)
                 if n > 0:
@@ -824,7 +862,7 @@ class FlashCopyService:
         rel.physical.set()
         for fn in rel.on_physical:
             fn(rel)
-        self._emit("physical", rel)
+        self._announce("physical", rel.id)
 
     def _fail(self, rel: FlashCopyRelationship, msgid: str, text: str) -> None:
         """Mark the relationship invalid with a message; its target refuses I/O."""
@@ -839,7 +877,7 @@ class FlashCopyService:
             rel.pending = None
             self._save(rel)
             self._register(rel)
-            self._emit("failed", rel)
+            self._announce("failed", rel.id, rel.message)
 
     def withdraw(self, rid: str, ddsw: bool = False) -> FlashCopyRelationship:
         """End a relationship now, or with ``ddsw`` after converting it to COPY."""
@@ -867,7 +905,6 @@ class FlashCopyService:
         rel.to(S.WITHDRAWN)
         self.store.delete(rel.id)
         self._rels.pop(rel.id, None)
-        self._emit("withdrawn", rel)
 
     def refresh(self, rid: str) -> FlashCopyRelationship:
         """Incremental establish: a new point in time, copying only changed tracks."""
@@ -886,7 +923,7 @@ class FlashCopyService:
             rel.physical.clear()
             rel.pending = None
             self._save(rel)
-        self._emit("logical", rel)
+        self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
         return rel
@@ -923,7 +960,7 @@ class FlashCopyService:
             rel.pending = None
             self._save(rel)
             self._register(rel)
-        self._emit("logical", rel)
+        self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
         return rel
@@ -941,26 +978,8 @@ class FlashCopyService:
         rel._copier = None
 
     # ================================================================== plumbing
-    def _new_id(self) -> str:
-        """``FCnnnn``, never reused in this site: a counter file, kept open, rewritten
-        in place (one system call; the same file and format as StateStore.next_id)."""
-        if self._idfd is None:
-            self.store.ensure()
-            self._idfd = os.open(self.store.dir / ".FC.next", os.O_RDWR | os.O_CREAT, 0o644)
-            raw = os.pread(self._idfd, 64, 0).strip()
-            known = [int(k[2:]) for k in self.store.keys() if k.startswith("FC") and k[2:].isdigit()]
-            self._next = max([int(raw) if raw else 1] + [k + 1 for k in known])
-        n = self._next
-        self._next += 1
-        os.pwrite(self._idfd, f"{self._next:<20d}".encode(), 0)
-        return f"FC{n:04d}"
-
     def _save(self, rel: FlashCopyRelationship) -> None:
         self.store.put(rel.id, rel.record())
-
-    def _emit(self, event: str, rel: FlashCopyRelationship) -> None:
-        for fn in list(self._listeners):
-            fn(event, rel)
 
     def _register(self, rel: FlashCopyRelationship) -> None:
         for volser, role in ((rel.source, "source"), (rel.target, "target")):
@@ -989,6 +1008,4 @@ class FlashCopyService:
         for rel in self._rels.values():
             if rel.state is not S.WITHDRAWN:
                 self._save(rel)
-        if self._idfd is not None:
-            os.close(self._idfd)
-            self._idfd = None
+        super().close()

@@ -27,14 +27,13 @@ rewritten after the pointer copy, as DFSMSdss ``COPY FULL`` does without ``COPYV
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 
 import numpy as np
 
 from dasdlab.emulator.copier import TrackMap
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError
 
 
@@ -106,12 +105,18 @@ class Snap(Lifecycle):
                    bool(rec.get("keep_volser", True)))
 
 
-class SnapShotService:
+class SnapShotService(CopyService):
     """The SnapShot function of one RVA-like subsystem."""
 
+    name = "snapshot"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=False, nocopy=False, fast_replication=True,
+        virtual_cc="snap", point_in_time_reader="target", cross_subsystem=False,
+        subsystem_kinds={"rva"})
+    lifecycle = (SnapState, TRANSITIONS, VERBS)
+
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("snapshot"))
+        super().__init__(subsystem)
         self.snaps: dict[str, Snap] = {}
 
     # ------------------------------------------------------------------ service protocol
@@ -126,8 +131,43 @@ class SnapShotService:
     def tick(self, now: float) -> None:
         """Nothing to do: a snap is physically complete when it is made."""
 
-    def close(self) -> None:
-        pass
+    # ------------------------------------------------------------------ the contract
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options) -> Relationship:
+        """:meth:`snap` under the contract's names (a snap has no background copy: it is
+        physically complete at once, whatever ``background_copy`` asks)."""
+        if target is None:
+            raise SnapError("DLB394E", "a snap needs a target volume.")
+        rec = self.snap(source, target, source_runs, target_runs if target_runs is not None else (
+            source_runs if source_runs is not None else None), **options)
+        return self.describe(rec["id"])
+
+    def withdraw(self, rid: str) -> Relationship:
+        """:meth:`release` (the target keeps its data); the descriptor before release."""
+        rel = self.describe(rid)
+        self.release(rid)
+        return rel
+
+    def read_point_in_time(self, rid: str, track: int):
+        snap = self.get(rid)
+        snap.require("release")  # a COMPLETE or INVALID snap: only a complete one is a copy
+        if snap.state is not SnapState.COMPLETE:
+            raise SnapError("DLB398E", f"snap {snap.id} is {snap.state.name}: {snap.message}")
+        r = self._rel_of_source_track(snap.tmap, track, snap.id)
+        return self._pit_image(self.sub.open_volume(snap.source), self.sub.open_volume(snap.target),
+                               snap.tmap, r, pending=False)
+
+    def describe(self, rid: str) -> Relationship:
+        return self._descriptor(self._record(self.get(rid)))
+
+    def _descriptor(self, rec: dict) -> Relationship:
+        done = rec["state"] == SnapState.COMPLETE.name
+        return Relationship.make(
+            id=rec["id"], service=self.name, state=rec["state"], source=rec["source"],
+            source_runs=rec["src_runs"], target=rec["target"], target_runs=rec["dst_runs"],
+            tracks_total=rec["tracks_total"], tracks_copied=rec["tracks_total"] if done else 0,
+            cow_count=0, logical_at=rec["logical_complete"] if done else None,
+            physical_at=rec["physical_complete"] if done else None, details=rec)
 
     # ------------------------------------------------------------------ the verb
     def snap(self, src_volser: str, tgt_volser: str, src_runs: list[tuple[int, int]] | None = None,
@@ -169,7 +209,7 @@ class SnapShotService:
         tmap = TrackMap.from_runs(src_runs, dst_runs)
         if full and keep_volser:
             tgt.pool._take(1)  # the relabel needs one slot: fail now, before any pointer moves
-        sid = self._next_id()
+        sid = self._new_id("SN")
         snap = Snap(sid, src_volser, tgt_volser, tmap, "volume" if full else "tracks", dsn,
                     self.sub.clock.now(), keep_volser=keep_volser and full)
         self.store.put(sid, snap.to_json())  # PENDING before the first pointer moves
@@ -177,7 +217,9 @@ class SnapShotService:
         self._copy(snap, src, tgt)
         snap.to(SnapState.COMPLETE)
         self.store.put(sid, snap.to_json())
-        return self.describe(snap)
+        self._announce("logical", sid)
+        self._announce("physical", sid)
+        return self._record(snap)
 
     def snap_dataset(self, dsn: str, tgt_volser: str, new_dsn: str) -> dict:
         """SNAP DATASET: allocate ``new_dsn`` like ``dsn`` on ``tgt_volser``, snap the
@@ -214,26 +256,6 @@ class SnapShotService:
         rec["target_dsn"] = new_dsn
         return rec
 
-    def _next_id(self) -> str:
-        """A new ``SNnnnn`` never used before in this subsystem.
-
-        Like :meth:`StateStore.next_id`, but the counter file is replaced atomically: a
-        process killed while writing it must not leave it empty (found by the kill -9
-        test), and an unreadable counter is rebuilt from the records.
-        """
-        self.store.ensure()
-        counter = self.store.dir / ".SN.next"
-        try:
-            n = int(counter.read_text())
-        except (FileNotFoundError, ValueError):
-            n = 1
-        keys = [int(k[2:]) for k in self.store.keys() if k[:2] == "SN" and k[2:].isdigit()]
-        n = max([n, *(k + 1 for k in keys)])
-        tmp = counter.with_name(".SN.next.tmp")
-        tmp.write_text(str(n + 1))
-        os.replace(tmp, counter)
-        return f"SN{n:04d}"
-
     def _copy(self, snap: Snap, src, tgt) -> None:
         tm = snap.tmap
         if tgt.write_hook is not None:  # the target's tracks change: a write for intercepts
@@ -254,6 +276,9 @@ class SnapShotService:
             snap.message = (f"DLB398E snap {snap.id} was interrupted and could not be finished: {e}; "
                             f"the target {snap.target} does not hold a point-in-time copy.")
             snap.to(SnapState.INVALID)
+            self.store.put(snap.id, snap.to_json())
+            self._announce("failed", snap.id, snap.message)
+            return
         else:
             snap.message = f"DLB396I snap {snap.id} was interrupted and has been completed on restart."
             snap.to(SnapState.COMPLETE)
@@ -266,12 +291,12 @@ class SnapShotService:
             raise SnapError("DLB395E", f"subsystem {self.sub.name} has no snap {snap_id}.")
         return snap
 
-    def query(self, snap_id: str | None = None) -> list[dict]:
-        """Records of all snaps (or one), with live counters."""
+    def query(self, snap_id: str | None = None) -> list[Relationship]:
+        """Descriptors of all snaps (or one), with live counters."""
         snaps = [self.get(snap_id)] if snap_id else [self.snaps[k] for k in sorted(self.snaps)]
-        return [self.describe(s) for s in snaps]
+        return [self._descriptor(self._record(s)) for s in snaps]
 
-    def describe(self, snap: Snap) -> dict:
+    def _record(self, snap: Snap) -> dict:
         """The snap's record with its counters, as ``dasdlab snap query --json`` shows it.
 
         ``tracks_shared``: tracks whose source and target still point at one pool slot;

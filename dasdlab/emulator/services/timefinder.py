@@ -88,8 +88,8 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import TrackCopier, TrackMap
 from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
-from dasdlab.emulator.services.store import StateStore
 from dasdlab.errors import CopyServiceError
 
 
@@ -311,14 +311,20 @@ def _rw_volume(sub, volser: str):
     return vol
 
 
-class TimeFinderService:
+class TimeFinderService(CopyService):
     """The TimeFinder/Clone sessions of one Symmetrix-like subsystem (see module doc)."""
 
     PREFIX = "TF"
+    name = "timefinder"
+    capabilities = Capabilities(
+        levels={"volume", "dataset"}, background_copy=True, nocopy=True, fast_replication=True,
+        virtual_cc=None, point_in_time_reader="target", cross_subsystem=False,
+        subsystem_kinds={"symmetrix"})
+    lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
+    rate_setting = "clone_background_tracks_per_s"
 
     def __init__(self, subsystem) -> None:
-        self.sub = subsystem
-        self.store = StateStore(subsystem.state_dir("timefinder"))
+        super().__init__(subsystem)
         self.sessions: dict[str, CloneSession] = {}
         #: one lock for the sessions: host I/O and the background copy may run in
         #: different threads (the copier's own lock covers each track copy)
@@ -336,6 +342,7 @@ class TimeFinderService:
                 s.state = S.INVALID
                 s.message = problem
                 s.op = None
+                self._announce("failed", s.id, problem)
             if s.op == "recreate":
                 self._apply_recreate(s)
                 self._finish_recreate(s)
@@ -445,7 +452,7 @@ class TimeFinderService:
                 f"({', '.join(sorted(fan))}); the limit is {limit}. Terminate one first."
             )
         tmap = TrackMap.from_runs(sr, dr)
-        sid = self.store.next_id(self.PREFIX)
+        sid = self._new_id(self.PREFIX)
         now = self.sub.clock.now()
         state = S.PRECOPY if mode == "PRECOPY" else S.CREATED
         # bitmaps before the record that makes them live (store.py discipline)
@@ -480,9 +487,13 @@ class TimeFinderService:
             s.times.update(activated=now, copied=None)
             s.to(S.COPY_ON_ACCESS if s.mode == "NOCOPY" else S.COPY_IN_PROG)
             s.bg_time, s.carry = now, 0.0
-            self._after_copy(s, now)
             self._save(s)
             self._rehook(s)
+        # every target of the group is Ready before anyone hears of it
+        for s in group:
+            self._announce("logical", s.id)
+            self._after_copy(s, now)
+            self._save(s)
         return group
 
     @_locked
@@ -518,16 +529,23 @@ class TimeFinderService:
         return s
 
     @_locked
-    def drain(self, sid: str, progress: Callable[[int, int], None] | None = None) -> CloneSession:
-        """Copy every track still to copy now (no modeled time passes)."""
-        s = self.session(sid)
-        s.require("drain")
-        if s.pending.any():
-            got = self._copier(s).run(progress=progress)
-            s.counters["background"] += got
-        self._after_copy(s, self.sub.clock.now())
-        self._save(s)
-        return s
+    def drain(self, sid: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+        """Copy every track still to copy now (of ``sid``, or of every session that
+        copies in the background); no modeled time passes.  Returns the tracks copied."""
+        if sid is None:
+            group = [s for s in self._sorted() if s.state in BACKGROUND]
+        else:
+            group = [self.session(sid)]
+            group[0].require("drain")
+        got = 0
+        for s in group:
+            if s.pending.any():
+                n = self._copier(s).run(progress=progress)
+                s.counters["background"] += n
+                got += n
+            self._after_copy(s, self.sub.clock.now())
+            self._save(s)
+        return got
 
     @_locked
     def terminate(self, sid: str, force: bool = False) -> None:
@@ -548,8 +566,55 @@ class TimeFinderService:
         del self.sessions[s.id]
         s._copier = None
 
-    def query(self) -> list[dict]:
-        return [self.sessions[k].query() for k in sorted(self.sessions)]
+    def _sorted(self) -> list[CloneSession]:
+        return [self.sessions[k] for k in sorted(self.sessions)]
+
+    def query(self, sid: str | None = None) -> list[Relationship]:
+        """Descriptors of every session (or of ``sid``)."""
+        return [self._descriptor(s) for s in ([self.session(sid)] if sid is not None else self._sorted())]
+
+    def describe(self, sid: str) -> Relationship:
+        return self._descriptor(self.session(sid))
+
+    def _descriptor(self, s: CloneSession) -> Relationship:
+        q = s.query()
+        return Relationship.make(
+            id=s.id, service=self.name, state=s.state.value, source=s.source, source_runs=q["src_runs"],
+            target=s.target, target_runs=q["dst_runs"], tracks_total=q["tracks_total"],
+            tracks_copied=q["tracks_copied"], cow_count=q["cow_count"],
+            logical_at=q["activated_at"] if s.state not in NOT_READY else None,
+            physical_at=q["copied_at"], details=q)
+
+    # ------------------------------------------------------------------ the contract
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options) -> Relationship:
+        """Create and activate a session (the point in time is the activation).
+        ``background_copy`` False is mode NOCOPY, True COPY; ``mode`` and
+        ``differential`` may also be given."""
+        if target is None:
+            raise CopyServiceError("DLB372E", "a clone needs a target volume.")
+        mode = options.pop("mode", None)
+        if mode is None:
+            mode = "COPY" if background_copy or background_copy is None else "NOCOPY"
+        s = self.create(source, target, source_runs, target_runs, mode=mode, **options)
+        self.activate(s.id)
+        return self.describe(s.id)
+
+    def withdraw(self, sid: str) -> Relationship:
+        """Terminate, with force: the target keeps what was copied (as a NOCOPY withdraw)."""
+        rel = self.describe(sid)
+        self.terminate(sid, force=True)
+        return rel
+
+    def read_point_in_time(self, sid: str, track: int) -> np.ndarray:
+        s = self.session(sid)
+        if s.state in NOT_READY or s.state is S.INVALID:
+            raise self._refusal(s, track)
+        if s.direction != "forward":
+            raise CopyServiceError("DLB374E", f"{s.what} is restoring; its point in time is on the source.")
+        r = self._rel_of_source_track(s.tmap, track, s.id)
+        return self._pit_image(self.sub.open_volume(s.source), self.sub.open_volume(s.target), s.tmap, r,
+                               pending=s.pending.test(r))
 
     # ------------------------------------------------------------------ the intercepts
     @_locked
@@ -685,6 +750,7 @@ class TimeFinderService:
             s.to(S.COPIED)
             s.times["copied"] = when
             self._rehook(s)
+            self._announce("physical", s.id)
         elif s.state is S.RESTORE_IN_PROG:
             s.to(S.RESTORED)
             s.times["restored"] = when

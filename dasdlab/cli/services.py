@@ -1,0 +1,33 @@
+"""``dasdlab services``: the registered copy services, built-in and plug-in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dasdlab.cli.common import print_json
+
+app = typer.Typer(help="Copy services: what is registered, where it comes from, what it can do.",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_(json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
+    """List every copy service with its origin, capabilities and subsystem kinds."""
+    from dasdlab.emulator.services import registry
+
+    rows = [info.as_dict() for info in registry.services().values()]
+    problems = registry.problems()
+    if json_:
+        print_json({"services": rows, "problems": problems})
+        return
+    for r in rows:
+        c = r["capabilities"]
+        flags = [k for k in ("background_copy", "nocopy", "fast_replication", "cross_subsystem") if c[k]]
+        if c["virtual_cc"]:
+            flags.append(f"virtual_cc={c['virtual_cc']}")
+        typer.echo(f"{r['name']:<16} {r['origin']:<24} kinds {','.join(r['subsystem_kinds']):<14} "
+                   f"levels {','.join(c['levels']):<15} reader {c['point_in_time_reader']:<8} {' '.join(flags)}")
+    for p in problems:
+        typer.echo(p, err=True)

@@ -1,0 +1,458 @@
+"""The copy-service contract: what every copy service is, says and does.
+
+A *copy service* (FlashCopy, Concurrent Copy, SnapShot, TimeFinder/Clone, or a
+plug-in) is a class derived from :class:`CopyService`, registered by name in
+:mod:`dasdlab.emulator.services.registry`, and constructed once per subsystem and
+process as ``cls(subsystem)``.  Callers never branch on a service's name: they ask
+its :class:`Capabilities`.  The design is described in ``docs/architecture.md``.
+
+**The shared verbs** (the signatures a caller may rely on for any service)::
+
+    rel = svc.establish(source, target=None, *, source_runs=None, target_runs=None,
+                        background_copy=None, **options)   # logically complete on return
+    svc.withdraw(rid)                  # end it (the target keeps what it holds)
+    svc.drain(rid=None, progress=None) # background work to completion now -> tracks moved
+    svc.query(rid=None)                # -> [Relationship], snapshots of the counters
+    svc.read_point_in_time(rid, track) # image of source track ``track`` as of the point in time
+    svc.subscribe(callback)            # CompletionEvent: "logical", "physical", "failed"
+    svc.tick(now); svc.load(); svc.close()
+
+``establish`` and ``withdraw`` return an object with the relationship's ``id``: the
+:class:`Relationship` descriptor, or for services whose own verbs already returned a
+live object (FlashCopy's ``establish``) that object; ``query(rid)[0]`` is always the
+descriptor.  Runs are lists of absolute ``[start, stop)`` tracks; ``None`` for both
+means the whole volume.  ``background_copy`` None takes the service's default.
+
+**Events, not polling.**  :meth:`CopyService.subscribe` registers a callback that gets a
+:class:`CompletionEvent` once when a relationship is logically complete (the point in
+time exists), once when it is physically complete (every track is where it will
+stay), and once when it fails.  A service that is logically and physically complete at
+the same instant (SnapShot) sends both, logical first.
+
+**What the base class owns**, so that a service writes only its own rules:
+
+* the preamble checks, one message per fault: a volume of another subsystem
+  (:meth:`CopyService._own_volume`), devices that are not alike
+  (:meth:`CopyService._like_devices`);
+* run validation and overlap (:meth:`CopyService._runs`, over :mod:`.runs`);
+* IDs never reused in a site (:meth:`CopyService._new_id`, the store's counter file);
+* the lifecycle tables, checked when the class is defined (``lifecycle``);
+* the modeled-time rate limiter (:meth:`CopyService._background_rate`, a
+  :class:`~dasdlab.emulator.copier.ModeledRate` per relationship reading the
+  subsystem's *current* setting at every tick);
+* persistence in a :class:`~dasdlab.emulator.services.store.StateStore` under
+  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``);
+* the copy-before-write intercept (:class:`ProtectIntercept`): a service says which
+  tracks of a volume it protects and what happens to a protected track before a host
+  write changes it -- copy it now through the track copier, save it to a sidefile,
+  refuse the write, or record a change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
+
+import numpy as np
+
+from dasdlab.emulator.services import runs as runs_mod
+from dasdlab.emulator.services.lifecycle import check_tables
+from dasdlab.emulator.services.store import StateStore
+from dasdlab.errors import CopyServiceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dasdlab.emulator.copier import TrackMap
+
+Runs = list[tuple[int, int]]
+
+#: the levels a service may copy at
+LEVELS = frozenset({"volume", "dataset"})
+#: how a point-in-time view is read: a target volume, or through the service (a session)
+READERS = frozenset({"target", "session"})
+EVENT_KINDS = ("logical", "physical", "failed")
+
+
+# ====================================================================== capabilities
+@dataclass(frozen=True)
+class Capabilities:
+    """What a service can do, declared by its class (never inferred from its name).
+
+    ``levels``: {"volume", "dataset"}.  ``background_copy``: tracks go to the target
+    after establish (COPY mode).  ``nocopy``: a relationship may stay logical only.
+    ``fast_replication``: usable as a Fast Recovery image copy method.
+    ``virtual_cc``: the mechanism it gives virtual Concurrent Copy ("flash", "snap") or
+    None.  ``point_in_time_reader``: "target" when the point-in-time view is a target
+    volume, "session" when it is read through the service.  ``cross_subsystem``:
+    source and target may be on different subsystems.  ``subsystem_kinds``: the kinds
+    it runs on ("ds8000", "rva", "symmetrix", or "*" for any).
+    """
+
+    levels: frozenset[str]
+    background_copy: bool
+    nocopy: bool
+    fast_replication: bool
+    virtual_cc: str | None
+    point_in_time_reader: str
+    cross_subsystem: bool
+    subsystem_kinds: frozenset[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", frozenset(self.levels))
+        object.__setattr__(self, "subsystem_kinds", frozenset(self.subsystem_kinds))
+        if not self.levels or not self.levels <= LEVELS:
+            raise ValueError(f"levels must be a non-empty subset of {sorted(LEVELS)}, not {sorted(self.levels)}")
+        if self.point_in_time_reader not in READERS:
+            raise ValueError(f"point_in_time_reader must be one of {sorted(READERS)}")
+        if not self.subsystem_kinds:
+            raise ValueError("subsystem_kinds must name at least one kind (or '*')")
+
+    def runs_on(self, kind: str) -> bool:
+        return "*" in self.subsystem_kinds or kind in self.subsystem_kinds
+
+    def as_dict(self) -> dict:
+        """JSON-ready, sets as sorted lists."""
+        return {
+            "levels": sorted(self.levels), "background_copy": self.background_copy,
+            "nocopy": self.nocopy, "fast_replication": self.fast_replication,
+            "virtual_cc": self.virtual_cc, "point_in_time_reader": self.point_in_time_reader,
+            "cross_subsystem": self.cross_subsystem, "subsystem_kinds": sorted(self.subsystem_kinds),
+        }
+
+
+# ====================================================================== the descriptor
+class Relationship(dict):
+    """A relationship or session as a caller sees it: a snapshot, not live.
+
+    The standard keys are always present and readable as attributes; the service's own
+    fields (FlashCopy's ``target_reads_redirected``, Concurrent Copy's sidefile
+    high-water marks, ...) are further keys.  It is a ``dict``, so it is JSON-ready and
+    compares equal to the plain record a service returned before the contract.
+
+    ``tracks_total``: tracks in the relationship; ``tracks_copied``: tracks whose
+    point-in-time image is where it stays (on the target, or read by the session);
+    ``cow_count``: tracks moved because a host I/O reached them first (copy-on-write,
+    sidefile saves, copy on access); ``logical_at``/``physical_at``: modeled seconds of
+    logical and physical completion, None until then.
+    """
+
+    __slots__ = ()
+
+    STANDARD: ClassVar[tuple[str, ...]] = (
+        "id", "service", "state", "source", "source_runs", "target", "target_runs",
+        "tracks_total", "tracks_copied", "cow_count", "logical_at", "physical_at",
+    )
+
+    @classmethod
+    def make(cls, *, id: str, service: str, state: str, source: str, source_runs: Iterable,
+             target: str | None, target_runs: Iterable | None, tracks_total: int, tracks_copied: int,
+             cow_count: int, logical_at: float | None, physical_at: float | None,
+             details: Mapping[str, Any] | None = None) -> Relationship:
+        rel = cls(details or {})
+        rel.update(
+            id=str(id), service=str(service), state=str(state), source=source,
+            source_runs=[(int(a), int(b)) for a, b in source_runs], target=target,
+            target_runs=None if target_runs is None else [(int(a), int(b)) for a, b in target_runs],
+            tracks_total=int(tracks_total), tracks_copied=int(tracks_copied), cow_count=int(cow_count),
+            logical_at=logical_at, physical_at=physical_at,
+        )
+        return rel
+
+    def __getattr__(self, key: str):
+        if key in Relationship.STANDARD:
+            return self[key]
+        raise AttributeError(key)
+
+    @property
+    def standard(self) -> dict:
+        """Only the standard keys."""
+        return {k: self[k] for k in self.STANDARD}
+
+
+@dataclass(frozen=True)
+class CompletionEvent:
+    """``kind`` is "logical", "physical" or "failed"; ``rel`` the descriptor at that
+    instant; ``at`` modeled seconds; ``reason`` the message of a failure."""
+
+    kind: str
+    rel: Relationship
+    at: float
+    reason: str | None = None
+
+
+# ====================================================================== the base class
+class CopyService:
+    """Base class of every copy service (see the module doc).
+
+    Subclasses set ``name`` and ``capabilities``, may set ``lifecycle`` to their
+    ``(State enum, TRANSITIONS, VERBS)`` tables (checked here when the class is made,
+    and enumerated by the conformance kit), and implement the shared verbs.
+    """
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    lifecycle: ClassVar[tuple[type[Enum], Mapping, Mapping] | None] = None
+    #: the settings key of the background-copy rate in tracks per modeled second
+    rate_setting: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        caps = cls.__dict__.get("capabilities")
+        if caps is not None and not isinstance(caps, Capabilities):
+            raise TypeError(f"{cls.__name__}.capabilities must be a Capabilities")
+        tables = cls.__dict__.get("lifecycle")
+        if tables is not None:
+            check_tables(*tables)
+
+    def __init__(self, subsystem) -> None:
+        self.sub = subsystem
+        self.store = StateStore(subsystem.state_dir(self.name))
+        self._subscribers: list[Callable[[CompletionEvent], None]] = []
+        self._idfd: int | None = None
+
+    # ------------------------------------------------------------------ the verbs
+    def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
+                  background_copy: bool | None = None, **options):
+        raise self._unsupported("establish")
+
+    def withdraw(self, rid: str):
+        raise self._unsupported("withdraw")
+
+    def drain(self, rid: str | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+        return 0
+
+    def query(self, rid: str | None = None) -> list[Relationship]:
+        return []
+
+    def read_point_in_time(self, rid: str, track: int) -> np.ndarray:
+        raise self._unsupported("read_point_in_time")
+
+    def tick(self, now: float) -> None:
+        """Background work up to modeled time ``now`` (none by default)."""
+
+    def load(self) -> None:
+        """Read persisted state and register intercepts (nothing by default)."""
+
+    def close(self) -> None:
+        if self._idfd is not None:
+            os.close(self._idfd)
+            self._idfd = None
+
+    def describe(self, rid: str) -> Relationship:
+        """The descriptor of one relationship (``query(rid)[0]``)."""
+        return self.query(rid)[0]
+
+    def _unsupported(self, verb: str) -> CopyServiceError:
+        return CopyServiceError("DLB806E", f"copy service {self.name} has no {verb} verb.")
+
+    # ------------------------------------------------------------------ events
+    def subscribe(self, callback: Callable[[CompletionEvent], None]) -> None:
+        """Call ``callback(event)`` at each logical and physical completion and failure."""
+        self._subscribers.append(callback)
+
+    def _announce(self, kind: str, rid: str, reason: str | None = None,
+                  rel: Relationship | None = None) -> None:
+        """Send one event to every subscriber; the descriptor is built only when
+        someone listens (establish stays cheap)."""
+        if not self._subscribers:
+            return
+        if kind not in EVENT_KINDS:  # pragma: no cover - a service bug
+            raise ValueError(kind)
+        if rel is None:
+            rel = self.describe(rid)
+        ev = CompletionEvent(kind, rel, self.sub.clock.now(), reason)
+        for cb in list(self._subscribers):
+            cb(ev)
+
+    # ------------------------------------------------------------------ preamble checks
+    def _own_volume(self, volser: str, msgid: str, text: str) -> str:
+        """``volser`` upper-cased if it is a volume of this subsystem, else ``msgid``.
+        ``text`` may use ``{volser}``, ``{owner}`` and ``{subsystem}``."""
+        v = volser.upper()
+        owner = self.sub.site.volume_spec(v)["subsystem"]
+        if owner != self.sub.name:
+            raise CopyServiceError(msgid, text.format(volser=v, owner=owner, subsystem=self.sub.name))
+        return v
+
+    @staticmethod
+    def _like_devices(src, tgt, msgid: str, text: str) -> None:
+        """Source and target must have one track layout (slot size and heads).  ``text``
+        may use ``{sv}``, ``{tv}``, ``{sg}``, ``{tg}`` (serials and geometry names)."""
+        if (src.slot, src.heads) != (tgt.slot, tgt.heads):
+            raise CopyServiceError(msgid, text.format(
+                sv=getattr(src, "volser_hint", "?"), tv=getattr(tgt, "volser_hint", "?"),
+                sg=src.geometry.name, tg=tgt.geometry.name))
+
+    @staticmethod
+    def _runs(runs, vol, what: str, msgid: str) -> Runs:
+        """``runs`` checked against ``vol`` (None: the whole volume)."""
+        return runs_mod.normalize(runs, vol.ntracks, what, msgid)
+
+    @staticmethod
+    def _overlap(x: Runs, y: Runs) -> tuple[int, int] | None:
+        return runs_mod.first_overlap(x, y)
+
+    # ------------------------------------------------------------------ ids
+    def _new_id(self, prefix: str) -> str:
+        """``PREFIXnnnn``, never reused in this site's subsystem.
+
+        The counter file ``.PREFIX.next`` of the store (the format of
+        :meth:`StateStore.next_id`) is kept open and read, advanced and rewritten in
+        place under an exclusive lock: a few system calls, and two processes never get
+        one id."""
+        if self._idfd is None:
+            self.store.ensure()
+            self._idfd = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._idfd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(fd, 64, 0).strip()
+            try:
+                n = int(raw) if raw else 0
+            except ValueError:
+                n = 0
+            if n <= 0:  # new or unreadable: never below an existing record
+                used = [int(k[len(prefix):]) for k in self.store.keys()
+                        if k.startswith(prefix) and k[len(prefix):].isdigit()]
+                n = max(used, default=0) + 1
+            while self.store.dir.joinpath(f"{prefix}{n:04d}.json").exists():
+                n += 1
+            os.pwrite(fd, f"{n + 1:<20d}".encode(), 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return f"{prefix}{n:04d}"
+
+    # ------------------------------------------------------------------ modeled time
+    def _background_rate(self, default: float = 2000.0) -> float:
+        """Tracks per modeled second, read from the subsystem's settings *now* (a caller
+        that changes the setting later changes the running copies too)."""
+        if self.rate_setting is None:
+            return 0.0
+        return float(self.sub.settings.get(self.rate_setting, default))
+
+    # ------------------------------------------------------------------ the point in time
+    @staticmethod
+    def _pit_image(src_vol, tgt_vol, tmap: TrackMap, r: int, pending: bool) -> np.ndarray:
+        """The point-in-time image of relative track ``r`` at its *source* address:
+        the source's own track while ``pending`` (not yet moved), else the target's
+        copy relocated back.  A never-written track reads as an unformatted one."""
+        from dasdlab.emulator.trackfmt import relocate_track
+        from dasdlab.emulator.volume import unformatted
+
+        s, d = tmap.src1(r), tmap.dst1(r)
+        vol, t = (src_vol, s) if pending else (tgt_vol, d)
+        if not vol.written.test(t):  # the storage itself: no read redirection, no counters
+            return unformatted(src_vol.slot)
+        img = np.array(vol.own_track(t))
+        if t != s:
+            relocate_track(img, *divmod(s, src_vol.heads))
+        return img
+
+    def _rel_of_source_track(self, tmap: TrackMap, track: int, rid: str) -> int:
+        r = tmap.rel_of_src1(int(track))
+        if r < 0:
+            raise CopyServiceError("DLB807E", f"track {track} is not a source track of {self.name} {rid}.")
+        return r
+
+
+# ====================================================================== the intercept
+@dataclass
+class Protection:
+    """What one relationship protects on one volume of the write path.
+
+    ``tmap`` and ``role`` ("source" or "target") say which absolute tracks are its
+    relative tracks; ``needs(r)`` is True when a host write to relative track ``r``
+    must be acted on first (a bit test; no numpy, no lock), ``needs_many(rels)`` the
+    same for an array; ``act(rels, tracks)`` does the service's action for the
+    relative tracks ``rels`` (absolute ``tracks`` on this volume): copy them now
+    through the track copier, save them to a sidefile, refuse the write (raise), or
+    record a change.  ``guard()`` runs before any write to the volume (e.g. a
+    consistency-group freeze); ``settled`` is set by the owner when nothing on this
+    volume will ever need an action again (the intercept then drops it).
+    """
+
+    owner: Any
+    tmap: TrackMap
+    role: str
+    needs: Callable[[int], bool]
+    act: Callable[[np.ndarray, np.ndarray], None]
+    needs_many: Callable[[np.ndarray], np.ndarray] | None = None
+    reads: Callable[[int], np.ndarray | None] | None = None
+    meta: dict = field(default_factory=dict)
+
+    def rel_of(self, t: int) -> int:
+        return self.tmap.rel_of_src1(t) if self.role == "source" else self.tmap.rel_of_dst1(t)
+
+
+class ProtectIntercept:
+    """The one copy-before-write intercept: a subsystem write-path hook on one volume
+    holding the :class:`Protection` entries of any number of relationships.
+
+    For each host write it asks every protection whether the written tracks need an
+    action and, if so, calls it *before* the write changes the track.  The per-track
+    form (:meth:`before_write_one`) costs one run lookup and one bit test per
+    protection for a track that needs nothing.  Reads of a protected track may be
+    served elsewhere (``Protection.reads``; FlashCopy target reads of uncopied tracks).
+    """
+
+    def __init__(self, volser: str, guard: Callable[[], None] | None = None) -> None:
+        self.volser = volser
+        self.entries: list[Protection] = []
+        self.guard = guard
+        self.redirects_reads = False
+
+    def add(self, p: Protection) -> None:
+        if p not in self.entries:
+            self.entries.append(p)
+        self.redirects_reads = any(e.reads is not None for e in self.entries)
+
+    def remove(self, p: Protection) -> None:
+        if p in self.entries:
+            self.entries.remove(p)
+        self.redirects_reads = any(e.reads is not None for e in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def before_write_one(self, vol, t: int) -> None:
+        if self.guard is not None:
+            self.guard()
+        for p in self.entries[:] if len(self.entries) > 1 else self.entries:
+            r = p.rel_of(t)
+            if r >= 0 and p.needs(r):
+                p.act(np.array([r], dtype=np.int64), np.array([t], dtype=np.int64))
+
+    def before_write(self, vol, tracks: np.ndarray) -> None:
+        if tracks.size == 1:
+            self.before_write_one(vol, int(tracks[0]))
+            return
+        if self.guard is not None:
+            self.guard()
+        for p in list(self.entries):
+            rel = (p.tmap.rel_of_src(tracks) if p.role == "source" else p.tmap.rel_of_dst(tracks))[0]
+            if rel.size == 0:
+                continue
+            if p.needs_many is not None:
+                rel = rel[p.needs_many(rel)]
+            else:
+                rel = rel[np.fromiter((p.needs(int(r)) for r in rel), dtype=np.bool_, count=rel.size)]
+            if rel.size:
+                absolute = p.tmap.src(rel) if p.role == "source" else p.tmap.dst(rel)
+                p.act(rel, absolute)
+
+    def redirect_read(self, vol, t: int) -> np.ndarray | None:
+        for p in self.entries:
+            if p.reads is None:
+                continue
+            r = p.rel_of(t)
+            if r >= 0:
+                img = p.reads(r)
+                if img is not None:
+                    return img
+        return None
+
+
+__all__ = ["Capabilities", "Relationship", "CompletionEvent", "CopyService", "Protection",
+           "ProtectIntercept", "EVENT_KINDS"]
