@@ -64,6 +64,7 @@ def build_machine(subject, root: Path):
             rid = subject.establish(self.site, VOLUMES[0], target, sr, dr, bg)
             pit = {s: self.model[s].copy() for s, _ in pairs}
             self.run = scenario.Run(subject, self.site, rid, pairs, relocated, pit, self.model)
+            self.background = bool(bg)
             self.kept = {}
 
         @precondition(lambda self: self.run is not None)
@@ -76,7 +77,7 @@ def build_machine(subject, root: Path):
                 self.kept = {d: self._expected(s, d) for s, d in run.pairs}
             self.run = None
 
-        @precondition(lambda self: self.run is not None and subject.traits.background_copy)
+        @precondition(lambda self: self.run is not None and self.background)
         @rule()
         def drain(self):
             subject.drain(self.site, self.run.rid)

@@ -5,9 +5,9 @@ point-in-time copy of some source tracks (``establish``), end it (``withdraw``),
 its background copy (``drain``), ask its state, and read the point-in-time image of a
 source track.  A service written on the copy-service contract
 (:mod:`dasdlab.emulator.services.contract`) has those verbs under those names, and
-:class:`ContractSubject` passes them through.  The four built-ins as they were before
-the contract (FlashCopy, Concurrent Copy, SnapShot and TimeFinder/Clone) are reached
-through small adapters, so the same checks run on all of them.
+:class:`ContractSubject` passes them through.  The kit never asks which service it
+drives: what differs between services (a target volume or a session to read the point
+in time from, the levels, the copy modes) comes from the declared capabilities.
 
 A subject is named by a registered service name, or by ``module:Class`` for a class
 that is not registered (the kit's own tests use that for deliberately broken
@@ -18,7 +18,7 @@ as text, so a subject must be rebuilt from it in a fresh interpreter.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -53,8 +53,11 @@ class Tables:
     states: list[str]
     transitions: dict[str, frozenset[str]]
     verbs: dict[str, frozenset[str]]
-    #: the state a relationship is in after withdraw (it may also just disappear)
-    gone: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def gone(self) -> frozenset[str]:
+        """End states: no transition leaves them (withdrawn, terminated, released)."""
+        return frozenset(s for s, nxt in self.transitions.items() if not nxt)
 
 
 def _takes_one(fn) -> bool:
@@ -81,10 +84,10 @@ def _names(x) -> str:
     return x.name if isinstance(x, Enum) else str(x)
 
 
-def tables_from(transitions, verbs, gone=()) -> Tables:
+def tables_from(transitions, verbs) -> Tables:
     tr = {_names(s): frozenset(_names(t) for t in ts) for s, ts in transitions.items()}
     vb = {v: frozenset(_names(s) for s in ss) for v, ss in verbs.items()}
-    return Tables(list(tr), tr, vb, frozenset(gone))
+    return Tables(list(tr), tr, vb)
 
 
 class Subject:
@@ -95,7 +98,6 @@ class Subject:
     origin: str = "built-in"
     traits: Traits
     tables: Tables | None = None
-    #: the table verb that ends a relationship, and the one that drains it
     withdraw_verb = "withdraw"
     drain_verb = "drain"
 
@@ -191,18 +193,27 @@ class ContractSubject(Subject):
         self.traits = Traits(frozenset(cap.levels), bool(cap.background_copy), bool(cap.nocopy),
                              cap.point_in_time_reader, tuple(sorted(cap.subsystem_kinds)),
                              bool(cap.fast_replication))
-        tr = getattr(cls, "TRANSITIONS", None)
-        vb = getattr(cls, "VERBS", None)
-        self.tables = tables_from(tr, vb, getattr(cls, "GONE", ())) if tr and vb else None
+        self.states = None
+        if cls.lifecycle is not None:
+            states, tr, vb = cls.lifecycle
+            self.states = states
+            self.tables = tables_from(tr, vb)
+
+    def prepare_site(self, site) -> None:
+        super().prepare_site(site)
+        sub = site.subsystem(self.subsystem)
+        if self.name not in sub.capabilities and _registered(self.name) is not None:
+            site.add_service(sub.name, self.name)
 
     def service(self, site):
-        sub = site.subsystem(self.subsystem)
-        return attach(sub, self.name, self.cls)
+        return attach(site.subsystem(self.subsystem), self.name, self.cls)
 
     def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
+        if self.traits.reader == "session":
+            target_runs = None  # a session has no target: the domain is the source runs
         rel = self.service(site).establish(source, target, source_runs=source_runs,
                                            target_runs=target_runs, background_copy=background)
-        return rel.id
+        return rel.id if hasattr(rel, "id") else rel["id"]
 
     def withdraw(self, site, rid):
         self.service(site).withdraw(rid)
@@ -211,22 +222,32 @@ class ContractSubject(Subject):
         self.service(site).drain(rid)
 
     def _rel(self, site, rid):
-        for r in self.service(site).query():
-            if r.id == rid:
-                return r
-        return None
+        try:
+            found = self.service(site).query(rid)
+        except CopyServiceError:
+            return None
+        return found[0] if found else None
+
+    def _state_name(self, raw) -> str:
+        """A descriptor's state as the name in the tables (services report a value)."""
+        if self.states is None:
+            return str(raw)
+        for m in self.states:
+            if raw in (m.name, m.value):
+                return m.name
+        return str(raw)
 
     def state(self, site, rid):
         r = self._rel(site, rid)
-        return None if r is None else str(r.state)
+        return None if r is None else self._state_name(r["state"])
 
     def message(self, site, rid):
         r = self._rel(site, rid)
-        return None if r is None else getattr(r, "message", None)
+        return None if r is None else r.get("message")
 
     def complete(self, site, rid):
         r = self._rel(site, rid)
-        return r is not None and r.physical_at is not None
+        return r is not None and r["physical_at"] is not None
 
     def read_pit(self, site, rid, track, target_track):
         if self.traits.reader == "target":
@@ -234,7 +255,18 @@ class ContractSubject(Subject):
         return np.array(self.service(site).read_point_in_time(rid, track))
 
     def _target_volume(self, site, rid):
-        return site.volume(self._rel(site, rid).target)
+        return site.volume(self._rel(site, rid)["target"])
+
+    def relationship(self, site, rid):
+        svc = self.service(site)
+        for finder in ("get", "session"):
+            fn = getattr(svc, finder, None)
+            if callable(fn):
+                try:
+                    return fn(rid)
+                except CopyServiceError:
+                    continue
+        return None
 
 
 def attach(sub, name: str, cls):
@@ -251,238 +283,13 @@ def attach(sub, name: str, cls):
     return svc
 
 
-# ====================================================================== the built-ins today
-
-
-class FlashCopySubject(Subject):
-    name = "flashcopy"
-
-    def __init__(self, cls=None, spec="flashcopy") -> None:
-        from dasdlab.emulator.services import flashcopy as fc
-
-        self.cls = cls or fc.FlashCopyService
-        self.spec = spec
-        self.traits = Traits(frozenset({"volume", "dataset"}), True, True, "target", ("ds8000",), True)
-        self.tables = tables_from(fc.TRANSITIONS, fc.VERBS, ("WITHDRAWN",))
-
-    def service(self, site):
-        return attach(site.subsystem(self.subsystem), "flashcopy", self.cls)
-
-    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
-        mode = "NOCOPY" if background is False else "COPY"
-        return self.service(site).establish(source, target, source_runs, target_runs, mode=mode).id
-
-    def _get(self, site, rid):
-        try:
-            return self.service(site).get(rid)
-        except CopyServiceError:
-            return None
-
-    def withdraw(self, site, rid):
-        self.service(site).withdraw(rid)
-
-    def drain(self, site, rid):
-        self.service(site).drain(rid)
-
-    def state(self, site, rid):
-        r = self._get(site, rid)
-        return None if r is None else r.state.name
-
-    def message(self, site, rid):
-        r = self._get(site, rid)
-        return None if r is None else r.message
-
-    def complete(self, site, rid):
-        r = self._get(site, rid)
-        return r is not None and (r.state.name == "COMPLETED" or (r.active and r.remaining == 0))
-
-    def _target_volume(self, site, rid):
-        return site.volume(self.service(site).get(rid).target)
-
-    def relationship(self, site, rid):
-        return self._get(site, rid)
-
-
-class TimeFinderSubject(Subject):
-    name = "timefinder"
-    withdraw_verb = "terminate"
-
-    def __init__(self, cls=None, spec="timefinder") -> None:
-        from dasdlab.emulator.services import timefinder as tf
-
-        self.cls = cls or tf.TimeFinderService
-        self.spec = spec
-        self.traits = Traits(frozenset({"volume", "dataset"}), True, True, "target", ("symmetrix",), True)
-        s = tf.CloneSession
-        self.tables = tables_from(s.TRANSITIONS, s.VERBS, ("TERMINATED",))
-
-    def service(self, site):
-        return attach(site.subsystem(self.subsystem), "timefinder", self.cls)
-
-    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
-        svc = self.service(site)
-        s = svc.create(source, target, source_runs, target_runs, mode="NOCOPY" if background is False else "COPY")
-        svc.activate(s.id)
-        return s.id
-
-    def _get(self, site, rid):
-        try:
-            return self.service(site).session(rid)
-        except CopyServiceError:
-            return None
-
-    def withdraw(self, site, rid):
-        self.service(site).terminate(rid, force=True)
-
-    def drain(self, site, rid):
-        self.service(site).drain(rid)
-
-    def state(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s.state.name
-
-    def message(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s.message
-
-    def complete(self, site, rid):
-        s = self._get(site, rid)
-        return s is not None and s.state.name == "COPIED"
-
-    def _target_volume(self, site, rid):
-        return site.volume(self.service(site).session(rid).target)
-
-    def relationship(self, site, rid):
-        return self._get(site, rid)
-
-
-class SnapShotSubject(Subject):
-    name = "snapshot"
-    withdraw_verb = "release"
-
-    def __init__(self, cls=None, spec="snapshot") -> None:
-        from dasdlab.emulator.services import snapshot as sn
-
-        self.cls = cls or sn.SnapShotService
-        self.spec = spec
-        self.traits = Traits(frozenset({"volume", "dataset"}), False, False, "target", ("rva",), True)
-        self.tables = tables_from(sn.TRANSITIONS, sn.VERBS, ("RELEASED",))
-
-    def service(self, site):
-        return attach(site.subsystem(self.subsystem), "snapshot", self.cls)
-
-    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
-        return self.service(site).snap(source, target, source_runs, target_runs)["id"]
-
-    def _get(self, site, rid):
-        try:
-            return self.service(site).get(rid)
-        except CopyServiceError:
-            return None
-
-    def withdraw(self, site, rid):
-        self.service(site).release(rid)
-
-    def drain(self, site, rid):
-        pass  # physically complete at the snap
-
-    def state(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s.state.name
-
-    def message(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s.message
-
-    def complete(self, site, rid):
-        return self._get(site, rid) is not None
-
-    def _target_volume(self, site, rid):
-        return site.volume(self.service(site).get(rid).target)
-
-
-class ConcurrentCopySubject(Subject):
-    name = "concurrent_copy"
-    withdraw_verb = "end"
-
-    def __init__(self, cls=None, spec="concurrent_copy") -> None:
-        from dasdlab.emulator.services import concurrent_copy as cc
-
-        self.cls = cls or cc.ConcurrentCopyService
-        self.spec = spec
-        self.traits = Traits(frozenset({"volume", "dataset"}), False, True, "session", ("ds8000", "rva"), False)
-        s = cc.CCSession
-        self.tables = tables_from(s.TRANSITIONS, s.VERBS, ("ENDED", "COMPLETE"))
-
-    def service(self, site):
-        return attach(site.subsystem(self.subsystem), "concurrent_copy", self.cls)
-
-    def establish(self, site, source, target, source_runs=None, target_runs=None, background=None):
-        return self.service(site).start(source, source_runs).id
-
-    def _get(self, site, rid):
-        svc = self.service(site)
-        s = svc.sessions.get(rid)
-        if s is not None:
-            return s.state.name, s.message
-        rec = svc.store.get(rid)
-        return None if rec is None else (rec["state"], rec.get("message"))
-
-    def withdraw(self, site, rid):
-        self.service(site).sessions[rid].end()
-
-    def drain(self, site, rid):
-        self.service(site).drain()
-
-    def state(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s[0]
-
-    def message(self, site, rid):
-        s = self._get(site, rid)
-        return None if s is None else s[1]
-
-    def complete(self, site, rid):
-        return False  # the copy is the dump's reads; no target holds it
-
-    def read_pit(self, site, rid, track, target_track):
-        return np.array(self.service(site).sessions[rid].read_track(track))
-
-    def verb(self, site, rid, verb):
-        s = self.service(site).sessions.get(rid)
-        if verb == "end":
-            return lambda: self.withdraw(site, rid)
-        if verb == "query" and s is not None:
-            return s.query
-        return None
-
-
-LEGACY: dict[str, type[Subject]] = {
-    "flashcopy": FlashCopySubject,
-    "timefinder": TimeFinderSubject,
-    "snapshot": SnapShotSubject,
-    "concurrent_copy": ConcurrentCopySubject,
-}
-
-
-def _contract_base():
-    try:
-        from dasdlab.emulator.services.contract import CopyService
-    except ImportError:
-        return None
-    return CopyService
-
-
 def _subject_for_class(cls, spec: str, origin: str) -> Subject:
-    base = _contract_base()
-    if base is not None and isinstance(cls, type) and issubclass(cls, base):
-        return ContractSubject(cls, spec, origin)
-    for name, adapter in LEGACY.items():
-        legacy = adapter()
-        if issubclass(cls, legacy.cls):
-            return adapter(cls, spec)
-    raise KitError("DLB820E", f"{spec} is neither a copy service on the contract "
-                   "(a subclass of dasdlab.emulator.services.contract.CopyService) nor a built-in.")
+    from dasdlab.emulator.services.contract import CopyService
+
+    if not (isinstance(cls, type) and issubclass(cls, CopyService)):
+        raise KitError("DLB820E", f"{spec} is not a copy service on the contract (a subclass of "
+                       "dasdlab.emulator.services.contract.CopyService).")
+    return ContractSubject(cls, spec, origin)
 
 
 def resolve(spec: str) -> Subject:
@@ -498,8 +305,6 @@ def resolve(spec: str) -> Subject:
     if info is not None:
         cls, origin = info
         return _subject_for_class(cls, spec, origin)
-    if spec in LEGACY:
-        return LEGACY[spec]()
     raise KitError("DLB822E", f"no copy service is registered as {spec!r}; "
                    "'dasdlab services list' shows the registered ones.")
 
