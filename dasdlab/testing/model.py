@@ -4,7 +4,7 @@ The model of the source is a numpy copy of every track as the host must read it;
 establish the model of the point-in-time image is a copy of the source model (relocated
 for a data-set-level copy), and from then on only the target's own host writes change
 it.  Rules: establish (any level and mode the service has), whole-track writes, record
-updates, writes to the target, background time, drain, withdraw, and -- for a
+updates, host reads of the target, writes to the target, background time, drain, withdraw, and -- for a
 service read through a session -- reads of unread domain tracks.  After every step the
 source must read exactly as its model and every domain track of the point-in-time view
 as its model; after a withdraw of a complete copy the target keeps it.  Discards are
@@ -114,6 +114,15 @@ def build_machine(subject, root: Path):
             self.tgt.write_track(d, img)
             run.target_written[d] = np.frombuffer(bytes(img), np.uint8)
 
+        @precondition(lambda self: target_reader and self.run is not None)
+        @rule(i=st.integers(0, 60))
+        def read_target(self, i):
+            """A host read of the target (a service may copy on access)."""
+            run = self.run
+            s, d = run.pairs[i % len(run.pairs)]
+            got = subject.read_target(self.site, run.rid, d)
+            assert same(got, self._expected(s, d), run.relocated), f"host read of target track {d}"
+
         @precondition(lambda self: not target_reader and self.run is not None)
         @rule(i=st.integers(0, 60))
         def read_session(self, i):
@@ -122,7 +131,7 @@ def build_machine(subject, root: Path):
             if s in run.read_once:
                 return
             run.read_once.add(s)
-            got = subject.read_pit(self.site, run.rid, s, None)
+            got = subject.read_pit(self.site, run.rid, s)
             assert same(got, run.pit[s], False), f"session read of track {s} is not the point-in-time image"
 
         # -- invariants --------------------------------------------------------------
@@ -148,8 +157,12 @@ def build_machine(subject, root: Path):
                 assert not bad, f"after the withdraw of a complete copy, target tracks {bad[:6]} changed"
                 return
             run = self.run
-            bad = [s for s, d in run.pairs
-                   if not same(subject.read_pit(self.site, run.rid, s, d), self._expected(s, d), run.relocated)]
+            bad = []
+            for s, d in run.pairs:
+                got = subject.read_pit(self.site, run.rid, s)
+                w = run.target_written.get(d)
+                if not (same(got, w, True) if w is not None else same(got, run.pit[s], False)):
+                    bad.append(s)
             assert not bad, f"point-in-time view of source tracks {bad[:6]} differs from the model"
 
     return FullCopyModel

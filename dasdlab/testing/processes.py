@@ -209,6 +209,7 @@ def check_views(run, when: str) -> None:
     """Frozen and live view, without reading a session reader's tracks twice."""
     if run.subject.traits.reader == "target":
         scenario.check_frozen(run, when)
+        scenario.check_frozen(run, when, via="host")
     else:
         # a session's image is read once: read the tracks the other process wrote
         run.read_once = set()
@@ -355,7 +356,7 @@ def kill_nine(subject, path: Path) -> list[str]:
             run.site = _open(path)
             subject.service(run.site)
             subject.drain(run.site, run.rid)
-            scenario.check_frozen(run, "after the kills and a drain", own_tracks=True)
+            scenario.check_frozen(run, "after the kills and a drain", via="own")
     finally:
         close_site(run.site)
     return run.problems

@@ -185,30 +185,33 @@ def check_live(run: Run, when: str) -> None:
         run.fail(f"live view {when}: source tracks {bad[:6]} do not read as the host wrote them")
 
 
-def check_frozen(run: Run, when: str, own_tracks: bool = False) -> None:
-    """Every domain track reads as the truth (or as the target's own later write)."""
+def check_frozen(run: Run, when: str, via: str = "service") -> None:
+    """Every domain track reads as the truth (or as the target's own later write).
+
+    ``via`` "service": the service's ``read_point_in_time`` (a session's reads, once per
+    track); "host": host reads of the target volume (which may copy on access);
+    "own": the target's own tracks, without any redirection."""
     subject, site = run.subject, run.site
+    session = subject.traits.reader == "session"
     bad: list[int] = []
     for s, d in run.pairs:
-        if subject.traits.reader == "session":
+        if session:
             if s in run.read_once:
                 continue
             run.read_once.add(s)
-            got = subject.read_pit(site, run.rid, s, None)
-            if not same(got, run.pit[s], False):
-                bad.append(s)
-            continue
-        if own_tracks:
-            got = np.array(run.tgt.own_track(d))
+        written = run.target_written.get(d)
+        if via == "service":
+            got = subject.read_pit(site, run.rid, s)
+            ok = same(got, written, True) if written is not None else same(got, run.pit[s], False)
         else:
-            got = subject.read_pit(site, run.rid, s, d)
-        want = run.target_written.get(d)
-        if want is None:
-            want = expected_on_target(run, s, d)
-        if not same(got, want, run.relocated):
+            got = subject.read_target(site, run.rid, d) if via == "host" else np.array(run.tgt.own_track(d))
+            want = written if written is not None else expected_on_target(run, s, d)
+            ok = same(got, want, run.relocated)
+        if not ok:
             bad.append(s)
     if bad:
-        where = "the target's own tracks" if own_tracks else "the point-in-time view"
+        where = {"service": "the point-in-time view", "host": "host reads of the target",
+                 "own": "the target's own tracks"}[via]
         run.fail(f"frozen view {when}: {where} of source tracks {bad[:6]} differ from the copy "
                  "taken at the instant")
 
@@ -237,7 +240,7 @@ def teardown(run: Run, background: bool | None) -> None:
                      f"(state {subject.state(site, run.rid)})")
         check_frozen(run, "after drain")
         if traits.reader == "target":
-            check_frozen(run, "after drain", own_tracks=True)
+            check_frozen(run, "after drain", via="own")
     complete = traits.reader == "target" and subject.complete(site, run.rid)
     subject.withdraw(site, run.rid)
     st = subject.state(site, run.rid)
@@ -267,6 +270,8 @@ def pit_scenario(subject, path: Path, level: str, background: bool | None,
         target_writes(run, discards)
         check_live(run, "after host writes")
         check_frozen(run, "after host writes")
+        if subject.traits.reader == "target":
+            check_frozen(run, "after host writes", via="host")
         teardown(run, background)
     finally:
         from dasdlab.testing.processes import close_site

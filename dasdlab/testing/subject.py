@@ -145,12 +145,15 @@ class Subject:
         """Physically complete: the target's own tracks hold the point-in-time image."""
         raise NotImplementedError
 
-    def read_pit(self, site, rid: str, track: int, target_track: int | None) -> np.ndarray:
-        """The point-in-time image of source ``track``.  For a target reader it is what
-        the host reads from ``target_track`` of the target volume."""
-        if self.traits.reader == "target":
-            return np.array(self._target_volume(site, rid).read_track(target_track))
+    def read_pit(self, site, rid: str, track: int) -> np.ndarray:
+        """The service's point-in-time image of source ``track``, at the source address
+        (``read_point_in_time``: it does not copy on access, so reading every track
+        does not disturb the mechanism under test)."""
         raise NotImplementedError
+
+    def read_target(self, site, rid: str, target_track: int) -> np.ndarray:
+        """What the host reads from ``target_track`` of the target volume."""
+        return np.array(self._target_volume(site, rid).read_track(target_track))
 
     def _target_volume(self, site, rid):
         raise NotImplementedError
@@ -249,9 +252,7 @@ class ContractSubject(Subject):
         r = self._rel(site, rid)
         return r is not None and r["physical_at"] is not None
 
-    def read_pit(self, site, rid, track, target_track):
-        if self.traits.reader == "target":
-            return super().read_pit(site, rid, track, target_track)
+    def read_pit(self, site, rid, track):
         return np.array(self.service(site).read_point_in_time(rid, track))
 
     def _target_volume(self, site, rid):
