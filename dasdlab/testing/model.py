@@ -170,7 +170,7 @@ def build_machine(subject, root: Path):
 
 def full_copy_model(subject, path: Path) -> list[str]:
     try:
-        from hypothesis import HealthCheck, settings
+        from hypothesis import HealthCheck, Phase, settings
         from hypothesis.stateful import run_state_machine_as_test
     except ImportError:
         return ["hypothesis is not installed (pip install 'dasdlab[test]')"]
@@ -179,7 +179,9 @@ def full_copy_model(subject, path: Path) -> list[str]:
     try:
         run_state_machine_as_test(machine, settings=settings(
             max_examples=MAX_EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
-            suppress_health_check=list(HealthCheck), print_blob=False))
+            suppress_health_check=list(HealthCheck), print_blob=False,
+            # no shrinking: a failing service reports its first failing sequence at once
+            phases=[Phase.explicit, Phase.reuse, Phase.generate]))
     except Exception as e:  # noqa: BLE001 - the machine's failure is the check's finding
         notes = [n for n in getattr(e, "__notes__", []) if n.startswith(("state.", "Falsifying"))]
         steps = " / ".join(n.replace("state.", "").strip() for n in notes[:12])
