@@ -12,7 +12,9 @@ Facts (``domain.md`` §1.2-1.3; S17-S22, S45):
 * ``FDUMP``: fast replication (FlashCopy or SnapShot) into a shadow data set, release,
   then a dump of the shadow (S20).
 * ``COPY``: a FlashCopy or SnapShot clone, the Fast Recovery image copy; with
-  ``DATA_MOVER=EMCSNAP`` the clone is made by TimeFinder/Clone (S17, S19).
+  ``DATA_MOVER=EMCSNAP`` the clone is made by TimeFinder/Clone (S17, S19).  dasdlab
+  extension: ``DATA_MOVER=NAME`` names any registered copy service with the
+  fast-replication capability (process ``copy-NAME``); the subsystem must have it.
 * ``REQ``: fail if the method's copy services are not available; ``FREQ``: fail unless
   FlashCopy or SnapShot is available; ``PREF``: use what is available, and with
   ``PREF,DUMP`` and nothing available make a plain DSS DUMP that keeps the database held
@@ -49,6 +51,11 @@ PROCESSES = {
     "copy-snapshot": "copy-snapshot",
     "copy-timefinder": "copy-timefinder",
 }
+
+
+def method_of(process: str) -> str:
+    """The outage-method name of a process (``copy-NAME`` for a copy service by name)."""
+    return PROCESSES.get(process, process)
 
 
 class PlanError(DasdlabError):
@@ -89,6 +96,11 @@ def plan(st: Statement, capabilities: frozenset[str] | set[str], subsystem: str 
     avail, method = o.fastic
     fr = "flashcopy" if "flashcopy" in caps else "snapshot" if "snapshot" in caps else None
     if method == "COPY":
+        if o.data_mover not in ("ADRDSSU", "EMCSNAP"):  # dasdlab extension: a copy service by name
+            name = o.data_mover.lower()
+            if name not in caps:
+                raise need("DLB825E", f"copy service {name} (DATA_MOVER={o.data_mover})")
+            return Plan(f"copy-{name}", held or "logical", name)
         if o.data_mover == "EMCSNAP":
             if "timefinder" not in caps:
                 raise need("DLB650E", "TimeFinder/Clone (DATA_MOVER=EMCSNAP)")

@@ -17,7 +17,10 @@ DDN=ddname     one data set group; omitted: every DBDS of the database
 ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2)
 FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
                or ``N`` for the standard process
-DATA_MOVER=    ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP`` (TimeFinder/Clone)
+DATA_MOVER=    ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP`` (TimeFinder/Clone);
+               dasdlab extension: ``DATA_MOVER=NAME``, any registered copy service with
+               the fast-replication capability (``dasdlab services list``), makes the
+               Fast Recovery clone of ``FASTIC=(REQ|PREF,COPY)`` with that service
 COMP=Y|N       compressed output format
 DBRC=Y|N       register the copy in RECON
 TOIAUTO_Q=Y|N  batch copies hold updaters with UPDATE DB QUIESCE instead of /DBR
@@ -197,8 +200,10 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
                        f"FASTIC={v}: code FASTIC=(REQ|PREF|FREQ,DUMP|FDUMP|COPY) or FASTIC=N.")
         return replace(opts, fastic=(m.group(1), m.group(2))), extra
     if key == "DATA_MOVER":
-        if v not in ("ADRDSSU", "EMCSNAP"):
-            raise _err("DLB608E", source, line, col, f"DATA_MOVER={v}: code ADRDSSU or EMCSNAP.")
+        if v not in ("ADRDSSU", "EMCSNAP") and v.lower() not in fast_replication_services():
+            others = "".join(f", {n.upper()}" for n in sorted(fast_replication_services()))
+            raise _err("DLB608E", source, line, col, f"DATA_MOVER={v}: code ADRDSSU or EMCSNAP{others} "
+                                                     "(a registered copy service with fast replication).")
         return replace(opts, data_mover=v), extra
     if key == "COMP":
         return replace(opts, compress=_yn(v, key, source, line, col)), extra
@@ -221,6 +226,15 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
     raise _err("DLB609E", source, line, col, f"keyword {key} is not supported on {stmt}.")
 
 
+def fast_replication_services() -> frozenset[str]:
+    """Registered copy services usable as ``DATA_MOVER=NAME`` (besides the three that
+    HP Image Copy itself knows as FlashCopy, SnapShot and EMCSNAP)."""
+    from dasdlab.emulator.services import registry
+
+    return frozenset(n for n, info in registry.services().items()
+                     if info.capabilities.fast_replication and n not in ("flashcopy", "snapshot", "timefinder"))
+
+
 def _check(st: Statement, source: str) -> None:
     """Reject illegal combinations (each with the statement's line)."""
     o = st.options
@@ -231,6 +245,9 @@ def _check(st: Statement, source: str) -> None:
     if st.concurrent and not o.dbrc:
         raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
                              "databases registered with DBRC (S2).")
+    if o.data_mover not in ("ADRDSSU", "EMCSNAP") and (o.fastic is None or o.fastic[1] != "COPY"):
+        raise bad("DLB611E", f"DATA_MOVER={o.data_mover} needs FASTIC=(REQ|PREF,COPY): a copy service as "
+                             "data mover makes Fast Recovery clones only.")
     if o.data_mover == "EMCSNAP" and (o.fastic is None or o.fastic[1] != "COPY"):
         raise bad("DLB611E", "DATA_MOVER=EMCSNAP needs FASTIC=(REQ|PREF,COPY): the EMC SNAP API "
                              "makes Fast Recovery clones only (S17, S19).")

@@ -5,11 +5,6 @@ conformance kit by name, and its own mirror verbs: attach, synchronise, split, r
 
 from __future__ import annotations
 
-import os
-import sys
-import tomllib
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,30 +14,7 @@ from dasdlab.errors import CopyServiceError
 from dasdlab.testing import kit
 from dasdlab.testing.truth import VOLUMES, layout, new_site, stream_track, view
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "splitmirror"
-
-
-def install_example(root: Path) -> Path:
-    """A dist-info for the example, generated from its pyproject.toml, in ``root``."""
-    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    eps = meta["entry-points"]["dasdlab.copy_services"]
-    dist = root / f"{meta['name'].replace('-', '_')}-{meta['version']}.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {meta['name']}\nVersion: {meta['version']}\n")
-    (dist / "entry_points.txt").write_text(
-        "[dasdlab.copy_services]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()))
-    return root
-
-
-@pytest.fixture
-def installed(tmp_path, monkeypatch):
-    root = install_example(tmp_path / "site-packages")
-    for p in (str(EXAMPLE), str(root)):
-        monkeypatch.syspath_prepend(p)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(EXAMPLE), str(root), *sys.path]))
-    registry.refresh()
-    yield
-    registry.refresh()
+pytestmark = pytest.mark.usefixtures("installed")
 
 
 def test_the_registry_finds_the_plugin_through_its_entry_point(installed):

@@ -125,6 +125,7 @@ class SplitMirrorService(CopyService):
         virtual_cc=None, point_in_time_reader="target", cross_subsystem=False, subsystem_kinds={"*"})
     lifecycle = (MirrorState, TRANSITIONS, VERBS)
     rate_setting = "splitmirror_sync_tracks_per_s"
+    label = "split mirror, synchronised before the copy and split at it"
     #: costs for the outage benchmark's time model, read from the profile file
     profile = json.loads(PROFILE.read_text()) if PROFILE.exists() else None
 
