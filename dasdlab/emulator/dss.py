@@ -448,12 +448,15 @@ FAST = {"flashcopy": Method.FLASHCOPY, "snapshot": Method.SNAPSHOT, "timefinder"
 
 
 def virtual_cc_possible(caps) -> bool:
-    return bool(set(caps) & {"flashcopy", "snapshot"})
+    from dasdlab.emulator.services import registry
+
+    return bool(registry.virtual_cc_mechanisms(caps))
 
 
 def cache_cc_possible(caps) -> bool:
-    # an RVA-like box snaps for CC (S44): no cache-based kind there
-    return "concurrent_copy" in caps and "snapshot" not in caps
+    from dasdlab.emulator.services import registry
+
+    return registry.cache_cc_possible(caps)
 
 
 def methods_for(command: str, fr: str, cc: str | None, src_caps, same_subsystem: bool) -> tuple[list[Method], bool]:

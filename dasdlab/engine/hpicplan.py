@@ -129,8 +129,10 @@ def _dump(st: Statement, caps: set[str], held: str | None, fallback: str | None 
     if "concurrent_copy" not in caps:
         return Plan("dump-plain", held or "physical", None,
                     fallback=(fallback + "; " if fallback else "") + "no Concurrent Copy: plain DSS DUMP")
-    virtual_possible = bool(caps & {"flashcopy", "snapshot"})
-    cache_possible = "snapshot" not in caps
+    from dasdlab.emulator.services import registry
+
+    virtual_possible = bool(registry.virtual_cc_mechanisms(caps))
+    cache_possible = registry.cache_cc_possible(caps)
     cc_type = st.options.cc_type
     virtual = virtual_possible and (cc_type in ("ANY", "VIRTUAL") or not cache_possible)
     if cc_type == "VIRTUAL" and not virtual_possible:

@@ -199,3 +199,18 @@ def test_a_built_in_of_another_kind_is_refused_but_a_plugin_for_any_kind_is_not(
         assert Path(tmp_path / "s" / "site.json").read_text().count('"wholecopy"') == 3
     finally:
         s.close()
+
+
+def test_capability_questions_replace_service_names(plugin_path):
+    """Virtual Concurrent Copy and cache sidefiles are decided by declared capabilities,
+    so a plug-in that declares a virtual CC mechanism counts like the built-ins."""
+    from dasdlab.emulator.dss import cache_cc_possible, virtual_cc_possible
+
+    assert registry.virtual_cc_mechanisms({"flashcopy", "concurrent_copy"}) == ["flashcopy"]
+    assert registry.virtual_cc_mechanisms({"snapshot", "flashcopy", "timefinder"}) == ["snapshot", "flashcopy"]
+    assert registry.virtual_cc_mechanisms({"timefinder", "wholecopy", "unknown"}) == []
+    assert virtual_cc_possible({"concurrent_copy", "snapshot"}) and not virtual_cc_possible({"timefinder"})
+    assert cache_cc_possible({"concurrent_copy", "flashcopy"})
+    assert not cache_cc_possible({"concurrent_copy", "snapshot"}) and not cache_cc_possible({"flashcopy"})
+    assert registry.capable({"flashcopy", "snapshot", "timefinder", "concurrent_copy", "wholecopy"},
+                            lambda c: c.fast_replication) == ["flashcopy", "snapshot", "timefinder", "wholecopy"]

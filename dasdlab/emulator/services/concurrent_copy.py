@@ -66,7 +66,6 @@ process could save the before-image.  Records of ended sessions stay until
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import threading
 import uuid
@@ -81,7 +80,7 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap
 from dasdlab.emulator.copier import TrackMap
 from dasdlab.emulator.services import runs as runs_mod
-from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError, DasdlabError
 
@@ -190,7 +189,7 @@ class CCSession(Lifecycle):
         self.message = ""
         self.error: CopyServiceError | None = None
         self.work: _WorkArea | None = None
-        self.intercept: _Intercept | None = None
+        self.intercept: Protection | None = None
         self.dirty = False  # counters changed since the record was last saved
 
     @property
@@ -229,60 +228,40 @@ class CCSession(Lifecycle):
         return self.service._describe(self)
 
 
-class _Intercept:
-    """The write-path hook of one cache session: save before-images."""
-
-    redirects_reads = False
-
-    def __init__(self, session: CCSession) -> None:
-        self.session = session
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if tracks.size == 1:
-            self.before_write_one(vol, int(tracks[0]))
-        else:
-            self.session.service._intercept(self.session, vol, tracks)
-
-    def before_write_one(self, vol, t: int) -> None:
-        s = self.session
-        # a write to a track outside the domain, already read or already saved needs
-        # nothing: answered without numpy or the lock
-        r = s.tmap.rel_of_src1(t)
-        if r < 0 or not s.unread.test(r) or s.saved.test(r):
-            return
-        s.service._intercept(s, vol, np.array([t], dtype=np.int64))
+def _sidefile_protection(svc: ConcurrentCopyService, s: CCSession) -> Protection:
+    """The write-path protection of a cache session: the first write to an unread,
+    unsaved domain track saves its before-image (answered without numpy or the lock
+    for every other track)."""
+    unread, saved = s.unread, s.saved
+    return Protection(
+        s, s.tmap, "source",
+        needs=lambda r: s.state is C.ACTIVE and unread.test(r) and not saved.test(r),
+        act_one=lambda vol, r, t: svc._intercept(s, vol, np.array([t], dtype=np.int64)),
+        act=lambda vol, rels, tracks: svc._intercept(s, vol, tracks))
 
 
-class _ForeignGuard:
+def _foreign_guard(svc: ConcurrentCopyService, rec: dict) -> Protection:
     """A session of another live process: its before-images cannot be saved from here,
     so writes to its domain are refused while it is active."""
+    tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
+    holder: list[Protection] = []
 
-    redirects_reads = False
-
-    def __init__(self, service: ConcurrentCopyService, rec: dict) -> None:
-        self.service = service
-        self.rec = rec
-        self.tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
-
-    def before_write_one(self, vol, t: int) -> None:
-        if self.tmap.rel_of_src1(t) >= 0:
-            self._refuse(t)
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if self.tmap.rel_of_src(tracks)[0].size:
-            self._refuse(int(tracks[0]))
-
-    def _refuse(self, t: int) -> None:
-        rec = self.service.store.get(self.rec["id"])
-        if rec is None or rec["state"] != C.ACTIVE.value or not _owner_alive(rec["owner"]):
-            self.service.sub.unregister_intercept(self.rec["volser"], self)
+    def refuse(t: int) -> None:
+        now = svc.store.get(rec["id"])
+        if now is None or now["state"] != C.ACTIVE.value or not _owner_alive(now["owner"]):
+            svc._unprotect(rec["volser"], holder[0])
             return
         raise CopyServiceError(
-            "DLB367E", f"track {t} of volume {self.rec['volser']} is in the domain of "
-            f"Concurrent Copy session {self.rec['id']}, active in process {rec['owner']['pid']}; "
+            "DLB367E", f"track {t} of volume {rec['volser']} is in the domain of "
+            f"Concurrent Copy session {rec['id']}, active in process {now['owner']['pid']}; "
             "only that process can save the before-images. Write from that process, or end "
             "the session first."
         )
+
+    holder.append(Protection(rec, tmap, "source", needs=lambda r: True,
+                             act_one=lambda vol, r, t: refuse(t),
+                             act=lambda vol, rels, tracks: refuse(int(tracks[0]))))
+    return holder[0]
 
 
 class ConcurrentCopyService(CopyService):
@@ -306,7 +285,6 @@ class ConcurrentCopyService(CopyService):
         self._fifo: deque[tuple[str, int]] = deque()  # cache sidefile entries, oldest first
         self._drain_time = subsystem.clock.now()
         self._drain_carry = 0.0
-        self._guards: list[_ForeignGuard] = []
         self._slabs: dict[int, _Slab] = {}
         #: one lock for sessions and sidefiles: host writers, the dump and the SDM may
         #: run in different threads
@@ -319,9 +297,7 @@ class ConcurrentCopyService(CopyService):
             if rec.get("state") != C.ACTIVE.value:
                 continue
             if _owner_alive(rec["owner"]):
-                g = _ForeignGuard(self, rec)
-                self._guards.append(g)
-                self.sub.register_intercept(rec["volser"], g)
+                self._protect(rec["volser"], _foreign_guard(self, rec))
                 continue
             rec["state"] = C.FAILED.value
             rec["message"] = (
@@ -339,7 +315,7 @@ class ConcurrentCopyService(CopyService):
     @_locked
     def tick(self, now: float) -> None:
         """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
-        rate = float(self.sub.settings.get("cc_drain_tracks_per_s", 5000.0))
+        rate = self._background_rate(5000.0)
         dt = now - self._drain_time
         if dt <= 0:
             return
@@ -406,13 +382,10 @@ class ConcurrentCopyService(CopyService):
         volser = volser.upper()
         if virtual not in (False, None, "prefer", "require"):
             raise CopyServiceError("DLB362E", f"virtual={virtual!r} is not one of False, 'prefer', 'require'.")
-        owner = self.sub.site.volume_spec(volser)["subsystem"]
-        if owner != self.sub.name:
-            raise CopyServiceError(
-                "DLB362E", f"volume {volser} belongs to {owner}; start its Concurrent Copy session there."
-            )
+        self._own_volume(volser, "DLB362E", "volume {volser} belongs to {owner}; start its Concurrent Copy "
+                         "session there.")
         vol = self.sub.open_volume(volser)
-        domain = runs_mod.normalize(runs, vol.ntracks, f"Concurrent Copy domain on {volser}", "DLB362E")
+        domain = self._runs(runs, vol, f"Concurrent Copy domain on {volser}", "DLB362E")
         now = self.sub.clock.now()
         # the event is sent outside the lock: the caller may hand work to other threads
         with self._lock:
@@ -454,8 +427,8 @@ class ConcurrentCopyService(CopyService):
         s.work = work
         self.sessions[sid] = s
         if work is None:
-            s.intercept = _Intercept(s)
-            self.sub.register_intercept(volser, s.intercept)
+            s.intercept = _sidefile_protection(self, s)
+            self._protect(volser, s.intercept)
         self._save(s)
         return s
 
@@ -543,11 +516,12 @@ class ConcurrentCopyService(CopyService):
         return None
 
     def _virtual_mechanism(self) -> str | None:
-        if self.sub.has("snapshot"):
-            return "snapshot"
-        if self.sub.has("flashcopy") and importlib.util.find_spec("dasdlab.emulator.services.flashcopy"):
-            return "flashcopy"
-        return None
+        """The service that makes the working copy: one of the subsystem's that declares a
+        virtual Concurrent Copy mechanism (a snap first)."""
+        from dasdlab.emulator.services import registry
+
+        found = registry.virtual_cc_mechanisms(self.sub.capabilities)
+        return found[0] if found else None
 
     @_locked
     def _intercept(self, s: CCSession, vol, tracks: np.ndarray) -> None:
@@ -611,7 +585,7 @@ class ConcurrentCopyService(CopyService):
         s.cache.clear()
         s.host.clear()
         if s.intercept is not None:
-            self.sub.unregister_intercept(s.volser, s.intercept)
+            self._unprotect(s.volser, s.intercept)
             s.intercept = None
         if s.work is not None:
             s.work.release()
@@ -807,14 +781,11 @@ class _WorkArea:
         )
 
     def _establish(self, volser: str, domain, dst) -> str | None:
-        sub = self.svc.sub
-        if self.mechanism == "snapshot":
-            rec = sub.service("snapshot").snap(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                               dsn=self.dsns[0])
-            return rec["id"]
-        rel = sub.service("flashcopy").establish(volser, self.volser, src_runs=domain, dst_runs=dst,
-                                                 mode="NOCOPY")
-        return getattr(rel, "id", rel if isinstance(rel, str) else None)
+        """The working copy, through the mechanism's contract verb: logical only, no
+        background copy (the work area is read once and released)."""
+        svc = self.svc.sub.service(self.mechanism)
+        opts = {"background_copy": False} if svc.capabilities.nocopy else {}
+        return svc.establish(volser, self.volser, source_runs=domain, target_runs=dst, **opts).id
 
     def read(self, r: int, t: int) -> np.ndarray:
         """The domain track ``t`` (relative ``r``) as the work area holds it, at its own address."""
@@ -845,12 +816,9 @@ class _WorkArea:
         self.released = True
         sub = self.svc.sub
         if self.relation is not None:
-            if self.mechanism == "snapshot":
-                snaps = sub.service("snapshot")
-                if self.relation in snaps.snaps:
-                    snaps.release(self.relation)
-            else:
-                sub.service("flashcopy").withdraw(self.relation)
+            svc = sub.service(self.mechanism)
+            if any(r.id == self.relation for r in svc.query()):  # not already gone
+                svc.withdraw(self.relation)
         wvol = sub.open_volume(self.volser, writable=True)
         for d in self.dsns:
             if d in wvol.vtoc:

@@ -41,7 +41,9 @@ the same instant (SnapShot) sends both, logical first.
   :class:`~dasdlab.emulator.copier.ModeledRate` per relationship reading the
   subsystem's *current* setting at every tick);
 * persistence in a :class:`~dasdlab.emulator.services.store.StateStore` under
-  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``);
+  ``SITE/state/SUBSYSTEM/NAME/`` (``self.store``), with an intent record around
+  multi-step changes that the next load redoes (:meth:`CopyService._with_intent`,
+  :meth:`CopyService._redo_intent`);
 * the copy-before-write intercept (:class:`ProtectIntercept`): a service says which
   tracks of a volume it protects and what happens to a protected track before a host
   write changes it -- copy it now through the track copier, save it to a sidefile,
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
 
@@ -211,6 +213,7 @@ class CopyService:
         self.store = StateStore(subsystem.state_dir(self.name))
         self._subscribers: list[Callable[[CompletionEvent], None]] = []
         self._idfd: int | None = None
+        self._intercepts: dict[str, ProtectIntercept] = {}
 
     # ------------------------------------------------------------------ the verbs
     def establish(self, source: str, target: str | None = None, *, source_runs=None, target_runs=None,
@@ -266,6 +269,46 @@ class CopyService:
         for cb in list(self._subscribers):
             cb(ev)
 
+    # ------------------------------------------------------------------ the write path
+    def _protect(self, volser: str, p: Protection) -> None:
+        """Add ``p`` to this service's intercept on ``volser`` (made and registered with
+        the subsystem's write path on first use)."""
+        icpt = self._intercepts.get(volser)
+        if icpt is None:
+            icpt = self._intercepts[volser] = ProtectIntercept(volser)
+            icpt.guard = self._write_guard(volser)
+        if p not in icpt.entries:
+            icpt.entries.append(p)
+            icpt.changed()
+        self.sub.register_intercept(volser, icpt)  # again: whether it redirects reads may change
+
+    def _unprotect(self, volser: str, p: Protection) -> None:
+        icpt = self._intercepts.get(volser)
+        if icpt is None or p not in icpt.entries:
+            return
+        icpt.entries.remove(p)
+        icpt.changed()
+        if icpt.entries:
+            self.sub.register_intercept(volser, icpt)
+        else:
+            self.sub.unregister_intercept(volser, icpt)
+            del self._intercepts[volser]
+
+    def _rearm(self, volser: str) -> None:
+        """Tracks of ``volser`` may need actions again (bits were set again)."""
+        icpt = self._intercepts.get(volser)
+        if icpt is not None:
+            icpt.changed()
+
+    def _write_guard(self, volser: str) -> Callable[[], None] | None:
+        """A check to run before every host write to ``volser`` (None: no check)."""
+        return None
+
+    def _set_guard(self, volser: str) -> None:
+        icpt = self._intercepts.get(volser)
+        if icpt is not None:
+            icpt.guard = self._write_guard(volser)
+
     # ------------------------------------------------------------------ preamble checks
     def _own_volume(self, volser: str, msgid: str, text: str) -> str:
         """``volser`` upper-cased if it is a volume of this subsystem, else ``msgid``.
@@ -277,13 +320,11 @@ class CopyService:
         return v
 
     @staticmethod
-    def _like_devices(src, tgt, msgid: str, text: str) -> None:
+    def _like_devices(src, tgt, sv: str, tv: str, msgid: str, text: str) -> None:
         """Source and target must have one track layout (slot size and heads).  ``text``
         may use ``{sv}``, ``{tv}``, ``{sg}``, ``{tg}`` (serials and geometry names)."""
         if (src.slot, src.heads) != (tgt.slot, tgt.heads):
-            raise CopyServiceError(msgid, text.format(
-                sv=getattr(src, "volser_hint", "?"), tv=getattr(tgt, "volser_hint", "?"),
-                sg=src.geometry.name, tg=tgt.geometry.name))
+            raise CopyServiceError(msgid, text.format(sv=sv, tv=tv, sg=src.geometry.name, tg=tgt.geometry.name))
 
     @staticmethod
     def _runs(runs, vol, what: str, msgid: str) -> Runs:
@@ -324,6 +365,32 @@ class CopyService:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return f"{prefix}{n:04d}"
 
+    # ------------------------------------------------------------------ intents
+    @staticmethod
+    def _with_intent(obj, attr: str, op: str, save: Callable[[Any], None], change: Callable[[], None]) -> None:
+        """Make a multi-step ``change`` to ``obj`` under an intent record: ``obj.<attr> =
+        op`` is saved first, the change runs, and the intent is cleared and saved.  A
+        process killed in between leaves the intent for :meth:`_redo_intent`, so the
+        change's persistent steps must be idempotent."""
+        setattr(obj, attr, op)
+        save(obj)
+        change()
+        setattr(obj, attr, None)
+        save(obj)
+
+    @staticmethod
+    def _redo_intent(obj, attr: str, redo: Mapping[str, Callable[[], None]]) -> bool:
+        """On load: finish the change ``obj.<attr>`` names (``redo[op]()``) and clear the
+        intent; False when there was none.  The caller saves."""
+        op = getattr(obj, attr)
+        if op is None:
+            return False
+        if op not in redo:
+            raise ValueError(f"unknown pending operation {op!r}")
+        redo[op]()
+        setattr(obj, attr, None)
+        return True
+
     # ------------------------------------------------------------------ modeled time
     def _background_rate(self, default: float = 2000.0) -> float:
         """Tracks per modeled second, read from the subsystem's settings *now* (a caller
@@ -358,71 +425,83 @@ class CopyService:
 
 
 # ====================================================================== the intercept
-@dataclass
+@dataclass(eq=False)
 class Protection:
     """What one relationship protects on one volume of the write path.
 
-    ``tmap`` and ``role`` ("source" or "target") say which absolute tracks are its
-    relative tracks; ``needs(r)`` is True when a host write to relative track ``r``
-    must be acted on first (a bit test; no numpy, no lock), ``needs_many(rels)`` the
-    same for an array; ``act(rels, tracks)`` does the service's action for the
-    relative tracks ``rels`` (absolute ``tracks`` on this volume): copy them now
-    through the track copier, save them to a sidefile, refuse the write (raise), or
-    record a change.  ``guard()`` runs before any write to the volume (e.g. a
-    consistency-group freeze); ``settled`` is set by the owner when nothing on this
-    volume will ever need an action again (the intercept then drops it).
+    ``tmap`` and ``role`` ("source" or "target") say which absolute tracks of the
+    volume are its relative tracks.  ``needs(r)`` is True when a host write to relative
+    track ``r`` must be acted on first; it is a bit test (no numpy, no lock) and must
+    stay False once it was False, until the owner re-arms the volume
+    (:meth:`CopyService._rearm`) or replaces the protection -- the intercept remembers
+    such tracks and skips them.  ``act_one(vol, r, t)`` and ``act(vol, rels, tracks)``
+    are the service's action for one track and for a batch (absolute ``tracks`` on the
+    volume): copy the tracks now through the track copier, save them to a sidefile,
+    refuse the write (raise), or record a change.  ``needs_many(rels)`` filters a batch
+    (a bool mask); without it ``act`` gets every mapped track and selects itself.
+    ``reads(r, t)``, when given, may serve a host read of the track from elsewhere (an
+    image) or return None to read the volume.
     """
 
     owner: Any
     tmap: TrackMap
     role: str
     needs: Callable[[int], bool]
-    act: Callable[[np.ndarray, np.ndarray], None]
+    act_one: Callable[[Any, int, int], None]
+    act: Callable[[Any, np.ndarray, np.ndarray], None]
     needs_many: Callable[[np.ndarray], np.ndarray] | None = None
-    reads: Callable[[int], np.ndarray | None] | None = None
-    meta: dict = field(default_factory=dict)
+    reads: Callable[[int, int], np.ndarray | None] | None = None
 
-    def rel_of(self, t: int) -> int:
-        return self.tmap.rel_of_src1(t) if self.role == "source" else self.tmap.rel_of_dst1(t)
+    def __post_init__(self) -> None:
+        if self.tmap.is_identity:  # a whole volume: relative = absolute track
+            n = self.tmap.n
+            self.rel_of = lambda t: t if 0 <= t < n else -1
+        else:
+            self.rel_of = self.tmap.rel_of_src1 if self.role == "source" else self.tmap.rel_of_dst1
+        self.rels_of = self.tmap.rel_of_src if self.role == "source" else self.tmap.rel_of_dst
+        self.abs_of = self.tmap.src if self.role == "source" else self.tmap.dst
 
 
 class ProtectIntercept:
-    """The one copy-before-write intercept: a subsystem write-path hook on one volume
-    holding the :class:`Protection` entries of any number of relationships.
+    """The one copy-before-write intercept: a write-path hook of one service on one
+    volume, holding the :class:`Protection` of each of its relationships there.
 
-    For each host write it asks every protection whether the written tracks need an
-    action and, if so, calls it *before* the write changes the track.  The per-track
-    form (:meth:`before_write_one`) costs one run lookup and one bit test per
-    protection for a track that needs nothing.  Reads of a protected track may be
-    served elsewhere (``Protection.reads``; FlashCopy target reads of uncopied tracks).
+    Before a host write changes a track it asks every protection whether the track
+    needs an action and runs it.  The per-track form (:meth:`before_write_one`) costs
+    one set lookup for a track no protection will need again (copied, saved, outside
+    every relationship), so later writes cost about what a plain write does.
+    ``guard``, when set, runs before every write to the volume (a FlashCopy
+    consistency-group freeze holds writes there).
     """
 
-    def __init__(self, volser: str, guard: Callable[[], None] | None = None) -> None:
+    def __init__(self, volser: str) -> None:
         self.volser = volser
         self.entries: list[Protection] = []
-        self.guard = guard
+        self.guard: Callable[[], None] | None = None
         self.redirects_reads = False
+        #: tracks no protection needs to see written again (see Protection.needs)
+        self.cleared: set[int] = set()
 
-    def add(self, p: Protection) -> None:
-        if p not in self.entries:
-            self.entries.append(p)
+    def changed(self) -> None:
+        """The protections changed or were re-armed: forget what was cleared (O(1))."""
+        self.cleared = set()
         self.redirects_reads = any(e.reads is not None for e in self.entries)
-
-    def remove(self, p: Protection) -> None:
-        if p in self.entries:
-            self.entries.remove(p)
-        self.redirects_reads = any(e.reads is not None for e in self.entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
 
     def before_write_one(self, vol, t: int) -> None:
         if self.guard is not None:
             self.guard()
-        for p in self.entries[:] if len(self.entries) > 1 else self.entries:
+        elif t in self.cleared:
+            return
+        entries = self.entries
+        for p in entries[:] if len(entries) > 1 else entries:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
-                p.act(np.array([r], dtype=np.int64), np.array([t], dtype=np.int64))
+                p.act_one(vol, r, t)
+        for p in self.entries:
+            r = p.rel_of(t)
+            if r >= 0 and p.needs(r):
+                return
+        self.cleared.add(t)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if tracks.size == 1:
@@ -431,16 +510,17 @@ class ProtectIntercept:
         if self.guard is not None:
             self.guard()
         for p in list(self.entries):
-            rel = (p.tmap.rel_of_src(tracks) if p.role == "source" else p.tmap.rel_of_dst(tracks))[0]
-            if rel.size == 0:
+            rels, inside = p.rels_of(tracks)
+            if rels.size == 0:
                 continue
             if p.needs_many is not None:
-                rel = rel[p.needs_many(rel)]
+                keep = p.needs_many(rels)
+                rels = rels[keep]
+                if rels.size == 0:
+                    continue
+                p.act(vol, rels, p.abs_of(rels))
             else:
-                rel = rel[np.fromiter((p.needs(int(r)) for r in rel), dtype=np.bool_, count=rel.size)]
-            if rel.size:
-                absolute = p.tmap.src(rel) if p.role == "source" else p.tmap.dst(rel)
-                p.act(rel, absolute)
+                p.act(vol, rels, tracks[inside])
 
     def redirect_read(self, vol, t: int) -> np.ndarray | None:
         for p in self.entries:
@@ -448,7 +528,7 @@ class ProtectIntercept:
                 continue
             r = p.rel_of(t)
             if r >= 0:
-                img = p.reads(r)
+                img = p.reads(r, t)
                 if img is not None:
                     return img
         return None

@@ -98,7 +98,7 @@ import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import ModeledRate, TrackCopier, TrackMap, runs_overlap
-from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError
 
@@ -228,6 +228,7 @@ class FlashCopyRelationship(Lifecycle):
         self.physical = threading.Event()
         self.on_physical: list[Callable[[FlashCopyRelationship], None]] = []
         self._copier: TrackCopier | None = None
+        self._protections: tuple | None = None
         self.rate = ModeledRate(svc.sub.settings.get("fc_background_tracks_per_s", 2000.0),
                                 svc.sub.clock.now())
 
@@ -296,67 +297,30 @@ class FlashCopyRelationship(Lifecycle):
         return self.state in _ACTIVE
 
 
-def _still_to_copy(rel: FlashCopyRelationship, t: int) -> bool:
-    """Whether source track ``t`` still has to be copied for ``rel``."""
-    if not rel.active:
-        return False
-    r = t if rel.tmap.is_identity else rel.tmap.rel_of_src1(t)
-    if r < 0 or r >= rel.tmap.n:
-        return False
-    return bool((int(rel.to_copy.words[r >> 6]) >> (r & 63)) & 1)
+def _protections(svc: FlashCopyService, rel: FlashCopyRelationship) -> tuple[Protection, Protection]:
+    """The write-path protections of ``rel``: copy-on-write on its source, and on its
+    target the write rule (take the tracks out, first copying the source image) and
+    the read redirection of tracks still to copy."""
+    words = rel.to_copy.words if rel.to_copy is not None else None  # None: damaged, FAILED
+    src_sticky = rel.src_changed is not None  # change recording sees every source write
+    tgt_sticky = rel.incremental is not None or rel.allocated is not None
 
+    def src_needs(r: int) -> bool:
+        return rel.state in _ACTIVE and (src_sticky or bool((int(words[r >> 6]) >> (r & 63)) & 1))
 
-class _Intercept:
-    """The write-path hook of one volume for one role (source or target)."""
+    def tgt_needs(r: int) -> bool:
+        return tgt_sticky or rel.state is S.FAILED or bool((int(words[r >> 6]) >> (r & 63)) & 1)
 
-    def __init__(self, svc: FlashCopyService, volser: str, role: str) -> None:
-        self.svc = svc
-        self.volser = volser
-        self.role = role
-        self.rels: list[FlashCopyRelationship] = []
-        self.redirects_reads = role == "target"
-        #: source role: tracks that no relationship of this volume needs to see written
-        #: any more (copied already, or outside every relationship, and no change
-        #: recording), so the per-track host write of such a track costs one set lookup.
-        #: Emptied (O(1)) whenever the relationships change, so establish stays O(1).
-        self.cleared: set[int] = set()
-        self.sticky = False  # some relationship records every source write (incremental)
-
-    def mark(self) -> None:
-        """The relationships changed: forget what was cleared (conservative)."""
-        self.cleared = set()
-        self.sticky = any(rel.src_changed is not None for rel in self.rels)
-
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if self.role == "source":
-            self.svc._check_frozen(self.volser)
-            for rel in list(self.rels):
-                self.svc._source_write(rel, vol, tracks)
-        else:
-            for rel in list(self.rels):
-                self.svc._target_write(rel, vol, tracks)
-
-    def before_write_one(self, vol, t: int) -> None:
-        if self.role == "source":
-            if self.svc._frozen:
-                self.svc._check_frozen(self.volser)
-            elif t in self.cleared:
-                return
-            for rel in self.rels[:]:
-                self.svc._source_write_one(rel, vol, t)
-            if not self.sticky and not any(_still_to_copy(rel, t) for rel in self.rels):
-                self.cleared.add(t)
-        else:
-            tracks = np.array([t], dtype=np.int64)
-            for rel in self.rels[:]:
-                self.svc._target_write(rel, vol, tracks)
-
-    def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        for rel in self.rels:
-            r = rel.tmap.rel_of_dst1(t)
-            if r >= 0:
-                return self.svc._target_read(rel, r)
-        return None
+    source = Protection(
+        rel, rel.tmap, "source", src_needs,
+        act_one=lambda vol, r, t: svc._cow_one(rel, vol, r),
+        act=lambda vol, rels, tracks: svc._cow(rel, vol, rels))
+    target = Protection(
+        rel, rel.tmap, "target", tgt_needs,
+        act_one=lambda vol, r, t: svc._target_write(rel, np.array([r], dtype=np.int64)),
+        act=lambda vol, rels, tracks: svc._target_write(rel, rels),
+        reads=lambda r, t: svc._target_read(rel, r))
+    return source, target
 
 
 class FlashCopyService(CopyService):
@@ -374,7 +338,6 @@ class FlashCopyService(CopyService):
         super().__init__(subsystem)
         self.lock = threading.RLock()
         self._rels: dict[str, FlashCopyRelationship] = {}
-        self._icpt: dict[tuple[str, str], _Intercept] = {}
         self._frozen: dict[str, float] = {}
 
     # ================================================================== loading
@@ -446,19 +409,24 @@ class FlashCopyService(CopyService):
 
     def _redo_pending(self, rel: FlashCopyRelationship) -> None:
         """Finish a refresh or reverse that a killed process left half done."""
-        if rel.pending is None:
-            return
-        if rel.pending == "refresh":
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-        elif rel.pending == "reverse":
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.state = S.COPYING
-        else:
-            raise ValueError(f"unknown pending operation {rel.pending!r}")
-        rel.pending = None
-        self._save(rel)
+        if self._redo_intent(rel, "pending", {"refresh": lambda: self._refresh_steps(rel),
+                                              "reverse": lambda: self._reverse_steps(rel)}):
+            self._save(rel)
+
+    def _refresh_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
+
+    def _reverse_steps(self, rel: FlashCopyRelationship) -> None:
+        self._apply_increment(rel)
+        self._swap(rel)
+        rel.to(S.COPYING)
+        rel.mode = "COPY"
+
+    def _new_point_in_time(self, rel: FlashCopyRelationship) -> None:
+        rel.established_at = self.sub.clock.now()
+        rel.physical_at = None
+        rel.physical.clear()
 
     # ================================================================== queries
     def relationships(self) -> list[FlashCopyRelationship]:
@@ -532,23 +500,17 @@ class FlashCopyService(CopyService):
         if m not in ("COPY", "NOCOPY"):
             raise CopyServiceError("DLB341E", f"FlashCopy mode must be COPY or NOCOPY, not {mode!r}.")
         inc = _norm_incremental(incremental)
-        sv, tv = source_volser.upper(), target_volser.upper()
-        for v in (sv, tv):
-            owner = self.sub.site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB322E", f"volume {v} is in subsystem {owner}, not {self.sub.name}; FlashCopy "
-                    "copies only between volumes of one subsystem.")
+        sv, tv = (self._own_volume(v, "DLB322E", "volume {volser} is in subsystem {owner}, not "
+                                   "{subsystem}; FlashCopy copies only between volumes of one subsystem.")
+                  for v in (source_volser, target_volser))
         if space_efficient and (m != "NOCOPY" or inc):
             raise CopyServiceError(
                 "DLB338E", "a space-efficient target needs NOCOPY and no incremental recording "
                 "(a background copy would fill the repository, S58/S59).")
         src = self.sub.open_volume(sv)
         tgt = self.sub.open_volume(tv, writable=True)
-        if src.slot != tgt.slot or src.heads != tgt.heads:
-            raise CopyServiceError(
-                "DLB324E", f"{sv} ({src.geometry.name}) and {tv} ({tgt.geometry.name}) are not of "
-                "one device family; FlashCopy needs like devices.")
+        self._like_devices(src, tgt, sv, tv, "DLB324E", "{sv} ({sg}) and {tv} ({tg}) are not of one device "
+                           "family; FlashCopy needs like devices.")
         if src_runs is None and dst_runs is None:
             if sv == tv:
                 raise CopyServiceError("DLB323E", f"source and target are both {sv}; a volume-level "
@@ -598,24 +560,9 @@ class FlashCopyService(CopyService):
             return rel
 
     def _check_runs(self, runs, vol, volser: str, what: str) -> list[tuple[int, int]]:
-        if runs is None or len(runs) == 0:
+        if runs is None:
             raise CopyServiceError("DLB325E", f"no {what} extents given for {volser}.")
-        out: list[tuple[int, int]] = []
-        for r in runs:
-            try:
-                a, b = int(r[0]), int(r[1])
-            except (TypeError, ValueError, IndexError):
-                raise CopyServiceError("DLB325E", f"{what} extent {r!r} is not a [start, stop) pair of tracks.") from None
-            if not 0 <= a < b <= vol.ntracks:
-                raise CopyServiceError(
-                    "DLB325E", f"{what} extent [{a}, {b}) is empty or outside volume {volser} "
-                    f"(tracks 0..{vol.ntracks - 1}).")
-            out.append((a, b))
-        srt = sorted(out)
-        for (a0, b0), (a1, _b1) in zip(srt, srt[1:]):
-            if a1 < b0:
-                raise CopyServiceError("DLB325E", f"{what} extents on {volser} overlap each other at track {a1}.")
-        return out
+        return self._runs(runs, vol, f"{what} extents on {volser}", "DLB325E")
 
     def _check_limits(self, sv: str, tv: str, tmap: TrackMap, inc: str | None) -> None:
         srun, drun = tmap.src_runs(), tmap.dst_runs()
@@ -650,20 +597,16 @@ class FlashCopyService(CopyService):
                     "DLB342E", f"volume {v} has {k} FlashCopy relationships, the most one volume may have.")
 
     # ================================================================== write path
-    def _source_write_one(self, rel: FlashCopyRelationship, vol, t: int) -> None:
-        """Copy-on-write of one track (the per-track host write path)."""
+    def _cow_one(self, rel: FlashCopyRelationship, vol, r: int) -> None:
+        """Copy-on-write of relative track ``r`` (the per-track host write path)."""
         if not rel.active:
-            return
-        tmap = rel.tmap
-        r = t if tmap.is_identity else tmap.rel_of_src1(t)
-        if r < 0 or r >= tmap.n:
             return
         if rel.src_changed is not None:
             with self.lock:
                 rel.src_changed.set(r)
         words = rel.to_copy.words
         if not (int(words[r >> 6]) >> (r & 63)) & 1:
-            return  # already on the target: a bit test is all a later write costs
+            return  # already on the target
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
             return
@@ -672,21 +615,16 @@ class FlashCopyService(CopyService):
             if rel.remaining == 0:
                 self._settle(rel)
 
-    def _source_write(self, rel: FlashCopyRelationship, vol, tracks: np.ndarray) -> None:
+    def _cow(self, rel: FlashCopyRelationship, vol, rels: np.ndarray) -> None:
         """Copy-on-write: the point-in-time image of the tracks goes to the target first."""
         if not rel.active:
             return
-        tmap = rel.tmap
-        if tracks.size == 1:
-            self._source_write_one(rel, vol, int(tracks[0]))
+        if rels.size == 1:
+            self._cow_one(rel, vol, int(rels[0]))
             return
-        else:
-            rels, _ = tmap.rel_of_src(tracks)
-            if rels.size == 0:
-                return
-            if rel.src_changed is not None:
-                with self.lock:
-                    rel.src_changed.set_many(rels)
+        if rel.src_changed is not None:
+            with self.lock:
+                rel.src_changed.set_many(rels)
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, rels, copier):
             return  # the relationship failed; the host write goes ahead
@@ -712,12 +650,10 @@ class FlashCopyService(CopyService):
                    f"{rel.target} is not a valid copy. Withdraw it.")
         return False
 
-    def _target_write(self, rel: FlashCopyRelationship, vol, tracks: np.ndarray) -> None:
-        """A host write to the target takes its tracks out of the relationship."""
+    def _target_write(self, rel: FlashCopyRelationship, rels: np.ndarray) -> None:
+        """A host write to the target takes its tracks (relative ``rels``) out of the
+        relationship."""
         if rel.state in (S.COMPLETED, S.WITHDRAWN):
-            return
-        rels, _ = rel.tmap.rel_of_dst(tracks)
-        if rels.size == 0:
             return
         if rel.state is S.FAILED:
             raise self._failed_error(rel)
@@ -777,12 +713,21 @@ class FlashCopyService(CopyService):
     def _freeze(self, volser: str) -> None:
         self._frozen[volser] = self.sub.clock.now() + float(self.sub.settings.get("cg_timer_s", 120.0))
         self.store.put("FREEZE", {"volumes": self._frozen})
+        self._set_guard(volser)
 
     def _release(self, volsers) -> list[str]:
         gone = [v for v in volsers if self._frozen.pop(v, None) is not None]
         if gone:
             self.store.put("FREEZE", {"volumes": self._frozen})
+        for v in gone:
+            self._set_guard(v)
         return gone
+
+    def _write_guard(self, volser: str):
+        """A frozen volume holds every host write (checked before anything changes)."""
+        if volser not in self._frozen:
+            return None
+        return lambda: self._check_frozen(volser)
 
     def thaw(self, volsers=None) -> list[str]:
         """Release frozen volumes (CGCREATED): all, or those named.  Returns the thawed."""
@@ -914,15 +859,8 @@ class FlashCopyService(CopyService):
             raise CopyServiceError("DLB335E", f"{rel.id} is not incremental; establish a new relationship instead.")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "refresh"
-            self._save(rel)
-            self._apply_increment(rel)
-            rel.to(S.COPYING if rel.mode == "COPY" else S.NOCOPY)
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
+            self._with_intent(rel, "pending", "refresh", self._save,
+                              lambda: (self._refresh_steps(rel), self._new_point_in_time(rel)))
         self._announce("logical", rel.id)
         if rel.remaining == 0:
             self._settle(rel)
@@ -947,18 +885,9 @@ class FlashCopyService(CopyService):
                     "source and target at once (no cascading).")
         copier = rel.copier()
         with self.lock, copier.lock:
-            rel.pending = "reverse"
-            self._save(rel)
             self._unregister(rel)
-            self._apply_increment(rel)
-            self._swap(rel)
-            rel.to(S.COPYING)
-            rel.mode = "COPY"
-            rel.established_at = self.sub.clock.now()
-            rel.physical_at = None
-            rel.physical.clear()
-            rel.pending = None
-            self._save(rel)
+            self._with_intent(rel, "pending", "reverse", self._save,
+                              lambda: (self._reverse_steps(rel), self._new_point_in_time(rel)))
             self._register(rel)
         self._announce("logical", rel.id)
         if rel.remaining == 0:
@@ -982,27 +911,19 @@ class FlashCopyService(CopyService):
         self.store.put(rel.id, rel.record())
 
     def _register(self, rel: FlashCopyRelationship) -> None:
-        for volser, role in ((rel.source, "source"), (rel.target, "target")):
-            key = (volser, role)
-            icpt = self._icpt.get(key)
-            if icpt is None:
-                icpt = self._icpt[key] = _Intercept(self, volser, role)
-            if rel not in icpt.rels:
-                icpt.rels.append(rel)
-                icpt.mark()
-            self.sub.register_intercept(volser, icpt)
+        if rel._protections is None:
+            rel._protections = _protections(self, rel)
+        src, tgt = rel._protections
+        self._protect(rel.source, src)
+        self._protect(rel.target, tgt)
 
     def _unregister(self, rel: FlashCopyRelationship) -> None:
-        for volser, role in ((rel.source, "source"), (rel.target, "target")):
-            icpt = self._icpt.get((volser, role))
-            if icpt is None:
-                continue
-            if rel in icpt.rels:
-                icpt.rels.remove(rel)
-                icpt.mark()
-            if not icpt.rels:
-                self.sub.unregister_intercept(volser, icpt)
-                del self._icpt[(volser, role)]
+        if rel._protections is None:
+            return
+        src, tgt = rel._protections
+        self._unprotect(rel.source, src)
+        self._unprotect(rel.target, tgt)
+        rel._protections = None  # a reverse builds new ones over the swapped map
 
     def close(self) -> None:
         for rel in self._rels.values():

@@ -147,6 +147,29 @@ def refresh() -> None:
     _services = None
 
 
+# ---------------------------------------------------------------------- capability questions
+def capable(names, test) -> list[str]:
+    """Those of the service ``names`` (e.g. a subsystem's) whose capabilities pass
+    ``test``, by name; names not registered are left out."""
+    reg = services()
+    return sorted(n for n in names if n in reg and test(reg[n].capabilities))
+
+
+def virtual_cc_mechanisms(names) -> list[str]:
+    """The services among ``names`` that can make virtual Concurrent Copy's working copy,
+    pointer-based ("snap") first: a snap is complete at once and copies nothing."""
+    reg = services()
+    return sorted(capable(names, lambda c: c.virtual_cc is not None),
+                  key=lambda n: (reg[n].capabilities.virtual_cc != "snap", n))
+
+
+def cache_cc_possible(names) -> bool:
+    """Whether cache-based (sidefile) Concurrent Copy is possible among ``names``: the
+    box must have Concurrent Copy, and a box whose working copies are snaps has no
+    cache sidefiles (an RVA snaps for Concurrent Copy, S44)."""
+    return "concurrent_copy" in set(names) and not capable(names, lambda c: c.virtual_cc == "snap")
+
+
 # ---------------------------------------------------------------------- subsystem kinds
 def kinds() -> dict[str, type]:
     """Subsystem kind name -> class."""
@@ -181,4 +204,5 @@ def check_addable(kind_name: str, subsystem: str, present, name: str) -> Service
 
 
 __all__ = ["ServiceInfo", "services", "get", "register", "unregister", "refresh", "problems", "kinds",
-           "kind", "builtin_services_of", "check_addable", "ENTRY_POINT_GROUP", "BUILT_INS"]
+           "kind", "builtin_services_of", "check_addable", "capable", "virtual_cc_mechanisms",
+           "cache_cc_possible", "ENTRY_POINT_GROUP", "BUILT_INS"]

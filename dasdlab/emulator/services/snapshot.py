@@ -178,19 +178,15 @@ class SnapShotService(CopyService):
         Runs are [start, stop) absolute tracks; both None means the whole volume.
         Returns the snap's record (:meth:`query` form).  Nothing changes on error.
         """
-        src_volser, tgt_volser = src_volser.upper(), tgt_volser.upper()
-        for v in (src_volser, tgt_volser):
-            spec = self.sub.site.volume_spec(v)
-            if spec["subsystem"] != self.sub.name:
-                raise SnapError("DLB393E", f"volume {v} is in subsystem {spec['subsystem']}, not {self.sub.name}; "
-                                           "SnapShot copies only inside one subsystem.")
+        src_volser, tgt_volser = (self._own_volume(v, "DLB393E", "volume {volser} is in subsystem {owner}, "
+                                                   "not {subsystem}; SnapShot copies only inside one subsystem.")
+                                  for v in (src_volser, tgt_volser))
         src = self.sub.open_volume(src_volser)
         tgt = self.sub.open_volume(tgt_volser, writable=True)
         if not (getattr(src, "pooled", False) and getattr(tgt, "pooled", False)):
             raise SnapError("DLB393E", f"{src_volser} or {tgt_volser} is not in the track pool of {self.sub.name}.")
-        if (src.slot, src.heads) != (tgt.slot, tgt.heads):
-            raise SnapError("DLB393E", f"{src_volser} ({src.geometry.name}) and {tgt_volser} "
-                                       f"({tgt.geometry.name}) are not like devices.")
+        self._like_devices(src, tgt, src_volser, tgt_volser, "DLB393E", "{sv} ({sg}) and {tv} ({tg}) are not "
+                           "like devices.")
         full = src_runs is None and dst_runs is None
         if full:
             if src.ntracks != tgt.ntracks:
@@ -199,12 +195,12 @@ class SnapShotService(CopyService):
             src_runs = dst_runs = [(0, src.ntracks)]
         elif src_runs is None or dst_runs is None:
             raise SnapError("DLB394E", "give both source and target track runs, or neither for a whole volume.")
-        src_runs = _check_runs(src_runs, src.ntracks, src_volser)
-        dst_runs = _check_runs(dst_runs, tgt.ntracks, tgt_volser)
+        src_runs = self._runs(src_runs, src, f"track runs of {src_volser}", "DLB394E")
+        dst_runs = self._runs(dst_runs, tgt, f"track runs of {tgt_volser}", "DLB394E")
         ns, nd = sum(b - a for a, b in src_runs), sum(b - a for a, b in dst_runs)
         if ns != nd:
             raise SnapError("DLB394E", f"the source runs hold {ns} tracks and the target runs {nd}; they must match.")
-        if src_volser == tgt_volser and _overlap(src_runs, dst_runs):
+        if src_volser == tgt_volser and self._overlap(src_runs, dst_runs):
             raise SnapError("DLB394E", f"source and target tracks overlap on {src_volser}.")
         tmap = TrackMap.from_runs(src_runs, dst_runs)
         if full and keep_volser:
@@ -344,24 +340,6 @@ class SnapShotService(CopyService):
         snap.to(SnapState.RELEASED)
         self.store.delete(snap.id)
         del self.snaps[snap.id]
-
-
-def _check_runs(runs, ntracks: int, volser: str) -> list[tuple[int, int]]:
-    out = []
-    for r in runs:
-        a, b = int(r[0]), int(r[1])
-        if not 0 <= a < b <= ntracks:
-            raise SnapError("DLB394E", f"track run [{a}, {b}) is empty or outside {volser} (0..{ntracks - 1}).")
-        out.append((a, b))
-    srt = sorted(out)
-    for (a0, b0), (a1, _b1) in zip(srt, srt[1:]):
-        if a1 < b0:
-            raise SnapError("DLB394E", f"track runs of {volser} overlap at track {a1}.")
-    return out
-
-
-def _overlap(x: list[tuple[int, int]], y: list[tuple[int, int]]) -> bool:
-    return any(a < d and c < b for a, b in x for c, d in y)
 
 
 def _relabel(vol, volser: str) -> None:

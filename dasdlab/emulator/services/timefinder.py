@@ -88,7 +88,7 @@ import numpy as np
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import TrackCopier, TrackMap
 from dasdlab.emulator.services import runs as runs_mod
-from dasdlab.emulator.services.contract import Capabilities, CopyService, Relationship
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError
 
@@ -194,7 +194,7 @@ class CloneSession(Lifecycle):
         self.pending: Bitmap | None = None
         self.changed_src: Bitmap | None = None
         self.changed_tgt: Bitmap | None = None
-        self.sides: list[_Side] = []
+        self.sides: list[Protection] = []
         self._copier: TrackCopier | None = None
 
     @property
@@ -241,53 +241,27 @@ class CloneSession(Lifecycle):
         }
 
 
-class _Side:
-    """The write-path intercept of one session on one of its volumes.
+def _side(svc: TimeFinderService, s: CloneSession, role: str, reads: bool) -> Protection:
+    """The write-path protection of session ``s`` on its ``role`` volume ("source" or
+    "target").  Whether it redirects reads is fixed per registration: the service
+    replaces the protections whenever the state changes what they must see."""
 
-    ``role`` is "source" or "target".  ``redirects_reads`` is fixed per registration:
-    the service re-registers the sides whenever the state changes what they must see.
-    """
-
-    def __init__(self, session: CloneSession, role: str, reads: bool) -> None:
-        self.session = session
-        self.role = role
-        self.redirects_reads = reads
-
-    def _rel(self, tracks: np.ndarray) -> np.ndarray:
-        tm = self.session.tmap
-        return (tm.rel_of_src(tracks) if self.role == "source" else tm.rel_of_dst(tracks))[0]
-
-    def _quiet(self, r: int, kind: str) -> bool:
-        """True when an access to relative track ``r`` needs nothing: the target is Ready,
-        the track is copied and no changed-track bitmap records it.  Checked without
-        numpy or the lock, so that later writes cost about what a plain write does."""
-        s = self.session
+    def quiet(r: int, kind: str) -> bool:
+        # the target is Ready, the track is copied and no changed-track bitmap records
+        # it: checked without numpy or the lock, so later writes cost about a plain write
         return (s.state in _QUIET and not s.pending.test(r)
                 and (kind == "read" or s.changed_src is None))
 
-    def before_write(self, vol, tracks: np.ndarray) -> None:
-        if tracks.size == 1:
-            self.before_write_one(vol, int(tracks[0]))
-            return
-        rel = self._rel(tracks)
-        if rel.size:
-            self.session.service._on_access(self.session, self.role, "write", rel, int(tracks[0]))
-
-    def before_write_one(self, vol, t: int) -> None:
-        """:meth:`before_write` for one track (the subsystem's per-track path)."""
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "write"):
-            return
-        self.session.service._on_access(self.session, self.role, "write", np.array([r], dtype=np.int64), t)
-
-    def redirect_read(self, vol, t: int) -> np.ndarray | None:
-        tm = self.session.tmap
-        r = tm.rel_of_src1(t) if self.role == "source" else tm.rel_of_dst1(t)
-        if r < 0 or self._quiet(r, "read"):
+    def read(r: int, t: int):
+        if quiet(r, "read"):
             return None
-        return self.session.service._on_access(self.session, self.role, "read",
-                                               np.array([r], dtype=np.int64), t)
+        return svc._on_access(s, role, "read", np.array([r], dtype=np.int64), t)
+
+    return Protection(
+        s, s.tmap, role, needs=lambda r: not quiet(r, "write"),
+        act_one=lambda vol, r, t: svc._on_access(s, role, "write", np.array([r], dtype=np.int64), t),
+        act=lambda vol, rels, tracks: svc._on_access(s, role, "write", rels, int(tracks[0])),
+        reads=read if reads else None)
 
 
 def _locked(fn):
@@ -343,12 +317,8 @@ class TimeFinderService(CopyService):
                 s.message = problem
                 s.op = None
                 self._announce("failed", s.id, problem)
-            if s.op == "recreate":
-                self._apply_recreate(s)
-                self._finish_recreate(s)
-            elif s.op == "restore":
-                self._apply_restore(s)
-                self._finish_restore(s, now)
+            self._redo_intent(s, "op", {"recreate": lambda: self._recreate_steps(s),
+                                        "restore": lambda: self._restore_steps(s, now)})
             s.bg_time = now  # modeled time is per process
             s.carry = 0.0
             self._save(s)
@@ -359,7 +329,7 @@ class TimeFinderService(CopyService):
         """Background copies up to modeled time ``now``: each copying session moves
         ``clone_background_tracks_per_s`` tracks per second; only the first
         ``clone_copying_sessions`` (by id) copy at once, the others wait."""
-        rate = float(self.sub.settings["clone_background_tracks_per_s"])
+        rate = self._background_rate()
         slots = int(self.sub.settings.get("clone_copying_sessions", 8))
         for s in sorted(self.sessions.values(), key=lambda x: x.id):
             if s.state not in BACKGROUND or not s.pending.any() or now <= s.bg_time:
@@ -409,37 +379,28 @@ class TimeFinderService(CopyService):
             raise CopyServiceError(
                 "DLB375E", "a DIFFERENTIAL clone needs mode COPY or PRECOPY, not NOCOPY (CopyOnAccess)."
             )
-        src_v, tgt_v = src_volser.upper(), tgt_volser.upper()
-        site = self.sub.site
-        for v in (src_v, tgt_v):
-            owner = site.volume_spec(v)["subsystem"]
-            if owner != self.sub.name:
-                raise CopyServiceError(
-                    "DLB379E", f"volume {v} belongs to {owner}; a clone on {self.sub.name} needs both "
-                    f"volumes in {self.sub.name}."
-                )
+        src_v, tgt_v = (self._own_volume(v, "DLB379E", "volume {volser} belongs to {owner}; a clone on "
+                                         "{subsystem} needs both volumes in {subsystem}.")
+                        for v in (src_volser, tgt_volser))
         src = self.sub.open_volume(src_v)
         tgt = self.sub.open_volume(tgt_v)
-        if (src.heads, src.slot) != (tgt.heads, tgt.slot):
-            raise CopyServiceError(
-                "DLB379E", f"{src_v} ({src.geometry.name}) and {tgt_v} ({tgt.geometry.name}) have different "
-                "track geometry; a clone needs like devices."
-            )
+        self._like_devices(src, tgt, src_v, tgt_v, "DLB379E", "{sv} ({sg}) and {tv} ({tg}) have different "
+                           "track geometry; a clone needs like devices.")
         if src_runs is None and dst_runs is None and tgt.ntracks < src.ntracks:
             raise CopyServiceError(
                 "DLB372E", f"a full-volume clone needs a target at least as large as the source: {src_v} "
                 f"has {src.ntracks} tracks, {tgt_v} {tgt.ntracks}."
             )
-        sr = runs_mod.normalize(src_runs, src.ntracks, f"source runs on {src_v}", "DLB372E")
+        sr = self._runs(src_runs, src, f"source runs on {src_v}", "DLB372E")
         if dst_runs is None:
             dst_runs = sr
-        dr = runs_mod.normalize(dst_runs, tgt.ntracks, f"target runs on {tgt_v}", "DLB372E")
+        dr = self._runs(dst_runs, tgt, f"target runs on {tgt_v}", "DLB372E")
         if runs_mod.total(sr) != runs_mod.total(dr):
             raise CopyServiceError(
                 "DLB372E", f"the source runs hold {runs_mod.total(sr)} tracks but the target runs "
                 f"{runs_mod.total(dr)}; they must be the same size."
             )
-        if src_v == tgt_v and (ov := runs_mod.first_overlap(sr, dr)):
+        if src_v == tgt_v and (ov := self._overlap(sr, dr)):
             raise CopyServiceError(
                 "DLB372E", f"tracks [{ov[0]}, {ov[1]}) of {src_v} would be both source and target."
             )
@@ -502,11 +463,7 @@ class TimeFinderService(CopyService):
         the tracks changed since the last one (all tracks without DIFFERENTIAL)."""
         s = self.session(sid)
         s.require("recreate")
-        s.op = "recreate"
-        self._save(s)
-        self._apply_recreate(s)
-        self._finish_recreate(s)
-        self._save(s)
+        self._with_intent(s, "op", "recreate", self._save, lambda: self._recreate_steps(s))
         self._rehook(s)
         return s
 
@@ -520,11 +477,7 @@ class TimeFinderService(CopyService):
                 "DLB374E", f"{s.what} was not created DIFFERENTIAL; restore needs the changed-track "
                 "bitmaps. Create the session with differential=True (--differential)."
             )
-        s.op = "restore"
-        self._save(s)
-        self._apply_restore(s)
-        self._finish_restore(s, self.sub.clock.now())
-        self._save(s)
+        self._with_intent(s, "op", "restore", self._save, lambda: self._restore_steps(s, self.sub.clock.now()))
         self._rehook(s)
         return s
 
@@ -663,17 +616,17 @@ class TimeFinderService(CopyService):
 
     def _rehook(self, s: CloneSession) -> None:
         for side in s.sides:
-            self.sub.unregister_intercept(s.source if side.role == "source" else s.target, side)
+            self._unprotect(s.source if side.role == "source" else s.target, side)
         s.sides = []
         st = s.state
         if st is S.TERMINATED or (st in (S.COPIED, S.RESTORED) and not s.differential):
             return
         tgt_reads = st in NOT_READY or st is S.INVALID or st in (S.COPY_ON_ACCESS, S.COPY_IN_PROG)
-        s.sides.append(_Side(s, "target", reads=tgt_reads))
+        s.sides.append(_side(self, s, "target", reads=tgt_reads))
         if st is not S.INVALID:
-            s.sides.append(_Side(s, "source", reads=st is S.RESTORE_IN_PROG))
+            s.sides.append(_side(self, s, "source", reads=st is S.RESTORE_IN_PROG))
         for side in s.sides:
-            self.sub.register_intercept(s.source if side.role == "source" else s.target, side)
+            self._protect(s.source if side.role == "source" else s.target, side)
 
     # ------------------------------------------------------------------ internals
     def _check_conflicts(self, src_v: str, sr, tgt_v: str, dr) -> None:
@@ -709,6 +662,14 @@ class TimeFinderService(CopyService):
             s.changed_tgt = self.store.bitmap(s.id, "changed_tgt", s.ntracks)
         return None
 
+    def _recreate_steps(self, s: CloneSession) -> None:
+        self._apply_recreate(s)
+        self._finish_recreate(s)
+
+    def _restore_steps(self, s: CloneSession, now: float) -> None:
+        self._apply_restore(s)
+        self._finish_restore(s, now)
+
     def _apply_recreate(self, s: CloneSession) -> None:
         """Idempotent: pending gains the changed tracks (or all), then they are cleared."""
         if s.differential:
@@ -721,7 +682,6 @@ class TimeFinderService(CopyService):
     def _finish_recreate(self, s: CloneSession) -> None:
         s.to(S.PRECOPY if s.mode == "PRECOPY" else S.CREATED)
         s.direction = "forward"
-        s.op = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(copied=None)
         s.bg_time, s.carry = self.sub.clock.now(), 0.0
@@ -734,7 +694,6 @@ class TimeFinderService(CopyService):
 
     def _finish_restore(self, s: CloneSession, now: float) -> None:
         s.direction = "reverse"
-        s.op = None
         s._copier = None
         s.counters = dict.fromkeys(s.COUNTERS, 0)
         s.times.update(restore_started=now, restored=None)
