@@ -32,15 +32,15 @@ def _called_by_discard() -> bool:
 
 
 class SkipsDiscards(FlashCopyService):
-    def _source_write_one(self, rel, vol, t):
+    def _cow_one(self, rel, vol, r):
         if _called_by_discard():
             return
-        super()._source_write_one(rel, vol, t)
+        super()._cow_one(rel, vol, r)
 
-    def _source_write(self, rel, vol, tracks):
+    def _cow(self, rel, vol, rels):
         if _called_by_discard():
             return
-        super()._source_write(rel, vol, tracks)
+        super()._cow(rel, vol, rels)
 
 
 class CopiesAfterWrite(FlashCopyService):
@@ -50,18 +50,18 @@ class CopiesAfterWrite(FlashCopyService):
 
     def _flush(self) -> None:
         late, self._late = self._late, []
-        for rel, vol, tracks in late:
-            FlashCopyService._source_write(self, rel, vol, tracks)
+        for rel, vol, rels in late:
+            FlashCopyService._cow(self, rel, vol, rels)
 
-    def _source_write_one(self, rel, vol, t):
+    def _cow_one(self, rel, vol, r):
         import numpy as np
 
         self._flush()
-        self._late.append((rel, vol, np.array([t], dtype=np.int64)))
+        self._late.append((rel, vol, np.array([r], dtype=np.int64)))
 
-    def _source_write(self, rel, vol, tracks):
+    def _cow(self, rel, vol, rels):
         self._flush()
-        self._late.append((rel, vol, tracks.copy()))
+        self._late.append((rel, vol, rels.copy()))
 
     def read_point_in_time(self, rid, track):
         self._flush()

@@ -46,13 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from dasdlab.emulator.copier import TrackCopier, TrackMap
-from dasdlab.emulator.services.contract import (
-    Capabilities,
-    CopyService,
-    Protection,
-    ProtectIntercept,
-    Relationship,
-)
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError
 
@@ -132,7 +126,6 @@ class SplitMirrorService(CopyService):
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
         self.mirrors: dict[str, Mirror] = {}
-        self._icpt: dict[str, ProtectIntercept] = {}
 
     # ================================================================== load / close
     def load(self) -> None:
@@ -142,7 +135,7 @@ class SplitMirrorService(CopyService):
             self._open(m)
             if m.state is M.SPLITTING:  # a split a killed process left half done
                 self._finish_split(m)
-            self._protect(m)
+            self._protect_mirror(m)
 
     # ================================================================== the verbs
     def establish(self, source, target=None, *, source_runs=None, target_runs=None,
@@ -160,7 +153,7 @@ class SplitMirrorService(CopyService):
         tv = self._own_volume(target, "DLB831E", "volume {volser} is in subsystem {owner}, not {subsystem}.")
         src = self.sub.open_volume(sv)
         tgt = self.sub.open_volume(tv, writable=True)
-        self._like_devices(src, tgt, "DLB831E", "{sv} ({sg}) and {tv} ({tg}) are not like devices.")
+        self._like_devices(src, tgt, sv, tv, "DLB831E", "{sv} ({sg}) and {tv} ({tg}) are not like devices.")
         whole = source_runs is None and target_runs is None
         sr = self._runs(source_runs, src, f"source runs on {sv}", "DLB831E")
         dr = self._runs(target_runs if target_runs is not None else sr, tgt, f"target runs on {tv}", "DLB831E")
@@ -182,7 +175,7 @@ class SplitMirrorService(CopyService):
             self._open(m)
             self._save(m)
         self.mirrors[rid] = m
-        self._protect(m)
+        self._protect_mirror(m)
         return self.describe(rid)
 
     def split(self, rid: str) -> Relationship:
@@ -192,7 +185,7 @@ class SplitMirrorService(CopyService):
         m.to(M.SPLITTING)
         self._save(m)
         self._finish_split(m)
-        self._protect(m)
+        self._protect_mirror(m)
         self._announce("logical", m.id)
         self._announce("physical", m.id)
         return self.describe(m.id)
@@ -204,14 +197,14 @@ class SplitMirrorService(CopyService):
         m.to(M.SYNCING)
         m.split_at = None
         self._save(m)
-        self._protect(m)
+        self._protect_mirror(m)
         return self.describe(m.id)
 
     def withdraw(self, rid: str) -> Relationship:
         m = self._get(rid)
         m.require("withdraw")
         rel = self.describe(m.id)
-        self._unprotect(m)
+        self._unprotect_mirror(m)
         m.to(M.DETACHED)
         self.store.delete(m.id)
         del self.mirrors[m.id]
@@ -224,7 +217,11 @@ class SplitMirrorService(CopyService):
             todo = [m]
         else:
             todo = [m for m in self.mirrors.values() if m.state is M.SYNCING]
-        return sum(m.copier.run(progress=progress) for m in todo)
+        n = 0
+        for m in todo:
+            n += m.copier.run(progress=progress)
+            self._rearm(m.source)  # clean tracks must be seen written again
+        return n
 
     def tick(self, now: float) -> None:
         rate = self._background_rate(default=2000.0)
@@ -239,6 +236,7 @@ class SplitMirrorService(CopyService):
             if n:
                 m.budget -= m.copier.run(max_tracks=n)
                 m.budget = min(m.budget, float(n))
+                self._rearm(m.source)
 
     def query(self, rid=None) -> list[Relationship]:
         ms = [self._get(rid)] if rid is not None else [self.mirrors[k] for k in sorted(self.mirrors)]
@@ -274,6 +272,7 @@ class SplitMirrorService(CopyService):
 
     def _finish_split(self, m: Mirror) -> None:
         m.split_tracks = m.copier.run()
+        self._rearm(m.source)
         m.to(M.SPLIT)
         m.split_at = self.sub.clock.now()
         self._save(m)
@@ -303,49 +302,41 @@ class SplitMirrorService(CopyService):
                      "changed_since_split": dirty if m.state is M.SPLIT else None})
 
     # ------------------------------------------------------------------ the write path
-    def _protect(self, m: Mirror) -> None:
-        """(Re)place the mirror's protections for its current state."""
-        self._unprotect(m)
+    def _protect_mirror(self, m: Mirror) -> None:
+        """(Re)place the mirror's protections for its current state: a source write marks
+        its track dirty (to copy again before the split; after it, changed for a
+        resync); while attached the target is Not Ready; once split a target write
+        marks its track changed too."""
+        self._unprotect_mirror(m)
         dirty = m.dirty
-
-        def mark(rels, _tracks) -> None:
-            dirty.set_many(rels)
 
         def clean(r: int) -> bool:
             return not dirty.test(r)
 
-        entries = [(m.source, Protection(m, m.tmap, "source", clean, mark,
-                                         needs_many=lambda rels: ~dirty.test_many(rels)))]
+        def mark(rels) -> None:
+            dirty.set_many(rels)
+
+        def marker(role: str) -> Protection:
+            return Protection(m, m.tmap, role, clean, act_one=lambda vol, r, t: dirty.set(r),
+                              act=lambda vol, rels, tracks: mark(rels),
+                              needs_many=lambda rels: ~dirty.test_many(rels))
+
+        entries = [(m.source, marker("source"))]
         if m.state is M.SYNCING:
-            def refuse(_rels, tracks) -> None:
-                raise CopyServiceError("DLB830E", f"track {int(tracks[0])} of {m.target} is mirrored by "
-                                                  f"{m.what} and Not Ready until the mirror is split.")
+            def refuse(t: int):
+                raise CopyServiceError("DLB830E", f"track {int(t)} of {m.target} is mirrored by {m.what} "
+                                                  "and Not Ready until the mirror is split.")
 
-            def not_ready(r: int):
-                raise CopyServiceError("DLB830E", f"{m.target} is mirrored by {m.what} and Not Ready "
-                                                  "until the mirror is split.")
-
-            entries.append((m.target, Protection(m, m.tmap, "target", lambda r: True, refuse, reads=not_ready)))
+            entries.append((m.target, Protection(
+                m, m.tmap, "target", lambda r: True, act_one=lambda vol, r, t: refuse(t),
+                act=lambda vol, rels, tracks: refuse(tracks[0]), reads=lambda r, t: refuse(t))))
         elif m.state is M.SPLIT:
-            entries.append((m.target, Protection(m, m.tmap, "target", clean, mark,
-                                                 needs_many=lambda rels: ~dirty.test_many(rels))))
+            entries.append((m.target, marker("target")))
         for volser, p in entries:
-            icpt = self._icpt.get(volser)
-            if icpt is None:
-                icpt = self._icpt[volser] = ProtectIntercept(volser)
-            icpt.add(p)
-            self.sub.register_intercept(volser, icpt)
+            self._protect(volser, p)
             m.protections.append((volser, p))
 
-    def _unprotect(self, m: Mirror) -> None:
+    def _unprotect_mirror(self, m: Mirror) -> None:
         for volser, p in m.protections:
-            icpt = self._icpt.get(volser)
-            if icpt is None:
-                continue
-            icpt.remove(p)
-            if not len(icpt):
-                self.sub.unregister_intercept(volser, icpt)
-                del self._icpt[volser]
-            else:
-                self.sub.register_intercept(volser, icpt)  # refresh the read hook
+            self._unprotect(volser, p)
         m.protections = []
