@@ -56,6 +56,6 @@ def test(
         print_json({"service": subject.name, "origin": subject.origin, "passed": not failed,
                     "checks": [r.to_json() for r in results]})
     else:
-        typer.echo(f"DLB823I {subject.name}: {len(results) - len(failed)} of {len(results)} checks passed.")
+        typer.echo(f"DLB823I {subject.spec}: {len(results) - len(failed)} of {len(results)} checks passed.")
     if failed:
         raise typer.Exit(1)
