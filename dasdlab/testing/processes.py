@@ -271,12 +271,12 @@ def _serial_refuses_second_target(subject, path: Path) -> bool:
         close_site(site)
 
 
-def _setup_existing(subject, path: Path, background="nocopy-first"):
+def _setup_existing(subject, path: Path, background="nocopy-first", level: str | None = None):
     site = _open(path)
     subject.service(site)
     src = site.volume(VOLUMES[0], writable=True)
     site.volume(VOLUMES[1], writable=True)
-    sr, dr, pairs, relocated = scenario.domain(subject, src, _level(subject))
+    sr, dr, pairs, relocated = scenario.domain(subject, src, level or _level(subject))
     model = view(src)
     target = VOLUMES[1] if subject.traits.reader == "target" else None
     if background == "nocopy-first":
@@ -316,21 +316,38 @@ def _whole(vol, tracks) -> list[int]:
     return bad
 
 
-def kill_nine(subject, path: Path) -> list[str]:
-    session = subject.traits.reader == "session"
+def kill_nine(subject, path: Path, kills: int = KILLS, mechanisms=None, seed: int = 9) -> list[str]:
+    """The kill -9 harness.  ``mechanisms``: (level, background) pairs, ``kills`` kills
+    for each (default: one mechanism, data-set level with background copy when the
+    service has it)."""
+    rng = random.Random(seed)
+    if subject.traits.reader == "session":
+        site = new_site(path, subject)
+        close_site(site)
+        return _kill_session(subject, path, rng, kills)
+    if mechanisms is None:
+        mechanisms = [(_level(subject), True if subject.traits.background_copy else _mode(subject))]
+    problems: list[str] = []
+    for k, (level, bg) in enumerate(mechanisms):
+        where = path.with_name(f"{path.name}-{k}")
+        problems += [f"{scenario.mechanism_name(level, bg)}: {p}"
+                     for p in _kill_cycle(subject, where, level, bg, kills, rng)]
+    return problems
+
+
+def _kill_cycle(subject, path: Path, level: str, bg, kills: int, rng) -> list[str]:
     site = new_site(path, subject)
     _slow_background(site)
-    site.close()
-    rng = random.Random(9)
-    if session:
-        return _kill_session(subject, path, rng)
-    bg = True if subject.traits.background_copy else _mode(subject)
-    run = _setup_existing(subject, path, bg)
+    close_site(site)
+    run = _setup_existing(subject, path, bg, level)
     close_site(run.site)
-    tracks = [s for s, _ in run.pairs]
+    lay = layout(run.src)
+    domain = [s for s, _ in run.pairs]
+    # the writer also formats never-written tracks and writes outside the domain
+    tracks = domain + [t for t in range(lay.first_data, lay.ntracks) if t not in set(domain)][:6]
     failed = False
     try:
-        for i in range(KILLS):
+        for i in range(kills):
             w = Child(subject, path)
             w.call(op="open")
             w.call(op="loop", seed=100 + i, tracks=tracks)
@@ -346,6 +363,7 @@ def kill_nine(subject, path: Path) -> list[str]:
                 failed = True  # allowed: failed with a message, its target refused
                 break
             scenario.check_frozen(run, f"after kill {i + 1}")
+            scenario.check_frozen(run, f"after kill {i + 1}", via="host")
             bad = _whole(run.src, tracks)
             if bad:
                 run.fail(f"kill {i + 1}: source tracks {bad[:6]} are torn")
@@ -373,11 +391,11 @@ def _failed(subject, site, rid, state) -> bool:
     return state not in t.gone and bool(nxt) and nxt <= t.gone and msg[:3] == "DLB" and msg[6:7] == "E"
 
 
-def _kill_session(subject, path: Path, rng) -> list[str]:
+def _kill_session(subject, path: Path, rng, kills: int) -> list[str]:
     """A session lives in its process: after a kill the next process must see it
     ended (a terminal state, or gone), and the source whole."""
     problems: list[str] = []
-    for i in range(KILLS):
+    for i in range(kills):
         w = Child(subject, path)
         w.call(op="open")
         rid = w.call(op="establish", level=_level(subject), background=_mode(subject))["rid"]

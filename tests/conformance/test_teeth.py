@@ -72,3 +72,13 @@ def test_services_test_refuses_what_is_not_a_service(argv, msgid, capsys):
 
 def test_services_test_refuses_an_unknown_check(capsys):
     assert run(["services", "test", "snapshot", "--check", "nosuch"]) == 2
+
+
+@pytest.mark.crash
+def test_the_kill_9_harness_finds_a_copy_after_the_write(tmp_path):
+    from dasdlab.testing.processes import kill_nine
+    from dasdlab.testing.subject import resolve
+
+    problems = kill_nine(resolve(SPEC + "CopiesAfterWrite"), tmp_path / "site", kills=3,
+                         mechanisms=[("volume", True)])
+    assert problems and "differ from the copy taken at the instant" in problems[0]
