@@ -10,6 +10,22 @@ writes after the point in time cost nothing extra, and the target is a whole,
 independent copy at once.  The price is paid earlier -- a full synchronisation -- and
 at the split itself, which copies the tracks written since the mirror was last in step.
 
+Why this algorithm for the example: it is the opposite trade-off of every built-in, so
+the outage comparison shows something the built-ins cannot (a Safeguarded-Copy-like
+pool of generations would be copy-on-write again, close to several FlashCopy NOCOPY
+targets), and it uses the write path differently (dirty marking before the split, a
+Not Ready target while attached).
+
+Sources: "Business continuance volume", Wikipedia,
+https://en.wikipedia.org/wiki/Business_continuance_volume (a BCV is a splittable
+mirror: detached at a point in time, later re-synchronised or used to recover the
+production data); T. Moulder, "V2X2 vs. Shark (SnapShot v. FlashCopy)", IBM-MAIN, 2007,
+https://www.mail-archive.com/ibm-main@bama.ua.edu/msg39835.html (TimeFinder/Mirror
+establishes and splits the mirror of a standard volume and its BCV from the host; both
+volumes have one size; a consistent split is one instant for many volumes).  How the
+mirror behaves between those points (dirty tracks, Not Ready target, resync of changed
+tracks only) is this example's reading.
+
 Verbs (the contract's, plus the mirror's own)::
 
     svc = site.subsystem("DS8K1").service("splitmirror")
