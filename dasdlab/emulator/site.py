@@ -29,7 +29,7 @@ from typing import Iterator
 from dasdlab.emulator.catalog import Catalog
 from dasdlab.emulator.clock import ModeledClock
 from dasdlab.emulator.services import registry
-from dasdlab.emulator.subsystem import KINDS, Subsystem
+from dasdlab.emulator.subsystem import Subsystem
 from dasdlab.emulator.vtoc import check_volser
 from dasdlab.errors import DasdlabError
 
@@ -63,7 +63,7 @@ class Site:
         config = {
             "format": FORMAT,
             "version": 1,
-            "subsystems": {name: {"kind": kind, "settings": dict(KINDS[kind].DEFAULT_SETTINGS)}
+            "subsystems": {name: {"kind": kind, "settings": dict(registry.kind(kind).DEFAULT_SETTINGS)}
                            for name, kind in subsystems},
             "volumes": {},
         }

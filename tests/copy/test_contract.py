@@ -254,3 +254,25 @@ def test_background_rate_follows_the_setting_while_copying(fcsite, fc):
     fcsite.tick(2.0)
     assert fc.query(rel.id)[0].tracks_copied == 30
     assert np.array_equal(fc.query(rel.id)[0]["background_tracks"], 30)
+
+
+def test_a_freeze_holds_writes_in_the_next_process_too(tmp_path):
+    """The consistency-group freeze is a write guard of the intercept; a process that
+    loads the relationship and the freeze record (in either order) holds writes."""
+    from dasdlab.emulator.services.flashcopy import WritesHeld
+    from dasdlab.emulator.site import Site
+
+    site, src = _site(tmp_path, "DS8K1")
+    site.subsystem("DS8K1").service("flashcopy").establish("SRC001", "TGT001", mode="NOCOPY", freeze=True)
+    site.close()
+    again = Site.open(tmp_path / "site")
+    try:
+        vol = again.volume("SRC001", writable=True)
+        before = records(vol.read_track(12))
+        with pytest.raises(WritesHeld) as e:
+            vol.write_track(12, pattern_track(vol, 12, 5))
+        assert e.value.msgid == "DLB340W" and records(vol.read_track(12)) == before
+        assert again.subsystem("DS8K1").service("flashcopy").thaw() == ["SRC001"]
+        vol.write_track(12, pattern_track(vol, 12, 5))
+    finally:
+        again.close()

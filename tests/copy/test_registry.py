@@ -214,3 +214,69 @@ def test_capability_questions_replace_service_names(plugin_path):
     assert not cache_cc_possible({"concurrent_copy", "snapshot"}) and not cache_cc_possible({"flashcopy"})
     assert registry.capable({"flashcopy", "snapshot", "timefinder", "concurrent_copy", "wholecopy"},
                             lambda c: c.fast_replication) == ["flashcopy", "snapshot", "timefinder", "wholecopy"]
+
+
+def test_a_class_registered_in_process_can_be_added_and_used(tmp_path):
+    """register() is the in-process form of an entry point (tests, notebooks)."""
+    from dasdlab.emulator.services.contract import Capabilities, CopyService
+    from dasdlab.emulator.site import Site
+    from dasdlab.errors import CopyServiceError
+
+    class Nothing(CopyService):
+        name = "nothing"
+        capabilities = Capabilities(levels={"volume"}, background_copy=False, nocopy=True,
+                                    fast_replication=False, virtual_cc=None, point_in_time_reader="target",
+                                    cross_subsystem=False, subsystem_kinds={"rva"})
+
+    class Impostor(Nothing):
+        name = "snapshot"
+
+    with pytest.raises(CopyServiceError) as e:
+        registry.register(Impostor)
+    assert e.value.msgid == "DLB809E"
+    info = registry.register(Nothing)
+    try:
+        assert info.origin == "registered" and registry.get("nothing").cls is Nothing
+        s = Site.init(tmp_path / "s")
+        with pytest.raises(CopyServiceError) as e:
+            s.add_service("DS8K1", "nothing")
+        assert e.value.msgid == "DLB802E"
+        s.add_service("RVA1", "nothing")
+        svc = s.subsystem("RVA1").service("nothing")
+        assert svc.query() == [] and svc.drain() == 0
+        for call, msgid in ((lambda: svc.describe("X1"), "DLB805E"),
+                            (lambda: svc.establish("A", "B"), "DLB806E")):
+            with pytest.raises(CopyServiceError) as e:
+                call()
+            assert e.value.msgid == msgid
+        s.close()
+    finally:
+        registry.unregister("nothing")
+    assert "nothing" not in registry.services()
+
+
+def test_subsystem_kinds_by_name(tmp_path):
+    from dasdlab.emulator.site import Site
+    from dasdlab.emulator.subsystem import Subsystem
+    from dasdlab.errors import CopyServiceError
+
+    assert set(registry.kinds()) >= {"ds8000", "rva", "symmetrix"}
+    assert registry.builtin_services_of("rva") == {"snapshot", "concurrent_copy"}
+    with pytest.raises(CopyServiceError) as e:
+        registry.kind("tape")
+    assert e.value.msgid == "DLB808E"
+
+    class Tiny(Subsystem):
+        kind = "tiny"
+        capabilities = frozenset({"timefinder"})
+        DEFAULT_SETTINGS = {"clone_targets_per_source": 2, "clone_background_tracks_per_s": 10.0}
+
+    registry.register_kind(Tiny)
+    try:
+        with pytest.raises(CopyServiceError):
+            registry.register_kind(registry.kind("ds8000"))  # a built-in kind again
+        s = Site.init(tmp_path / "s", subsystems=(("T1", "tiny"),))
+        assert s.subsystem("T1").kind == "tiny" and s.subsystem("T1").capabilities == {"timefinder"}
+        s.close()
+    finally:
+        registry._extra_kinds.pop("tiny", None)

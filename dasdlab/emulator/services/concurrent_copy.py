@@ -40,7 +40,8 @@ Public API::
     img = sess.read_track(t)                 # the dump: each domain track once
     for t, img in sess.read_tracks(): ...    # every unread track in domain order
     sess.end()                               # the dump is done (or gives up)
-    sess.query()  /  cc.query()              # state and counters (dicts)
+    sess.query()  /  cc.query()              # state and counters (dicts; cc.query() gives
+                                             # contract Relationship descriptors)
     cc.tick(now); cc.drain()                 # the SDM
 
 ``runs`` are ``[start, stop)`` absolute tracks (a data set's extents); ``None`` is the

@@ -212,7 +212,7 @@ class CopyService:
         self.sub = subsystem
         self.store = StateStore(subsystem.state_dir(self.name))
         self._subscribers: list[Callable[[CompletionEvent], None]] = []
-        self._idfd: int | None = None
+        self._idfds: dict[str, int] = {}  # id prefix -> open counter file
         self._intercepts: dict[str, ProtectIntercept] = {}
 
     # ------------------------------------------------------------------ the verbs
@@ -239,13 +239,18 @@ class CopyService:
         """Read persisted state and register intercepts (nothing by default)."""
 
     def close(self) -> None:
-        if self._idfd is not None:
-            os.close(self._idfd)
-            self._idfd = None
+        """Release what the base class holds (subclasses call it last)."""
+        for fd in self._idfds.values():
+            os.close(fd)
+        self._idfds.clear()
 
     def describe(self, rid: str) -> Relationship:
         """The descriptor of one relationship (``query(rid)[0]``)."""
-        return self.query(rid)[0]
+        found = self.query(rid)
+        if not found:
+            raise CopyServiceError("DLB805E", f"copy service {self.name} of {self.sub.name} has no "
+                                              f"relationship {rid}.")
+        return found[0]
 
     def _unsupported(self, verb: str) -> CopyServiceError:
         return CopyServiceError("DLB806E", f"copy service {self.name} has no {verb} verb.")
@@ -343,10 +348,10 @@ class CopyService:
         :meth:`StateStore.next_id`) is kept open and read, advanced and rewritten in
         place under an exclusive lock: a few system calls, and two processes never get
         one id."""
-        if self._idfd is None:
+        fd = self._idfds.get(prefix)
+        if fd is None:
             self.store.ensure()
-            self._idfd = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
-        fd = self._idfd
+            fd = self._idfds[prefix] = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(fd, 64, 0).strip()
@@ -488,9 +493,12 @@ class ProtectIntercept:
         self.redirects_reads = any(e.reads is not None for e in self.entries)
 
     def before_write_one(self, vol, t: int) -> None:
+        # the set this decision is based on: if the protections change meanwhile (another
+        # thread establishes), the track lands in the discarded set, never in the new one
+        cleared = self.cleared
         if self.guard is not None:
             self.guard()
-        elif t in self.cleared:
+        elif t in cleared:
             return
         entries = self.entries
         for p in entries[:] if len(entries) > 1 else entries:
@@ -501,7 +509,7 @@ class ProtectIntercept:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
                 return
-        self.cleared.add(t)
+        cleared.add(t)
 
     def before_write(self, vol, tracks: np.ndarray) -> None:
         if tracks.size == 1:

@@ -346,6 +346,8 @@ class FlashCopyService(CopyService):
         for key, rec in self.store.records().items():
             if key == "FREEZE":
                 self._frozen = {k: float(v) for k, v in rec.get("volumes", {}).items()}
+                for v in self._frozen:  # intercepts loaded before this record hold writes too
+                    self._set_guard(v)
                 continue
             if not key.startswith("FC"):
                 continue

@@ -171,11 +171,24 @@ def cache_cc_possible(names) -> bool:
 
 
 # ---------------------------------------------------------------------- subsystem kinds
+_extra_kinds: dict[str, type] = {}
+
+
 def kinds() -> dict[str, type]:
-    """Subsystem kind name -> class."""
+    """Subsystem kind name -> class: the built-in kinds and those registered."""
     from dasdlab.emulator.subsystem import KINDS
 
-    return dict(KINDS)
+    return {**KINDS, **_extra_kinds}
+
+
+def register_kind(cls: type) -> None:
+    """Register a subsystem kind (a :class:`~dasdlab.emulator.subsystem.Subsystem`
+    subclass with its own ``kind``, built-in ``capabilities`` and ``DEFAULT_SETTINGS``)."""
+    from dasdlab.emulator.subsystem import KINDS, Subsystem
+
+    if not (isinstance(cls, type) and issubclass(cls, Subsystem)) or cls.kind in KINDS:
+        raise CopyServiceError("DLB808E", f"{cls!r} is not a new Subsystem kind.")
+    _extra_kinds[cls.kind] = cls
 
 
 def kind(name: str) -> type:
@@ -204,5 +217,5 @@ def check_addable(kind_name: str, subsystem: str, present, name: str) -> Service
 
 
 __all__ = ["ServiceInfo", "services", "get", "register", "unregister", "refresh", "problems", "kinds",
-           "kind", "builtin_services_of", "check_addable", "capable", "virtual_cc_mechanisms",
+           "kind", "register_kind", "builtin_services_of", "check_addable", "capable", "virtual_cc_mechanisms",
            "cache_cc_possible", "ENTRY_POINT_GROUP", "BUILT_INS"]

@@ -29,10 +29,14 @@ Public API::
     tf.activate(s.id)          # or a list of ids: one instant for all (consistent)
     tf.recreate(s.id); tf.activate(s.id)
     tf.restore(s.id)           # differential sessions only, from COPIED or RESTORED
-    tf.drain(s.id, progress=None)
+    tf.drain(s.id, progress=None)   # -> tracks copied
     tf.terminate(s.id, force=False)
     s.query()  /  tf.query()   # dicts: id, source, target, mode, state, tracks_total,
                                # tracks_copied, cow_count, and the counters below
+                               # (tf.query() gives contract Relationship descriptors)
+
+A :class:`~dasdlab.emulator.services.contract.CopyService`: the contract's
+``establish`` is create + activate, ``withdraw`` is a forced terminate.
 
 ``src_runs``/``dst_runs`` are ``[start, stop)`` absolute track runs (a data set's
 extents); ``None`` means the whole volume (the target must be as large).  Data-set
