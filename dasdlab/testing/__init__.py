@@ -15,7 +15,8 @@ every check passes.  The checks (:mod:`dasdlab.testing.kit`):
   the instant (:mod:`.truth`);
 * ``lifecycle`` -- every reachable state x every verb of the service's tables
   (:mod:`.lifecycle`);
-* ``second-process``, ``concurrent-processes``, ``kill-9`` -- real other processes
+* ``second-process``, ``concurrent-processes``, ``concurrent-writers``, ``kill-9`` --
+  real other processes
   (:mod:`.processes`, :mod:`.child`);
 * ``model`` -- a Hypothesis state machine against a full-copy model (:mod:`.model`).
 

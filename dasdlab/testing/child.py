@@ -48,8 +48,10 @@ def main(argv: list[str]) -> int:
                 reply({"state": subject.state(site, cmd["rid"]), "message": subject.message(site, cmd["rid"])})
             elif op == "write":
                 src = site.volume(VOLUMES[0], writable=True)
-                for t in cmd["tracks"]:
-                    src.write_track(t, stream_track(src, t, cmd["seed"]))
+                images = {t: stream_track(src, t, cmd["seed"]) for t in cmd["tracks"]}
+                for _ in range(cmd.get("repeat", 1)):
+                    for t, img in images.items():
+                        src.write_track(t, img)
                 reply({"ok": True})
             elif op == "establish":
                 src = site.volume(VOLUMES[0], writable=True)

@@ -60,6 +60,8 @@ def checks(subject: Subject) -> list[Check]:
                      "a relationship, its interception and its withdraw as another process sees them"))
     out.append(Check("concurrent-processes", processes.concurrent_processes,
                      "a process that was already running when the relationship was made"))
+    out.append(Check("concurrent-writers", processes.concurrent_writers,
+                     "two processes writing the source at the same time"))
     out.append(Check("kill-9", processes.kill_nine,
                      "kill -9 of a writing process at random instants"))
     out.append(Check("model", model.full_copy_model,

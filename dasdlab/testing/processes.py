@@ -13,6 +13,9 @@ and knows only what the site folder holds.
   change of the point-in-time image; a second establish onto the same target from
   that process is refused; a withdraw is not undone when a process that had loaded
   the relationship exits.
+* **concurrent-writers**: two processes write disjoint source tracks at the same time
+  over a relationship both have loaded; every track ends as its writer last wrote it
+  (or the write was refused with a message id) and the point-in-time image is whole.
 * **kill-9**: a process that writes the source and runs the background copy is killed
   at random instants; after each kill the next process sees the point-in-time image
   whole, or the relationship failed with a message (never a mixture); at the end the
@@ -56,8 +59,15 @@ class Child:
         _CHILDREN.append(self)
 
     def call(self, **cmd) -> dict:
+        self.send(**cmd)
+        return self.receive(cmd["op"])
+
+    def send(self, **cmd) -> None:
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
+
+    def receive(self, op: str) -> dict:
+        cmd = {"op": op}
         ready, _, _ = select.select([self.proc.stdout], [], [], REPLY_TIMEOUT_S)
         line = self.proc.stdout.readline() if ready else ""
         if not line:
@@ -249,6 +259,48 @@ def concurrent_processes(subject, path: Path) -> list[str]:
         st = subject.state(run.site, rid)
         if not _gone(subject, st):
             run.fail(f"a withdraw was undone when another process exited: {rid} is in state {st}")
+    finally:
+        close_site(run.site)
+    return run.problems
+
+
+def concurrent_writers(subject, path: Path, rounds: int = 6) -> list[str]:
+    """Two processes write disjoint source tracks at the same time, over a relationship
+    both have loaded: every track must end as its own writer last wrote it (or the
+    write was refused with a message id), and the point-in-time image stays whole."""
+    session = subject.traits.reader == "session"
+    run = _setup(subject, path, _mode(subject))
+    if not session:
+        close_site(run.site)
+    try:
+        dom = _written_domain(run)
+        mine = {0: dom[0::2][:8], 1: dom[1::2][:8]}
+        kids = [Child(subject, path), Child(subject, path)]
+        for k in kids:
+            k.call(op="open")
+        last: dict[int, int | None] = {t: None for ts in mine.values() for t in ts}
+        for r in range(rounds):
+            seeds = (300 + 2 * r, 301 + 2 * r)
+            for k, c in enumerate(kids):  # both commands first, so the writes overlap
+                c.send(op="write", tracks=mine[k], seed=seeds[k], repeat=40)
+            for k, c in enumerate(kids):
+                out = c.receive("write")
+                if "refused" in out:
+                    if str(out["refused"])[:3] != "DLB":
+                        run.fail(f"a refused write gave no message id: {out['refused']}")
+                    continue
+                for t in mine[k]:
+                    last[t] = seeds[k]
+        for c in kids:
+            c.close()
+        if not session:
+            run.site = _open(path)
+            subject.service(run.site)
+        src = run.src
+        for t, seed in last.items():
+            if seed is not None:
+                run.model[t] = np.frombuffer(bytes(stream_track(src, t, seed)), np.uint8)
+        check_views(run, "after two processes wrote at once")
     finally:
         close_site(run.site)
     return run.problems

@@ -10,7 +10,9 @@ that find them, so that the day they are fixed the mark has to go:
 * a process that opened the site before a relationship was made does not see it: its
   writes are not intercepted, a second establish onto the same target from it is
   accepted, and a withdraw is undone when a process that had loaded the relationship
-  exits.
+  exits;
+* two processes writing volumes of one RVA-like subsystem at once corrupt the track
+  pool (SnapShot's subsystem).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ DISCARD = ("host discards skip the write path (Volume.discard_track): the point-
            "discarded track is lost")
 CROSS_PROCESS = ("a process opened before the establish does not see the relationship: its writes are not "
                  "intercepted and a withdraw is undone when it exits")
+POOL = ("two processes writing volumes of one RVA-like subsystem take track-pool slots from their own "
+        "in-memory view of the pool and corrupt each other's counts")
 KNOWN = {
+    ("snapshot", "concurrent-writers"): POOL,
     ("flashcopy", "pit-discard"): DISCARD,
     ("timefinder", "pit-discard"): DISCARD,
     ("concurrent_copy", "pit-discard"): DISCARD,
@@ -56,7 +61,7 @@ def test_every_builtin_gets_every_kind_of_check():
     for name in BUILT_INS:
         families = {c.name.split("[")[0] for c in kit.checks(resolve(name))}
         assert families == {"pit", "pit-discard", "lifecycle", "second-process", "concurrent-processes",
-                            "kill-9", "model"}, name
+                            "concurrent-writers", "kill-9", "model"}, name
     # the mechanisms come from the capabilities: FlashCopy has both levels and both modes
     names = {c.name for c in kit.checks(resolve("flashcopy"))}
     assert {"pit[volume,copy]", "pit[volume,nocopy]", "pit[dataset,copy]", "pit[dataset,nocopy]"} <= names

@@ -25,7 +25,8 @@ def test_the_registry_finds_the_plugin_through_its_entry_point(installed):
 
 @pytest.mark.parametrize("check", [c for c in ("pit[volume,instant]", "pit[dataset,instant]",
                                                "pit-discard[volume,instant]", "pit-discard[dataset,instant]",
-                                               "lifecycle", "second-process", "concurrent-processes", "model")])
+                                               "lifecycle", "second-process", "concurrent-processes", "concurrent-writers",
+                                               "model")])
 def test_the_plugin_passes_the_kit(installed, check, tmp_path):
     result = kit.run_check("splitmirror", check, tmp_path)
     assert result.passed, result.detail
