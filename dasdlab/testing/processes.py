@@ -31,6 +31,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,9 +53,11 @@ class Child:
     def __init__(self, subject, path: Path) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # stderr to a file: a pipe nobody reads would stop a child that warns a lot
+        self.err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dasdlab.testing.child", subject.spec, str(path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
             text=True, env=env, bufsize=1)
         _CHILDREN.append(self)
 
@@ -72,7 +75,8 @@ class Child:
         line = self.proc.stdout.readline() if ready else ""
         if not line:
             self.kill()
-            err = self.proc.stderr.read()[-600:] if self.proc.stderr else ""
+            self.err.seek(0)
+            err = self.err.read()[-600:]
             raise AssertionError(f"child process gave no answer to {cmd['op']}: {err.strip()}")
         out = json.loads(line)
         if "error" in out:

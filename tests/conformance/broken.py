@@ -50,8 +50,11 @@ class CopiesAfterWrite(FlashCopyService):
 
     def _flush(self) -> None:
         late, self._late = self._late, []
-        for rel, vol, rels in late:
-            FlashCopyService._cow(self, rel, vol, rels)
+        for rel, vol, rels in late:  # the base class's copy, not this class's deferral again
+            if rels.size == 1:
+                FlashCopyService._cow_one(self, rel, vol, int(rels[0]))
+            else:
+                FlashCopyService._cow(self, rel, vol, rels)
 
     def _cow_one(self, rel, vol, r):
         import numpy as np
