@@ -21,8 +21,8 @@ import numpy as np
 from dasdlab.testing import scenario
 from dasdlab.testing.truth import VOLUMES, layout, new_site, record_span, same, stream_track, view
 
-MAX_EXAMPLES = 8
-STEPS = 20
+MAX_EXAMPLES = 15
+STEPS = 25
 
 
 def build_machine(subject, root: Path):

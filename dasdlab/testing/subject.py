@@ -275,6 +275,8 @@ def attach(sub, name: str, cls):
     use *before* the subsystem loads anything else under that name, so that a class
     which is not the registered one (a broken variant under test) is the one whose
     intercepts guard the volumes."""
+    if name in sub.capabilities and (_registered(name) or (None,))[0] is cls:
+        return sub.service(name)  # the registered class on a subsystem that has it
     svcs = sub._services
     svc = svcs.get(name)
     if svc is None or type(svc) is not cls:
