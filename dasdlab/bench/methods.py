@@ -24,7 +24,13 @@ fdump              DS8K1  IC  FASTIC=(REQ,FDUMP),TOIAUTO_Q=Y              fdump-
 copy-flashcopy     DS8K1  IC  FASTIC=(REQ,COPY),TOIAUTO_Q=Y               copy-flashcopy
 copy-snapshot      RVA1   IC  FASTIC=(REQ,COPY),TOIAUTO_Q=Y               copy-snapshot
 copy-timefinder    VMAX1  IC  FASTIC=(REQ,COPY),DATA_MOVER=EMCSNAP,...    copy-timefinder
+copy-NAME          (1)    IC  FASTIC=(REQ,COPY),DATA_MOVER=NAME,...       copy-NAME
 =================  =====  =============================================  ==================
+
+(1) ``copy-NAME`` is every other registered copy service with the fast-replication
+capability (a plug-in, :mod:`dasdlab.emulator.services.registry`), on the first site
+subsystem of a kind it runs on, which is given the service (``Site.add_service``) when
+its kind does not have it.  :func:`available` lists them all, :func:`order` their order.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Method:
     options: tuple[str, ...]  # ICEIN keywords besides DBD=, DDN=, ICOUT=*
     process: str  # the process hpicplan must choose
     label: str  # short description for tables and plots
+    service: str | None = None  # a copy service the subsystem must be given (plug-ins)
 
     @property
     def clean(self) -> bool:
@@ -90,3 +97,34 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 
 #: the order of every table, plot and JSON list
 ORDER = tuple(METHODS)
+
+
+#: site subsystem per kind, as ``dasdlab site init`` makes them
+_SUBSYSTEM_OF_KIND = {"ds8000": "DS8K1", "rva": "RVA1", "symmetrix": "VMAX1"}
+
+
+def available() -> dict[str, Method]:
+    """The built-in methods, then ``copy-NAME`` for every other registered service with
+    the fast-replication capability."""
+    from dasdlab.emulator.services import registry
+
+    out = dict(METHODS)
+    for name, info in sorted(registry.services().items()):
+        caps = info.capabilities
+        mname = f"copy-{name}"
+        if not caps.fast_replication or mname in out or name in ("flashcopy", "snapshot", "timefinder"):
+            continue
+        kinds = [k for k in _SUBSYSTEM_OF_KIND if caps.runs_on(k)]
+        if not kinds:
+            continue
+        doc = (info.cls.__doc__ or "").strip().splitlines()
+        what = getattr(info.cls, "label", None) or (doc[0].rstrip(".") if doc else name)
+        label = f"{what}: Fast Recovery clone ({info.origin})"
+        out[mname] = Method(mname, _SUBSYSTEM_OF_KIND[kinds[0]], "IC",
+                            ("FASTIC=(REQ,COPY)", f"DATA_MOVER={name.upper()}", "TOIAUTO_Q=Y"), mname, label,
+                            service=name)
+    return out
+
+
+def order() -> tuple[str, ...]:
+    return tuple(available())

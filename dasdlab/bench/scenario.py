@@ -81,7 +81,7 @@ from typing import Callable
 
 import numpy as np
 
-from dasdlab.bench.methods import METHODS, ORDER, Method
+from dasdlab.bench.methods import ORDER, Method, available, order
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile, load_profiles
 from dasdlab.errors import DasdlabError
 
@@ -123,16 +123,17 @@ def parse_methods(v) -> tuple[str, ...]:
     """Method names from a comma-separated string or a sequence; ``all`` is every one."""
     items = [s.strip().lower() for s in v.split(",")] if isinstance(v, str) else [str(s).strip().lower() for s in v]
     items = [s for s in items if s]
+    methods, known = available(), order()  # the built-ins and copy-NAME of every plug-in
     if items == ["all"]:
-        return ORDER
+        return known
     if not items:
-        raise ScenarioError("DLB706E", f"no copy method given; choose from {', '.join(ORDER)} (or all).")
-    bad = [s for s in items if s not in METHODS]
+        raise ScenarioError("DLB706E", f"no copy method given; choose from {', '.join(known)} (or all).")
+    bad = [s for s in items if s not in methods]
     if bad:
-        raise ScenarioError("DLB706E", f"unknown copy method {', '.join(bad)}; choose from {', '.join(ORDER)}.")
+        raise ScenarioError("DLB706E", f"unknown copy method {', '.join(bad)}; choose from {', '.join(known)}.")
     if len(set(items)) != len(items):
         raise ScenarioError("DLB706E", f"copy method named twice in {','.join(items)}.")
-    return tuple(sorted(items, key=ORDER.index))
+    return tuple(sorted(items, key=known.index))
 
 
 @dataclass
@@ -250,7 +251,7 @@ class ScenarioSpec:
         A method still copying then runs on to its physical completion + cool-down."""
         if self.duration is not None:
             return float(self.duration)
-        est = max(estimate_copy_s(self, METHODS[m]) for m in self.methods)
+        est = max(estimate_copy_s(self, available()[m]) for m in self.methods)
         return 10.0 * math.ceil(est / 10.0) + self.cooldown
 
     def device_profile(self) -> DeviceProfile:
@@ -290,6 +291,12 @@ def estimate_copy_s(spec: ScenarioSpec, method: Method) -> float:
                                                                               p.write_tracks_s(rest))
     background = (ntr + 1) / p.background_tracks_per_s() if p.background_copy_mb_s > 0 else 0.0
     stop = p.db_stop_s if method.clean else 0.0
+    if method.service is not None:  # copy-NAME: the service's declared costs
+        from dasdlab.engine.timemodel import service_cost
+
+        c = service_cost(p, method.service, spec.size_scale)
+        bg = (ntr + 1) / c.background_tracks_per_s() if c.background_mb_s > 0 else 0.0
+        return stop + c.establish_s + max(bg, p.db_start_s)
     return stop + {
         "standard": read + p.db_start_s,
         "cic": read,
@@ -445,7 +452,7 @@ def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[in
             if progress is not None:
                 progress(min(1000, int(1000 * (i + min(max(frac, 0.0), 1.0)) / n)), 1000)
 
-        res, tl, tr = run_method(spec, METHODS[name], wd / "sites" / name, sub_progress, end_after)
+        res, tl, tr = run_method(spec, available()[name], wd / "sites" / name, sub_progress, end_after)
         results.append(res)
         timelines[name] = tl
         traces[name] = tr
@@ -517,6 +524,8 @@ class _MethodRun:
             shutil.rmtree(self.sdir)
         self.sdir.parent.mkdir(parents=True, exist_ok=True)
         site = Site.init(self.sdir)
+        if self.m.service is not None and self.m.service not in site.subsystem(self.m.subsystem).capabilities:
+            site.add_service(self.m.subsystem, self.m.service)
         site.add_volume(self.m.subsystem, DB_VOLSER, VOLUME_MODEL)
         site.add_volume(self.m.subsystem, WORK_VOLSER, VOLUME_MODEL)
         dbd = database.define(site, self.spec.dbd_path)

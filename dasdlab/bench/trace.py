@@ -149,6 +149,11 @@ class TrackTracer:
                 self._bind_timefinder(rep.counters["clone_session"])
             elif p in ("copy-snapshot", "fdump-snapshot"):
                 self._bind_snapshot(p, rep.counters.get("snap"))
+            elif p.startswith("copy-") and rep.physical is not None:
+                # a copy service by name that is whole on the target at its point in
+                # time (a split mirror): every track is copied from then on
+                self._preserving = None
+                self._state = lambda: np.full(self.domain.size, COPIED, np.uint8)
             else:  # dump-plain and anything new: reads only
                 self._bind_reads(p)
         else:

@@ -107,7 +107,9 @@ def outage(
     profile: Annotated[str, typer.Option(help="Device profile name.")] = "ds8000-ficon16",
     profile_file: Annotated[Path | None, typer.Option(help="TOML file of user profiles (tables profiles.NAME).")] = None,
     methods: Annotated[str, typer.Option(help="Comma-separated methods, or all: standard, cic, dump-cc, dump-vcc, "
-                                              "fdump, copy-flashcopy, copy-snapshot, copy-timefinder.")] = "all",
+                                              "fdump, copy-flashcopy, copy-snapshot, copy-timefinder, and copy-NAME "
+                                              "for every other copy service with fast replication "
+                                              "('dasdlab services list').")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
     slice_: Annotated[float, typer.Option("--slice", help="Workload time slice (modeled s).")] = 0.1,
     warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 30.0,

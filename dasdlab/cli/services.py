@@ -31,3 +31,31 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="JSON for programs.
                    f"levels {','.join(c['levels']):<15} reader {c['point_in_time_reader']:<8} {' '.join(flags)}")
     for p in problems:
         typer.echo(p, err=True)
+
+
+@app.command("test")
+def test(
+    name: Annotated[str, typer.Argument(help="A registered copy service (see 'dasdlab services list').")],
+    json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (repeatable).")] = None,
+) -> None:
+    """Run the conformance kit (dasdlab.testing) on a service; exit 0 only when every
+    check passes.  One line per check: PASS or FAIL, its name, the time, what failed."""
+    from dasdlab.testing import kit
+    from dasdlab.testing.subject import resolve
+
+    subject = resolve(name)
+    known = [c.name for c in kit.checks(subject)]
+    for c in check or ():
+        if c not in known:
+            raise typer.BadParameter(f"{name} has no check {c}; its checks are {', '.join(known)}")
+    progress = None if json_ else (lambda r: typer.echo(r.line()))
+    results = kit.run(subject, only=check or None, progress=progress)
+    failed = [r for r in results if not r.passed]
+    if json_:
+        print_json({"service": subject.name, "origin": subject.origin, "passed": not failed,
+                    "checks": [r.to_json() for r in results]})
+    else:
+        typer.echo(f"DLB823I {subject.spec}: {len(results) - len(failed)} of {len(results)} checks passed.")
+    if failed:
+        raise typer.Exit(1)

@@ -116,7 +116,7 @@ from typing import Callable, Generator
 import numpy as np
 
 from dasdlab.engine import icformat
-from dasdlab.engine.hpicplan import PROCESSES, Plan, PlanError, plan
+from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
@@ -483,7 +483,7 @@ class CopyRun:
         self.plan = p
         self.start_time = start
         self.report = CopyReport(st.kind, st.line, db.name, dbds.ddn, process=p.process,
-                                 method=PROCESSES[p.process], fallback=p.fallback,
+                                 method=method_of(p.process), fallback=p.fallback,
                                  recon_type=recon_type(st.concurrent, p.process))
         self.next_time = start
         self.done = False
@@ -625,9 +625,12 @@ class CopyRun:
             self._write_outputs(blocks)
             return
         # copy-*: a Fast Recovery image copy
-        cost = {"copy-flashcopy": prof.flashcopy_establish_s, "copy-snapshot": prof.snapshot_s,
-                "copy-timefinder": prof.clone_activate_s}[p]
-        yield (self._now if p == "copy-timefinder" else self.job.dss_call(self._now)) + cost
+        from dasdlab.engine.timemodel import service_cost
+
+        cost = service_cost(prof, self.plan.service).establish_s
+        # a data mover other than DFSMSdss (EMCSNAP, a copy service by name) has no DSS
+        # task; DFSMSdss is one server per job (S90)
+        yield (self._now if self.st.options.data_mover != "ADRDSSU" else self.job.dss_call(self._now)) + cost
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
@@ -824,6 +827,14 @@ class CopyRun:
             snap = sub.service("snapshot").snap(self.dbds.volser, tgt.volser, src_runs, dst_runs)
             self.report.counters["snap"] = snap.get("id") if isinstance(snap, dict) else getattr(snap, "id", None)
             done = lambda: True  # noqa: E731
+        elif p.startswith("copy-") and self.plan.service not in ("timefinder", "snapshot"):
+            # any other registered service: the contract's verbs (DATA_MOVER=NAME)
+            svc = sub.service(self.plan.service)
+            bg = True if svc.capabilities.background_copy else None
+            rel = svc.establish(self.dbds.volser, tgt.volser, source_runs=src_runs, target_runs=dst_runs,
+                                background_copy=bg)
+            self.report.counters["relationship"] = rel.id
+            done = lambda: svc.describe(rel.id)["physical_at"] is not None  # noqa: E731
         else:
             tf = sub.service("timefinder")
             s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,

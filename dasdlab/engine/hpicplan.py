@@ -16,6 +16,8 @@ Facts (S17-S22, S45, S79; ``docs/sources.md``):
   instead of DFSMSdss; it applies to the FDUMP and COPY processes (and to the recovery
   of a Fast Recovery copy), not to DUMP; without TimeFinder set up the job ends with an
   error, whatever the availability operand says (S79).
+  dasdlab extension: ``DATA_MOVER=NAME`` names any registered copy service with the
+  fast-replication capability (process ``copy-NAME``); the subsystem must have it.
 * ``REQ``: fail if the method's copy services are not available; ``FREQ``: fail unless
   FlashCopy or SnapShot is available; ``PREF``: use what is available, and with
   ``PREF,DUMP`` and nothing available make a plain DSS DUMP that keeps the database held
@@ -59,6 +61,11 @@ PROCESSES = {
 }
 
 
+def method_of(process: str) -> str:
+    """The outage-method name of a process (``copy-NAME`` for a copy service by name)."""
+    return PROCESSES.get(process, process)
+
+
 class PlanError(DasdlabError):
     """The copy services a statement requires are not available for the data set."""
 
@@ -97,6 +104,11 @@ def plan(st: Statement, capabilities: frozenset[str] | set[str], subsystem: str 
     avail, method = o.fastic
     fr = "flashcopy" if "flashcopy" in caps else "snapshot" if "snapshot" in caps else None
     if method == "COPY":
+        if o.data_mover not in ("ADRDSSU", "EMCSNAP"):  # dasdlab extension: a copy service by name
+            name = o.data_mover.lower()
+            if name not in caps:
+                raise need("DLB825E", f"copy service {name} (DATA_MOVER={o.data_mover})")
+            return Plan(f"copy-{name}", held or "logical", name)
         if o.data_mover == "EMCSNAP":
             if "timefinder" not in caps:
                 raise need("DLB650E", "TimeFinder/Clone (DATA_MOVER=EMCSNAP)")

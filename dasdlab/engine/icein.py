@@ -19,6 +19,9 @@ FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
                or ``N`` for the standard process
 DATA_MOVER=    GLOBAL only: ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP``
                (TimeFinder/Clone) for the FDUMP and COPY processes (S79)
+               dasdlab extension: ``DATA_MOVER=NAME``, any registered copy service with
+               the fast-replication capability (``dasdlab services list``), makes the
+               Fast Recovery clone of ``FASTIC=(REQ|PREF,COPY)`` with that service
 COMP=Y|N       compressed output format
 DBRC=Y|N       register the copy in RECON
 TOIAUTO_Q=Y|N  GLOBAL only: batch copies hold updaters with UPDATE DB QUIESCE
@@ -224,8 +227,10 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
                        f"FASTIC={v}: code FASTIC=(REQ|PREF|FREQ,DUMP|FDUMP|COPY) or FASTIC=N.")
         return replace(opts, fastic=(m.group(1), m.group(2))), extra
     if key == "DATA_MOVER":
-        if v not in ("ADRDSSU", "EMCSNAP"):
-            raise _err("DLB608E", source, line, col, f"DATA_MOVER={v}: code ADRDSSU or EMCSNAP.")
+        if v not in ("ADRDSSU", "EMCSNAP") and v.lower() not in fast_replication_services():
+            others = "".join(f", {n.upper()}" for n in sorted(fast_replication_services()))
+            raise _err("DLB608E", source, line, col, f"DATA_MOVER={v}: code ADRDSSU or EMCSNAP{others} "
+                                                     "(a registered copy service with fast replication).")
         return replace(opts, data_mover=v), extra
     if key == "COMP":
         return replace(opts, compress=_yn(v, key, source, line, col)), extra
@@ -274,6 +279,15 @@ def _toiauto(opts: Options, v: str, source: str, line: int, col: int, stmt: str)
     return (parts[0], *given, *inherited[len(given):])  # type: ignore[return-value]
 
 
+def fast_replication_services() -> frozenset[str]:
+    """Registered copy services usable as ``DATA_MOVER=NAME`` (besides the three that
+    HP Image Copy itself knows as FlashCopy, SnapShot and EMCSNAP)."""
+    from dasdlab.emulator.services import registry
+
+    return frozenset(n for n, info in registry.services().items()
+                     if info.capabilities.fast_replication and n not in ("flashcopy", "snapshot", "timefinder"))
+
+
 def _check(st: Statement, source: str) -> None:
     """Reject illegal combinations (each with the statement's line)."""
     o = st.options
@@ -287,6 +301,12 @@ def _check(st: Statement, source: str) -> None:
     if st.concurrent and not o.dbrc:
         raise bad("DLB610E", "a concurrent image copy needs DBRC=Y: IMS allows CIC only for "
                              "databases registered with DBRC (S2).")
+    if o.data_mover not in ("ADRDSSU", "EMCSNAP") and o.fastic is not None and o.fastic[1] == "FDUMP":
+        # like DATA_MOVER itself, a copy service named as data mover is ignored by the
+        # standard process and DUMP (S79); it makes Fast Recovery clones, not shadows
+        raise bad("DLB611E", f"DATA_MOVER={o.data_mover} cannot make the FDUMP shadow: a copy service as "
+                             "data mover makes Fast Recovery clones only (FASTIC=(REQ|PREF,COPY)); "
+                             "use DATA_MOVER=ADRDSSU or EMCSNAP for FDUMP.")
     if o.fastic is not None and o.fastic[1] == "COPY" and o.compress:
         raise bad("DLB612E", "COMP=Y cannot be used with FASTIC=(...,COPY): a Fast Recovery image copy "
                              "is a clone of the data set, not a compressed copy (S11).")

@@ -595,6 +595,15 @@ def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
                     or (s.target == clone_vol and _overlap(s.tmap.dst_runs(), clone_runs))):
                 (finished if s.state.name == "COPIED" else busy).append(
                     s.id if s.state.name == "COPIED" else f"TimeFinder/Clone {s.id} ({s.state.value})")
+    elif method not in ("snapshot", "none") and method in sub.capabilities:
+        # any other copy service (a copy-NAME clone): its relationships on these tracks,
+        # through the contract; finished ones are withdrawn first (their clones are whole)
+        for r in sub.service(method).query():
+            if ((r.target == volser and _overlap(r.target_runs or [], db_runs))
+                    or (r.source == volser and _overlap(r.source_runs, db_runs))
+                    or (r.target == clone_vol and _overlap(r.target_runs or [], clone_runs))):
+                (finished if r.physical_at is not None else busy).append(
+                    r.id if r.physical_at is not None else f"{method} {r.id} ({r.state})")
     elif method != "snapshot":
         raise RecoveryError("DLB668E", f"{what}: subsystem {sub.name} has no FlashCopy, SnapShot or "
                             "TimeFinder/Clone to copy it back with.")
@@ -844,6 +853,24 @@ class _Recovery:
                 snap.release(rec["id"])
                 res.modeled["restore"] = prof.dss_init_s + prof.snapshot_s
                 res.notes.append(f"SnapShot {rec['id']} {clone_volser} -> {d.volser}")
+            elif method != "timefinder":  # a copy-NAME clone: the service's contract verbs
+                from dasdlab.engine.timemodel import TRACK_BYTES, service_cost
+
+                svc = sub.service(method)
+                for rid in finished:
+                    svc.withdraw(rid)
+                    res.notes.append(f"{method} {rid} (complete) withdrawn to free the tracks")
+                bg = bool(svc.capabilities.background_copy)
+                rel = svc.establish(clone_volser, d.volser, source_runs=clone_runs, target_runs=db_runs,
+                                    background_copy=True if bg else None)
+                if bg:
+                    svc.drain(rel.id)
+                svc.withdraw(rel.id)
+                cost = service_cost(prof, method)
+                res.modeled["restore"] = cost.establish_s
+                if cost.background_mb_s > 0:
+                    res.modeled["restore_background"] = ntracks * TRACK_BYTES / (cost.background_mb_s * 1e6)
+                res.notes.append(f"{method} {rel.id} {clone_volser} -> {d.volser}, withdrawn after its copy")
             else:
                 tf = sub.service("timefinder")
                 for sid in finished:  # the clone's own finished session holds the tracks

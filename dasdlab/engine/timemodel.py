@@ -308,3 +308,56 @@ def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
     if not out:
         raise ProfileError("DLB702E", f"{path}: no [profiles.NAME] tables.")
     return out
+
+
+# ====================================================================== copy-service costs
+@dataclass(frozen=True)
+class ServiceCost:
+    """What a Fast Recovery image copy made by one copy service costs under a profile:
+    the command that makes the point in time (``establish_s``) and the background copy
+    after it (``background_mb_s``, 0 when the copy is physically complete at once)."""
+
+    service: str
+    establish_s: float
+    background_mb_s: float
+    source: str
+
+    def background_tracks_per_s(self, track_bytes: int = TRACK_BYTES) -> float:
+        return self.background_mb_s * 1e6 / track_bytes
+
+
+def service_cost(profile: DeviceProfile, service: str, scale: float = 1.0) -> ServiceCost:
+    """The costs of ``service`` under ``profile`` (already scaled by ``scale``).
+
+    The built-ins are priced by the profile's own fields.  Any other registered service
+    declares its costs in its class attribute ``profile`` (a plug-in usually reads it
+    from a profile file shipped beside its code): ``establish_s`` and optionally
+    ``background_copy_mb_s``, defaults for every device profile, ``profiles`` with
+    per-profile overrides by profile name, and ``sources`` saying where each figure
+    comes from.  A background rate scales with the size scale as the profile's own do.
+    """
+    own = {
+        "flashcopy": (profile.flashcopy_establish_s, profile.background_copy_mb_s, "flashcopy_establish_s"),
+        "snapshot": (profile.snapshot_s, 0.0, "snapshot_s"),
+        "timefinder": (profile.clone_activate_s, profile.background_copy_mb_s, "clone_activate_s"),
+    }
+    if service in own:
+        est, bg, key = own[service]
+        return ServiceCost(service, est, bg, profile.sources.get(key, _ASSUME))
+    from dasdlab.emulator.services import registry
+
+    declared = getattr(registry.get(service).cls, "profile", None)
+    if not isinstance(declared, dict) or "establish_s" not in declared:
+        raise ProfileError("DLB824E", f"copy service {service} declares no costs: give its class a 'profile' "
+                                      "dict with at least establish_s (see dasdlab.engine.timemodel).")
+    base_name = profile.name.split("*")[0]
+    table = {**declared, **(declared.get("profiles") or {}).get(base_name, {})}
+    try:
+        est = float(table["establish_s"])
+        bg = float(table.get("background_copy_mb_s", 0.0)) / scale
+    except (TypeError, ValueError):
+        raise ProfileError("DLB824E", f"copy service {service}: its costs must be numbers.") from None
+    if est < 0 or bg < 0:
+        raise ProfileError("DLB824E", f"copy service {service}: its costs must not be negative.")
+    src = (declared.get("sources") or {}).get("establish_s", f"declared by copy service {service}")
+    return ServiceCost(service, est, bg, src)
