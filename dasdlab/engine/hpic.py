@@ -679,7 +679,7 @@ class CopyRun:
                             fallback=f"Concurrent Copy did not initialise ({err.msgid}): DFSMSdss copied "
                                      "without CONCURRENT, held until physical completion")
         r = self.report
-        r.process, r.method, r.fallback = "dump-plain", PROCESSES["dump-plain"], self.plan.fallback
+        r.process, r.method, r.fallback = "dump-plain", method_of("dump-plain"), self.plan.fallback
         r.recon_type = recon_type(self.st.concurrent, "dump-plain")
         r.counters["cc_init_failed"] = err.msgid
 

@@ -19,8 +19,10 @@ from dasdlab.errors import DasdlabError
 pytestmark = pytest.mark.usefixtures("installed")
 
 
-def _statement(options: str):
-    return parse(f"  IC DBD=OUTAGEDB,ICOUT=*,{options}\n").statements[0]
+def _statement(options: str, data_mover: str | None = None):
+    # DATA_MOVER is a GLOBAL-only keyword (S79)
+    glob = f"  GLOBAL DATA_MOVER={data_mover}\n" if data_mover else ""
+    return parse(f"{glob}  IC DBD=OUTAGEDB,ICOUT=*,{options}\n").statements[0]
 
 
 def test_the_plugin_is_an_outage_method():
@@ -34,7 +36,7 @@ def test_the_plugin_is_an_outage_method():
 
 
 def test_data_mover_names_a_copy_service_in_icein():
-    st = _statement("FASTIC=(REQ,COPY),DATA_MOVER=SPLITMIRROR")
+    st = _statement("FASTIC=(REQ,COPY)", "SPLITMIRROR")
     assert st.options.data_mover == "SPLITMIRROR"
     p = hpicplan.plan(st, {"flashcopy", "concurrent_copy", "splitmirror"}, "DS8K1")
     assert (p.process, p.service, p.release_at) == ("copy-splitmirror", "splitmirror", "logical")
@@ -43,10 +45,11 @@ def test_data_mover_names_a_copy_service_in_icein():
         hpicplan.plan(st, {"flashcopy", "concurrent_copy"}, "DS8K1")
     assert e.value.msgid == "DLB825E" and "splitmirror" in e.value.text
     with pytest.raises(DasdlabError) as e:
-        _statement("FASTIC=N,DATA_MOVER=SPLITMIRROR")
+        _statement("FASTIC=(REQ,FDUMP)", "SPLITMIRROR")  # it makes clones, not FDUMP shadows
     assert e.value.msgid == "DLB611E"
+    assert _statement("FASTIC=N", "SPLITMIRROR").options.fastic is None  # ignored there, as any DATA_MOVER
     with pytest.raises(DasdlabError) as e:
-        _statement("FASTIC=(REQ,COPY),DATA_MOVER=NOSUCH")
+        _statement("FASTIC=(REQ,COPY)", "NOSUCH")
     assert e.value.msgid == "DLB608E" and "SPLITMIRROR" in e.value.text
 
 
