@@ -80,10 +80,11 @@ def _warm_kernels() -> None:
 
 
 def _expected(site, kind: str):
-    """Establish a relationship of ``kind``; return (id, expected target view)."""
+    """Establish a relationship of ``kind``; return (id, expected target view, what the
+    target's own storage held before)."""
     src, tgt = site.volume("SRC001", writable=True), site.volume("TGT001", writable=True)
     fc = site.subsystem("DS8K1").service("flashcopy")
-    pit, expect = view(src), view(tgt)
+    pit, expect, before = view(src), view(tgt), own(tgt)
     if kind == "DATASET":
         sr, dr = [(20, 50), (60, 90)], [(100, 160)]
         rel = fc.establish("SRC001", "TGT001", sr, dr, mode="COPY")
@@ -95,7 +96,27 @@ def _expected(site, kind: str):
     else:
         rel = fc.establish("SRC001", "TGT001", mode=kind)
         expect = pit
-    return rel.id, expect
+    return rel.id, expect, before
+
+
+def _check_drained_target(site, kind: str, expect, before) -> None:
+    """After a drain, the target's own tracks hold the point-in-time image.  NOCOPY
+    copies only what copy-on-write needed: every track the source changed since
+    establish must be in the target's own storage, every other track holds either the
+    point-in-time image or what the target held before."""
+    got = own(site.volume("TGT001"))
+    if kind != "NOCOPY":
+        bad = [t for t in range(len(expect)) if not np.array_equal(got[t], expect[t])]
+        assert not bad, f"{kind}: own target tracks {bad[:8]} differ after drain"
+        return
+    src = view(site.volume("SRC001"))
+    changed = [t for t in range(len(expect)) if not np.array_equal(src[t], expect[t])]
+    assert changed, "the writer changed no source track: the NOCOPY check would be empty"
+    missing = [t for t in changed if not np.array_equal(got[t], expect[t])]
+    assert not missing, f"NOCOPY: changed source tracks {missing[:8]} were not copied on write"
+    odd = [t for t in range(len(expect))
+           if not (np.array_equal(got[t], expect[t]) or np.array_equal(got[t], before[t]))]
+    assert not odd, f"NOCOPY: own target tracks {odd[:8]} hold neither the old nor the PiT image"
 
 
 def test_kill_during_copy_on_write_and_background_copy(tmp_path):
@@ -107,14 +128,14 @@ def test_kill_during_copy_on_write_and_background_copy(tmp_path):
     site.close()
     ctx = mp.get_context("fork")
     kinds = ["COPY", "NOCOPY", "DATASET"]
-    kills = cycles = failed = 0
+    kills = cycles = failed = nocopy_checked = 0
     t_start = time.monotonic()
     rng = random.Random(1234)
     while kills < KILLS and time.monotonic() - t_start < BUDGET_S:
         kind = kinds[cycles % len(kinds)]
         cycles += 1
         site = Site.open(tmp_path / "site")
-        rid, expect = _expected(site, kind)
+        rid, expect, before = _expected(site, kind)
         site.close()
         for _ in range(8):
             ready = ctx.Event()
@@ -140,7 +161,8 @@ def test_kill_during_copy_on_write_and_background_copy(tmp_path):
             done = rel.state.value == "COMPLETED"
             if done or kills >= KILLS:
                 fc.drain()
-                assert np.array_equal(own(site.volume("TGT001")), expect) or kind == "NOCOPY"
+                _check_drained_target(site, kind, expect, before)
+                nocopy_checked += kind == "NOCOPY"
                 fc.withdraw(rid)
                 site.close()
                 break
@@ -148,9 +170,16 @@ def test_kill_during_copy_on_write_and_background_copy(tmp_path):
         else:
             site = Site.open(tmp_path / "site")
             fc = site.subsystem("DS8K1").service("flashcopy")
+            if kind == "NOCOPY":  # never completes: check what copy-on-write kept
+                fc.drain()
+                _check_drained_target(site, kind, expect, before)
+                nocopy_checked += 1
             fc.withdraw(fc.get(rid).id, ddsw=(kind != "NOCOPY"))
             fc.drain()
             site.close()
     assert kills >= 12, f"only {kills} kills in the time budget"
     assert cycles >= 2
-    assert failed <= kills  # FAILED is allowed, silent corruption is not (checked above)
+    assert nocopy_checked >= 1, "no NOCOPY cycle reached its final check"
+    # FAILED is allowed, silent corruption is not (checked above); but a run in which
+    # every cycle failed would have checked nothing
+    assert failed < cycles, f"all {cycles} cycles ended FAILED"
