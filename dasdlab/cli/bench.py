@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Benchmarks and outage scenarios.", no_args_is_help=True)
+from dasdlab.cli.verdict import EXIT_CODES_HELP, AllowFailures, finish, method_problems
+
+app = typer.Typer(help="Benchmarks and outage scenarios. " + EXIT_CODES_HELP, no_args_is_help=True)
 
 
 def _num(v, unit: str = "") -> str:
@@ -119,8 +121,15 @@ def outage(
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
     keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    allow_failures: Annotated[bool, AllowFailures] = False,
 ) -> None:
-    """Compare the outage of every image copy method on one online database."""
+    """Compare the outage of every image copy method on one online database.
+
+    Every copy is checked against the truth at its point in time, every recovery
+    against the committed content.
+
+    Example: dasdlab bench outage --db-size 1MiB --methods standard,dump-cc --out o
+    """
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
     from dasdlab.cli.common import print_json
     from dasdlab.cli.progress import bar
@@ -137,13 +146,11 @@ def outage(
         write_plots(result, out, default_caption(result))
     if json_:
         print_json(result.as_json())
-        return
-    print_result(result)
-    failed = [m.name for m in result.methods if m.status != "ok"]
-    typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
-               + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
-    if failed:
-        typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
+    else:
+        print_result(result)
+        typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
+                   + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
+    finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))
 
 
 from dasdlab.cli.bench_extra import register as _register_extra  # noqa: E402 - bench sweep, bench teach
