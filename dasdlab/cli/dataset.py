@@ -17,6 +17,10 @@ Args = Annotated[list[str], typer.Argument(help="PATH DSN, or just DSN with --si
 SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
 
 
+#: what ``dataset alloc`` makes: sequential, direct and partitioned data sets
+ALLOC_DSORGS = ("PS", "DA", "PO")
+
+
 @app.command()
 def alloc(
     args: Args,
@@ -34,14 +38,28 @@ def alloc(
     """Allocate a new data set (tracks or cylinders, up to 16 extents with secondaries)."""
     if (tracks is None) == (cylinders is None):
         raise typer.BadParameter("give exactly one of --tracks and --cylinders")
-    vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
+    if dsorg.upper() not in ALLOC_DSORGS:
+        from dasdlab.errors import DatasetError
+
+        raise DatasetError("DLB023E", f"--dsorg {dsorg} cannot be allocated here: give one of "
+                                      f"{', '.join(ALLOC_DSORGS)} (VSAM data sets are made by 'dasdlab db load').")
     unit, qty = ("TRK", tracks) if tracks is not None else ("CYL", cylinders)
-    entry = vol.vtoc.allocate(dsn, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen,
-                              unit=unit, primary=qty, secondary=secondary)
+    attrs = dict(dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen, unit=unit, primary=qty,
+                 secondary=secondary)
     if site is not None:
+        # through the site: the catalog is checked before the VTOC gets a DSCB
         from dasdlab.emulator.site import Site
 
-        Site.open(site).catalog.add(entry.dsn, vol.volser)
+        if len(args) != 1:
+            raise typer.BadParameter("with --site, give only the DSN")
+        if not volser:
+            raise typer.BadParameter("--volser is needed to allocate a data set in a site")
+        s = Site.open(site)
+        entry = s.allocate(args[0], volser, **attrs)
+        vol = s.volume(volser)
+    else:
+        vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
+        entry = vol.vtoc.allocate(dsn, **attrs)
     typer.echo(f"DLB240I {entry.dsn} allocated on {vol.volser}: {entry.tracks(vol.heads)} tracks "
                f"in {len(entry.extents)} extent(s).")
 

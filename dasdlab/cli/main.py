@@ -2,11 +2,15 @@
 
 Errors with a message id (:class:`dasdlab.errors.DasdlabError`) are printed as
 ``DLBnnnE text`` on stderr and end the command with return code 8; usage errors end it
-with 2 (typer's convention).
+with 2 (typer's convention) and carry the message id DLB002E.  No traceback reaches a
+user: a file the system cannot open is DLB003E, a binary file where text belongs
+DLB004E, and anything else unexpected DLB008S (a bug; ``DASDLAB_TRACEBACK=1`` shows
+where).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -65,6 +69,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _usage(e) -> None:
+    """A usage error as every other error: its message id first, then the usage line
+    and where to find help."""
+    typer.echo(f"DLB002E {e.format_message()}", err=True)
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (also used by the tests in-process)."""
     from dasdlab.errors import DasdlabError
@@ -72,6 +86,8 @@ def run(argv: list[str] | None = None) -> int:
     # typer >= 0.23 ships its own copy of click, whose exceptions are not the click
     # package's: take the classes from typer itself.
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    site_mod = sys.modules.get("dasdlab.emulator.site")
+    before = site_mod.Site.open_sites() if site_mod else []
     try:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
@@ -82,13 +98,30 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         code = e.exit_code
     except usage_error as e:
-        e.show()
+        _usage(e)
         code = e.exit_code
     except typer.Abort:
         typer.echo("DLB001E interrupted.", err=True)
         code = 130
     except BrokenPipeError:
         code = 0
+    except OSError as e:  # a file that is missing, a folder where a file should be, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        typer.echo(f"DLB003E{where}: {e.strerror or e}.", err=True)
+        code = 8
+    except UnicodeDecodeError as e:
+        typer.echo(f"DLB004E an input file is not text ({e.reason} at byte {e.start}); give a text file "
+                   "(ASCII or UTF-8).", err=True)
+        code = 8
+    except Exception as e:  # a bug: say so in one line, the traceback only on request
+        if os.environ.get("DASDLAB_TRACEBACK"):
+            raise
+        typer.echo(f"DLB008S internal error: {type(e).__name__}: {e}. This is a bug in dasdlab; please report "
+                   "it with the command line (DASDLAB_TRACEBACK=1 shows the traceback).", err=True)
+        code = 12
+    finally:
+        if "dasdlab.emulator.site" in sys.modules:  # the sites this command opened, not the caller's
+            sys.modules["dasdlab.emulator.site"].Site.close_all(keep=before)
     if argv is None:
         sys.exit(code)
     return code

@@ -39,13 +39,13 @@ def run(
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.system import ImsSystem
-    from dasdlab.engine.workload import Workload, WorkloadSpec
+    from dasdlab.engine.workload import Workload, WorkloadSpec, preflight
 
     spec = WorkloadSpec(rate=rate, duration=parse_duration(duration), skew=skew.lower(), zipf_s=zipf,
                         update_size=update_size, seed=seed, slice=parse_duration(slice_))
-    spec.check()
     s = Site.open(site)
-    system = ImsSystem(s, buffers=buffers, policy=policy, checkpoint_interval=parse_duration(checkpoint))
+    preflight(s, dbdname, spec, buffers, policy.lower(), parse_duration(checkpoint))
+    system = ImsSystem(s, buffers=buffers, policy=policy.lower(), checkpoint_interval=parse_duration(checkpoint))
     for note in system.start():
         typer.echo(f"DLB596W emergency restart: {note}")
     wl = Workload(system, dbdname, spec)

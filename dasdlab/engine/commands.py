@@ -159,8 +159,12 @@ def execute(site, text: str, system=None, wait: float = 30.0) -> list[str]:
     recon = Recon.of_site(site.path, create=False)
     try:
         out = []
-        for name in cmd.names:
+        names = list(dict.fromkeys(n.upper() for n in cmd.names))
+        if len(names) != len(cmd.names):
+            raise ImsError("DLB026E", f"{cmd.label} names a database twice; name each database once.")
+        for name in names:  # every name is checked before any database changes state
             check(recon, cmd.verb, name)
+        for name in names:
             owner = recon.live_owner(name)
             if owner is None:
                 apply_offline(recon, cmd.verb, name, recon.last_time())

@@ -235,6 +235,8 @@ def image_copy_preflight(site, icein: Icein) -> int:
         for st in icein.statements:
             db = ImsDatabase.open(site, st.dbd, recon)
             db.require_loaded()
+            if st.ddn:
+                db.ddn(st.ddn)  # an unknown DDN is refused here, before IMS starts
             groups += 1 if st.ddn else len(db.dbds)
             owner = recon.live_owner(db.name)
             if owner is not None:

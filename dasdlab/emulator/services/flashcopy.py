@@ -379,7 +379,16 @@ class FlashCopyService:
                 continue
             if not key.startswith("FC"):
                 continue
-            rel = FlashCopyRelationship(self, key, rec)
+            try:
+                rel = FlashCopyRelationship(self, key, rec)
+                if rel.mode not in ("COPY", "NOCOPY"):
+                    raise ValueError(f"unknown mode {rel.mode!r}")
+                if not (isinstance(rel.source, str) and isinstance(rel.target, str)):
+                    raise TypeError("source and target must be volume serials")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                from dasdlab.emulator.services.store import damaged_record
+
+                raise damaged_record(self.store._rec(key), f"{type(e).__name__}: {e}") from None
             self._rels[key] = rel
             try:
                 self._open_bitmaps(rel)
@@ -949,7 +958,8 @@ class FlashCopyService:
             self._idfd = os.open(self.store.dir / ".FC.next", os.O_RDWR | os.O_CREAT, 0o644)
             raw = os.pread(self._idfd, 64, 0).strip()
             known = [int(k[2:]) for k in self.store.keys() if k.startswith("FC") and k[2:].isdigit()]
-            self._next = max([int(raw) if raw else 1] + [k + 1 for k in known])
+            # a counter a crash or a hand left unreadable is rebuilt from the records
+            self._next = max([int(raw) if raw.isdigit() else 1] + [k + 1 for k in known])
         n = self._next
         self._next += 1
         os.pwrite(self._idfd, f"{self._next:<20d}".encode(), 0)
