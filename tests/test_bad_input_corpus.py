@@ -827,3 +827,19 @@ def test_bad_input(c: Case, pristine, shared, tmp_path, capsys):
         f"stderr does not start with {c.msgid}...: {err[:400]!r}"
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"files changed or appeared: {changed[:6]}"
+
+
+def test_a_command_in_the_wrong_state_says_what_to_do_next(pristine, tmp_path, capsys):
+    w = tmp_path / "w"
+    sparse_copy(pristine, w)
+    site = str(w / "site")
+    assert run(["ims", "--site", site, "/DBR DB HDAMDB01"]) == 0
+    before = snapshot(w)
+    capsys.readouterr()
+    assert run(["ims", "--site", site, "/DBR DB HDAMDB01"]) == 8
+    err = capsys.readouterr().err
+    assert err.startswith("DLB571E") and "'/STA DB HDAMDB01' starts it again" in err
+    assert run(["hpic", "--site", site, str(FIX / "icein" / "standard.icein")]) == 8
+    err = capsys.readouterr().err
+    assert err.startswith("DLB027E") and "'/STA DB HDAMDB01' starts it" in err
+    assert snapshot(w) == before
