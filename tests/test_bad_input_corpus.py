@@ -726,7 +726,8 @@ for cid, args in (("rate-nan", ["--rate", "nan"]), ("rate-inf", ["--rate", "inf"
                   ("profile-file-missing", ["--profile-file", F + "/nothere.toml"]),
                   ("profile-file-binary", ["--profile-file", F + "/binary"]),
                   ("profile-file-dir", ["--profile-file", F + "/dir"])):
-    msgid = {"profile-file-binary": "DLB004E", "profile-file-dir": "DLB003E"}.get(cid, "DLB7")
+    msgid = {"profile-file-binary": "DLB004E", "profile-file-dir": "DLB003E", "slice-nan": "DLB002E",
+             "warmup-nan": "DLB002E", "cooldown-inf": "DLB002E", "duration-nan": "DLB002E"}.get(cid, "DLB7")
     case(f"bench-outage-{cid}", msgid, *OUT, *args)
 for name in PROFILES:
     case(f"bench-outage-profile-{name}", "DLB7", *OUT, "--profile-file", F + f"/prof-{name}.toml", "--profile",

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from dasdlab.cli.common import DURATION_HELP, parse_duration
 from dasdlab.cli.verdict import EXIT_CODES_HELP, AllowFailures, finish, method_problems
 
 app = typer.Typer(help="Benchmarks and outage scenarios. " + EXIT_CODES_HELP, no_args_is_help=True)
@@ -111,11 +112,12 @@ def outage(
     methods: Annotated[str, typer.Option(help="Comma-separated methods, or all: standard, cic, dump-cc, dump-vcc, "
                                               "fdump, copy-flashcopy, copy-snapshot, copy-timefinder.")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
-    slice_: Annotated[float, typer.Option("--slice", help="Workload time slice (modeled s).")] = 0.1,
-    warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 30.0,
-    cooldown: Annotated[float, typer.Option(help="Modeled s of workload after physical completion.")] = 10.0,
-    duration: Annotated[float | None, typer.Option(
-        help="Modeled s from the copy start to the media failure (default: the slowest method's estimate).")] = None,
+    slice_: Annotated[str, typer.Option("--slice", help=f"Workload time slice (modeled): {DURATION_HELP}.")] = "100ms",
+    warmup: Annotated[str, typer.Option(help=f"Workload before the copy starts (modeled): {DURATION_HELP}.")] = "30s",
+    cooldown: Annotated[str, typer.Option(help="Workload after physical completion (modeled).")] = "10s",
+    duration: Annotated[str | None, typer.Option(
+        help="Modeled time from the copy start to the media failure (default: the slowest method's estimate).")
+    ] = None,
     no_failure: Annotated[bool, typer.Option("--no-failure", help="Skip the media failure and recovery.")] = False,
     out: Annotated[Path, typer.Option(help="Results folder (Parquet, traces, plots).")] = Path("outage-out"),
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
@@ -136,8 +138,10 @@ def outage(
 
     spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
                         zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
-                        profile_file=str(profile_file) if profile_file else None, seed=seed, slice=slice_,
-                        warmup=warmup, cooldown=cooldown, duration=duration, failure=not no_failure)
+                        profile_file=str(profile_file) if profile_file else None, seed=seed, slice=parse_duration(slice_, "--slice"),
+                        warmup=parse_duration(warmup, "--warmup"), cooldown=parse_duration(cooldown, "--cooldown"),
+                        duration=None if duration is None else parse_duration(duration, "--duration"),
+                        failure=not no_failure)
     with bar("outage comparison", "/1000") as cb:
         result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites)
     if plots:

@@ -37,6 +37,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
     teach: Annotated[bool, typer.Option(help="Draw the teaching view of every method's track states.")] = True,
     allow_failures: Annotated[bool, AllowFailures] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON instead of the table.")] = False,
 ) -> None:
     """Compare the outage of every image copy method on one online database.
 
@@ -53,8 +54,9 @@ def demo(
     if out.is_dir() and sorted(p.name for p in out.iterdir()) == ["demo01.ckd"]:
         (out / "demo01.ckd").unlink()  # what the interim demo job left: ours to replace
     spec = ScenarioSpec(db_size=DB_SIZE, modeled_size=MODELED_SIZE, rate=RATE, skew="zipf", seed=seed)
-    typer.echo(f"DLB900I demo: the outage comparison of {len(spec.methods)} image copy methods on a "
-               f"{DB_SIZE} database modeled as {MODELED_SIZE}, under {RATE:,.0f} updates/s.")
+    if not json_:
+        typer.echo(f"DLB900I demo: the outage comparison of {len(spec.methods)} image copy methods on a "
+                   f"{DB_SIZE} database modeled as {MODELED_SIZE}, under {RATE:,.0f} updates/s.")
     with bar("outage comparison", "/1000") as cb:
         result = run_scenario(spec, out, progress=cb)
     caption = (default_caption(result) + " Why these figures: the emulated database is small so the job "
@@ -67,6 +69,12 @@ def demo(
 
         for m in result.methods:
             files += draw(out, m.name)
+    if json_:
+        from dasdlab.cli.common import print_json
+
+        print_json(result.as_json())
+        finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))
+        return
     print_result(result, caption)
     typer.echo(f"DLB901I results in {out}/: methods.parquet and timeline.parquet (for programs), "
                f"{', '.join(f.name for f in files[:2])} (outage per method, timeline per method)"

@@ -30,6 +30,30 @@ from dasdlab.cli import snap as snap_cli
 from dasdlab.cli import volume as volume_cli
 from dasdlab.cli import workload as workload_cli
 
+def _no_flag_metavars() -> None:
+    """typer 0.2x prints a type after every option, ``<bool>`` after flags too, which
+    reads as if a flag took a value: flags show none."""
+    import typer.core as core
+
+    show = core.TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else show(self, ctx)
+
+    core.TyperOption.display_type_rich = display_type_rich
+
+
+_no_flag_metavars()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dasdlab import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 app = typer.Typer(
     name="dasdlab",
     help="IBM 3390 DASD, storage copy services and IMS image copy, emulated.",
@@ -37,6 +61,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the dasdlab version and exit.")) -> None:
+    """IBM 3390 DASD, storage copy services and IMS image copy, emulated.
+
+    Exit status: 0 all ran and verified; 4 something failed or does not verify (named on
+    the last line); 8 error; 2 usage error.  Example: dasdlab site init mysite
+    """
+
+
 app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(site_cli.app, name="site")
