@@ -60,3 +60,18 @@ class CopyServiceError(DasdlabError):
 
 class ParseError(DasdlabError):
     """A control statement (DSS, DBD, ICEIN) that does not parse; names line and column."""
+
+
+def read_json_file(path, what: str):
+    """The JSON held by a file the program itself wrote (a DBD library entry, the
+    truth's meta record): a damaged one is refused with DLB005E naming it, not a raw
+    decoder error."""
+    import json
+    from pathlib import Path
+
+    raw = Path(path).read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DasdlabError("DLB005E", f"{what} {path} is damaged ({'empty' if not raw else e}); nothing was "
+                                      "changed. Restore it from a copy.") from None

@@ -14,7 +14,10 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Benchmarks and outage scenarios.", no_args_is_help=True)
+from dasdlab.cli.common import DURATION_HELP, parse_duration
+from dasdlab.cli.verdict import EXIT_CODES_HELP, AllowFailures, finish, method_problems
+
+app = typer.Typer(help="Benchmarks and outage scenarios. " + EXIT_CODES_HELP, no_args_is_help=True)
 
 
 def _num(v, unit: str = "") -> str:
@@ -111,27 +114,37 @@ def outage(
                                               "for every other copy service with fast replication "
                                               "('dasdlab services list').")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
-    slice_: Annotated[float, typer.Option("--slice", help="Workload time slice (modeled s).")] = 0.1,
-    warmup: Annotated[float, typer.Option(help="Modeled s of workload before the copy starts.")] = 30.0,
-    cooldown: Annotated[float, typer.Option(help="Modeled s of workload after physical completion.")] = 10.0,
-    duration: Annotated[float | None, typer.Option(
-        help="Modeled s from the copy start to the media failure (default: the slowest method's estimate).")] = None,
+    slice_: Annotated[str, typer.Option("--slice", help=f"Workload time slice (modeled): {DURATION_HELP}.")] = "100ms",
+    warmup: Annotated[str, typer.Option(help=f"Workload before the copy starts (modeled): {DURATION_HELP}.")] = "30s",
+    cooldown: Annotated[str, typer.Option(help="Workload after physical completion (modeled).")] = "10s",
+    duration: Annotated[str | None, typer.Option(
+        help="Modeled time from the copy start to the media failure (default: the slowest method's estimate).")
+    ] = None,
     no_failure: Annotated[bool, typer.Option("--no-failure", help="Skip the media failure and recovery.")] = False,
     out: Annotated[Path, typer.Option(help="Results folder (Parquet, traces, plots).")] = Path("outage-out"),
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
     keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     html: Annotated[bool, typer.Option("--html", help="Also write OUT/explorer.html (open it in a browser).")] = False,
+    allow_failures: Annotated[bool, AllowFailures] = False,
 ) -> None:
-    """Compare the outage of every image copy method on one online database."""
+    """Compare the outage of every image copy method on one online database.
+
+    Every copy is checked against the truth at its point in time, every recovery
+    against the committed content.
+
+    Example: dasdlab bench outage --db-size 1MiB --methods standard,dump-cc --out o
+    """
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
     from dasdlab.cli.common import print_json
     from dasdlab.cli.progress import bar
 
     spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
                         zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
-                        profile_file=str(profile_file) if profile_file else None, seed=seed, slice=slice_,
-                        warmup=warmup, cooldown=cooldown, duration=duration, failure=not no_failure)
+                        profile_file=str(profile_file) if profile_file else None, seed=seed, slice=parse_duration(slice_, "--slice"),
+                        warmup=parse_duration(warmup, "--warmup"), cooldown=parse_duration(cooldown, "--cooldown"),
+                        duration=None if duration is None else parse_duration(duration, "--duration"),
+                        failure=not no_failure)
     with bar("outage comparison", "/1000") as cb:
         result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites)
     if plots:
@@ -144,14 +157,12 @@ def outage(
         write_explorer(out)
     if json_:
         print_json(result.as_json())
-        return
-    print_result(result)
-    failed = [m.name for m in result.methods if m.status != "ok"]
-    typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
-               + (", outage.png, timeline.png" if plots else "") + (", explorer.html" if html else "")
-               + f" ({result.wall_s:.1f} wall s)")
-    if failed:
-        typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
+    else:
+        print_result(result)
+        typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
+                   + (", outage.png, timeline.png" if plots else "") + (", explorer.html" if html else "")
+                   + f" ({result.wall_s:.1f} wall s)")
+    finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))
 
 
 from dasdlab.cli.bench_extra import register as _register_extra  # noqa: E402 - bench sweep, bench teach

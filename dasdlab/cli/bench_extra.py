@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli.common import print_json
+from dasdlab.cli.verdict import AllowFailures, finish, row_problems
 
 #: result columns shown in the sweep table when a result has them (first found wins)
 OUTAGE_COLUMNS = ("outage_modeled_s", "outage_s")
@@ -28,27 +29,32 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Output folder (default: sweeps/GRIDNAME); running again resumes it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep summary as JSON.")] = False,
+    allow_failures: Annotated[bool, AllowFailures] = False,
 ) -> None:
     """Run every scenario of a grid on Dask; results in OUT/results/*.parquet.
 
-    Each combination of the grid's lists is a scenario, run in OUT/work/ID; run again to resume."""
+    Each combination of the grid's lists is a scenario, run in OUT/work/ID; run again to resume.
+    A scenario that failed or whose copy or recovery does not verify makes the exit status 4.
+
+    Example: dasdlab bench sweep --grid fixtures/grids/ci.toml --workers 0"""
     from dasdlab.bench.grid import load_grid
-    from dasdlab.bench.sweep import SweepError, load_results, run_sweep
+    from dasdlab.bench.sweep import load_results, run_sweep
     from dasdlab.cli.progress import bar
 
     g = load_grid(grid)
     out = out if out is not None else Path("sweeps") / g.name
     with bar(f"sweep {g.name}", "scenarios") as progress:
         rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress)
+    results = load_results(out)
     if as_json:
         print_json(rep.as_dict())
     else:
-        _table(load_results(out), g.varying, rep)
+        _table(results, g.varying, rep)
     if rep.failed:
         first_id, first_msg = rep.failed[0]
-        raise SweepError("DLB760E", f"{len(rep.failed)} of {rep.total} scenarios failed (first: {first_id}: "
-                                    f"{first_msg}); their rows in {out / 'results'} say why. Run the command "
-                                    "again to retry them.")
+        typer.echo(f"DLB760E {len(rep.failed)} of {rep.total} scenarios failed (first: {first_id}: {first_msg}); "
+                   f"their rows in {out / 'results'} say why. Run the command again to retry them.", err=True)
+    finish(row_problems(results.to_pylist()), "scenarios", allow_failures, rep.total)
 
 
 def _table(results, varying: list[str], rep) -> None:

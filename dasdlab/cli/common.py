@@ -104,6 +104,21 @@ def dataset_volume(args: list[str], site: Path | None, volser: str | None, writa
     return s.dataset_volume(dsn, writable=writable), dsn
 
 
+DURATION_HELP = "plain seconds or with a unit: 30s, 100ms, 2m, 1h"
+
+
+def parse_duration(text: str, option: str = "duration") -> float:
+    """Modeled seconds from ``30s``, ``100ms``, ``2m``, ``1h`` or ``12.5`` -- the one
+    duration syntax of every command.  A sign is kept, so that a negative duration
+    reaches the library's own check and its message id."""
+    import re
+
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(text).lower())
+    if not m:
+        raise typer.BadParameter(f"{option} {text!r} is not understood; write e.g. 30s, 100ms, 2m or 12.5 (seconds)")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2))
 

@@ -17,6 +17,10 @@ Args = Annotated[list[str], typer.Argument(help="PATH DSN, or just DSN with --si
 SiteOpt = Annotated[Optional[Path], typer.Option("--site", help=SITE_HELP)]
 
 
+#: what ``dataset alloc`` makes: sequential, direct and partitioned data sets
+ALLOC_DSORGS = ("PS", "DA", "PO")
+
+
 @app.command()
 def alloc(
     args: Args,
@@ -39,28 +43,45 @@ def alloc(
         raise typer.BadParameter("give exactly one of --tracks and --cylinders")
     from dasdlab.errors import DatasetError
 
+    if dsorg.upper() not in ALLOC_DSORGS:
+        raise DatasetError("DLB023E", f"--dsorg {dsorg} cannot be allocated here: give one of "
+                                      f"{', '.join(ALLOC_DSORGS)} (VSAM data sets are made by 'dasdlab db load').")
     po = dsorg.upper() == "PO"
     if po and not dir_blocks:
         raise DatasetError("DLB274E", "a PDS (--dsorg PO) needs --dir-blocks N (N >= 1).")
     if dir_blocks is not None and not po:
         raise DatasetError("DLB274E", "--dir-blocks applies only to --dsorg PO.")
-    vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
     unit, qty = ("TRK", tracks) if tracks is not None else ("CYL", cylinders)
-    if po:
-        from dasdlab.emulator.pds import check_directory_fits
+    attrs = dict(dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen, unit=unit, primary=qty,
+                 secondary=secondary)
 
-        check_directory_fits(vol, dir_blocks, qty * (vol.heads if unit == "CYL" else 1))
-    entry = vol.vtoc.allocate(dsn, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize, keylen=keylen,
-                              unit=unit, primary=qty, secondary=secondary)
+    def directory_fits(vol) -> None:
+        if po:
+            from dasdlab.emulator.pds import check_directory_fits
+
+            check_directory_fits(vol, dir_blocks, qty * (vol.heads if unit == "CYL" else 1))
+
+    if site is not None:
+        # through the site: the catalog is checked before the VTOC gets a DSCB
+        from dasdlab.emulator.site import Site
+
+        if len(args) != 1:
+            raise typer.BadParameter("with --site, give only the DSN")
+        if not volser:
+            raise typer.BadParameter("--volser is needed to allocate a data set in a site")
+        s = Site.open(site)
+        vol = s.volume(volser, writable=True)
+        directory_fits(vol)
+        entry = s.allocate(args[0], volser, **attrs)
+    else:
+        vol, dsn = dataset_volume(args, site, volser, writable=True, new=True)
+        directory_fits(vol)
+        entry = vol.vtoc.allocate(dsn, **attrs)
     if po:
         from dasdlab.emulator.pds import initialize_directory
 
         initialize_directory(vol, entry.dsn, dir_blocks)
         entry = vol.vtoc.get(entry.dsn)
-    if site is not None:
-        from dasdlab.emulator.site import Site
-
-        Site.open(site).catalog.add(entry.dsn, vol.volser)
     typer.echo(f"DLB240I {entry.dsn} allocated on {vol.volser}: {entry.tracks(vol.heads)} tracks "
                f"in {len(entry.extents)} extent(s).")
 

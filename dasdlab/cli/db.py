@@ -37,8 +37,12 @@ def load(
     size: Annotated[str, typer.Option(help="Total size, split across the data set groups: 64MiB, 2GiB, ...")] = "64MiB",
     seed: Annotated[int, typer.Option(help="Seed of the generated segment data.")] = 1,
     volser: Annotated[Optional[str], typer.Option(help="Put every data set on this volume.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print what was loaded as JSON.")] = False,
 ) -> None:
-    """Allocate, format and fill the database's data sets."""
+    """Allocate, format and fill the database's data sets.
+
+    Example: dasdlab db load --site mysite HDAMDB01 --size 4MiB
+    """
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.database import load as load_db, parse_size
@@ -48,6 +52,12 @@ def load(
     with bar(f"loading {dbdname.upper()}", "tracks") as cb:
         res = load_db(s, dbdname, nbytes, seed, volser=volser, progress=cb)
     s.close()
+    if json_:
+        from dasdlab.cli.common import print_json
+
+        print_json({"dbd": res.dbd, "bytes": res.bytes, "seconds": res.seconds, "mib_per_s": res.mib_per_s,
+                    "seed": seed, "groups": res.groups})
+        return
     for g in res.groups:
         typer.echo(f"  {g['ddn']:<8} {g['dsn']:<26} {g['volser']:<6} {g['dsorg']:<5} {g['nblocks']:>9} x "
                    f"{g['block_size']} in {g['tracks']} tracks")
@@ -60,8 +70,12 @@ def verify(
     dbdname: Annotated[str, typer.Argument(help="Database name.")],
     site: SiteOpt,
     ddn: Annotated[Optional[str], typer.Option(help="Check only this DBDS.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="The report as JSON (exit status as without).")] = False,
 ) -> None:
-    """Check that DASD plus the logged changes not yet on DASD equal the committed content."""
+    """Check that DASD plus the logged changes not yet on DASD equal the committed content.
+
+    Example: dasdlab db verify --site mysite HDAMDB01
+    """
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.verify import check, verify as verify_db
@@ -69,6 +83,15 @@ def verify(
     s = Site.open(site)
     with bar(f"verifying {dbdname.upper()}", "blocks") as cb:
         rep = verify_db(s, dbdname, ddn, progress=cb)
+    if json_:
+        from dataclasses import asdict
+
+        from dasdlab.cli.common import print_json
+
+        print_json({**asdict(rep), "ok": rep.ok})
+        if not rep.ok:
+            raise typer.Exit(8)
+        return
     for note in rep.notes:
         typer.echo(f"DLB594W {note}")
     for r in rep.results:

@@ -25,6 +25,8 @@ from typing import Annotated
 
 import typer
 
+from dasdlab.cli.verdict import AllowFailures, finish, method_problems
+
 DB_SIZE = "32MiB"
 MODELED_SIZE = "16GiB"
 RATE = 2000.0
@@ -34,8 +36,13 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's results and pictures.")] = Path("demo-out"),
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
     teach: Annotated[bool, typer.Option(help="Draw the teaching view of every method's track states.")] = True,
+    allow_failures: Annotated[bool, AllowFailures] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON instead of the table.")] = False,
 ) -> None:
-    """Compare the outage of every image copy method on one online database."""
+    """Compare the outage of every image copy method on one online database.
+
+    Example: dasdlab demo --out demo-out
+    """
     import time
 
     from dasdlab.bench.plots import write_plots
@@ -47,8 +54,9 @@ def demo(
     if out.is_dir() and sorted(p.name for p in out.iterdir()) == ["demo01.ckd"]:
         (out / "demo01.ckd").unlink()  # what the interim demo job left: ours to replace
     spec = ScenarioSpec(db_size=DB_SIZE, modeled_size=MODELED_SIZE, rate=RATE, skew="zipf", seed=seed)
-    typer.echo(f"DLB900I demo: the outage comparison of {len(spec.methods)} image copy methods on a "
-               f"{DB_SIZE} database modeled as {MODELED_SIZE}, under {RATE:,.0f} updates/s.")
+    if not json_:
+        typer.echo(f"DLB900I demo: the outage comparison of {len(spec.methods)} image copy methods on a "
+                   f"{DB_SIZE} database modeled as {MODELED_SIZE}, under {RATE:,.0f} updates/s.")
     with bar("outage comparison", "/1000") as cb:
         result = run_scenario(spec, out, progress=cb)
     caption = (default_caption(result) + " Why these figures: the emulated database is small so the job "
@@ -61,12 +69,15 @@ def demo(
 
         for m in result.methods:
             files += draw(out, m.name)
+    if json_:
+        from dasdlab.cli.common import print_json
+
+        print_json(result.as_json())
+        finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))
+        return
     print_result(result, caption)
-    failed = [m.name for m in result.methods if m.status != "ok"]
     typer.echo(f"DLB901I results in {out}/: methods.parquet and timeline.parquet (for programs), "
                f"{', '.join(f.name for f in files[:2])} (outage per method, timeline per method)"
                + (f", teach-METHOD.png (track states, {len(files) - 2} pictures)" if teach else "")
                + f"; {time.perf_counter() - w0:.0f} s wall.")
-    if failed:
-        typer.echo(f"DLB902W methods that failed: {', '.join(failed)}", err=True)
-        raise typer.Exit(4)
+    finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))

@@ -14,6 +14,18 @@ import typer
 
 from dasdlab.cli.common import print_json
 
+def _has_statement(text: str) -> bool:
+    """Anything but blanks and /* comments */."""
+    import re
+
+    return bool(re.sub(r"/\*.*?\*/", " ", text, flags=re.S).strip())
+
+
+def _is_error(line: str) -> bool:
+    word = line.split(maxsplit=1)[0] if line.strip() else ""
+    return len(word) == 7 and word.startswith("DLB") and word[-1] in "ES"
+
+
 def dss(
     statement: Annotated[Optional[str], typer.Argument(help="The statement(s); or give --file.")] = None,
     site: Annotated[Path, typer.Option("--site", help="The site folder.")] = ...,
@@ -28,7 +40,13 @@ def dss(
 
     if (statement is None) == (file is None):
         raise typer.BadParameter("give the statement text or --file, not both")
-    text = statement if file is None else file.read_text()
+    text = statement if file is None else file.read_bytes().decode("utf-8")
+    if not _has_statement(text):
+        from dasdlab.errors import ParseError
+
+        where = f"{file} holds" if file is not None else "the command line holds"
+        raise ParseError("DLB022E", f"{where} no DFSMSdss statement (only blanks or comments); give one, e.g. "
+                                    "'DUMP DATASET(INCLUDE(MY.DATA)) OUTDSN(MY.DUMP)'.")
     events = []
     s = Site.open(site)
     with bar("copying", "tracks") as progress:
@@ -41,6 +59,7 @@ def dss(
                                 "time": e.time, "tracks": e.tracks} for e in events]})
     else:
         for line in report.lines:
-            typer.echo(line)
+            # the lines that say what went wrong go where errors go
+            typer.echo(line, err=_is_error(line))
     if report.rc:
         raise typer.Exit(report.rc)

@@ -2,8 +2,16 @@
 (restore a DBDS from its image copy, then apply the log).
 
 Both run an IMS subsystem of their own for the site (one per site at a time), so they
-refuse a database another live process holds online: DLB680E and DLB665E.  Return
-codes of ``hpic``: 0 when every copy was made, 4 when some failed, 8 when none was.
+refuse a database another live process holds online: DLB680E and DLB665E.
+
+Both check what they made against the truth (:mod:`dasdlab.engine.truth`): ``hpic``
+compares every copy with the database at its point in time
+(:func:`dasdlab.engine.icverify.verify_report`), ``recover`` compares every DBDS it
+restored with the committed content at the recovery point
+(:func:`dasdlab.engine.verify.check_recovery`).  Return codes of ``hpic``: 0 when
+every copy was made and verified, 4 when some failed or do not verify, 8 when none was;
+of ``recover``: 0 when it verified, 4 when it ran but does not verify (DLB013E), 8 when
+it could not run.
 """
 
 from __future__ import annotations
@@ -45,12 +53,20 @@ def hpic(
     json_: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
 ) -> None:
     """Make image copies as the ICEIN statements say; report method, hold window,
-    logical and physical completion (modeled seconds), outputs and RECON type."""
+    logical and physical completion (modeled seconds), outputs and RECON type, and
+    whether each copy equals the database at its point in time.
+
+    Exit status: 0 every copy made and verified; 4 some failed or do not verify; 8 none made.
+
+    Example: dasdlab hpic fixtures/icein/standard.icein --site site
+    """
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.hpic import batch_job, return_code
     from dasdlab.engine.icein import parse_file
     from dasdlab.engine.timemodel import get_profile
+
+    from dasdlab.engine.icverify import verify_report
 
     icein = parse_file(icein_file)
     prof = get_profile(profile)
@@ -58,14 +74,26 @@ def hpic(
     try:
         with bar("image copy", "data set groups") as cb:
             reports = batch_job(s, icein, prof, progress=cb)
+        # every copy made is compared with the truth at its point in time
+        checks = [verify_report(s, r) for r in reports]
     finally:
         s.close()
-    rc = return_code(reports)
-    ok = sum(r.status == "ok" for r in reports)
+    good = [r.status == "ok" and all(c.verified for c in ch) for r, ch in zip(reports, checks)]
+    ok = sum(good)
+    rc = 0 if ok == len(reports) else 4 if ok else 8
     if json_:
-        print_json({"profile": prof.name, "rc": rc, "reports": [r.as_dict() for r in reports]})
+        docs = []
+        for r, ch, g in zip(reports, checks, good):
+            d = r.as_dict()
+            d["verified"] = bool(g)
+            d["checks"] = [{"dsn": c.dsn, "copy": c.copy, "clean": c.clean, "blocks": c.blocks,
+                            "differing_blocks": c.differing, "point_seq": c.point_seq, "point_time": c.point_time,
+                            "verified": c.verified} for c in ch]
+            docs.append(d)
+        print_json({"profile": prof.name, "rc": rc, "reports": docs})
         raise typer.Exit(rc)
-    for r in reports:
+    unverified = []
+    for r, ch in zip(reports, checks):
         head = f"{r.kind} line {r.line} {r.dbd}.{r.ddn}"
         if r.status != "ok":
             typer.echo(f"DLB683E {head}: copy FAILED: {r.message}")
@@ -81,7 +109,18 @@ def hpic(
             typer.echo(f"  IC{o['copy']} {o['dsn']} on {o['volser']}, format {o['format']}")
         typer.echo(f"  RECON {r.recon_type}" + (f" image {r.image_id}" if r.image_id is not None else
                                                 " (not registered, DBRC=N)"))
-    typer.echo(f"DLB684I {ok} of {len(reports)} image copies made; return code {rc}")
+        for c in ch:
+            point = (f"its point in time (log seq {c.point_seq})" if c.clean else
+                     f"the end of the copy ({c.point_time:.3f} s) with the log applied (fuzzy copy)")
+            if c.verified:
+                typer.echo(f"DLB010I {head}: IC{c.copy} {c.dsn} equals the database at {point}: "
+                           f"{c.blocks} blocks verified")
+            else:
+                typer.echo(f"DLB011E {head}: IC{c.copy} {c.dsn} does NOT equal the database at {point}: "
+                           f"{c.differing} of {c.blocks} blocks differ")
+                unverified.append(f"IC{c.copy} {c.dsn}")
+    typer.echo(f"DLB684I {ok} of {len(reports)} image copies made and verified; return code {rc}"
+               + (f" (not verified: {', '.join(unverified)})" if unverified else ""))
     raise typer.Exit(rc)
 
 
@@ -116,12 +155,20 @@ def recover(
         help="DATA_MOVER that copies a Fast Recovery copy back: ADRDSSU or EMCSNAP (default: the "
              "one that made it).")] = None,
 ) -> None:
-    """Restore the newest usable image copy, then apply the log (to the end, or --to).
-    A database recovered --to a point in time stays stopped until it is image-copied."""
+    """Restore the newest usable image copy, then apply the log (to the end, or --to),
+    and check the result against the committed content at that point.  A database
+    recovered --to a point in time stays stopped until it is image-copied.
+
+    Exit status: 0 recovered and verified; 4 recovered but does not verify (DLB013E);
+    8 could not recover.
+
+    Example: dasdlab recover HDAMDB01 --site site
+    """
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.site import Site
     from dasdlab.engine.recovery import recover as recover_db
     from dasdlab.engine.timemodel import get_profile
+    from dasdlab.engine.verify import check_recovery
 
     when = _parse_time(to)
     prof = get_profile(profile)
@@ -130,10 +177,18 @@ def recover(
         with bar(f"recovering {dbdname.upper()}", "steps") as cb:
             rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
                              data_mover=data_mover.upper() if data_mover else None)
+        checks = check_recovery(s, rep)
     finally:
         s.close()
+    bad = [c for c in checks if not c.verified]
     if json_:
-        print_json(rep.as_dict())
+        doc = rep.as_dict()
+        doc["verified"] = not bad
+        doc["checks"] = [{"ddn": c.ddn, "blocks": c.blocks, "mismatched_blocks": c.mismatched_blocks,
+                          "first_mismatch": c.first_mismatch, "verified": c.verified} for c in checks]
+        print_json(doc)
+        if bad:
+            raise typer.Exit(4)
         return
     for note in rep.notes:
         typer.echo(f"DLB692W {note}")
@@ -153,3 +208,13 @@ def recover(
     typer.echo(f"DLB691I database {rep.dbd} recovered to {point}: modeled {rep.modeled_total:.3f} s ({phases}), "
                f"wall {rep.wall_total:.3f} s; "
                + ("started again" if rep.restarted else f"left stopped (/STA DB {rep.dbd} starts it)"))
+    for c in checks:
+        if c.verified:
+            typer.echo(f"DLB012I {rep.dbd}.{c.ddn} equals the committed content at {point}: {c.blocks} blocks "
+                       "verified")
+    if bad:
+        c = bad[0]
+        typer.echo(f"DLB013E recovery of {rep.dbd} does not verify: {', '.join(b.ddn for b in bad)} differ from the "
+                   f"committed content at {point} ({c.ddn}: {c.mismatched_blocks} of {c.blocks} blocks, first at "
+                   f"block {c.first_mismatch[0]} offset {c.first_mismatch[1]}).", err=True)
+        raise typer.Exit(4)

@@ -2,11 +2,15 @@
 
 Errors with a message id (:class:`dasdlab.errors.DasdlabError`) are printed as
 ``DLBnnnE text`` on stderr and end the command with return code 8; usage errors end it
-with 2 (typer's convention).
+with 2 (typer's convention) and carry the message id DLB002E.  No traceback reaches a
+user: a file the system cannot open is DLB003E, a binary file where text belongs
+DLB004E, and anything else unexpected DLB008S (a bug; ``DASDLAB_TRACEBACK=1`` shows
+where).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -28,6 +32,30 @@ from dasdlab.cli import snap as snap_cli
 from dasdlab.cli import volume as volume_cli
 from dasdlab.cli import workload as workload_cli
 
+def _no_flag_metavars() -> None:
+    """typer 0.2x prints a type after every option, ``<bool>`` after flags too, which
+    reads as if a flag took a value: flags show none."""
+    import typer.core as core
+
+    show = core.TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else show(self, ctx)
+
+    core.TyperOption.display_type_rich = display_type_rich
+
+
+_no_flag_metavars()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dasdlab import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 app = typer.Typer(
     name="dasdlab",
     help="IBM 3390 DASD, storage copy services and IMS image copy, emulated.",
@@ -35,6 +63,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the dasdlab version and exit.")) -> None:
+    """IBM 3390 DASD, storage copy services and IMS image copy, emulated.
+
+    Exit status: 0 all ran and verified; 4 something failed or does not verify (named on
+    the last line); 8 error; 2 usage error.  Example: dasdlab site init mysite
+    """
+
+
 app.add_typer(volume_cli.app, name="volume")
 app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(pds_cli.app, name="pds")
@@ -71,6 +109,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _usage(e) -> None:
+    """A usage error as every other error: its message id first, then the usage line
+    and where to find help."""
+    typer.echo(f"DLB002E {e.format_message()}", err=True)
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (also used by the tests in-process)."""
     from dasdlab.errors import DasdlabError
@@ -78,6 +126,8 @@ def run(argv: list[str] | None = None) -> int:
     # typer >= 0.23 ships its own copy of click, whose exceptions are not the click
     # package's: take the classes from typer itself.
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    site_mod = sys.modules.get("dasdlab.emulator.site")
+    before = site_mod.Site.open_sites() if site_mod else []
     try:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
@@ -88,13 +138,30 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         code = e.exit_code
     except usage_error as e:
-        e.show()
+        _usage(e)
         code = e.exit_code
     except typer.Abort:
         typer.echo("DLB001E interrupted.", err=True)
         code = 130
     except BrokenPipeError:
         code = 0
+    except OSError as e:  # a file that is missing, a folder where a file should be, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        typer.echo(f"DLB003E{where}: {e.strerror or e}.", err=True)
+        code = 8
+    except UnicodeDecodeError as e:
+        typer.echo(f"DLB004E an input file is not text ({e.reason} at byte {e.start}); give a text file "
+                   "(ASCII or UTF-8).", err=True)
+        code = 8
+    except Exception as e:  # a bug: say so in one line, the traceback only on request
+        if os.environ.get("DASDLAB_TRACEBACK"):
+            raise
+        typer.echo(f"DLB008S internal error: {type(e).__name__}: {e}. This is a bug in dasdlab; please report "
+                   "it with the command line (DASDLAB_TRACEBACK=1 shows the traceback).", err=True)
+        code = 12
+    finally:
+        if "dasdlab.emulator.site" in sys.modules:  # the sites this command opened, not the caller's
+            sys.modules["dasdlab.emulator.site"].Site.close_all(keep=before)
     if argv is None:
         sys.exit(code)
     return code

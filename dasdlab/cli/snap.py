@@ -112,7 +112,13 @@ def pool(site: SiteOpt,
     from dasdlab.emulator.site import Site
 
     s = Site.open(site)
-    p = s.subsystem(subsystem).pool
+    sub = s.subsystem(subsystem)
+    p = getattr(sub, "pool", None)
+    if p is None:
+        from dasdlab.errors import CopyServiceError
+
+        raise CopyServiceError("DLB024E", f"subsystem {subsystem} keeps its tracks in place: it has no track pool "
+                                          "(only RVA-like subsystems have one).")
     trimmed = p.trim() if trim else 0
     st = p.stats()
     st["trimmed"] = trimmed

@@ -110,14 +110,27 @@ def info(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt 
 
 
 @app.command()
-def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None) -> None:
-    """Verify header, track formats, VTOC and extents; exit 0 only when sound."""
+def check(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
+          json_: Annotated[bool, typer.Option("--json", help="The report as JSON (exit status as without).")] = False
+          ) -> None:
+    """Verify header, track formats, VTOC and extents; exit 0 only when sound.
+
+    Example: dasdlab volume check vol1.ckd
+    """
     from dasdlab.cli.progress import bar
     from dasdlab.emulator.check import check_volume
 
     vol = _open(target, site, sf, sf_args)
     with bar("checking tracks", "tracks") as progress:
         report = check_volume(vol, progress)
+    if json_:
+        from dasdlab.cli.common import print_json
+
+        print_json({"target": target, "sound": report.sound, "tracks_checked": report.tracks_checked,
+                    "datasets": len(vol.vtoc.datasets) if report.sound else None, "problems": report.problems})
+        if report.problems:
+            raise typer.Exit(8)
+        return
     for p in report.problems:
         typer.echo(f"DLB150E {p}", err=True)
     if report.problems:

@@ -10,11 +10,20 @@ so that no benchmark times a compilation.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from dasdlab.cli.verdict import AllowFailures, finish, method_problems
 
-def warmup() -> None:
-    """Compile and cache the numba kernels (a tiny run of every copy method)."""
+
+def warmup(allow_failures: Annotated[bool, AllowFailures] = False) -> None:
+    """Compile and cache the numba kernels (a tiny run of every copy method).
+
+    A method that fails has not compiled its kernels: the run exits 4 and says which.
+
+    Example: dasdlab warmup
+    """
     import tempfile
     import time
 
@@ -24,7 +33,8 @@ def warmup() -> None:
     spec = ScenarioSpec(db_size="1MiB", rate=200.0, warmup=1.0, cooldown=1.0, seed=1)
     with tempfile.TemporaryDirectory(prefix="dasdlab-warmup-") as d:
         res = run_scenario(spec, d, write=False)
-    bad = [m.name for m in res.methods if m.status != "ok"]
-    if bad:
-        typer.echo(f"DLB903W warm-up methods did not complete: {', '.join(bad)}", err=True)
+    problems = method_problems(res.methods)
+    if problems:
+        typer.echo(f"DLB903W warm-up methods did not complete: {', '.join(problems)}", err=True)
     typer.echo(f"DLB902I numba kernels compiled and cached ({time.perf_counter() - t0:.1f} s).")
+    finish(problems, "warm-up methods", allow_failures, len(res.methods))

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS datasets (
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        from dasdlab.emulator.sqlfile import connect
+
+        self._db = connect(self.path, "the site catalog", {"datasets"}, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 

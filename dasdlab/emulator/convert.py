@@ -131,22 +131,20 @@ def write_shadow(
 
 
 def _create(dst: Path, body: Callable[[int], ConvertResult]) -> ConvertResult:
+    """Write a new image through ``body(fd)``; it appears as ``dst`` only when complete
+    (:mod:`dasdlab.emulator.newfile`)."""
+    from dasdlab.emulator.newfile import new_file
+
+    exists = ImageError("DLB180E", f"{dst} already exists; dasdlab will not overwrite it.")
     try:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileExistsError:
-        raise ImageError("DLB180E", f"{dst} already exists; dasdlab will not overwrite it.") from None
-    try:
-        try:
-            result = body(fd)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with new_file(dst, exists) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                result = body(fd)
+            finally:
+                os.close(fd)
     except OSError as e:
-        dst.unlink(missing_ok=True)
         raise ImageError("DLB183E", f"writing {dst} failed: {e.strerror or e}.") from None
-    except BaseException:
-        dst.unlink(missing_ok=True)
-        raise
     return result
 
 

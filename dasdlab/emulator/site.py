@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +42,22 @@ class SiteError(DasdlabError):
     """A site folder that is missing, damaged, or asked for something it does not have."""
 
 
+#: sites opened and not yet closed (weakly: a dropped Site closes itself by being collected)
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+def _check_config(cfg: Path, config: dict) -> None:
+    """The shape every reader of site.json relies on, checked once at open."""
+    subs, vols = config.get("subsystems"), config.get("volumes", {})
+    ok = (isinstance(subs, dict) and all(isinstance(v, dict) and isinstance(v.get("kind"), str)
+                                         and isinstance(v.get("settings", {}), dict) for v in subs.values())
+          and isinstance(vols, dict) and all(isinstance(v, dict) and isinstance(v.get("file", v.get("ftd")), str)
+                                             and v.get("subsystem") in subs for v in vols.values()))
+    if not ok:
+        raise SiteError("DLB006E", f"{cfg} is damaged: its subsystems or volumes are not what a site holds; "
+                                   "nothing was changed. Restore it from a copy.")
+
+
 class Site:
     """An open site.  One instance per process; subsystems and volumes are cached."""
 
@@ -50,6 +67,7 @@ class Site:
         self.clock = clock if clock is not None else ModeledClock()
         self._catalog: Catalog | None = None
         self._subsystems: dict[str, Subsystem] = {}
+        _OPEN.add(self)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -79,11 +97,14 @@ class Site:
         if not cfg.is_file():
             raise SiteError("DLB301E", f"{path} is not a dasdlab site (no site.json); create one with 'dasdlab site init'.")
         try:
-            config = json.loads(cfg.read_text())
+            config = json.loads(cfg.read_bytes().decode("utf-8"))
         except json.JSONDecodeError as e:
             raise SiteError("DLB302E", f"{cfg} is damaged: {e.msg} at line {e.lineno}.") from None
-        if config.get("format") != FORMAT:
+        except UnicodeDecodeError:
+            raise SiteError("DLB302E", f"{cfg} is damaged: it is not text.") from None
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise SiteError("DLB302E", f"{cfg} is not a dasdlab site configuration.")
+        _check_config(cfg, config)
         return cls(path, config, clock)
 
     @contextmanager
@@ -212,8 +233,25 @@ class Site:
             sub.tick(self.clock.now())
 
     def close(self) -> None:
-        for sub in self._subsystems.values():
+        _OPEN.discard(self)
+        subs, self._subsystems = self._subsystems, {}
+        for sub in subs.values():
             sub.close()
         if self._catalog is not None:
             self._catalog.close()
             self._catalog = None
+
+    @staticmethod
+    def open_sites() -> list[Site]:
+        return list(_OPEN)
+
+    @staticmethod
+    def close_all(keep=()) -> None:
+        """Close every site this process still has open (except ``keep``): a command
+        that ends with an error must not leave a pool marked in use (``pool.dirty``)."""
+        keep = {id(k) for k in keep}
+        for site in [x for x in _OPEN if id(x) not in keep]:
+            try:
+                site.close()
+            except Exception:  # closing after an error: the first error is the one to report
+                pass

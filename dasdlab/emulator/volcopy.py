@@ -116,7 +116,8 @@ def copy_volume(src: str | os.PathLike, dst: str | os.PathLike,
     if dst.exists():
         vol.close()
         raise ImageError("DLB117E", f"{dst} already exists; dasdlab will not overwrite it.")
-    created = False
+    from dasdlab.emulator.newfile import new_file
+
     try:
         geo = vol.geometry
         size = DEVHDR_LEN + vol.ntracks * vol.slot
@@ -139,8 +140,9 @@ def copy_volume(src: str | os.PathLike, dst: str | os.PathLike,
                 progress(done, total)
 
         done = 0
-        with open(dst, "xb") as out:
-            created = True
+        exists = ImageError("DLB117E", f"{dst} already exists; dasdlab will not overwrite it.")
+        # written under a temporary name: a killed copy never leaves a partial image as dst
+        with new_file(dst, exists) as tmp, open(tmp, "xb") as out:
             out.write(hdr.pack())
             out.truncate(size)
             for path, tracks, sel, used, first in work:
@@ -148,10 +150,6 @@ def copy_volume(src: str | os.PathLike, dst: str | os.PathLike,
                     done += _copy_tracks(tracks, inp.fileno(), sel, used, out.fileno(),
                                          first * vol.slot, report)
                 state["base"] = done
-    except BaseException:
-        if created:
-            dst.unlink(missing_ok=True)
-        raise
     finally:
         vol.close()
     return done

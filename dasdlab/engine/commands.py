@@ -56,11 +56,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     RELEASE: (frozenset({"QUIESCED"}), "ONLINE"),
 }
 _WRONG = {
-    DBR: ("DLB571E", "is already stopped (/DBR)"),
+    DBR: ("DLB571E", "is already stopped (/DBR); '/STA DB {name}' starts it again"),
     DBD: ("DLB572E", "is {state}; /DBD applies to an online database"),
     STA: ("DLB574E", "is already started"),
-    QUIESCE: ("DLB576E", "is {state}; only an online database can be quiesced"),
-    QUIESCE_HOLD: ("DLB576E", "is {state}; only an online database can be quiesced"),
+    QUIESCE: ("DLB576E", "is {state}; only an online database can be quiesced ('/STA DB {name}' first)"),
+    QUIESCE_HOLD: ("DLB576E", "is {state}; only an online database can be quiesced ('/STA DB {name}' first)"),
     RELEASE: ("DLB577E", "is {state}, not quiesced; there is nothing to release"),
 }
 _SLASH = {"DBR": DBR, "DBRECOVERY": DBR, "DBD": DBD, "DBDUMP": DBD, "STA": STA, "START": STA}
@@ -120,7 +120,7 @@ def check(recon: Recon, verb: str, name: str) -> tuple[str, str]:
         msgid, what = _WRONG[verb]
         if verb == DBD and state == "STOPPED":
             msgid, what = "DLB573E", "is stopped (/DBR); start it with /STA before /DBD"
-        raise ImsError(msgid, f"database {db['dbd']} {what.format(state=state)}.")
+        raise ImsError(msgid, f"database {db['dbd']} {what.format(state=state, name=db['dbd'])}.")
     if verb in (STA, RELEASE):
         recov = [r["ddn"] for r in recon.dbds(name) if r["recov"]]
         if recov and verb == STA:
@@ -164,8 +164,12 @@ def execute(site, text: str, system=None, wait: float = 30.0) -> list[str]:
     recon = Recon.of_site(site.path, create=False)
     try:
         out = []
-        for name in cmd.names:
+        names = list(dict.fromkeys(n.upper() for n in cmd.names))
+        if len(names) != len(cmd.names):
+            raise ImsError("DLB026E", f"{cmd.label} names a database twice; name each database once.")
+        for name in names:  # every name is checked before any database changes state
             check(recon, cmd.verb, name)
+        for name in names:
             owner = recon.live_owner(name)
             if owner is None:
                 apply_offline(recon, cmd.verb, name, recon.last_time())

@@ -110,7 +110,12 @@ class ImsDatabase:
         finally:
             if own:
                 recon.close()
-        dbd = Dbd.from_json((dbdlib(site.path) / f"{info['dbd']}.json").read_text())
+        import json
+
+        from dasdlab.errors import read_json_file
+
+        path = dbdlib(site.path) / f"{info['dbd']}.json"
+        dbd = Dbd.from_json(json.dumps(read_json_file(path, "the DBD library entry")))
         dbds = [Dbds(dbd.name, r["idx"], r["ddn"], r["dsn"], r["dsorg"], r["block_size"], r["volser"],
                      r["nblocks"], bool(r["recov"]), block_layout(dbd, dbd.groups[r["idx"]]), site)
                 for r in rows]

@@ -411,7 +411,14 @@ def image_copy_preflight(site, icein: Icein) -> int:
         for st in icein.statements:
             db = ImsDatabase.open(site, st.dbd, recon)
             db.require_loaded()
+            if st.ddn:
+                db.ddn(st.ddn)  # an unknown DDN is refused here, before IMS starts
             groups += 1 if st.ddn else len(db.dbds)
+            if recon.db(db.name)["state"] == "STOPPED":
+                # the copy processes stop and start the database themselves
+                raise HpicError("DLB027E", f"database {db.name} is stopped (/DBR); '/STA DB {db.name}' starts it, "
+                                           "then run the image copy again (it holds the database itself as long "
+                                           "as its method needs).")
             owner = recon.live_owner(db.name)
             if owner is not None:
                 raise HpicError("DLB680E", f"database {db.name} is online in {owner['ssid']} (process "

@@ -57,3 +57,63 @@ def check_copy(site, truth, ddn: str, blocks: np.ndarray, run_seq: int, clean: b
         return CopyCheck(clean, int(blocks.shape[0]), int(max(blocks.shape[0], expect.shape[0])))
     differing = int((expect != blocks).any(axis=1).sum())
     return CopyCheck(clean, int(blocks.shape[0]), differing)
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One output data set of an image copy run checked against the truth."""
+
+    dsn: str
+    copy: int  # 1 = IC1, 2 = IC2
+    clean: bool
+    blocks: int
+    differing: int
+    point_seq: int | None  # the truth's sequence point the copy was compared with (clean)
+    point_time: float | None  # ... or the modeled time (fuzzy: copy plus log to its end)
+
+    @property
+    def verified(self) -> bool:
+        return self.differing == 0
+
+
+def verify_report(site, rep) -> list[OutputCheck]:
+    """Check every output of a finished copy (a :class:`dasdlab.engine.hpic.CopyReport`)
+    against the truth: a clean copy must equal the committed content at its point in
+    time; a fuzzy copy, with the change records from its purge point to its end applied
+    (after images are idempotent), must equal the committed content at its end."""
+    from dasdlab.engine.kernels import apply_changes
+    from dasdlab.engine.log import CHANGE, LogReader, changeset
+    from dasdlab.engine.recon import FUZZY_TYPES, Recon
+    from dasdlab.engine.truth import Truth
+
+    if rep.status != "ok" or not rep.outputs:
+        return []
+    clean = rep.recon_type not in FUZZY_TYPES
+    truth = Truth(site.path, rep.dbd)
+    out = []
+    try:
+        for o in rep.outputs:
+            blocks = read_copy(site, o["dsn"], o["format"], rep.blocks)
+            if clean:
+                chk = check_copy(site, truth, rep.ddn, blocks, rep.run_seq, clean=True)
+                out.append(OutputCheck(o["dsn"], int(o["copy"]), True, chk.blocks, chk.differing, rep.run_seq, None))
+                continue
+            recon = Recon.of_site(site.path)
+            try:
+                img = next((i for i in recon.images(rep.dbd, rep.ddn) if i["id"] == rep.image_id), None)
+                since = int(img["purge_seq"] or 0) + 1 if img is not None else 1  # DBRC=N: the whole log
+                end = float(img["stop_time"]) if img is not None and img["stop_time"] is not None else rep.physical
+                cs = changeset(LogReader(site.path, recon).read(since_seq=since, until_time=end, types=(CHANGE,),
+                                                                dbd=rep.dbd, ddn=rep.ddn))
+            finally:
+                recon.close()
+            blocks = blocks.copy()
+            if len(cs):
+                apply_changes(blocks, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
+            expect = truth.content_at(rep.ddn, t=end)
+            differing = (int((expect != blocks).any(axis=1).sum()) if expect.shape == blocks.shape
+                         else int(max(blocks.shape[0], expect.shape[0])))
+            out.append(OutputCheck(o["dsn"], int(o["copy"]), False, int(blocks.shape[0]), differing, None, end))
+    finally:
+        truth.close()
+    return out

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,9 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+_TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
+
+
 class Recon:
     """One connection to a site's RECON.  Cheap to make; every method is one
     transaction, so several processes (a workload, a command, an image copy) can share
@@ -165,7 +169,9 @@ class Recon:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        from dasdlab.emulator.sqlfile import connect
+
+        self._db = connect(self.path, "RECON", _TABLES, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

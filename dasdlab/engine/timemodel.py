@@ -298,9 +298,13 @@ def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
         unknown = set(table) - _NUMERIC - {"base", "description", "subsystem_kind", "sources"}
         if unknown:
             raise ProfileError("DLB703E", f"{path}: profiles.{name} has unknown fields {sorted(unknown)}.")
+        bad = [k for k, v in table.items() if k in _NUMERIC and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if bad:
+            raise ProfileError("DLB704E", f"{path}: profiles.{name}.{bad[0]} must be a number, got "
+                                          f"{table[bad[0]]!r}.")
         changes = {k: float(v) if k != "tracks_per_request" else int(v) for k, v in table.items() if k in _NUMERIC}
         for k, v in changes.items():
-            if not v > 0:
+            if not (v > 0 and math.isfinite(v)):
                 raise ProfileError("DLB704E", f"{path}: profiles.{name}.{k} must be positive, got {v}.")
         sources = {**base.sources, **{k: f"user profile {path.name}" for k in changes}, **table.get("sources", {})}
         out[name] = replace(base, name=name, description=table.get("description", f"{base.description} (modified)"),

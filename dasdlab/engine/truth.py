@@ -77,7 +77,9 @@ class Truth:
         if not meta.is_file():
             raise ImsError("DLB585E", f"database {dbd.upper()} has no truth record; load it with "
                            "'dasdlab db load' first.")
-        self.meta = json.loads(meta.read_text())
+        from dasdlab.errors import read_json_file
+
+        self.meta = read_json_file(meta, "the truth record")
         self.path = self.dir / "journal.bin"
         self.notes: list[str] = []
         self._fd: int | None = None
@@ -249,4 +251,9 @@ class Truth:
     def _dbd(self):
         from dasdlab.engine.dbd import Dbd
 
-        return Dbd.from_json((self.dir.parent.parent / "dbdlib" / f"{self.meta['dbd']}.json").read_text())
+        import json as _json
+
+        from dasdlab.errors import read_json_file
+
+        path = self.dir.parent.parent / "dbdlib" / f"{self.meta['dbd']}.json"
+        return Dbd.from_json(_json.dumps(read_json_file(path, "the DBD library entry")))

@@ -71,14 +71,19 @@ class WorkloadSpec:
     service_time: float = 0.0
 
     def check(self) -> None:
-        if self.rate < 0 or self.duration < 0:
-            raise ImsError("DLB592E", "the workload rate and duration must not be negative.")
-        if self.slice <= 0:
+        import math
+
+        # written so that NaN fails every test: "not x >= 0" rather than "x < 0"
+        if not (math.isfinite(self.rate) and self.rate >= 0 and math.isfinite(self.duration)
+                and self.duration >= 0):
+            raise ImsError("DLB592E", f"the workload rate and duration must be finite and not negative "
+                                      f"(rate {self.rate}, duration {self.duration}).")
+        if not (math.isfinite(self.slice) and self.slice > 0):
             raise ImsError("DLB592E", "the time slice must be positive.")
         if self.skew not in ("uniform", "zipf"):
             raise ImsError("DLB592E", f"skew {self.skew!r} is not uniform or zipf.")
-        if self.skew == "zipf" and self.zipf_s <= 0:
-            raise ImsError("DLB592E", f"the Zipf parameter must be positive, got {self.zipf_s}.")
+        if self.skew == "zipf" and not (math.isfinite(self.zipf_s) and self.zipf_s > 0):
+            raise ImsError("DLB592E", f"the Zipf parameter must be positive and finite, got {self.zipf_s}.")
         if self.update_size < 1:
             raise ImsError("DLB592E", "the update size must be at least one byte.")
 
@@ -285,3 +290,35 @@ class Workload:
     @property
     def held(self) -> int:
         return sum(a.size for a in self._held_arrivals)
+
+
+def preflight(site, name: str, spec: WorkloadSpec, buffers: int, policy: str, checkpoint: float | None) -> None:
+    """Every check a workload run can make before it starts IMS (which opens a new log
+    data set and writes RECON): the spec, the buffer pool, the checkpoint interval, the
+    database (registered and loaded) and whether an update of ``spec.update_size``
+    bytes fits its segments.  Nothing is written."""
+    import math
+
+    from dasdlab.engine.bufferpool import SyncPolicy
+    from dasdlab.engine.database import ImsDatabase
+
+    spec.check()
+    if buffers < 1:
+        raise ImsError("DLB025E", f"--buffers {buffers}: a buffer pool needs at least one buffer per subpool.")
+    if policy not in {p.value for p in SyncPolicy}:
+        raise ImsError("DLB025E", f"--policy {policy!r} is not one of {', '.join(p.value for p in SyncPolicy)}.")
+    if checkpoint is not None and not (math.isfinite(checkpoint) and checkpoint > 0):
+        raise ImsError("DLB025E", f"--checkpoint {checkpoint}: the checkpoint interval must be positive.")
+    from dasdlab.engine.recon import Recon
+
+    recon = Recon.of_site(site.path, create=False)
+    try:
+        db = ImsDatabase.open(site, name, recon)
+    finally:
+        recon.close()
+    db.require_loaded()
+    for d in db.dbds:
+        if d.layout.regions_for(spec.update_size)[0].size == 0:
+            raise ImsError("DLB593E", f"an update of {spec.update_size} bytes does not fit any segment data of "
+                                      f"{d.ddn} (longest: {int(d.layout.region_len.max())} bytes); use a smaller "
+                                      "--update-size.")

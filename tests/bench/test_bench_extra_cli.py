@@ -38,11 +38,17 @@ def test_sweep_runs_and_reports_failures(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(scenario_mod, "run_scenario", fake)
     g = tmp_path / "g.toml"
     g.write_text("[sweep]\nname = 'two'\n[grid]\nmethods = ['standard', 'dump-cc', 'copy-flashcopy']\n")
-    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 8
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 4
     out, err = capsys.readouterr()
     assert err.startswith("DLB760E 1 of 3 scenarios failed") and "no sidefile today" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("DLB775E 1 of 3 scenarios failed or not verified") and "no sidefile today" in last
     assert "12.500" in out and "0.250" in out and "failed" in out  # the table
     assert len(list((tmp_path / "o" / "results").glob("*.parquet"))) == 3
+    # a failure the user expects: the same run with --allow-failures exits 0 and still says it
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0",
+                "--allow-failures"]) == 0
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("DLB776W 1 of 3 scenarios")
     monkeypatch.setattr(scenario_mod, "run_scenario", lambda spec, wd, progress=None: {"outage_modeled_s": 1.0})
     assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0",
                 "--json"]) == 0
@@ -68,6 +74,23 @@ def test_teach_writes_pngs(tmp_path, monkeypatch, capsys):
         str(res / "teach-dump-cc-frames" / "frame-0002.png")]
     assert run(["bench", "teach", "--results", str(res), "--method", "dump-cc", "--out", str(res / "x.svg")]) == 8
     assert capsys.readouterr().err.startswith("DLB773E") and not (res / "x.svg").exists()
+
+
+def test_sweep_exits_4_when_a_copy_does_not_verify(tmp_path, monkeypatch, capsys):
+    import dasdlab.bench.scenario as scenario_mod
+
+    def fake(spec, workdir, progress=None):
+        bad = spec.methods == ("dump-cc",)
+        return {"outage_modeled_s": 1.0, "copy_verified": not bad, "recovery_method": "reload",
+                "recovery_verified": spec.methods != ("standard",)}
+
+    monkeypatch.setattr(scenario_mod, "run_scenario", fake)
+    g = tmp_path / "g.toml"
+    g.write_text("[sweep]\nname = 'v'\n[grid]\nmethods = ['standard', 'dump-cc', 'copy-flashcopy']\n")
+    assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 4
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("DLB775E 2 of 3 scenarios failed or not verified")
+    assert "copy not verified" in last and "recovery not verified" in last
 
 
 @pytest.mark.parametrize("argv", [["bench", "sweep", "--help"], ["bench", "teach", "--help"]])

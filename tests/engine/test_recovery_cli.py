@@ -148,7 +148,7 @@ def test_hpic_return_codes(site, capsys, tmp_path):
     capsys.readouterr()
     assert run(["hpic", "--site", str(site), str(mixed)]) == 4
     out = capsys.readouterr().out
-    assert "DLB683E" in out and "DLB650E" in out and "1 of 2 image copies made; return code 4" in out
+    assert "DLB683E" in out and "DLB650E" in out and "1 of 2 image copies made and verified; return code 4" in out
     bad = tmp_path / "bad.icein"
     bad.write_text("  GLOBAL   DATA_MOVER=EMCSNAP\n"
                    "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,\n"

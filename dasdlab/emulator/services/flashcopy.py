@@ -355,7 +355,16 @@ class FlashCopyService(CopyService):
                 continue
             if not key.startswith("FC"):
                 continue
-            rel = FlashCopyRelationship(self, key, rec)
+            try:
+                rel = FlashCopyRelationship(self, key, rec)
+                if rel.mode not in ("COPY", "NOCOPY"):
+                    raise ValueError(f"unknown mode {rel.mode!r}")
+                if not (isinstance(rel.source, str) and isinstance(rel.target, str)):
+                    raise TypeError("source and target must be volume serials")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                from dasdlab.emulator.services.store import damaged_record
+
+                raise damaged_record(self.store._rec(key), f"{type(e).__name__}: {e}") from None
             self._rels[key] = rel
             try:
                 self._open_bitmaps(rel)

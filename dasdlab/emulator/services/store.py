@@ -24,6 +24,15 @@ import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap, words_for
 
+def damaged_record(path: Path, why: str):
+    """The error for a state record its service cannot use: nothing may act on it."""
+    from dasdlab.errors import CopyServiceError
+
+    return CopyServiceError("DLB007E", f"the copy-service state record {path} is damaged ({why}); nothing was "
+                                       "changed. Restore it from a copy, or move it and its .bm files away to "
+                                       "forget that relationship (its target then holds whatever it held).")
+
+
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -49,10 +58,20 @@ class StateStore:
         os.replace(tmp, path)
 
     def get(self, key: str) -> dict | None:
+        """The record, None when there is none; a record that is not a JSON object is
+        refused (DLB007E) before anything acts on it."""
+        path = self._rec(key)
         try:
-            return json.loads(self._rec(key).read_text())
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise damaged_record(path, "empty" if not raw else f"not JSON: {e}") from None
+        if not isinstance(rec, dict):
+            raise damaged_record(path, f"a JSON {type(rec).__name__}, not a record")
+        return rec
 
     def keys(self) -> list[str]:
         if not self.dir.is_dir():

@@ -1,0 +1,67 @@
+"""A new output file that appears under its final name only when it is complete.
+
+``volume convert``, ``volume copy`` (and any writer of a new image) write to a hidden
+temporary name in the destination's own folder, ``.NAME.PID.partial``, and, once
+every byte is written and synced, link it to the final name -- ``link(2)`` fails when
+the name exists, so an existing file is never overwritten, not even by a race -- and
+remove the temporary name.  A process killed half-way leaves only the ``.partial``
+file; the next writer of the same name removes those whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def partial_name(dst: Path, pid: int | None = None) -> Path:
+    return dst.parent / f".{dst.name}.{os.getpid() if pid is None else pid}.partial"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(dst: Path) -> list[Path]:
+    """Remove the ``.partial`` files of ``dst`` that killed processes left; returns them."""
+    gone = []
+    for p in dst.parent.glob(f".{dst.name}.*.partial"):
+        pid = p.name[len(dst.name) + 2:-len(".partial")]
+        if pid.isdigit() and not _alive(int(pid)):
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+@contextmanager
+def new_file(dst: str | os.PathLike, exists_error: Exception) -> Iterator[Path]:
+    """Yield the temporary path to write; on a clean exit the file is synced and takes
+    the name ``dst`` (``exists_error`` is raised if that name exists by then); on any
+    error, the temporary file is removed."""
+    dst = Path(dst)
+    if dst.exists() or dst.is_symlink():
+        raise exists_error
+    clean_leftovers(dst)
+    tmp = partial_name(dst)
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, dst)
+        except FileExistsError:
+            raise exists_error from None
+    finally:
+        tmp.unlink(missing_ok=True)
