@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import io
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,10 +117,16 @@ def without_optional(cmd: str) -> str:
 def run_line(cmd: str, cwd: Path, capsys) -> tuple[int, str]:
     if cmd.startswith("dasdlab "):
         capsys.readouterr()
-        code = run(shlex.split(cmd)[1:])
+        stdin = sys.stdin
+        sys.stdin = io.StringIO("")  # as from a terminal that has typed nothing: an interactive command ends
+        try:
+            code = run(shlex.split(cmd)[1:])
+        finally:
+            sys.stdin = stdin
         out, err = capsys.readouterr()
         return code, out + err
-    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout + p.stderr
 
 
