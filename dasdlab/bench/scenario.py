@@ -622,20 +622,20 @@ class _MethodRun:
 
     # ------------------------------------------------------------------ checks
     def _verify_copy(self, site, rep, stop_seq: int | None) -> tuple[bool, int]:
-        """(verified, differing blocks) of the copy against the truth."""
-        from dasdlab.engine.icverify import check_copy, read_copy
+        """(verified, differing blocks) of the copy against the truth, range by range
+        (neither the copy nor the truth's content is ever held whole)."""
+        from dasdlab.engine.icverify import copy_ranges, differing_blocks
         from dasdlab.engine.truth import Truth
 
         if rep.status != "ok" or not rep.outputs:
             return False, -1
         truth = Truth(site.path, self.dbd)
         out = rep.outputs[0]
-        blocks = read_copy(site, out["dsn"], out["format"], rep.blocks)
+        ranges = copy_ranges(site, out["dsn"], out["format"], rep.blocks)
         if self.m.clean:
-            chk = check_copy(site, truth, self.ddn, blocks, rep.run_seq, clean=True)
-            return chk.verified, chk.differing
+            _, differing = differing_blocks(truth, self.ddn, ranges, rep.run_seq)
+            return differing == 0, differing
         # fuzzy: the copy plus the change records from its purge time to its end
-        from dasdlab.engine.kernels import apply_changes
         from dasdlab.engine.log import CHANGE, LogReader, changeset
         from dasdlab.engine.recon import Recon
 
@@ -647,11 +647,7 @@ class _MethodRun:
                                                             ddn=self.ddn))
         finally:
             recon.close()
-        blocks = blocks.copy()
-        if len(cs):
-            apply_changes(blocks, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
-        expect = truth.content_at(self.ddn, seq=stop_seq)
-        differing = int((expect != blocks).any(axis=1).sum()) if expect.shape == blocks.shape else blocks.shape[0]
+        _, differing = differing_blocks(truth, self.ddn, ranges, stop_seq, changes=cs)
         return differing == 0, differing
 
     # ------------------------------------------------------------------ outputs

@@ -310,6 +310,7 @@ class CopyRun:
         self.done = False
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
+        self._out_cleanup: list[Callable[[], None]] = []  # image copy outputs being written
         self._held = False
         #: observer called with the source tracks of each chunk the copy has just read
         #: (the outage scenario's track-state trace); None: nobody watches
@@ -379,10 +380,11 @@ class CopyRun:
             else:
                 self.pit = self._now if p == "standard" else self.report.hold_start
             self._mark_seq()
-            blocks = yield from self._read_tracks(self._live_reader())
+            outs = self._open_outputs()
+            yield from self._read_tracks(self._live_reader(), outs)
             self._mark("logical")
             self._mark("physical")
-            self._write_outputs(blocks)
+            self._close_outputs(outs)
             if self._held:
                 yield self._now + prof.db_start_s
                 self._release()
@@ -391,23 +393,25 @@ class CopyRun:
             yield self._now + prof.dss_init_s + (prof.vcc_flash_s if self.plan.virtual_cc else prof.cc_session_init_s)
             sess = self._start_cc()
             yield from self._logically_complete(clean)
-            blocks = yield from self._read_tracks(self._session_reader(sess))
+            outs = self._open_outputs()
+            yield from self._read_tracks(self._session_reader(sess), outs)
             self.report.counters.update(_cc_counters(sess))
             sess.end()
             self._cleanup.clear()
             self._mark("physical")
-            self._write_outputs(blocks)
+            self._close_outputs(outs)
             return
         if p.startswith("fdump-"):
             fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
             yield self._now + prof.dss_init_s + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
-            blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
+            outs = self._open_outputs()
+            yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn), outs)
             withdraw()
             self._cleanup.clear()
             self._mark("physical")
-            self._write_outputs(blocks)
+            self._close_outputs(outs)
             return
         # copy-*: a Fast Recovery image copy
         cost = {"copy-flashcopy": prof.flashcopy_establish_s, "copy-snapshot": prof.snapshot_s,
@@ -442,16 +446,17 @@ class CopyRun:
         self.report.run_seq = int(self.engine.system.log.next_seq - 1)
 
     # ------------------------------------------------------------------ reading tracks
-    def _read_tracks(self, reader) -> Generator[float, None, np.ndarray]:
-        """Read the data set group's tracks in chunks at the profile's sequential rate;
-        returns the blocks (nblocks x block size) in RBA order."""
+    def _read_tracks(self, reader, outs) -> Generator[float, None, None]:
+        """Read the data set group's tracks in chunks at the profile's sequential rate,
+        each track's blocks going straight into the output copies (``outs``: their
+        :class:`~dasdlab.engine.icformat.CopyWriter`), so no copy of the data set is
+        ever held in memory."""
         ds = self.dbds.dataset(writable=False)
         prof = self.engine.profile
         bs = self.dbds.block_size
         bpt = ds.blocks_per_track
         n = self.dbds.nblocks
         ntr = -(-n // bpt)
-        out = np.empty((n, bs), dtype=np.uint8)
         first = ds_offset(bs, 0)
         step = ds_offset(bs, 1) - first if bpt > 1 else bs  # count field + data: records are evenly spaced
         chunk = max(prof.tracks_per_request, 1)
@@ -459,19 +464,16 @@ class CopyRun:
             tt1 = min(tt0 + chunk, ntr)
             yield self._now + max(prof.read_tracks_s(tt1 - tt0), prof.write_tracks_s(tt1 - tt0))
             for tt in range(tt0, tt1):
-                # all blocks of the track in one strided copy (a plain ndarray view, not a
-                # memmap slice per block)
+                # a plain ndarray view of the track, not a memmap slice per block
                 img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
-                b0 = tt * bpt
-                k = min(bpt, n - b0)
-                out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
-                                                                   writeable=False)
+                k = min(bpt, n - tt * bpt)
+                for w in outs:
+                    w.add_track(img, first, step, k)
             if self.on_read is not None:
                 self.on_read(ds.tracks[tt0:tt1])
         self.report.tracks = ntr
         self.report.blocks = n
         self.report.bytes_copied = n * bs
-        return out
 
     def _live_reader(self):
         vol = self.dbds.dataset(writable=False).vol
@@ -586,35 +588,45 @@ class CopyRun:
         self.engine.site.catalog.remove(dsn)
 
     # ------------------------------------------------------------------ output
-    def _write_outputs(self, blocks: np.ndarray) -> None:
-        """Write IC1 (and IC2) in the standard or compressed format."""
+    def _open_outputs(self) -> list:
+        """Allocate IC1 (and IC2) in the standard or compressed format and return their
+        writers; the blocks stream in as the tracks are read (:meth:`_read_tracks`).  A
+        copy that does not complete is scratched (:meth:`_fail`); a copy is cataloged
+        only once complete (:meth:`_close_outputs`)."""
         from dasdlab.emulator.dataset import Dataset
 
         o = self.st.options
+        n_blocks = self.dbds.nblocks
         hdr = icformat.IcHeader(
             dbd=self.db.name, ddn=self.dbds.ddn, volser=self.dbds.volser or "",
             access="V" if self.dbds.dsorg.upper().startswith("V") or self.dbds.dsorg.upper() == "ESDS" else "O",
             kind="B" if self.plan.clean else "C", compressed=o.compress, copy_number=1,
-            block_size=self.dbds.block_size, nblocks=0, run_time=self.pit,
+            block_size=self.dbds.block_size, nblocks=n_blocks, run_time=self.pit,
             stop_time=self._now, crc32=0)
-        site = self.engine.site
+        lrecl = hdr.lrecl
+        outs = []
         for n in range(1, o.copies + 1):
-            recs = icformat.encode(icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}), blocks)
-            lrecl = recs.shape[1]
-            ntr = _tracks_for(recs.shape[0], lrecl)
+            ntr = _tracks_for(n_blocks + 1, lrecl)  # a compressed copy is smaller, or grows
             vol = self._output_volume(ntr)
             dsn = self._name(f"IC{n}")
             blk = icformat.blksize_for(lrecl)
             vol.vtoc.allocate(dsn, lrecl=lrecl, blksize=blk, unit="TRK", primary=ntr + 1, secondary=max(ntr // 4, 15))
-            try:
-                Dataset(vol, dsn).write(recs)
-                site.catalog.add(dsn, vol.volser)
-            except BaseException:
-                vol.vtoc.delete(dsn)
-                raise
-            self.report.outputs.append({"dsn": dsn, "volser": vol.volser, "copy": n,
-                                        "format": "COMPRESSED" if o.compress else "IMS",
-                                        "bytes": int(recs.size)})
+            self._out_cleanup.append(lambda vol=vol, dsn=dsn: vol.vtoc.delete(dsn))
+            w = icformat.CopyWriter(Dataset(vol, dsn), icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}),
+                                    n_blocks)
+            w.dsn, w.volser, w.copy = dsn, vol.volser, n
+            outs.append(w)
+        return outs
+
+    def _close_outputs(self, outs: list) -> None:
+        site = self.engine.site
+        for w in outs:
+            w.close(stop_time=self._now)
+            site.catalog.add(w.dsn, w.volser)
+            self.report.outputs.append({"dsn": w.dsn, "volser": w.volser, "copy": w.copy,
+                                        "format": "COMPRESSED" if self.st.options.compress else "IMS",
+                                        "bytes": int(w.bytes)})
+        self._out_cleanup.clear()
 
     def _output_volume(self, ntracks: int):
         site = self.engine.site
@@ -660,12 +672,13 @@ class CopyRun:
         return r.logical
 
     def _fail(self, err: DasdlabError) -> None:
-        for fn in reversed(self._cleanup):
+        for fn in reversed(self._out_cleanup + self._cleanup):
             try:
                 fn()
             except DasdlabError:
                 pass
         self._cleanup.clear()
+        self._out_cleanup.clear()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
         self.report.status = "failed"

@@ -651,10 +651,9 @@ class _Recovery:
                          p.from_seq - 1, 0, d.nblocks, 0, notes=list(p.notes))
         w = self.wall()
         if p.fmt == "FR":
-            image = None
             self._flash_back(d, ds, p, res, finished)
         else:
-            image = self._reload(d, ds, p, res)
+            self._reload(d, ds, p, res)
         res.wall["restore"] = self.wall() - w
         if self.progress:
             self.progress(k + 1, total)
@@ -666,7 +665,7 @@ class _Recovery:
             later, ch = ch.select(~keep), ch.select(keep)
         rows = np.unique(ch.block)
         touch = rows if later is None or not len(later) else np.union1d(rows, later.block)
-        img = np.ascontiguousarray(image[touch]) if image is not None else read_dasd(ds, touch)
+        img = read_dasd(ds, touch)
         res.records = apply_to(img, touch, ch)
         res.last_seq = int(ch.seq[-1]) if len(ch) else p.from_seq - 1
         res.blocks_changed = int(rows.size)
@@ -686,8 +685,11 @@ class _Recovery:
             self.progress(k + 2, total)
         return res, discard
 
-    def _reload(self, d, ds, p: DbdsPlan, res: DbdsResult) -> np.ndarray:
-        """Decode the copy (IC1, else IC2) and write every block back."""
+    def _reload(self, d, ds, p: DbdsPlan, res: DbdsResult) -> None:
+        """Read the copy (IC1, else IC2) range by range and write every block back; the
+        whole copy is never in memory.  A copy found damaged only at its end (its CRC-32)
+        has been written over the data set by then: the next copy is tried, and when none
+        is whole the recovery fails (the data set still needs recovering)."""
         from dasdlab.emulator.dataset import Dataset
         from dasdlab.engine import icformat
 
@@ -695,30 +697,30 @@ class _Recovery:
         for dsn, volser in p.sources:
             try:
                 copy_ds = Dataset(self.site.volume(volser), dsn)
-                raw = copy_ds.read()
-                hdr, blocks = icformat.decode(raw, dsn)
+                reader = icformat.CopyReader(copy_ds, dsn)
+                hdr = reader.header
+                if (hdr.dbd, hdr.ddn, hdr.block_size, hdr.nblocks) != (p.image["dbd"], p.ddn, d.block_size,
+                                                                        d.nblocks):
+                    errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), "
+                                  f"not of {p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
+                    continue
+                for first, blocks in reader.ranges():
+                    trk, off = ds.locate_many(np.arange(first, first + blocks.shape[0], dtype=np.int64))
+                    ds.vol.write_many(trk, off, blocks)
             except DasdlabError as e:
                 errors.append(str(e))
-                continue
-            if (hdr.dbd, hdr.ddn, hdr.block_size, hdr.nblocks) != (p.image["dbd"], p.ddn, d.block_size, d.nblocks):
-                errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), not of "
-                              f"{p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
                 continue
             break
         else:
             raise RecoveryError("DLB667E", f"image copy {p.image['id']} of {p.image['dbd']}.{p.ddn} cannot be "
                                 f"restored: {'; '.join(errors)}.")
         res.source, res.method = dsn, "reload"
-        blocks = np.ascontiguousarray(blocks)
-        trk, off = ds.locate_many(np.arange(d.nblocks, dtype=np.int64))
-        ds.vol.write_many(trk, off, blocks)
         # modeled: read the copy's records sequentially, write every track of the data set
         lrecl = hdr.lrecl
-        nblk = -(-(len(raw) // lrecl) // max(copy_ds.blksize // lrecl, 1))
+        nblk = -(-(reader.bytes_read // lrecl) // max(copy_ds.blksize // lrecl, 1))
         copy_tracks = -(-nblk // max(copy_ds.blocks_per_track, 1))
         ds_tracks = -(-d.nblocks // ds.blocks_per_track)
         res.modeled["restore"] = self.profile.read_tracks_s(copy_tracks) + self.profile.write_tracks_s(ds_tracks)
-        return blocks
 
     def _flash_back(self, d, ds, p: DbdsPlan, res: DbdsResult, finished: list[str]) -> None:
         """Copy the clone back onto the data set through the subsystem's copy service."""
