@@ -259,8 +259,7 @@ def ic_records(track, first, step, count, block_size, rba0, out, row0):
         out[r, 6] = 0
         out[r, 7] = 0
         src = first + i * step
-        for k in range(block_size):
-            out[r, 8 + k] = track[src + k]
+        out[r, 8 : 8 + block_size] = track[src : src + block_size]
 
 
 @njit(**_JIT)
@@ -275,7 +274,5 @@ def ic_blocks(recs, rba0, block_size, out, row0):
             | np.int64(recs[i, 3])
         if got != want and bad < 0:
             bad = i
-        r = row0 + i
-        for k in range(block_size):
-            out[r, k] = recs[i, 8 + k]
+        out[row0 + i, :block_size] = recs[i, 8 : 8 + block_size]
     return bad
