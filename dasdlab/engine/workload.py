@@ -241,7 +241,12 @@ class Workload:
                 m = allarr.size
                 if m:
                     group, block, offset, after = self.generate(m)
-                    sysm.commit(self.odb, group, block, offset, after, commit_t)
+                    # updates released together after a hold commit in bounded batches,
+                    # so the buffer pool's steal area does not grow with the hold
+                    cap = self._commit_cap()
+                    for a in range(0, m, cap):
+                        b = min(m, a + cap)
+                        sysm.commit(self.odb, group[a:b], block[a:b], offset[a:b], after[a:b], commit_t[a:b])
                     self.stats._lat.append((commit_t - allarr).astype(np.float32))
                     committed = m
         waiting = sum(a.size for a in self._held_arrivals)
@@ -258,6 +263,14 @@ class Workload:
         for cb in list(self.after_slice):
             cb(self, res)
         return res
+
+    def _commit_cap(self) -> int:
+        cap = getattr(self, "_cap", None)
+        if cap is None:
+            from dasdlab.engine.bufferpool import max_batch
+
+            cap = self._cap = min([1024] + [max_batch(d.block_size) for d in self.odb.db.dbds])
+        return cap
 
     def run(self, realtime: bool = False, progress: Callable[[int, int], None] | None = None) -> WorkloadStats:
         """Run slices until the duration has passed (or :attr:`stop_requested`)."""
