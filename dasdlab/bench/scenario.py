@@ -92,6 +92,8 @@ MAX_DB_SIZE = 2 * GiB
 MIN_DB_SIZE = 64 * 1024
 VOLUME_MODEL = "3390-9"
 DB_VOLSER, WORK_VOLSER = "IMS001", "IMS002"
+#: track-state samples kept per method (a long run's are spread evenly over it)
+MAX_SAMPLES = 4000
 #: an update whose latency exceeds the service time by more than this was delayed
 DELAY_THRESHOLD_S = 1e-6
 
@@ -534,7 +536,7 @@ class _MethodRun:
         self.progress(1.0)
         times, codes = d.tracer.array()
         phases = self._phases(rep, d.copy_at, d.t_stop)
-        trace = {"times": times, "codes": codes, "tracks": d.tracer.domain,
+        trace = {"times": times, "codes": codes, "tracks": d.tracer.columns,
                  "meta": {"method": self.m.name, "process": rep.process, "label": self.m.label, "phases": phases,
                           "scale": self.scale}}
         res = self._figures(d, cv_ok, cv_diff, rec, phases, time.perf_counter() - w_start)
@@ -577,6 +579,9 @@ class _MethodRun:
             stop_seq = None
             t_stop = None
             w_run = time.perf_counter()
+            lam = wl.spec.rate * spec.slice  # expected updates per slice
+            sample_dt = (expect_end - t_begin) / MAX_SAMPLES
+            last_kept = -math.inf
             while True:
                 now = system.now()
                 if run is None and now >= copy_at - 1e-9:
@@ -589,7 +594,11 @@ class _MethodRun:
                         stop_seq = int(system.log.next_seq - 1)
                         t_stop = max(now + spec.cooldown, copy_at + self.end_after)
                         expect_end = t_stop
-                tracer.sample(now - copy_at)
+                # a long run keeps at most MAX_SAMPLES samples (spread evenly), not one a slice
+                keep = now - last_kept >= sample_dt - 1e-9 or (t_stop is not None and now >= t_stop - 1e-9)
+                tracer.sample(now - copy_at, keep=keep)
+                if keep:
+                    last_kept = now
                 if t_stop is not None and now >= t_stop - 1e-9:
                     break
                 if now > limit:
@@ -597,6 +606,13 @@ class _MethodRun:
                                                    f"{now - copy_at:.0f} modeled seconds after it started.")
                 nxt = copy_at if run is None else (t_stop if run.done else run.next_time)
                 dt = spec.slice if nxt <= now + 1e-9 else min(spec.slice, nxt - now)
+                if dt == spec.slice and (lam < 1.0 or wl.odb.state == "QUIESCED") and nxt - now > 2 * spec.slice:
+                    # whole slices before the next event: skip those in which nothing
+                    # happens (the same draws, updates and instants as stepping them),
+                    # looking ahead a few expected gaps between updates at a time
+                    k = _whole_slices(now, nxt, spec.slice, cap=max(16, int(8 / max(lam, 1e-9))))
+                    if k and wl.skip_quiet(spec.slice, k):
+                        continue
                 wl.step(dt)
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
             wall_run = time.perf_counter() - w_run
@@ -731,6 +747,17 @@ class _MethodRun:
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
             phases=phases,
         )
+
+
+def _whole_slices(now: float, nxt: float, dt: float, cap: int = 100_000) -> int:
+    """How many slices of ``dt`` the driver would step in full from ``now`` before the
+    slice that reaches ``nxt`` (the same float sums as stepping them one by one)."""
+    k = 0
+    t = now
+    while nxt - t > dt and k < cap:
+        t += dt
+        k += 1
+    return max(k - 1, 0)  # keep the last full slice for a regular step: it may end at nxt
 
 
 @dataclass
