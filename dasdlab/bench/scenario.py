@@ -92,6 +92,8 @@ MAX_DB_SIZE = 2 * GiB
 MIN_DB_SIZE = 64 * 1024
 VOLUME_MODEL = "3390-9"
 DB_VOLSER, WORK_VOLSER = "IMS001", "IMS002"
+#: a run longer than this many slices steps in longer slices (at most 10 modeled s)
+MAX_SLICES = 4_000
 #: track-state samples kept per method (a long run's are spread evenly over it)
 MAX_SAMPLES = 4000
 #: an update whose latency exceeds the service time by more than this was delayed
@@ -579,7 +581,10 @@ class _MethodRun:
             stop_seq = None
             t_stop = None
             w_run = time.perf_counter()
-            lam = wl.spec.rate * spec.slice  # expected updates per slice
+            # a very long run (a large modeled database on a slow box) steps in longer
+            # slices, so that its cost follows its updates, not its modeled length
+            step = max(spec.slice, min(10.0, (expect_end - t_begin) / MAX_SLICES))
+            lam = wl.spec.rate * step  # expected updates per slice
             sample_dt = (expect_end - t_begin) / MAX_SAMPLES
             last_kept = -math.inf
             while True:
@@ -587,6 +592,8 @@ class _MethodRun:
                 if run is None and now >= copy_at - 1e-9:
                     run = self._start(engine, st, now)
                     run.on_read = tracer.on_read
+                    if step > spec.slice:
+                        run.poll_s = step
                 if run is not None:
                     run.advance(now)
                     tracer.bind(run)
@@ -605,13 +612,13 @@ class _MethodRun:
                     raise ScenarioError("DLB723E", f"method {self.m.name}: the copy had not completed "
                                                    f"{now - copy_at:.0f} modeled seconds after it started.")
                 nxt = copy_at if run is None else (t_stop if run.done else run.next_time)
-                dt = spec.slice if nxt <= now + 1e-9 else min(spec.slice, nxt - now)
-                if dt == spec.slice and (lam < 1.0 or wl.odb.state == "QUIESCED") and nxt - now > 2 * spec.slice:
+                dt = step if nxt <= now + 1e-9 else min(step, nxt - now)
+                if dt == step and (lam < 1.0 or wl.odb.state == "QUIESCED") and nxt - now > 2 * step:
                     # whole slices before the next event: skip those in which nothing
                     # happens (the same draws, updates and instants as stepping them),
                     # looking ahead a few expected gaps between updates at a time
-                    k = _whole_slices(now, nxt, spec.slice, cap=max(16, int(8 / max(lam, 1e-9))))
-                    if k and wl.skip_quiet(spec.slice, k):
+                    k = _whole_slices(now, nxt, step, cap=max(16, int(8 / max(lam, 1e-9))))
+                    if k and wl.skip_quiet(step, k):
                         continue
                 wl.step(dt)
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))

@@ -311,6 +311,9 @@ class CopyRun:
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._out_cleanup: list[Callable[[], None]] = []  # image copy outputs being written
+        #: modeled seconds between looks at a background copy's progress (a driver of a
+        #: very long run looks less often: its slices are longer too)
+        self.poll_s = 0.05
         self._held = False
         #: observer called with the source tracks of each chunk the copy has just read
         #: (the outage scenario's track-state trace); None: nobody watches
@@ -422,7 +425,7 @@ class CopyRun:
             self._mark("physical")
         yield from self._logically_complete(clean)
         while not physical_done():
-            yield self._now + 0.05  # the background copy progresses with the site's ticks
+            yield self._now + self.poll_s  # the background copy progresses with the site's ticks
         self._cleanup.clear()
         if self.report.physical is None:
             self._mark("physical")
