@@ -117,7 +117,12 @@ def outage(
     no_failure: Annotated[bool, typer.Option("--no-failure", help="Skip the media failure and recovery.")] = False,
     out: Annotated[Path, typer.Option(help="Results folder (Parquet, traces, plots).")] = Path("outage-out"),
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
-    keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
+    keep_sites: Annotated[bool, typer.Option("--keep-sites/--no-keep-sites", "--keep",
+                                             help="Keep each method's site under OUT/sites.")] = False,
+    max_wall: Annotated[float | None, typer.Option(help="Refuse a run estimated to take longer than this many "
+                                                        "wall seconds.")] = None,
+    cache: Annotated[str | None, typer.Option(help="Subsystem cache size of the modeled box (e.g. 64GiB; "
+                                                   "default: the profile's).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Compare the outage of every image copy method on one online database."""
@@ -128,9 +133,13 @@ def outage(
     spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
                         zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
                         profile_file=str(profile_file) if profile_file else None, seed=seed, slice=slice_,
-                        warmup=warmup, cooldown=cooldown, duration=duration, failure=not no_failure)
+                        warmup=warmup, cooldown=cooldown, duration=duration, failure=not no_failure,
+                        cache_size=cache)
+    def shown(est) -> None:  # before anything is touched; stderr keeps --json parseable
+        typer.echo(est.line(), err=json_)
+
     with bar("outage comparison", "/1000") as cb:
-        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites)
+        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
     if plots:
         from dasdlab.bench.plots import write_plots
 
@@ -141,7 +150,8 @@ def outage(
     print_result(result)
     failed = [m.name for m in result.methods if m.status != "ok"]
     typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
-               + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s)")
+               + (", outage.png, timeline.png" if plots else "") + f" ({result.wall_s:.1f} wall s, "
+               f"{result.disk_peak_bytes / 2**20:,.0f} MiB of disk at the largest method's end)")
     if failed:
         typer.echo(f"DLB741W methods that failed: {', '.join(failed)}", err=True)
 

@@ -146,7 +146,8 @@ class CopyReport:
 
 
 def apply_profile(site, profile: DeviceProfile) -> None:
-    """Give the site's subsystems the profile's background rates (in memory only)."""
+    """Give the site's subsystems the profile's background rates and cache limits (in
+    memory only)."""
     for sub in site.subsystems():
         geo_bytes = 56664
         if profile.background_copy_mb_s > 0:
@@ -154,6 +155,12 @@ def apply_profile(site, profile: DeviceProfile) -> None:
             sub.settings["clone_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
         if profile.sidefile_drain_mb_s > 0:
             sub.settings["cc_drain_tracks_per_s"] = profile.drain_tracks_per_s(geo_bytes)
+        # the limits too, in the profile's (scaled) bytes, so that they are met at the
+        # same modeled point whatever the scale
+        if profile.cache_bytes > 0:
+            sub.settings["cache_bytes"] = profile.cache_bytes
+        if profile.host_sidefile_bytes > 0:
+            sub.settings["host_sidefile_bytes"] = profile.host_sidefile_bytes
 
 
 class ImageCopyEngine:
