@@ -76,5 +76,7 @@ def mismatched_blocks(site, dbd: str, ddn: str, step: int = 2048) -> int:
 
     d = ImsDatabase.open(site, dbd).ddn(ddn)
     ds = d.dataset(writable=False)
+    from dasdlab.bench.scenario import dropping
+
     ranges = ((a, read_blocks(ds, a, min(step, d.nblocks - a))) for a in range(0, d.nblocks, step))
-    return differing_blocks(Truth(site.path, dbd), ddn, ranges, None)[1]
+    return differing_blocks(Truth(site.path, dbd), ddn, dropping(site, ranges), None)[1]

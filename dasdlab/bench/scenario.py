@@ -645,6 +645,7 @@ class _MethodRun:
         self.dbd = dbd.name
         self.ddn = (self.spec.ddn or dbd.groups[0].ddn).upper()
         database.load(site, dbd.name, self.spec.db_size, seed=self.spec.seed, volser=DB_VOLSER)
+        _drop_resident(site)
         return site
 
     # ------------------------------------------------------------------ the run
@@ -657,12 +658,15 @@ class _MethodRun:
             d = self._drive(site)
             rep = d.report
             self.progress(0.82)
+            _drop_resident(site)
             cv_ok, cv_diff = self._verify_copy(site, rep, d.stop_seq)
+            _drop_resident(site)
             rec = None
             if spec.failure and rep.status == "ok":
                 from dasdlab.bench.recover import fail_and_recover
 
                 rec = fail_and_recover(site, self.dbd, self.ddn, self.rprof, seed=spec.seed)
+                _drop_resident(site)
             timeline = self._timeline(site, d.latencies, d.refused_at,
                                       rep.started if rep.started is not None else d.copy_at)
         finally:
@@ -723,7 +727,7 @@ class _MethodRun:
                 now = system.now()
                 if run is None and now >= copy_at - 1e-9:
                     run = self._start(engine, st, now)
-                    run.on_read = tracer.on_read
+                    run.on_read = _dropping_reads(site, tracer.on_read)
                     if step > spec.slice:
                         run.poll_s = step
                 if run is not None:
@@ -786,7 +790,7 @@ class _MethodRun:
             return False, -1
         truth = Truth(site.path, self.dbd)
         out = rep.outputs[0]
-        ranges = copy_ranges(site, out["dsn"], out["format"], rep.blocks)
+        ranges = dropping(site, copy_ranges(site, out["dsn"], out["format"], rep.blocks))
         if self.m.clean:
             _, differing = differing_blocks(truth, self.ddn, ranges, rep.run_seq)
             return differing == 0, differing
@@ -886,6 +890,45 @@ class _MethodRun:
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
             phases=phases,
         )
+
+
+def _drop_resident(site) -> None:
+    """Give back the pages of every open volume's map after a pass over the database
+    (resident memory must not grow with the volumes; they stay files)."""
+    for sub in site.subsystems():
+        for vol in list(getattr(sub, "_volumes", {}).values()):
+            vol.drop_resident()
+        pool = getattr(sub, "_pool", None)  # an RVA's track pool holds its volumes' tracks
+        if pool is not None:
+            pool.drop_resident()
+
+
+#: tracks (or blocks' worth of ranges) a pass reads between two _drop_resident calls
+DROP_TRACKS = 2048
+DROP_RANGES = 16
+
+
+def _dropping_reads(site, on_read):
+    """``on_read`` that also gives back the volumes' pages every :data:`DROP_TRACKS`
+    tracks the copy reads."""
+    seen = [0]
+
+    def read(tracks) -> None:
+        on_read(tracks)
+        seen[0] += len(tracks)
+        if seen[0] >= DROP_TRACKS:
+            _drop_resident(site)
+            seen[0] = 0
+    return read
+
+
+def dropping(site, ranges):
+    """The ``(first, blocks)`` ranges, giving back the volumes' pages every
+    :data:`DROP_RANGES` ranges (a verification pass over the whole database)."""
+    for i, r in enumerate(ranges, 1):
+        yield r
+        if i % DROP_RANGES == 0:
+            _drop_resident(site)
 
 
 def _whole_slices(now: float, nxt: float, dt: float, cap: int = 100_000) -> int:

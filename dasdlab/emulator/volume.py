@@ -451,6 +451,21 @@ class Volume:
         os.pwrite(self._fd(), np.ascontiguousarray(images), DEVHDR_LEN + t0 * self.slot)
         self.written.set_range(t0, t0 + n)
 
+    def drop_resident(self) -> None:
+        """Give back this process's pages of the volume's map (``MADV_DONTNEED``): a
+        shared file map loses nothing -- written pages stay in the page cache and reach
+        the file -- and the next access maps them again.  A long sequential pass over a
+        large volume calls this so that its resident memory does not grow with it."""
+        import mmap
+
+        for f in self.files:
+            mm = getattr(f.tracks, "_mmap", None) if f.tracks is not None else None
+            if mm is not None and hasattr(mm, "madvise"):
+                try:
+                    mm.madvise(mmap.MADV_DONTNEED)
+                except (OSError, ValueError):
+                    pass  # an old kernel or a closed map: resident pages are only memory
+
     def _fd(self) -> int:
         fd = getattr(self, "_wfd", None)
         if fd is None:

@@ -740,9 +740,12 @@ class _Recovery:
                     errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), "
                                   f"not of {p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
                     continue
-                for first, blocks in reader.ranges():
+                for i, (first, blocks) in enumerate(reader.ranges(), 1):
                     trk, off = ds.locate_many(np.arange(first, first + blocks.shape[0], dtype=np.int64))
                     ds.vol.write_many(trk, off, blocks)
+                    if i % 16 == 0:  # resident memory must not grow with the data set
+                        ds.vol.drop_resident()
+                        copy_ds.vol.drop_resident()
             except DasdlabError as e:
                 errors.append(str(e))
                 continue
