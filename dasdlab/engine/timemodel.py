@@ -154,7 +154,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cache_bytes=2 * 1024**3,
         sources={
             "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
-            "cache_bytes": "IBM 3990 Storage Control Model 6: up to 2 GB of cache (IBM 3990 Storage Control Reference, GA32-0274; assumption where the model is not stated)",
+            "cache_bytes": "IBM 3990 Storage Control Model 6: up to 2 GB of cache (IBM 3990 Storage Control Reference, GA32-0274; to be checked against that document)",
             "seq_read_mb_s": "limits.md B2: 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
             "seq_write_mb_s": "limits.md B2 (as read)",
             "io_overhead_s": "assumption: one average seek (9.5-12.5 ms, unverified in limits.md B2) per cylinder",
@@ -209,7 +209,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cache_bytes=6 * 1024**3,
         sources={
             "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
-            "cache_bytes": "IBM RAMAC Virtual Array: 1.5 to 6 GB of cache (IBM RVA Turbo/T82 product summary); assumption: the largest",
+            "cache_bytes": "IBM RAMAC Virtual Array: 1.5 to 6 GB of cache (IBM RVA Turbo/T82 product summary; to be checked); assumption: the largest",
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
@@ -235,7 +235,7 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cache_bytes=128 * 1024**3,
         sources={
             "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
-            "cache_bytes": "EMC Symmetrix VMAX: up to 128 GB of global memory per engine (EMC Symmetrix VMAX product description); assumption: one engine",
+            "cache_bytes": "EMC Symmetrix VMAX: up to 128 GB of global memory per engine (EMC Symmetrix VMAX product description; to be checked); assumption: one engine",
             "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (limits.md B2), one job's share",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
             "dss_init_s": _ASSUME,
