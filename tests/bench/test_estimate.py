@@ -66,3 +66,12 @@ def test_library_refusal_leaves_no_folder(tmp_path):
     with pytest.raises(ScenarioError) as e:
         run_scenario(ScenarioSpec(db_size="1MiB", methods="standard"), tmp_path / "x", max_wall=1e-6)
     assert e.value.msgid == "DLB786E" and not (tmp_path / "x").exists()
+
+
+def test_cli_cache_size_reaches_the_run_and_bad_sizes_are_refused(tmp_path, capsys):
+    base = ["bench", "outage", "--db-size", "256KiB", "--scale", "64", "--warmup", "1", "--cooldown", "1",
+            "--duration", "0", "--methods", "standard", "--no-plots"]
+    assert run(base + ["--cache", "lots", "--out", str(tmp_path / "bad")]) != 0
+    assert "DLB707E" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert run(base + ["--cache", "3GiB", "--json", "--out", str(tmp_path / "ok")]) == 0
+    assert json.loads(capsys.readouterr().out)["scenario"]["cache_bytes"] == 3 * 2**30
