@@ -3,8 +3,9 @@ timed in the same run, as ``limits.md`` asks, since the machines are noisy).
 
 * **image copy throughput**: the standard process (``FASTIC=N``) copying a 32 MiB
   database -- read of every track of both data set groups, IMS-format output data sets
-  written -- in measured wall time, against numpy memcpy of the same bytes (target
-  >= 0.7x); the read and the write phases are reported apart;
+  written -- in measured wall time, against a plain sequential write of the same bytes
+  into a new file (target >= 0.5x) and against numpy memcpy (target >= 0.7x); the read
+  and the write phases are reported apart;
 * **recovery from a standard copy vs a Fast Recovery copy** of the same database, with
   the same change records to apply: wall and modeled time of restore and apply (the
   reload reads the copy and writes every block; the flash-back is an establish plus a
@@ -32,7 +33,7 @@ from dasdlab.engine.recovery import recover
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.timemodel import get_profile
 from dasdlab.engine.workload import Workload, WorkloadSpec
-from report import show  # noqa: E402  (benchmarks/report.py)
+from report import file_write_seconds, show  # noqa: E402  (benchmarks/report.py)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "dbd"
 PROFILE = get_profile("ds8000-ficon16")
@@ -86,7 +87,9 @@ def test_standard_copy_read_write_vs_memcpy(benchmark, capsys, ims):
     read = sum(r.wall["physical"] - r.wall["started"] for r in reps)
     write = sum(r.wall["hold_end"] - r.wall["physical"] for r in reps)
     t_mem = _memcpy_seconds(nbytes)
+    t_file = file_write_seconds(nbytes, Path(site.path))
     show(capsys, benchmark, "image copy", {
+        "read + write / file write (target 0.5)": t_file / wall,
         "MiB copied (both data set groups)": nbytes / 2**20,
         "wall s (read + IMS-format output, per copy)": wall,
         "MB/s": nbytes / wall / 1e6,

@@ -115,3 +115,35 @@ def test_create_refuses_existing_file(tmp_path):
 def test_track0_matches_dasdinit_layout(vol):
     recs = trackfmt.parse_track(vol.read_track(0))
     assert [(r.r, r.keylen, r.datalen) for r in recs] == [(1, 4, 24), (2, 4, 144), (3, 4, 80)]
+
+
+def test_write_tracks_is_write_track_per_track_and_calls_the_hook_once(tmp_path):
+    """A run of consecutive tracks, holes or already written, ends up exactly as the
+    same images written one by one, and the write path sees every track of the run."""
+    rng = np.random.default_rng(4)
+    a = Volume.create(tmp_path / "a.ckd", "3390-1", "TST001")
+    b = Volume.create(tmp_path / "b.ckd", "3390-1", "TST002")
+    try:
+        seen = []
+        a.write_hook = lambda v, ts: seen.append(np.asarray(ts).tolist())
+        imgs = np.stack([trackfmt.fixed_track(2, h, 0, 4096, 3, rng.integers(0, 256, 3 * 4096, dtype=np.uint8),
+                                              a.slot, eof=h == 4) for h in range(5)])
+        b.write_track(32, imgs[2])
+        a.write_track(32, imgs[2])  # one track of the second run already written
+        seen.clear()
+        a.write_tracks(30, imgs)  # holes and one written track: track by track
+        a.write_tracks(40, imgs)  # all holes: one write
+        for i in range(5):
+            b.write_track(30 + i, imgs[i])
+            b.write_track(40 + i, imgs[i])
+        for t in list(range(30, 35)) + list(range(40, 45)):
+            assert a.is_written(t) and np.array_equal(a.read_track(t), b.read_track(t))
+        assert sorted(t for ts in seen for t in ts) == list(range(30, 35)) + list(range(40, 45))
+        from dasdlab.errors import DasdlabError
+
+        with pytest.raises(DasdlabError) as e:
+            a.write_tracks(a.ntracks - 2, imgs)
+        assert e.value.msgid == "DLB104E"
+    finally:
+        a.close()
+        b.close()

@@ -66,13 +66,17 @@ def fail_and_recover(site, dbd: str, ddn: str, profile: DeviceProfile, seed: int
         notes=list(rep.notes) + list(res.notes))
 
 
-def mismatched_blocks(site, dbd: str, ddn: str) -> int:
-    """Blocks of the DBDS on DASD that differ from the truth after the last committed update."""
+def mismatched_blocks(site, dbd: str, ddn: str, step: int = 2048) -> int:
+    """Blocks of the DBDS on DASD that differ from the truth after the last committed
+    update, compared range by range."""
     from dasdlab.engine.database import ImsDatabase
+    from dasdlab.engine.icverify import differing_blocks
     from dasdlab.engine.truth import Truth
     from dasdlab.engine.verify import read_blocks
 
     d = ImsDatabase.open(site, dbd).ddn(ddn)
-    on_dasd = read_blocks(d.dataset(writable=False), 0, d.nblocks)
-    expect = Truth(site.path, dbd).content_at(ddn)
-    return int((on_dasd != expect).any(axis=1).sum())
+    ds = d.dataset(writable=False)
+    from dasdlab.bench.scenario import dropping
+
+    ranges = ((a, read_blocks(ds, a, min(step, d.nblocks - a))) for a in range(0, d.nblocks, step))
+    return differing_blocks(Truth(site.path, dbd), ddn, dropping(site, ranges), None)[1]

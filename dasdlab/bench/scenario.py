@@ -56,10 +56,21 @@ with that reading (documented here because the time model does not make them):
 * each emulated change record stands for ``scale`` records at recovery (the log-apply
   rate is divided by ``scale``).
 
-The Concurrent Copy sidefile limits (half the subsystem cache, the host data space)
-are *not* scaled: they apply to the emulated sidefile, so at a scale above 1 a
-sidefile overflow the modeled database would meet is not predicted (the modeled
-high-water mark is reported, to be read against the real cache).
+Every limit is compared in modeled units: the profile's controller cache (the
+half-cache rule of Concurrent Copy) and host sidefile space are divided by the scale
+like its rates (:meth:`~dasdlab.engine.timemodel.DeviceProfile.scaled`), so a sidefile
+of ``n`` emulated tracks meets them exactly where ``n x scale`` modeled tracks meet the
+real box's; the same modeled database gets the same verdict at scale 1, 8 or 64.  The
+cache is the profile's (realistic per box, with its source) or ``cache_size``.
+
+**Long runs.**  The driver skips slices in which nothing happens (no arrival, or a
+quiesced database whose arrivals only queue) with the same draws as stepping them
+(:meth:`~dasdlab.engine.workload.Workload.skip_quiet`); a run longer than
+:data:`MAX_SLICES` slices steps in longer ones (and looks at background copies as
+often), and keeps at most :data:`MAX_SAMPLES` track-state samples, so that its cost
+follows its updates and tracks, not its modeled length.  :func:`estimate_run` prices a
+run before it starts, and :func:`run_scenario` refuses one that would not fit the disk
+or ``max_wall`` (DLB785E, DLB786E) before touching anything.
 
 **Determinism.**  Modeled figures depend only on the spec: the workload, the copy's
 steps and the services' background work are driven by the modeled clock and seeded
@@ -73,6 +84,7 @@ distributions between methods, not single updates).
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from dataclasses import InitVar, asdict, dataclass, field, replace
@@ -94,6 +106,10 @@ MAX_DB_SIZE = 2 * GiB
 MIN_DB_SIZE = 64 * 1024
 VOLUME_MODEL = "3390-9"
 DB_VOLSER, WORK_VOLSER = "IMS001", "IMS002"
+#: a run longer than this many slices steps in longer slices (at most 10 modeled s)
+MAX_SLICES = 4_000
+#: track-state samples kept per method (a long run's are spread evenly over it)
+MAX_SAMPLES = 4000
 #: an update whose latency exceeds the service time by more than this was delayed
 DELAY_THRESHOLD_S = 1e-6
 
@@ -169,6 +185,8 @@ class ScenarioSpec:
     checkpoint_log_records: int | None = 500_000
     #: optional time-based checkpoints as well (modeled seconds), None = by log volume only
     checkpoint_interval: float | None = None
+    cache_size: int | str | None = None  # the modeled box's controller cache (default: the profile's)
+    host_sidefile_size: int | str | None = None  # the SDM's host sidefile space (default: the profile's)
     method: InitVar[str | None] = None
 
     def __post_init__(self, method: str | None) -> None:
@@ -217,6 +235,13 @@ class ScenarioSpec:
                                                f"number from {lo:,} to {hi:,}, got {self.checkpoint_log_records!r}.")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ScenarioError("DLB718E", f"the seed must be a whole number of at least 0, got {self.seed!r}.")
+        for name in ("cache_size", "host_sidefile_size"):
+            v = getattr(self, name)
+            if v is not None:
+                v = parse_size(v)
+                if v < 1:
+                    raise ScenarioError("DLB788E", f"the {name.replace('_', ' ')} must be positive, got {v} bytes.")
+                setattr(self, name, v)
         self.device_profile()  # unknown profile or bad profile file: fail now (DLB700E-DLB705E)
         src = self.dbd_path
         if not src.is_file():
@@ -257,7 +282,12 @@ class ScenarioSpec:
     def device_profile(self) -> DeviceProfile:
         """The named profile (from ``profile_file`` when given), unscaled."""
         extra = load_profiles(self.profile_file) if self.profile_file else None
-        return get_profile(self.profile, extra)
+        p = get_profile(self.profile, extra)
+        if self.cache_size is not None:
+            p = replace(p, cache_bytes=int(self.cache_size))
+        if self.host_sidefile_size is not None:
+            p = replace(p, host_sidefile_bytes=int(self.host_sidefile_size))
+        return p
 
     def params(self) -> dict:
         """The scenario's parameters as flat columns of a result row."""
@@ -265,7 +295,7 @@ class ScenarioSpec:
                 "rate": self.rate, "rate_emulated": self.rate / self.size_scale, "skew": self.skew,
                 "zipf_s": self.zipf_s, "update_size": self.update_size, "profile": self.profile, "seed": self.seed,
                 "slice_s": self.slice, "warmup_s": self.warmup, "cooldown_s": self.cooldown,
-                "duration_s": self.run_after_start(),
+                "duration_s": self.run_after_start(), "cache_bytes": self.device_profile().cache_bytes,
                 "dbd": self.dbd_path.name}
 
     def as_dict(self) -> dict:
@@ -389,6 +419,8 @@ class ScenarioResult:
     traces: dict[str, dict]  # method -> times, codes, tracks, meta
     wall_s: float
     out: Path | None = None
+    disk_peak_bytes: int = 0  # the largest disk use of the sites (measured at each method's end)
+    estimate: RunEstimate | None = None
 
     def method(self, name: str) -> MethodResult:
         for m in self.methods:
@@ -416,6 +448,7 @@ class ScenarioResult:
                 return {k: clean(x) for k, x in v.items()}
             return v
         return {"scenario": {**self.spec.params(), "methods": list(self.spec.methods), "wall_s": self.wall_s,
+                             "disk_peak_bytes": self.disk_peak_bytes,
                              "out": str(self.out) if self.out else None},
                 "methods": [{k: clean(v) for k, v in m.as_dict().items()} for m in self.methods]}
 
@@ -432,21 +465,121 @@ class ScenarioResult:
         return out
 
 
+# ====================================================================== estimate
+#: wall-clock costs of the estimate, measured on 2 shared cores (a method's fixed cost:
+#: site, IMS start, imports; per byte of database: load, copy, verification, damage
+#: and reload; per slice stepped and per update committed)
+_WALL_FIXED_S = 2.0
+_WALL_PER_BYTE_S = 4e-8
+_WALL_PER_SLICE_S = 1.5e-3
+_WALL_PER_UPDATE_S = 2e-5
+#: bytes on disk per byte of database in one method's site: the database's track images
+#: (blocks plus count fields, about 1.1x), the copy (standard, or a clone of every
+#: track), a shadow or work space, and slack
+_DISK_PER_BYTE = 3.5
+#: log and truth journal bytes per update (records of before and after images)
+_DISK_PER_UPDATE = 160
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a comparison will cost, before it starts (:func:`estimate_run`)."""
+
+    modeled_s: float  # modeled seconds of all methods together
+    wall_s: float  # wall-clock seconds, roughly
+    disk_bytes: int  # peak disk use (the largest method's site, or all of them kept)
+    free_bytes: int  # free space where the sites go
+
+    def line(self) -> str:
+        return (f"DLB787I estimate: {self.modeled_s:,.0f} modeled s, about {self.wall_s:,.0f} wall s, "
+                f"{_size(self.disk_bytes)} of disk at the peak ({_size(self.free_bytes)} free).")
+
+
+def _size(n: float) -> str:
+    for unit, k in (("GiB", GiB), ("MiB", MiB)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n / 1024:.0f} KiB"
+
+
+def estimate_run(spec: ScenarioSpec, workdir: str | Path, keep_sites: bool = False) -> RunEstimate:
+    """The modeled duration, wall time and peak disk use of running ``spec`` in
+    ``workdir``, from the profile's copy estimates and this machine's costs per byte,
+    slice and update (rough: within a factor of about two)."""
+    end_after = spec.run_after_start()
+    per = [spec.warmup + max(end_after, estimate_copy_s(spec, METHODS[m]) + spec.cooldown) for m in spec.methods]
+    modeled = float(sum(per))
+    rate_emulated = spec.rate / spec.size_scale
+    wall = 0.0
+    for length in per:
+        step = max(spec.slice, min(10.0, length / MAX_SLICES))
+        updates = rate_emulated * length
+        slices = min(length / step, updates + length / 60.0)  # quiet slices are skipped
+        wall += (_WALL_FIXED_S + _WALL_PER_BYTE_S * spec.db_size + _WALL_PER_SLICE_S * slices
+                 + _WALL_PER_UPDATE_S * updates)
+    site = [_DISK_PER_BYTE * spec.db_size + _DISK_PER_UPDATE * rate_emulated * length for length in per]
+    disk = int(sum(site) if keep_sites else max(site, default=0))
+    return RunEstimate(modeled, wall, disk, _free_bytes(Path(workdir)))
+
+
+def _free_bytes(p: Path) -> int:
+    p = p.resolve()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return int(shutil.disk_usage(p).free)
+
+
+def check_fits(est: RunEstimate, max_wall: float | None = None) -> None:
+    """Refuse a run that would not fit the free disk (DLB785E) or would run longer than
+    ``max_wall`` seconds (DLB786E); nothing has been touched yet."""
+    if est.disk_bytes > est.free_bytes:
+        raise ScenarioError("DLB785E", f"the run needs about {_size(est.disk_bytes)} of disk at its peak and "
+                                       f"{_size(est.free_bytes)} are free; give a smaller --db-size, fewer "
+                                       "methods, or an --out on a larger file system.")
+    if max_wall is not None and est.wall_s > max_wall:
+        raise ScenarioError("DLB786E", f"the run would take about {est.wall_s:,.0f} wall s, more than --max-wall "
+                                       f"{max_wall:g}; give a smaller --db-size, a larger scale or fewer methods.")
+
+
+def _disk_use(folder: Path) -> int:
+    """Bytes allocated on disk under ``folder`` (sparse volumes count what they hold)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 # ====================================================================== running
 def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[int, int], None] | None = None,
-                 keep_sites: bool = False, write: bool = True) -> ScenarioResult:
+                 keep_sites: bool = False, write: bool = True, max_wall: float | None = None,
+                 on_estimate: Callable[[RunEstimate], None] | None = None) -> ScenarioResult:
     """Run every method of ``spec``; sites live in ``workdir/sites/METHOD`` (removed
-    after each method unless ``keep_sites``).  With ``write`` the Parquet results and
-    the traces go to ``workdir`` (:mod:`dasdlab.bench.results`).  ``progress(done,
-    total)`` is called as the methods advance (units: thousandths of the scenario)."""
+    after each method, once its figures and traces are in memory, unless
+    ``keep_sites``).  With ``write`` the Parquet results and the traces go to
+    ``workdir`` (:mod:`dasdlab.bench.results`).  ``progress(done, total)`` is called as
+    the methods advance (units: thousandths of the scenario).
+
+    Before anything is touched the run is estimated (:func:`estimate_run`, handed to
+    ``on_estimate``) and refused when it would not fit the free disk or ``max_wall``
+    (:func:`check_fits`).  The largest method's disk use, measured when its run ended,
+    is the result's :attr:`ScenarioResult.disk_peak_bytes`."""
     if not isinstance(spec, ScenarioSpec):
         spec = ScenarioSpec(**spec)
     wd = Path(workdir)
+    est = estimate_run(spec, wd, keep_sites)
+    if on_estimate is not None:
+        on_estimate(est)
+    check_fits(est, max_wall)
     prepare_folder(wd)
     w0 = time.perf_counter()
     results, timelines, traces = [], {}, {}
     n = len(spec.methods)
     end_after = spec.run_after_start()
+    disk_peak = 0
     for i, name in enumerate(spec.methods):
         def sub_progress(frac: float, i=i) -> None:
             if progress is not None:
@@ -456,11 +589,14 @@ def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[in
         results.append(res)
         timelines[name] = tl
         traces[name] = tr
+        disk_peak = max(disk_peak, _disk_use(wd / "sites"))
         if not keep_sites:
             shutil.rmtree(wd / "sites" / name, ignore_errors=True)
     if not keep_sites:
         shutil.rmtree(wd / "sites", ignore_errors=True)
     result = ScenarioResult(spec, results, timelines, traces, time.perf_counter() - w0, wd)
+    result.disk_peak_bytes = disk_peak
+    result.estimate = est
     if write:
         from dasdlab.bench.results import write_results
 
@@ -532,6 +668,7 @@ class _MethodRun:
         self.dbd = dbd.name
         self.ddn = (self.spec.ddn or dbd.groups[0].ddn).upper()
         database.load(site, dbd.name, self.spec.db_size, seed=self.spec.seed, volser=DB_VOLSER)
+        _drop_resident(site)
         return site
 
     # ------------------------------------------------------------------ the run
@@ -544,12 +681,15 @@ class _MethodRun:
             d = self._drive(site)
             rep = d.report
             self.progress(0.82)
+            _drop_resident(site)
             cv_ok, cv_diff = self._verify_copy(site, rep, d.stop_seq)
+            _drop_resident(site)
             rec = None
             if spec.failure and rep.status == "ok":
                 from dasdlab.bench.recover import fail_and_recover
 
                 rec = fail_and_recover(site, self.dbd, self.ddn, self.rprof, seed=spec.seed)
+                _drop_resident(site)
             timeline = self._timeline(site, d.latencies, d.refused_at,
                                       rep.started if rep.started is not None else d.copy_at)
         finally:
@@ -557,7 +697,7 @@ class _MethodRun:
         self.progress(1.0)
         times, codes = d.tracer.array()
         phases = self._phases(rep, d.copy_at, d.t_stop)
-        trace = {"times": times, "codes": codes, "tracks": d.tracer.domain,
+        trace = {"times": times, "codes": codes, "tracks": d.tracer.columns,
                  "meta": {"method": self.m.name, "process": rep.process, "label": self.m.label, "phases": phases,
                           "scale": self.scale}}
         res = self._figures(d, cv_ok, cv_diff, rec, phases, time.perf_counter() - w_start)
@@ -601,11 +741,19 @@ class _MethodRun:
             stop_seq = None
             t_stop = None
             w_run = time.perf_counter()
+            # a very long run (a large modeled database on a slow box) steps in longer
+            # slices, so that its cost follows its updates, not its modeled length
+            step = max(spec.slice, min(10.0, (expect_end - t_begin) / MAX_SLICES))
+            lam = wl.spec.rate * step  # expected updates per slice
+            sample_dt = (expect_end - t_begin) / MAX_SAMPLES
+            last_kept = -math.inf
             while True:
                 now = system.now()
                 if run is None and now >= copy_at - 1e-9:
                     run = self._start(engine, st, now)
-                    run.on_read = tracer.on_read
+                    run.on_read = _dropping_reads(site, tracer.on_read)
+                    if step > spec.slice:
+                        run.poll_s = step
                 if run is not None:
                     run.advance(now)
                     tracer.bind(run)
@@ -613,14 +761,25 @@ class _MethodRun:
                         stop_seq = int(system.log.next_seq - 1)
                         t_stop = max(now + spec.cooldown, copy_at + self.end_after)
                         expect_end = t_stop
-                tracer.sample(now - copy_at)
+                # a long run keeps at most MAX_SAMPLES samples (spread evenly), not one a slice
+                keep = now - last_kept >= sample_dt - 1e-9 or (t_stop is not None and now >= t_stop - 1e-9)
+                tracer.sample(now - copy_at, keep=keep)
+                if keep:
+                    last_kept = now
                 if t_stop is not None and now >= t_stop - 1e-9:
                     break
                 if now > limit:
                     raise ScenarioError("DLB723E", f"method {self.m.name}: the copy had not completed "
                                                    f"{now - copy_at:.0f} modeled seconds after it started.")
                 nxt = copy_at if run is None else (t_stop if run.done else run.next_time)
-                dt = spec.slice if nxt <= now + 1e-9 else min(spec.slice, nxt - now)
+                dt = step if nxt <= now + 1e-9 else min(step, nxt - now)
+                if dt == step and (lam < 1.0 or wl.odb.state == "QUIESCED") and nxt - now > 2 * step:
+                    # whole slices before the next event: skip those in which nothing
+                    # happens (the same draws, updates and instants as stepping them),
+                    # looking ahead a few expected gaps between updates at a time
+                    k = _whole_slices(now, nxt, step, cap=max(16, int(8 / max(lam, 1e-9))))
+                    if k and wl.skip_quiet(step, k):
+                        continue
                 wl.step(dt)
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
             wall_run = time.perf_counter() - w_run
@@ -646,20 +805,20 @@ class _MethodRun:
 
     # ------------------------------------------------------------------ checks
     def _verify_copy(self, site, rep, stop_seq: int | None) -> tuple[bool, int]:
-        """(verified, differing blocks) of the copy against the truth."""
-        from dasdlab.engine.icverify import check_copy, read_copy
+        """(verified, differing blocks) of the copy against the truth, range by range
+        (neither the copy nor the truth's content is ever held whole)."""
+        from dasdlab.engine.icverify import copy_ranges, differing_blocks
         from dasdlab.engine.truth import Truth
 
         if rep.status != "ok" or not rep.outputs:
             return False, -1
         truth = Truth(site.path, self.dbd)
         out = rep.outputs[0]
-        blocks = read_copy(site, out["dsn"], out["format"], rep.blocks)
+        ranges = dropping(site, copy_ranges(site, out["dsn"], out["format"], rep.blocks))
         if self.m.clean:
-            chk = check_copy(site, truth, self.ddn, blocks, rep.run_seq, clean=True)
-            return chk.verified, chk.differing
+            _, differing = differing_blocks(truth, self.ddn, ranges, rep.run_seq)
+            return differing == 0, differing
         # fuzzy: the copy plus the change records from its purge time to its end
-        from dasdlab.engine.kernels import apply_changes
         from dasdlab.engine.log import CHANGE, LogReader, changeset
         from dasdlab.engine.recon import Recon
 
@@ -671,11 +830,7 @@ class _MethodRun:
                                                             ddn=self.ddn))
         finally:
             recon.close()
-        blocks = blocks.copy()
-        if len(cs):
-            apply_changes(blocks, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
-        expect = truth.content_at(self.ddn, seq=stop_seq)
-        differing = int((expect != blocks).any(axis=1).sum()) if expect.shape == blocks.shape else blocks.shape[0]
+        _, differing = differing_blocks(truth, self.ddn, ranges, stop_seq, changes=cs)
         return differing == 0, differing
 
     # ------------------------------------------------------------------ outputs
@@ -759,6 +914,56 @@ class _MethodRun:
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
             phases=phases,
         )
+
+
+def _drop_resident(site) -> None:
+    """Give back the pages of every open volume's map after a pass over the database
+    (resident memory must not grow with the volumes; they stay files)."""
+    for sub in site.subsystems():
+        for vol in list(getattr(sub, "_volumes", {}).values()):
+            vol.drop_resident()
+        pool = getattr(sub, "_pool", None)  # an RVA's track pool holds its volumes' tracks
+        if pool is not None:
+            pool.drop_resident()
+
+
+#: tracks (or blocks' worth of ranges) a pass reads between two _drop_resident calls
+DROP_TRACKS = 2048
+DROP_RANGES = 16
+
+
+def _dropping_reads(site, on_read):
+    """``on_read`` that also gives back the volumes' pages every :data:`DROP_TRACKS`
+    tracks the copy reads."""
+    seen = [0]
+
+    def read(tracks) -> None:
+        on_read(tracks)
+        seen[0] += len(tracks)
+        if seen[0] >= DROP_TRACKS:
+            _drop_resident(site)
+            seen[0] = 0
+    return read
+
+
+def dropping(site, ranges):
+    """The ``(first, blocks)`` ranges, giving back the volumes' pages every
+    :data:`DROP_RANGES` ranges (a verification pass over the whole database)."""
+    for i, r in enumerate(ranges, 1):
+        yield r
+        if i % DROP_RANGES == 0:
+            _drop_resident(site)
+
+
+def _whole_slices(now: float, nxt: float, dt: float, cap: int = 100_000) -> int:
+    """How many slices of ``dt`` the driver would step in full from ``now`` before the
+    slice that reaches ``nxt`` (the same float sums as stepping them one by one)."""
+    k = 0
+    t = now
+    while nxt - t > dt and k < cap:
+        t += dt
+        k += 1
+    return max(k - 1, 0)  # keep the last full slice for a regular step: it may end at nxt
 
 
 @dataclass

@@ -315,16 +315,35 @@ class TrackTracer:
         out[sticky] = self.codes[sticky]
         return out
 
-    def sample(self, t: float) -> None:
+    #: a trace keeps at most this many columns: every g-th track of a larger data set
+    #: (a plot shows a few hundred bands of tracks; the trace must not grow with the
+    #: database's size times the run's length)
+    MAX_COLUMNS = 4096
+
+    @property
+    def columns(self) -> np.ndarray:
+        """The absolute tracks the trace's columns are (every ``g``-th of the domain)."""
+        return self.domain[:: self._stride()]
+
+    def _stride(self) -> int:
+        return max(1, -(-self.domain.size // self.MAX_COLUMNS))
+
+    def sample(self, t: float, keep: bool = True) -> None:
+        """Read the services' counters; with ``keep``, record the codes at ``t`` (a
+        driver thins out the samples of a long run)."""
         if self._cow is not None:
             self.cow = self._cow()
         if self._cc is not None:
             self.cc_counters = self._cc()
+        if not keep:
+            return
         self.times.append(float(t))
-        self.samples.append(self.current())
+        g = self._stride()
+        cur = self.current()
+        self.samples.append(cur if g == 1 else np.ascontiguousarray(cur[::g]))
 
     def array(self) -> tuple[np.ndarray, np.ndarray]:
-        codes = np.stack(self.samples) if self.samples else np.zeros((0, self.domain.size), np.uint8)
+        codes = np.stack(self.samples) if self.samples else np.zeros((0, self.columns.size), np.uint8)
         return np.asarray(self.times, dtype=np.float64), codes
 
 

@@ -123,7 +123,12 @@ def outage(
     no_failure: Annotated[bool, typer.Option("--no-failure", help="Skip the media failure and recovery.")] = False,
     out: Annotated[Path, typer.Option(help="Results folder (Parquet, traces, plots).")] = Path("outage-out"),
     plots: Annotated[bool, typer.Option(help="Write outage.png and timeline.png.")] = True,
-    keep_sites: Annotated[bool, typer.Option(help="Keep each method's site under OUT/sites.")] = False,
+    keep_sites: Annotated[bool, typer.Option("--keep-sites/--no-keep-sites", "--keep",
+                                             help="Keep each method's site under OUT/sites.")] = False,
+    max_wall: Annotated[float | None, typer.Option(help="Refuse a run estimated to take longer than this many "
+                                                        "wall seconds.")] = None,
+    cache: Annotated[str | None, typer.Option(help="Subsystem cache size of the modeled box (e.g. 64GiB; "
+                                                   "default: the profile's).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     html: Annotated[bool, typer.Option("--html", help="Also write OUT/explorer.html (open it in a browser).")] = False,
     allow_failures: Annotated[bool, AllowFailures] = False,
@@ -144,9 +149,14 @@ def outage(
                         profile_file=str(profile_file) if profile_file else None, seed=seed, slice=parse_duration(slice_, "--slice"),
                         warmup=parse_duration(warmup, "--warmup"), cooldown=parse_duration(cooldown, "--cooldown"),
                         duration=None if duration is None else parse_duration(duration, "--duration"),
-                        failure=not no_failure)
+                        failure=not no_failure,
+                        cache_size=cache)
+
+    def shown(est) -> None:  # before anything is touched; stderr keeps --json parseable
+        typer.echo(est.line(), err=json_)
+
     with bar("outage comparison", "/1000") as cb:
-        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites)
+        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
     if plots:
         from dasdlab.bench.plots import write_plots
 
@@ -161,7 +171,8 @@ def outage(
         print_result(result)
         typer.echo(f"DLB740I results in {out}/: methods.parquet, timeline.parquet, trace-METHOD.npz"
                    + (", outage.png, timeline.png" if plots else "") + (", explorer.html" if html else "")
-                   + f" ({result.wall_s:.1f} wall s)")
+                   + f" ({result.wall_s:.1f} wall s, "
+                   f"{result.disk_peak_bytes / 2**20:,.0f} MiB of disk at the largest method's end)")
     finish(method_problems(result.methods), "methods", allow_failures, len(result.methods))
 
 

@@ -434,6 +434,19 @@ class TrackPool:
         for a in self._maps:
             a.flush()
 
+    def drop_resident(self) -> None:
+        """Give back this process's pages of the pool's maps (``MADV_DONTNEED`` on shared
+        file maps loses nothing; see :meth:`dasdlab.emulator.volume.Volume.drop_resident`)."""
+        import mmap
+
+        for m in self._maps:
+            mm = getattr(m, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise"):
+                try:
+                    mm.madvise(mmap.MADV_DONTNEED)
+                except (OSError, ValueError):
+                    pass
+
     def close(self) -> None:
         """Persist the head and drop the dirty mark if this is the last opener."""
         if self._lockf is None:

@@ -124,11 +124,14 @@ def fixed_track(
     eof: bool = False,
     first_r: int = 1,
     keys: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """A slot image with ``nrec`` equal-size records R=first_r.. and optionally an EOF.
 
     ``data`` holds ``nrec * datalen`` bytes (zeros when None).  Built with numpy slicing
-    so that formatting a large data set costs one vectorised pass per track.
+    so that formatting a large data set costs one vectorised pass per track; with
+    ``out`` (a ``slot_size`` buffer, e.g. a row of a run of tracks written at once) the
+    image is built there instead of in a new array.
     """
     rec_len = COUNT_LEN + keylen + datalen
     end = TRACK_HEADER_LEN + nrec * rec_len + (COUNT_LEN if eof else 0)
@@ -137,7 +140,10 @@ def fixed_track(
             "DLB121E",
             f"{nrec} records of KL={keylen} DL={datalen} do not fit in a {slot_size}-byte track slot.",
         )
-    out = np.zeros(slot_size, dtype=np.uint8)
+    if out is None:
+        out = np.zeros(slot_size, dtype=np.uint8)
+    else:
+        out[end + EOT_LEN :] = 0
     out[:TRACK_HEADER_LEN] = np.frombuffer(track_header(cyl, head), dtype=np.uint8)
     if nrec:
         body = out[TRACK_HEADER_LEN : TRACK_HEADER_LEN + nrec * rec_len].reshape(nrec, rec_len)

@@ -460,6 +460,43 @@ class Volume:
             arr[lt] = img
         self.written.set(t)
 
+    def write_tracks(self, t0: int, images: np.ndarray) -> None:
+        """Replace the consecutive tracks ``t0..t0+len(images)-1`` with whole slot images
+        (host writes): one write of the whole run when its tracks are all new holes of
+        a one-file volume -- a sequential output data set's tracks usually are -- else
+        track by track."""
+        self._check_writable()
+        n = images.shape[0]
+        if n == 0:
+            return
+        if images.shape[1] != self.slot:
+            raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {images.shape[1:]}.")
+        if not 0 <= t0 or t0 + n > self.ntracks:
+            self._loc(t0 if t0 < 0 else t0 + n - 1)
+        if len(self.files) != 1 or self.written.test_many(np.arange(t0, t0 + n)).any():
+            for i in range(n):
+                self.write_track(t0 + i, images[i])
+            return
+        if self.write_hook is not None:
+            self.write_hook(self, np.arange(t0, t0 + n, dtype=np.int64))
+        os.pwrite(self._fd(), np.ascontiguousarray(images), DEVHDR_LEN + t0 * self.slot)
+        self.written.set_range(t0, t0 + n)
+
+    def drop_resident(self) -> None:
+        """Give back this process's pages of the volume's map (``MADV_DONTNEED``): a
+        shared file map loses nothing -- written pages stay in the page cache and reach
+        the file -- and the next access maps them again.  A long sequential pass over a
+        large volume calls this so that its resident memory does not grow with it."""
+        import mmap
+
+        for f in self.files:
+            mm = getattr(f.tracks, "_mmap", None) if f.tracks is not None else None
+            if mm is not None and hasattr(mm, "madvise"):
+                try:
+                    mm.madvise(mmap.MADV_DONTNEED)
+                except (OSError, ValueError):
+                    pass  # an old kernel or a closed map: resident pages are only memory
+
     def _fd(self) -> int:
         fd = getattr(self, "_wfd", None)
         if fd is None:

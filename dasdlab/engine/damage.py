@@ -39,6 +39,10 @@ class DamageReport:
         return sum(len(v) for v in self.blocks.values())
 
 
+#: blocks of garbage written per call
+PIECE = 1024
+
+
 def damage(site, name: str, ddn: str | None = None, blocks: int = 1, seed: int = 1) -> DamageReport:
     """Write garbage over ``blocks`` distinct blocks of DBDS ``ddn`` (or spread over
     every DBDS of database ``name``), chosen by ``seed``."""
@@ -70,9 +74,11 @@ def damage(site, name: str, ddn: str | None = None, blocks: int = 1, seed: int =
         if mine.size == 0:
             continue
         ds = d.dataset(writable=True)
-        garbage = rng.integers(0, 256, (mine.size, d.block_size), dtype=np.uint8)
-        trk, off = ds.locate_many(mine)
-        ds.vol.write_many(trk, off, garbage)
+        for a in range(0, mine.size, PIECE):  # in pieces: damaging a whole data set needs no copy of it
+            part = mine[a : a + PIECE]
+            garbage = rng.integers(0, 256, (part.size, d.block_size), dtype=np.uint8)
+            trk, off = ds.locate_many(part)
+            ds.vol.write_many(trk, off, garbage)
         ds.vol.flush()
         rep.blocks[d.ddn] = mine.tolist()
     return rep

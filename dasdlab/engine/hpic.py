@@ -186,7 +186,8 @@ class CopyReport:
 
 
 def apply_profile(site, profile: DeviceProfile) -> None:
-    """Give the site's subsystems the profile's background rates (in memory only)."""
+    """Give the site's subsystems the profile's background rates and cache limits (in
+    memory only)."""
     for sub in site.subsystems():
         geo_bytes = 56664
         if profile.background_copy_mb_s > 0:
@@ -194,6 +195,12 @@ def apply_profile(site, profile: DeviceProfile) -> None:
             sub.settings["clone_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
         if profile.sidefile_drain_mb_s > 0:
             sub.settings["cc_drain_tracks_per_s"] = profile.drain_tracks_per_s(geo_bytes)
+        # the limits too, in the profile's (scaled) bytes, so that they are met at the
+        # same modeled point whatever the scale
+        if profile.cache_bytes > 0:
+            sub.settings["cache_bytes"] = profile.cache_bytes
+        if profile.host_sidefile_bytes > 0:
+            sub.settings["host_sidefile_bytes"] = profile.host_sidefile_bytes
 
 
 class ImageCopyEngine:
@@ -496,6 +503,10 @@ class CopyRun:
         self.done = False
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
+        self._out_cleanup: list[Callable[[], None]] = []  # image copy outputs being written
+        #: modeled seconds between looks at a background copy's progress (a driver of a
+        #: very long run looks less often: its slices are longer too)
+        self.poll_s = 0.05
         self._held = False
         #: observer called with the source tracks of each chunk the copy has just read
         #: (the outage scenario's track-state trace); None: nobody watches
@@ -610,12 +621,13 @@ class CopyRun:
                 yield from self._read_held_to_end("dump-plain")
                 return
             yield from self._logically_complete(clean)
-            blocks = yield from self._read_tracks(self._session_reader(sess))
+            outs = self._open_outputs()
+            yield from self._read_tracks(self._session_reader(sess), outs)
             self.report.counters.update(_cc_counters(sess))
             sess.end()
             self._cleanup.clear()
             self._mark("physical")
-            self._write_outputs(blocks)
+            self._close_outputs(outs)
             return
         if p.startswith("fdump-"):
             if p == "fdump-timefinder":  # DATA_MOVER=EMCSNAP: the EMC API, no DFSMSdss start-up
@@ -625,11 +637,12 @@ class CopyRun:
                 yield self.job.dss_call(self._now) + fr_cost
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
-            blocks = yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn))
+            outs = self._open_outputs()
+            yield from self._read_tracks(self._dataset_reader(shadow_vol, shadow_dsn), outs)
             withdraw()
             self._cleanup.clear()
             self._mark("physical")
-            self._write_outputs(blocks)
+            self._close_outputs(outs)
             return
         # copy-*: a Fast Recovery image copy
         from dasdlab.engine.timemodel import service_cost
@@ -652,7 +665,7 @@ class CopyRun:
             yield self._now + self._start_cost()
             self._release()
         while not physical_done():
-            yield self._now + 0.05  # the background copy progresses with the site's ticks
+            yield self._now + self.poll_s  # the background copy progresses with the site's ticks
         self._cleanup.clear()
         if self.report.physical is None:
             self._mark("physical")
@@ -669,10 +682,11 @@ class CopyRun:
         else:  # dump-plain: DFSMSdss serialised the data set when the hold began
             self.pit = self.report.hold_start
         self._mark_seq()
-        blocks = yield from self._read_tracks(self._live_reader())
+        outs = self._open_outputs()
+        yield from self._read_tracks(self._live_reader(), outs)
         self._mark("logical")
         self._mark("physical")
-        self._write_outputs(blocks)
+        self._close_outputs(outs)
         if self._held:
             yield self._now + self._start_cost()
             self._release()
@@ -704,16 +718,17 @@ class CopyRun:
         self.report.run_seq = int(self.engine.system.log.next_seq - 1)
 
     # ------------------------------------------------------------------ reading tracks
-    def _read_tracks(self, reader) -> Generator[float, None, np.ndarray]:
-        """Read the data set group's tracks in chunks at the profile's sequential rate;
-        returns the blocks (nblocks x block size) in RBA order."""
+    def _read_tracks(self, reader, outs) -> Generator[float, None, None]:
+        """Read the data set group's tracks in chunks at the profile's sequential rate,
+        each track's blocks going straight into the output copies (``outs``: their
+        :class:`~dasdlab.engine.icformat.CopyWriter`), so no copy of the data set is
+        ever held in memory."""
         ds = self.dbds.dataset(writable=False)
         prof = self.engine.profile
         bs = self.dbds.block_size
         bpt = ds.blocks_per_track
         n = self.dbds.nblocks
         ntr = -(-n // bpt)
-        out = np.empty((n, bs), dtype=np.uint8)
         first = ds_offset(bs, 0)
         step = ds_offset(bs, 1) - first if bpt > 1 else bs  # count field + data: records are evenly spaced
         chunk = max(prof.tracks_per_request, 1)
@@ -729,23 +744,21 @@ class CopyRun:
             t_write = t_start + prof.write_tracks_s(tt1 - tt0)
             if t_write > self._now:  # the output write is the slower side
                 yield t_write
-            self._copy_chunk(reader, ds, out, tt0, tt1, first, step, bpt, bs, n)
+            self._copy_chunk(reader, ds, outs, tt0, tt1, first, step, bpt, n)
         self.report.tracks = ntr
         self.report.blocks = n
         self.report.bytes_copied = n * bs
-        return out
 
-    def _copy_chunk(self, reader, ds, out, tt0: int, tt1: int, first: int, step: int, bpt: int, bs: int,
+    def _copy_chunk(self, reader, ds, outs, tt0: int, tt1: int, first: int, step: int, bpt: int,
                     n: int) -> None:
-        """Copy tracks ``tt0``..``tt1`` of the data set into ``out`` (RBA order)."""
+        """Tracks ``tt0``..``tt1`` of the data set into the output copies (RBA order),
+        each track's blocks straight into every :class:`~dasdlab.engine.icformat.CopyWriter`."""
         for tt in range(tt0, tt1):
-            # all blocks of the track in one strided copy (a plain ndarray view, not a
-            # memmap slice per block)
+            # a plain ndarray view of the track, not a memmap slice per block
             img = np.asarray(reader(int(ds.tracks[tt]))).view(np.ndarray)
-            b0 = tt * bpt
-            k = min(bpt, n - b0)
-            out[b0 : b0 + k] = np.lib.stride_tricks.as_strided(img[first:], shape=(k, bs), strides=(step, 1),
-                                                               writeable=False)
+            k = min(bpt, n - tt * bpt)
+            for w in outs:
+                w.add_track(img, first, step, k)
         if self.on_read is not None:
             self.on_read(ds.tracks[tt0:tt1])
 
@@ -871,35 +884,45 @@ class CopyRun:
         self.engine.site.catalog.remove(dsn)
 
     # ------------------------------------------------------------------ output
-    def _write_outputs(self, blocks: np.ndarray) -> None:
-        """Write IC1 (and IC2) in the standard or compressed format."""
+    def _open_outputs(self) -> list:
+        """Allocate IC1 (and IC2) in the standard or compressed format and return their
+        writers; the blocks stream in as the tracks are read (:meth:`_read_tracks`).  A
+        copy that does not complete is scratched (:meth:`_fail`); a copy is cataloged
+        only once complete (:meth:`_close_outputs`)."""
         from dasdlab.emulator.dataset import Dataset
 
         o = self.st.options
+        n_blocks = self.dbds.nblocks
         hdr = icformat.IcHeader(
             dbd=self.db.name, ddn=self.dbds.ddn, volser=self.dbds.volser or "",
             access="V" if self.dbds.dsorg.upper().startswith("V") or self.dbds.dsorg.upper() == "ESDS" else "O",
             kind="B" if self.plan.clean else "C", compressed=o.compress, copy_number=1,
-            block_size=self.dbds.block_size, nblocks=0, run_time=self.pit,
+            block_size=self.dbds.block_size, nblocks=n_blocks, run_time=self.pit,
             stop_time=self._now, crc32=0)
-        site = self.engine.site
+        lrecl = hdr.lrecl
+        outs = []
         for n in range(1, o.copies + 1):
-            recs = icformat.encode(icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}), blocks)
-            lrecl = recs.shape[1]
-            ntr = _tracks_for(recs.shape[0], lrecl)
+            ntr = _tracks_for(n_blocks + 1, lrecl)  # a compressed copy is smaller, or grows
             vol = self._output_volume(ntr)
             dsn = self._name(f"IC{n}")
             blk = icformat.blksize_for(lrecl)
             vol.vtoc.allocate(dsn, lrecl=lrecl, blksize=blk, unit="TRK", primary=ntr + 1, secondary=max(ntr // 4, 15))
-            try:
-                Dataset(vol, dsn).write(recs)
-                site.catalog.add(dsn, vol.volser)
-            except BaseException:
-                vol.vtoc.delete(dsn)
-                raise
-            self.report.outputs.append({"dsn": dsn, "volser": vol.volser, "copy": n,
-                                        "format": "COMPRESSED" if o.compress else "IMS",
-                                        "bytes": int(recs.size)})
+            self._out_cleanup.append(lambda vol=vol, dsn=dsn: vol.vtoc.delete(dsn))
+            w = icformat.CopyWriter(Dataset(vol, dsn), icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}),
+                                    n_blocks)
+            w.dsn, w.volser, w.copy = dsn, vol.volser, n
+            outs.append(w)
+        return outs
+
+    def _close_outputs(self, outs: list) -> None:
+        site = self.engine.site
+        for w in outs:
+            w.close(stop_time=self._now)
+            site.catalog.add(w.dsn, w.volser)
+            self.report.outputs.append({"dsn": w.dsn, "volser": w.volser, "copy": w.copy,
+                                        "format": "COMPRESSED" if self.st.options.compress else "IMS",
+                                        "bytes": int(w.bytes)})
+        self._out_cleanup.clear()
 
     def _output_volume(self, ntracks: int):
         site = self.engine.site
@@ -956,12 +979,13 @@ class CopyRun:
         return r.logical
 
     def _fail(self, err: DasdlabError) -> None:
-        for fn in reversed(self._cleanup):
+        for fn in reversed(self._out_cleanup + self._cleanup):
             try:
                 fn()
             except DasdlabError:
                 pass
         self._cleanup.clear()
+        self._out_cleanup.clear()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
         if self.report.image_id is not None:  # registered at logical completion, then dropped

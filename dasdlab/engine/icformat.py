@@ -42,6 +42,17 @@ block number x block size) and 4 reserved bytes — then the block.
 records (the last one padded with zeros).  A frame is: first block number (4), block
 count (4), compressed length (4), then that many bytes of zlib data holding the blocks.
 A frame with block count 0 ends the stream.
+
+**Streaming.**  A copy is written by :class:`CopyWriter` and read by
+:class:`CopyReader` piece by piece: the writer builds the records of each source track
+in place in one piece buffer (:func:`dasdlab.engine.kernels.ic_records`) and writes the
+data set in pieces of :data:`PIECE_BYTES` (whole output blocks), then patches the header
+record with the CRC-32 once the last block is in; the reader yields blocks in RBA order
+in ranges of at most :data:`PIECE_BLOCKS` and checks the CRC-32 when the last range has
+been read.  Neither ever holds the whole copy.  The CRC-32 is zlib's (its C code runs at
+memory speed, faster than a table-driven numba loop), updated piece by piece.
+:func:`encode` and :func:`decode` are the whole-array forms, kept for small copies and
+as the twin the tests compare the streaming forms against.
 """
 
 from __future__ import annotations
@@ -61,6 +72,10 @@ HEADER_LEN = 64
 FRAME = struct.Struct(">III")
 _HDR = struct.Struct(">4sBccc8s8s6sHIIqqII")
 FRAME_BLOCKS = 64  # blocks per compressed frame
+#: a written piece: whole output blocks adding up to about this many bytes
+PIECE_BYTES = 8 << 20
+#: blocks per range handed out by :class:`CopyReader`
+PIECE_BLOCKS = 2048
 
 
 class ImageCopyFormatError(DasdlabError):
@@ -145,8 +160,9 @@ def encode(header: IcHeader, blocks: np.ndarray) -> np.ndarray:
     return np.concatenate((head, body.reshape(nrec, lrecl)))
 
 
-def decode(data: bytes | np.ndarray, where: str = "image copy") -> tuple[IcHeader, np.ndarray]:
-    """(header, blocks) from the records of a copy; checks structure and CRC."""
+def decode_whole(data: bytes | np.ndarray, where: str = "image copy") -> tuple[IcHeader, np.ndarray]:
+    """(header, blocks) from the records of a copy in one array; checks structure and CRC
+    (the numpy twin of :class:`CopyReader`)."""
     raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
     hdr = IcHeader.unpack(raw[:HEADER_LEN].tobytes(), where)
     lrecl, bs, n = hdr.lrecl, hdr.block_size, hdr.nblocks
@@ -186,6 +202,294 @@ def decode(data: bytes | np.ndarray, where: str = "image copy") -> tuple[IcHeade
     if zlib.crc32(np.ascontiguousarray(blocks)) != hdr.crc32:
         raise ImageCopyFormatError("DLB645E", f"{where}: the block data does not match the header's CRC-32.")
     return hdr, blocks
+
+
+def decode(data: bytes | np.ndarray, where: str = "image copy") -> tuple[IcHeader, np.ndarray]:
+    """(header, blocks) from the records of a copy held in memory (small copies)."""
+    return decode_whole(data, where)
+
+
+class CopyWriter:
+    """Writes one image copy data set piece by piece (module docstring, *Streaming*).
+
+    ``ds`` is the freshly allocated, empty output :class:`~dasdlab.emulator.dataset.
+    Dataset` (RECFM=FB, LRECL = block size + 8); feed blocks in RBA order with
+    :meth:`add_track` (straight from a source track image) or :meth:`add_blocks`, then
+    :meth:`close`.  ``nblocks`` is the count the header announces."""
+
+    def __init__(self, ds, header: IcHeader, nblocks: int, kernels=None) -> None:
+        if kernels is None:
+            from dasdlab.engine import kernels
+        self.k = kernels
+        self.ds = ds
+        self.hdr = IcHeader(**{**header.__dict__, "nblocks": int(nblocks), "crc32": 0})
+        self.lrecl = lrecl = self.hdr.lrecl
+        self.bs = self.hdr.block_size
+        if ds.lrecl != lrecl or ds.blksize % lrecl:
+            raise ValueError("output data set LRECL/BLKSIZE do not fit the copy's records")
+        per_piece = max(1, PIECE_BYTES // ds.blksize) * (ds.blksize // lrecl)
+        self.buf = np.zeros((per_piece, lrecl), dtype=np.uint8)
+        self.buf[0, :HEADER_LEN] = np.frombuffer(self.hdr.pack(), dtype=np.uint8)
+        self.fill = 1  # records in buf (the header first)
+        self.pieces = 0
+        self.blocks = 0
+        self.crc = 0
+        self.bytes = 0
+        self._stream = bytearray()  # compressed: bytes not yet cut into records
+        self._stage = np.empty((FRAME_BLOCKS, self.bs), dtype=np.uint8) if self.hdr.compressed else None
+        self._staged = 0
+        self._stage_first = 0
+
+    # ------------------------------------------------------------------ feeding
+    def add_track(self, track: np.ndarray, first: int, step: int, count: int) -> None:
+        """The ``count`` blocks of one fixed-block track image, the first one at byte
+        ``first``, one every ``step`` bytes (the next blocks of the copy)."""
+        if count <= 0:
+            return
+        if self.hdr.compressed:
+            blocks = np.lib.stride_tricks.as_strided(track[first:], shape=(count, self.bs), strides=(step, 1),
+                                                     writeable=False)
+            self.add_blocks(blocks)
+            return
+        done = 0
+        while done < count:
+            k = min(count - done, self.buf.shape[0] - self.fill)
+            self.k.ic_records(track, first + done * step, step, k, self.bs, (self.blocks + done) * self.bs,
+                              self.buf, self.fill)
+            self.crc = _crc_rows(self.buf[self.fill : self.fill + k, PREFIX:], self.crc)
+            self.fill += k
+            done += k
+            if self.fill == self.buf.shape[0]:
+                self._flush()
+        self.blocks += count
+
+    def add_blocks(self, blocks: np.ndarray) -> None:
+        """The next blocks of the copy, (n, block size) uint8 in RBA order."""
+        blocks = np.asarray(blocks, dtype=np.uint8)
+        n = blocks.shape[0]
+        if n == 0:
+            return
+        if blocks.shape[1] != self.bs:
+            raise ValueError("block size does not match the header")
+        if not self.hdr.compressed:
+            flat = np.ascontiguousarray(blocks).reshape(-1)
+            self.add_track(flat, 0, self.bs, n)
+            return
+        done = 0
+        while done < n:
+            k = min(n - done, FRAME_BLOCKS - self._staged)
+            self._stage[self._staged : self._staged + k] = blocks[done : done + k]
+            self._staged += k
+            done += k
+            if self._staged == FRAME_BLOCKS:
+                self._frame()
+        self.blocks += n
+
+    def _frame(self) -> None:
+        if not self._staged:
+            return
+        chunk = self._stage[: self._staged]
+        self.crc = zlib.crc32(chunk, self.crc)
+        data = zlib.compress(chunk, 1)
+        self._stream += FRAME.pack(self._stage_first, self._staged, len(data))
+        self._stream += data
+        self._stage_first += self._staged
+        self._staged = 0
+        self._cut_stream(final=False)
+
+    def _cut_stream(self, final: bool) -> None:
+        """Move whole records of the compressed stream into the piece buffer."""
+        lrecl = self.lrecl
+        while True:
+            whole = len(self._stream) // lrecl
+            if not whole and not (final and self._stream):
+                return
+            room = self.buf.shape[0] - self.fill
+            k = min(whole, room) if whole else 1
+            nbytes = min(k * lrecl, len(self._stream))
+            rows = self.buf[self.fill : self.fill + k].reshape(-1)
+            rows[:nbytes] = np.frombuffer(memoryview(self._stream)[:nbytes], dtype=np.uint8)
+            rows[nbytes:] = 0
+            del self._stream[:nbytes]
+            self.fill += k
+            if self.fill == self.buf.shape[0]:
+                self._flush()
+
+    # ------------------------------------------------------------------ writing
+    def _flush(self) -> None:
+        if not self.fill:
+            return
+        piece = self.buf[: self.fill]
+        self.ds.write(piece, append=self.pieces > 0)
+        self.bytes += piece.size
+        self.pieces += 1
+        self.fill = 0
+
+    def close(self, **fields) -> IcHeader:
+        """Write what is left and patch the header's CRC-32 (and any header ``fields``
+        known only at the end, such as the stop time); returns the final header."""
+        if self.blocks != self.hdr.nblocks:
+            raise ValueError(f"the copy was announced with {self.hdr.nblocks} blocks, got {self.blocks}")
+        if self.hdr.compressed:
+            self._frame()
+            self._stream += FRAME.pack(self.hdr.nblocks, 0, 0)
+            self._cut_stream(final=True)
+        self._flush()
+        self.hdr = IcHeader(**{**self.hdr.__dict__, **fields, "crc32": self.crc})
+        t, off = self.ds.locate(0)  # the header is the start of the first block
+        self.ds.vol.write_bytes(t, off, self.hdr.pack())
+        self.buf = None
+        return self.hdr
+
+
+def _crc_rows(rows: np.ndarray, crc: int) -> int:
+    """CRC-32 of the rows' bytes in order (rows of a record buffer are not contiguous)."""
+    for r in rows:
+        crc = zlib.crc32(r, crc)
+    return crc
+
+
+class CopyReader:
+    """Reads an image copy data set range by range (module docstring, *Streaming*):
+    :attr:`header`, then :meth:`ranges` yields ``(first block, blocks)`` in RBA order;
+    the structure is checked as it goes, the CRC-32 after the last range
+    (:class:`ImageCopyFormatError` DLB640E-DLB645E)."""
+
+    def __init__(self, source, where: str = "image copy", kernels=None) -> None:
+        if kernels is None:
+            from dasdlab.engine import kernels
+        self.k = kernels
+        self.where = where
+        if isinstance(source, (bytes, bytearray, memoryview, np.ndarray)):
+            raw = np.frombuffer(source, dtype=np.uint8) if not isinstance(source, np.ndarray) else source.reshape(-1)
+            self._phys = iter([raw])
+        else:
+            self._phys = source.blocks()
+        self._pending = np.empty(0, np.uint8)
+        first = self._take_bytes(HEADER_LEN, exact=False)
+        self.header = IcHeader.unpack(first.tobytes(), where)
+        self._carry = first  # the header record's bytes read so far
+
+    def _take_bytes(self, n: int, exact: bool = True) -> np.ndarray:
+        parts = [self._pending]
+        have = self._pending.size
+        while have < n:
+            nxt = next(self._phys, None)
+            if nxt is None:
+                break
+            parts.append(np.asarray(nxt, dtype=np.uint8).reshape(-1))
+            have += parts[-1].size
+        buf = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._pending = buf[n:]
+        return buf[:n]
+
+    def _records(self):
+        """Whole records after the header, a physical block or so at a time."""
+        lrecl = self.header.lrecl
+        head = np.concatenate((self._carry, self._take_bytes(lrecl - self._carry.size)))
+        if head.size < lrecl:
+            raise ImageCopyFormatError("DLB642E", f"{self.where} ends inside its header record.")
+        rest = self._pending
+        self._pending = np.empty(0, np.uint8)
+        chunks = [rest] if rest.size else []
+        carry = np.empty(0, np.uint8)
+        self.bytes_read = lrecl
+        for c in [*chunks, *self._phys]:
+            c = np.asarray(c, dtype=np.uint8).reshape(-1)
+            self.bytes_read += c.size
+            if carry.size:
+                c = np.concatenate((carry, c))
+            whole = c.size // lrecl * lrecl
+            carry = c[whole:]
+            if whole:
+                yield c[:whole].reshape(-1, lrecl)
+        if carry.size:
+            raise ImageCopyFormatError("DLB642E", f"{self.where} is not whole {lrecl}-byte records.")
+
+    def ranges(self, max_blocks: int = PIECE_BLOCKS):
+        hdr, n, bs = self.header, self.header.nblocks, self.header.block_size
+        out = np.empty((min(max_blocks, max(n, 1)), bs), dtype=np.uint8)
+        crc = 0
+        seen = 0
+        fill = 0
+        if not hdr.compressed:
+            for recs in self._records():
+                pos = 0
+                while pos < recs.shape[0]:
+                    if seen + fill >= n:
+                        raise ImageCopyFormatError("DLB642E", f"{self.where} holds more block records than the "
+                                                              f"header's {n}.")
+                    k = min(recs.shape[0] - pos, out.shape[0] - fill, n - seen - fill)
+                    bad = self.k.ic_blocks(recs[pos : pos + k], (seen + fill) * bs, bs, out, fill)
+                    if bad >= 0:
+                        raise ImageCopyFormatError("DLB643E", f"{self.where}: block records are not in RBA order.")
+                    fill += k
+                    pos += k
+                    if fill == out.shape[0]:
+                        crc = zlib.crc32(out[:fill], crc)
+                        yield seen, out[:fill]
+                        seen += fill
+                        fill = 0
+            if fill:
+                crc = zlib.crc32(out[:fill], crc)
+                yield seen, out[:fill]
+                seen += fill
+            if seen != n:
+                raise ImageCopyFormatError("DLB642E", f"{self.where} holds {seen} block records; the header says {n}.")
+        else:
+            stream = bytearray()
+            records = self._records()
+            ended = False
+            while not ended:
+                if len(stream) < FRAME.size:
+                    nxt = next(records, None)
+                    if nxt is None:
+                        raise ImageCopyFormatError("DLB644E", f"{self.where}: the compressed stream ends without "
+                                                              "its end frame.")
+                    stream += nxt.tobytes()
+                    continue
+                first, count, clen = FRAME.unpack_from(stream, 0)
+                if count == 0:
+                    ended = True
+                    break
+                if first != seen or first + count > n:
+                    raise ImageCopyFormatError("DLB644E", f"{self.where}: compressed frame for blocks {first}.. out "
+                                                          "of order.")
+                while len(stream) < FRAME.size + clen:
+                    nxt = next(records, None)
+                    if nxt is None:
+                        raise ImageCopyFormatError("DLB644E", f"{self.where}: the compressed stream ends without "
+                                                              "its end frame.")
+                    stream += nxt.tobytes()
+                try:
+                    chunk = zlib.decompress(memoryview(stream)[FRAME.size : FRAME.size + clen])
+                except zlib.error as e:
+                    raise ImageCopyFormatError("DLB644E", f"{self.where}: compressed frame at block {first} is "
+                                                          f"damaged ({e}).") from None
+                if len(chunk) != count * bs:
+                    raise ImageCopyFormatError("DLB644E", f"{self.where}: compressed frame at block {first} holds "
+                                                          f"{len(chunk)} bytes, not {count} blocks.")
+                del stream[: FRAME.size + clen]
+                crc = zlib.crc32(chunk, crc)
+                got = np.frombuffer(chunk, dtype=np.uint8).reshape(count, bs)
+                pos = 0
+                while pos < count:  # frames are small: gather them into ranges
+                    k = min(count - pos, out.shape[0] - fill)
+                    out[fill : fill + k] = got[pos : pos + k]
+                    fill += k
+                    pos += k
+                    if fill == out.shape[0]:
+                        yield first + pos - fill, out[:fill]
+                        fill = 0
+                seen += count
+            if fill:
+                yield seen - fill, out[:fill]
+            for _ in records:  # the padding records after the end frame
+                pass
+            if seen != n:
+                raise ImageCopyFormatError("DLB644E", f"{self.where}: {seen} blocks in the frames; the header says {n}.")
+        if crc != hdr.crc32:
+            raise ImageCopyFormatError("DLB645E", f"{self.where}: the block data does not match the header's CRC-32.")
 
 
 def blksize_for(lrecl: int, track_capacity_bytes: int = 27998) -> int:

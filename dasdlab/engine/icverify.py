@@ -34,29 +34,66 @@ class CopyCheck:
         return self.clean and self.differing == 0
 
 
-def read_copy(site, dsn: str, fmt: str, nblocks: int | None = None) -> np.ndarray:
-    """The blocks held by image copy data set ``dsn`` (nblocks x block size)."""
+def copy_ranges(site, dsn: str, fmt: str, nblocks: int | None = None, max_blocks: int = icformat.PIECE_BLOCKS):
+    """The blocks held by image copy data set ``dsn`` as ``(first block, blocks)``
+    ranges in RBA order, at most ``max_blocks`` at a time (the arrays are reused: copy
+    what you keep).  A standard or compressed copy is checked as it is read (its CRC-32
+    after the last range, :class:`~dasdlab.engine.icformat.ImageCopyFormatError`)."""
     from dasdlab.emulator.dataset import Dataset
+    from dasdlab.engine.bufferpool import read_dasd
 
     vol = site.dataset_volume(dsn)
     ds = Dataset(vol, dsn)
     if fmt == "FR":
         n = nblocks if nblocks is not None else ds.capacity_blocks()
-        tracks, offs = ds.locate_many(np.arange(n))
-        out = np.empty((n, ds.blksize), dtype=np.uint8)
-        for i, (t, o) in enumerate(zip(tracks.tolist(), offs.tolist())):
-            out[i] = vol.read_track(t)[o : o + ds.blksize]
-        return out
-    _, blocks = icformat.decode(ds.read(), dsn)
-    return blocks
+        for a in range(0, n, max_blocks):
+            yield a, read_dasd(ds, np.arange(a, min(a + max_blocks, n), dtype=np.int64))
+        return
+    yield from icformat.CopyReader(ds, dsn).ranges(max_blocks)
 
 
-def check_copy(site, truth, ddn: str, blocks: np.ndarray, run_seq: int, clean: bool) -> CopyCheck:
-    expect = truth.content_at(ddn, seq=run_seq)
-    if expect.shape != blocks.shape:
-        return CopyCheck(clean, int(blocks.shape[0]), int(max(blocks.shape[0], expect.shape[0])))
-    differing = int((expect != blocks).any(axis=1).sum())
-    return CopyCheck(clean, int(blocks.shape[0]), differing)
+def read_copy(site, dsn: str, fmt: str, nblocks: int | None = None) -> np.ndarray:
+    """The blocks held by image copy data set ``dsn`` (nblocks x block size), in one
+    array: for small copies and tests; :func:`copy_ranges` never holds the whole copy."""
+    parts = [b.copy() for _, b in copy_ranges(site, dsn, fmt, nblocks)]
+    if parts:
+        return np.concatenate(parts)
+    from dasdlab.emulator.dataset import Dataset
+
+    return np.empty((0, Dataset(site.dataset_volume(dsn), dsn).blksize), np.uint8)
+
+
+def differing_blocks(truth, ddn: str, ranges, seq: int | None, changes=None) -> tuple[int, int]:
+    """(blocks seen, blocks that differ) of ``(first, blocks)`` ranges against the
+    truth after sequence number ``seq``, range by range; ``changes`` (a change set of
+    :func:`dasdlab.engine.log.changeset`) is applied to each range first.  Blocks
+    missing from or beyond the data set group count as differing."""
+    from dasdlab.engine.kernels import apply_changes
+
+    nblocks = int(truth.meta["groups"][truth.group_index(ddn)]["nblocks"])
+    journal = truth.journal(until_seq=seq, ddn=ddn)
+    seen = differing = 0
+    for first, blocks in ranges:
+        k = blocks.shape[0]
+        if changes is not None and len(changes):
+            blocks = np.array(blocks)
+            apply_changes(blocks, first, changes.block, changes.offset, changes.after, changes.start, changes.length)
+        inside = max(0, min(k, nblocks - first))
+        if inside:
+            want = truth.content_at(ddn, first=first, count=inside, journal=journal)
+            differing += int((want != blocks[:inside]).any(axis=1).sum())
+        differing += k - inside
+        seen += k
+    differing += max(0, nblocks - seen)
+    return seen, differing
+
+
+def check_copy(site, truth, ddn: str, blocks, run_seq: int, clean: bool) -> CopyCheck:
+    """Compare a copy with the truth at ``run_seq``: ``blocks`` is the whole copy as one
+    array, or an iterable of ``(first, blocks)`` ranges (:func:`copy_ranges`)."""
+    ranges = [(0, blocks)] if isinstance(blocks, np.ndarray) else blocks
+    seen, differing = differing_blocks(truth, ddn, ranges, run_seq)
+    return CopyCheck(clean, seen, differing)
 
 
 @dataclass(frozen=True)

@@ -239,3 +239,40 @@ def stamp_blocks(out, first_rbn, block_size, fixed_pos, fixed_val, ptr_pos, ptr_
             for k in range(key_len[j] - 1, -1, -1):
                 out[r, p + k] = 0xF0 + (v % 10)
                 v //= 10
+
+
+@njit(**_JIT)
+def ic_records(track, first, step, count, block_size, rba0, out, row0):
+    """Standard image copy records of the ``count`` blocks of one track image, built in
+    place: row ``row0 + i`` of ``out`` gets the block's RBA (``rba0 + i * block_size``,
+    4 bytes big-endian), 4 zero bytes, then the block's data, read from
+    ``track[first + i * step :]`` (the records of a fixed-block track are evenly spaced)."""
+    for i in range(count):
+        r = row0 + i
+        rba = (rba0 + i * block_size) & 0xFFFFFFFF
+        out[r, 0] = (rba >> 24) & 0xFF
+        out[r, 1] = (rba >> 16) & 0xFF
+        out[r, 2] = (rba >> 8) & 0xFF
+        out[r, 3] = rba & 0xFF
+        out[r, 4] = 0
+        out[r, 5] = 0
+        out[r, 6] = 0
+        out[r, 7] = 0
+        src = first + i * step
+        out[r, 8 : 8 + block_size] = track[src : src + block_size]
+
+
+@njit(**_JIT)
+def ic_blocks(recs, rba0, block_size, out, row0):
+    """The inverse of :func:`ic_records` over standard-format records: the block data of
+    each record into row ``row0 + i`` of ``out``.  Returns the index of the first record
+    whose RBA is not ``rba0 + i * block_size`` (records out of order), or -1."""
+    bad = -1
+    for i in range(recs.shape[0]):
+        want = (rba0 + i * block_size) & 0xFFFFFFFF
+        got = (np.int64(recs[i, 0]) << 24) | (np.int64(recs[i, 1]) << 16) | (np.int64(recs[i, 2]) << 8) \
+            | np.int64(recs[i, 3])
+        if got != want and bad < 0:
+            bad = i
+        out[row0 + i, :block_size] = recs[i, 8 : 8 + block_size]
+    return bad

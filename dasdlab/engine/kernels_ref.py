@@ -125,3 +125,23 @@ def stamp_blocks(out, first_rbn, block_size, fixed_pos, fixed_val, ptr_pos, ptr_
         for k in range(ln - 1, -1, -1):
             out[:, p + k] = 0xF0 + v % 10
             v = v // 10
+
+
+def ic_records(track, first, step, count, block_size, rba0, out, row0) -> None:
+    if count <= 0:
+        return
+    rows = out[row0 : row0 + count]
+    rba = ((rba0 + np.arange(count, dtype=np.int64) * block_size) & 0xFFFFFFFF).astype(">u4")
+    rows[:, 0:4] = rba.view(np.uint8).reshape(count, 4)
+    rows[:, 4:8] = 0
+    idx = first + np.arange(count)[:, None] * step + np.arange(block_size)[None, :]
+    rows[:, 8 : 8 + block_size] = track[idx]
+
+
+def ic_blocks(recs, rba0, block_size, out, row0) -> int:
+    n = recs.shape[0]
+    out[row0 : row0 + n] = recs[:, 8 : 8 + block_size]
+    got = recs[:, 0:4].copy().view(">u4").reshape(-1).astype(np.int64)
+    want = (rba0 + np.arange(n, dtype=np.int64) * block_size) & 0xFFFFFFFF
+    bad = np.flatnonzero(got != want)
+    return int(bad[0]) if bad.size else -1

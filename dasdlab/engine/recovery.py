@@ -418,10 +418,35 @@ def apply_to(image: np.ndarray, rows: np.ndarray, ch: _Changes) -> int:
 
     if len(ch) == 0 or rows.size == 0:
         return 0
-    # block -> row through a lookup table: one gather instead of a binary search each
-    lut = np.full(int(max(rows[-1], ch.block.max())) + 1, -1, np.int64)
-    lut[rows] = np.arange(rows.size, dtype=np.int64)
-    return int(apply_changes(image, 0, lut[ch.block], ch.offset, ch.after, ch.start, ch.length))
+    # block -> row through a lookup table over the rows' span: one gather instead of a
+    # binary search each
+    base = int(rows[0])
+    lut = np.full(int(rows[-1]) - base + 2, -1, np.int64)  # the last entry: outside the rows
+    lut[rows - base] = np.arange(rows.size, dtype=np.int64)
+    rel = ch.block - base
+    rel = np.where((rel < 0) | (rel >= lut.size - 1), lut.size - 1, rel)
+    return int(apply_changes(image, 0, lut[rel], ch.offset, ch.after, ch.start, ch.length))
+
+
+#: touched blocks read, replayed and written back per piece of a recovery's apply
+APPLY_PIECE = 1024
+
+
+class _BlockIndex:
+    """The records of a change set grouped by block, to hand out those of a sorted run
+    of blocks without scanning every record each time."""
+
+    def __init__(self, ch: _Changes | None) -> None:
+        self.ch = ch
+        if ch is not None and len(ch):
+            self.order = np.argsort(ch.block, kind="stable")
+            self.sorted = ch.block[self.order]
+
+    def of(self, blocks: np.ndarray) -> _Changes:
+        if self.ch is None or not len(self.ch) or blocks.size == 0:
+            return self.ch.select(np.empty(0, np.int64)) if self.ch is not None else self.ch
+        lo, hi = np.searchsorted(self.sorted, [blocks[0], blocks[-1] + 1])
+        return self.ch.select(self.order[lo:hi])
 
 
 # ====================================================================== RECOV records
@@ -741,10 +766,9 @@ class _Recovery:
                          p.from_seq - 1, 0, d.nblocks, 0, notes=list(p.notes))
         w = self.wall()
         if p.fmt == "FR":
-            image = None
             self._flash_back(d, ds, p, res, finished)
         else:
-            image = self._reload(d, ds, p, res)
+            self._reload(d, ds, p, res)
         res.wall["restore"] = self.wall() - w
         if self.progress:
             self.progress(k + 1, total)
@@ -756,28 +780,42 @@ class _Recovery:
             later, ch = ch.select(~keep), ch.select(keep)
         rows = np.unique(ch.block)
         touch = rows if later is None or not len(later) else np.union1d(rows, later.block)
-        img = np.ascontiguousarray(image[touch]) if image is not None else read_dasd(ds, touch)
-        res.records = apply_to(img, touch, ch)
+        # the touched blocks piece by piece, so memory does not grow with the data set:
+        # each piece gets the records of its blocks (blocks commute; a stable sort keeps
+        # each block's records in log order)
+        by_ch, by_later = _BlockIndex(ch), _BlockIndex(later)
+        res.records = 0
+        discards = []
+        for a in range(0, touch.size, APPLY_PIECE):
+            tp = touch[a : a + APPLY_PIECE]
+            img = read_dasd(ds, tp)
+            res.records += apply_to(img, tp, by_ch.of(tp))
+            changed = np.isin(tp, rows, assume_unique=True)
+            if changed.any():
+                trk, off = ds.locate_many(tp[changed])
+                ds.vol.write_many(trk, off, img[changed])
+            if later is not None and len(later):
+                before = img.copy()
+                apply_to(before, tp, by_later.of(tp))
+                diff = np.flatnonzero((before != img).any(axis=1))
+                if diff.size:
+                    discards.append((tp[diff], before[diff], img[diff]))
         res.last_seq = int(ch.seq[-1]) if len(ch) else p.from_seq - 1
         res.blocks_changed = int(rows.size)
-        if rows.size:
-            trk, off = ds.locate_many(rows)
-            ds.vol.write_many(trk, off, img[np.searchsorted(touch, rows)])
         res.wall["apply"] = self.wall() - w
         res.modeled["apply"] = self.profile.log_apply_s(res.records)
         discard = None
-        if later is not None and len(later):
-            before = img.copy()
-            apply_to(before, touch, later)
-            diff = np.flatnonzero((before != img).any(axis=1))
-            if diff.size:
-                discard = (touch[diff], before[diff], img[diff])
+        if discards:
+            discard = tuple(np.concatenate([d[i] for d in discards]) for i in range(3))
         if self.progress:
             self.progress(k + 2, total)
         return res, discard
 
-    def _reload(self, d, ds, p: DbdsPlan, res: DbdsResult) -> np.ndarray:
-        """Decode the copy (IC1, else IC2) and write every block back."""
+    def _reload(self, d, ds, p: DbdsPlan, res: DbdsResult) -> None:
+        """Read the copy (IC1, else IC2) range by range and write every block back; the
+        whole copy is never in memory.  A copy found damaged only at its end (its CRC-32)
+        has been written over the data set by then: the next copy is tried, and when none
+        is whole the recovery fails (the data set still needs recovering)."""
         from dasdlab.emulator.dataset import Dataset
         from dasdlab.engine import icformat
 
@@ -785,30 +823,33 @@ class _Recovery:
         for dsn, volser in p.sources:
             try:
                 copy_ds = Dataset(self.site.volume(volser), dsn)
-                raw = copy_ds.read()
-                hdr, blocks = icformat.decode(raw, dsn)
+                reader = icformat.CopyReader(copy_ds, dsn)
+                hdr = reader.header
+                if (hdr.dbd, hdr.ddn, hdr.block_size, hdr.nblocks) != (p.image["dbd"], p.ddn, d.block_size,
+                                                                        d.nblocks):
+                    errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), "
+                                  f"not of {p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
+                    continue
+                for i, (first, blocks) in enumerate(reader.ranges(), 1):
+                    trk, off = ds.locate_many(np.arange(first, first + blocks.shape[0], dtype=np.int64))
+                    ds.vol.write_many(trk, off, blocks)
+                    if i % 16 == 0:  # resident memory must not grow with the data set
+                        ds.vol.drop_resident()
+                        copy_ds.vol.drop_resident()
             except DasdlabError as e:
                 errors.append(str(e))
-                continue
-            if (hdr.dbd, hdr.ddn, hdr.block_size, hdr.nblocks) != (p.image["dbd"], p.ddn, d.block_size, d.nblocks):
-                errors.append(f"{dsn} is a copy of {hdr.dbd}.{hdr.ddn} ({hdr.nblocks} x {hdr.block_size}), not of "
-                              f"{p.image['dbd']}.{p.ddn} ({d.nblocks} x {d.block_size})")
                 continue
             break
         else:
             raise RecoveryError("DLB667E", f"image copy {p.image['id']} of {p.image['dbd']}.{p.ddn} cannot be "
                                 f"restored: {'; '.join(errors)}.")
         res.source, res.method = dsn, "reload"
-        blocks = np.ascontiguousarray(blocks)
-        trk, off = ds.locate_many(np.arange(d.nblocks, dtype=np.int64))
-        ds.vol.write_many(trk, off, blocks)
         # modeled: read the copy's records sequentially, write every track of the data set
         lrecl = hdr.lrecl
-        nblk = -(-(len(raw) // lrecl) // max(copy_ds.blksize // lrecl, 1))
+        nblk = -(-(reader.bytes_read // lrecl) // max(copy_ds.blksize // lrecl, 1))
         copy_tracks = -(-nblk // max(copy_ds.blocks_per_track, 1))
         ds_tracks = -(-d.nblocks // ds.blocks_per_track)
         res.modeled["restore"] = self.profile.read_tracks_s(copy_tracks) + self.profile.write_tracks_s(ds_tracks)
-        return blocks
 
     def _flash_back(self, d, ds, p: DbdsPlan, res: DbdsResult, finished: list[str]) -> None:
         """Copy the clone back onto the data set through the subsystem's copy service."""

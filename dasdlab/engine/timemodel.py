@@ -98,6 +98,9 @@ class DeviceProfile:
     channel_mb_s: float = 0.0  # what all concurrent sequential reads share, MB/s (0: seq_read_mb_s)
     dss_dataset_s: float = 0.0  # DFSMSdss per further data set once its server runs in the job
     log_switch_s: float = 0.3  # TOIAUTO: OLDS switch and system checkpoint at a database stop
+    # -- limits, in bytes of the modeled box (compared in modeled units: see scaled()) --
+    cache_bytes: int = 0  # controller cache; Concurrent Copy's half-cache rule (0: the subsystem's setting)
+    host_sidefile_bytes: int = 2 * 1024**3  # the SDM data space holding host sidefiles (S41)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- costs ------------------------------------------------------------------------
@@ -146,6 +149,11 @@ class DeviceProfile:
                        io_overhead_s=self.io_overhead_s * scale,
                        background_copy_mb_s=self.background_copy_mb_s / scale,
                        sidefile_drain_mb_s=self.sidefile_drain_mb_s / scale,
+                       # limits in emulated bytes: an emulated track stands for `scale`
+                       # tracks, so a sidefile of n emulated tracks is n x scale modeled
+                       # ones and meets the modeled box's limit at the same point
+                       cache_bytes=int(round(self.cache_bytes / scale)),
+                       host_sidefile_bytes=int(round(self.host_sidefile_bytes / scale)),
                        name=f"{self.name}*{scale:g}")
 
 
@@ -171,8 +179,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=8.0, vcc_flash_s=9.0, clone_activate_s=3.0,
         background_copy_mb_s=4.0, sidefile_drain_mb_s=4.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.020, log_apply_records_s=5000.0,
-        channel_mb_s=17.0, dss_dataset_s=0.5,
+        channel_mb_s=17.0, dss_dataset_s=0.5, cache_bytes=2 * 1024**3,
         sources={
+            "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
+            "cache_bytes": "assumption: IBM 3990 Storage Control Model 6: up to 2 GB of cache (IBM 3990 Storage Control Reference, GA32-0274; to be checked against that document)",
             "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "S86 (derived): 7.1 ms average rotational delay = 14.2 ms/rev, one 56,664-byte track per rev = 4.0 MB/s",
             "seq_write_mb_s": "S86 (derived, as read)",
@@ -198,8 +208,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.0, vcc_flash_s=3.5, clone_activate_s=1.0,
         background_copy_mb_s=200.0, sidefile_drain_mb_s=100.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.002, log_apply_records_s=50000.0,
-        channel_mb_s=1600.0, dss_dataset_s=0.2,
+        channel_mb_s=1600.0, dss_dataset_s=0.2, cache_bytes=64 * 1024**3,
         sources={
+            "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
+            "cache_bytes": "S93: DS8884 64-256 GB, DS8886 up to 2 TB of processor memory (cache); 64 GiB is the smallest DS8884",
             "channel_mb_s": "S88: FICON Express16S+ 3,200 MB/s full duplex, i.e. 1,600 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: one job's share of a FICON Express16S+ channel (3,200 MB/s full duplex, S88)",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
@@ -224,8 +236,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=6.0, vcc_flash_s=5.0, clone_activate_s=2.0,
         background_copy_mb_s=10.0, sidefile_drain_mb_s=10.0,
         db_stop_s=1.0, db_start_s=0.5, update_service_s=0.010, log_apply_records_s=10000.0,
-        channel_mb_s=17.0, dss_dataset_s=0.4,
+        channel_mb_s=17.0, dss_dataset_s=0.4, cache_bytes=6 * 1024**3,
         sources={
+            "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
+            "cache_bytes": "assumption: IBM RAMAC Virtual Array: 1.5 to 6 GB of cache (IBM RVA Turbo/T82 product summary; to be checked); assumption: the largest",
             "channel_mb_s": "assumption: one ESCON channel, 17 MB/s", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: ESCON 17 MB/s channel less protocol overhead",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
@@ -249,8 +263,10 @@ PROFILES = MappingProxyType({p.name: p for p in (
         cc_session_init_s=4.5, vcc_flash_s=4.0, clone_activate_s=1.2,
         background_copy_mb_s=150.0, sidefile_drain_mb_s=80.0,
         db_stop_s=0.5, db_start_s=0.2, update_service_s=0.003, log_apply_records_s=40000.0,
-        channel_mb_s=800.0, dss_dataset_s=0.2,
+        channel_mb_s=800.0, dss_dataset_s=0.2, cache_bytes=128 * 1024**3,
         sources={
+            "host_sidefile_bytes": "one SDM data space of 2 GB holds the host sidefiles (S41)",
+            "cache_bytes": "assumption: EMC Symmetrix VMAX: up to 128 GB of global memory per engine (EMC Symmetrix VMAX product description; to be checked); assumption: one engine",
             "channel_mb_s": "S87: FICON Express8S 1,600 MB/s reads + writes, i.e. 800 MB/s each way", "dss_dataset_s": _ASSUME, "log_switch_s": _ASSUME,
             "seq_read_mb_s": "assumption: FICON Express8S, 1,600 MB/s read+write (S87), one job's share",
             "seq_write_mb_s": _ASSUME, "io_overhead_s": _ASSUME, "tracks_per_request": _ASSUME,
@@ -278,6 +294,7 @@ def get_profile(name: str, extra: dict[str, DeviceProfile] | None = None) -> Dev
         raise ProfileError("DLB700E", f"unknown device profile {name!r}; known: {', '.join(table)}.") from None
 
 
+_WHOLE = frozenset({"tracks_per_request", "cache_bytes", "host_sidefile_bytes"})
 _NUMERIC = {f.name for f in fields(DeviceProfile)} - {"name", "description", "subsystem_kind", "sources"}
 
 
@@ -302,7 +319,7 @@ def load_profiles(path: str | Path) -> dict[str, DeviceProfile]:
         if bad:
             raise ProfileError("DLB704E", f"{path}: profiles.{name}.{bad[0]} must be a number, got "
                                           f"{table[bad[0]]!r}.")
-        changes = {k: float(v) if k != "tracks_per_request" else int(v) for k, v in table.items() if k in _NUMERIC}
+        changes = {k: int(v) if k in _WHOLE else float(v) for k, v in table.items() if k in _NUMERIC}
         for k, v in changes.items():
             if not (v > 0 and math.isfinite(v)):
                 raise ProfileError("DLB704E", f"{path}: profiles.{name}.{k} must be positive, got {v}.")

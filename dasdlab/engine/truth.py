@@ -63,6 +63,21 @@ class Journal:
     def __len__(self) -> int:
         return int(self.seq.size)
 
+    def in_blocks(self, lo: int, hi: int) -> np.ndarray | None:
+        """Indexes of the entries for blocks ``lo..hi-1``, in sequence order within each
+        block (which is all replay needs: entries of different blocks commute), or None
+        when the journal is too short for an index to pay.  The block order is sorted
+        once per journal, so checking a data set range by range costs the journal once,
+        not once per range."""
+        if self.seq.size < 4096:
+            return None
+        order = getattr(self, "_order", None)
+        if order is None:
+            order = np.argsort(self.block, kind="stable")
+            self._order, self._sorted = order, self.block[order]
+        a, b = np.searchsorted(self._sorted, [lo, hi])
+        return order[a:b]
+
     def select(self, mask: np.ndarray) -> Journal:
         return Journal(self.seq[mask], self.time[mask], self.group[mask], self.block[mask],
                        self.offset[mask], self.length[mask], self.data, self.start[mask])
@@ -245,8 +260,21 @@ class Truth:
         img = generate(lay, self.seed, first, count)
         j = journal if journal is not None else self.journal(until_time=t, until_seq=seq, ddn=ddn)
         if len(j):
-            apply_changes(img, first, j.block, j.offset, j.data, j.start, j.length)
+            sel = j.in_blocks(first, first + count)
+            if sel is None:
+                apply_changes(img, first, j.block, j.offset, j.data, j.start, j.length)
+            elif sel.size:
+                apply_changes(img, first, j.block[sel], j.offset[sel], j.data, j.start[sel], j.length[sel])
         return img
+
+    def ranges_at(self, ddn: str, t: float | None = None, seq: int | None = None, step: int = 2048):
+        """The committed content of data set group ``ddn`` at ``t`` (or after ``seq``) as
+        ``(first block, blocks)`` ranges of at most ``step`` blocks: the whole content,
+        never in memory at once."""
+        nblocks = int(self.meta["groups"][self.group_index(ddn)]["nblocks"])
+        j = self.journal(until_time=t, until_seq=seq, ddn=ddn)
+        for a in range(0, nblocks, step):
+            yield a, self.content_at(ddn, first=a, count=min(step, nblocks - a), journal=j)
 
     def _dbd(self):
         from dasdlab.engine.dbd import Dbd
