@@ -507,7 +507,8 @@ def estimate_run(spec: ScenarioSpec, workdir: str | Path, keep_sites: bool = Fal
     ``workdir``, from the profile's copy estimates and this machine's costs per byte,
     slice and update (rough: within a factor of about two)."""
     end_after = spec.run_after_start()
-    per = [spec.warmup + max(end_after, estimate_copy_s(spec, METHODS[m]) + spec.cooldown) for m in spec.methods]
+    known = available()
+    per = [spec.warmup + max(end_after, estimate_copy_s(spec, known[m]) + spec.cooldown) for m in spec.methods]
     modeled = float(sum(per))
     rate_emulated = spec.rate / spec.size_scale
     wall = 0.0

@@ -575,7 +575,14 @@ def _fr_method(site, p: DbdsPlan) -> str:
     elif dm == "ADRDSSU":
         want = ("flashcopy", "snapshot")
     else:
-        raise RecoveryError("DLB623E", f"DATA_MOVER={dm}: code ADRDSSU or EMCSNAP.")
+        # dasdlab extension: a copy service named as data mover copies its own clone back
+        from dasdlab.emulator.services import registry
+
+        info = registry.services().get(dm.lower())
+        if info is None or not info.capabilities.fast_replication:
+            raise RecoveryError("DLB623E", f"DATA_MOVER={dm}: code ADRDSSU, EMCSNAP or a registered copy "
+                                           "service with fast replication ('dasdlab services list').")
+        want = (info.name,)
     m = next((m for m in want if m in caps), None)
     if m is None:
         sub = site.subsystem_of(p.sources[0][1]).name
