@@ -156,14 +156,17 @@ def null_format_of(image: bytes | memoryview, cyl: int, head: int) -> int | None
     return None
 
 
+_EOT = b"\xff" * EOT_LEN
+
+
 def used_length(img: np.ndarray | bytes, slot: int) -> int:
     """Bytes from the home address through the end-of-track marker, by walking the
     count fields (the same walk as Hercules ``cckd_trklen``); the whole slot when the
     marker is missing."""
-    buf = img if isinstance(img, (bytes, bytearray)) else bytes(img)
+    buf = memoryview(img).cast("B") if not isinstance(img, (bytes, bytearray)) else img
     pos = TRACK_HEADER_LEN
     while pos + EOT_LEN <= slot:
-        if buf[pos : pos + EOT_LEN] == b"\xff" * EOT_LEN:
+        if buf[pos : pos + EOT_LEN] == _EOT:
             return pos + EOT_LEN
         pos += COUNT_LEN + buf[pos + 5] + ((buf[pos + 6] << 8) | buf[pos + 7])
     return slot
