@@ -33,6 +33,17 @@ def take_sf(args: list[str], sf: str | None) -> tuple[list[str], str | None]:
     return rest, (names[0] if names else None)
 
 
+#: Volumes a command opened for writing; :func:`close_opened` closes them when it ends.
+_OPENED: list = []
+
+
+def close_opened() -> None:
+    """Close every volume opened writable by this command (a compressed image writes
+    its free-space chain and header then), even after an error."""
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def open_volume(target: str, site: Path | None, writable: bool = False, sf: str | None = None):
     """The volume named by ``target``: an image path (with shadow files ``sf`` over a
     compressed base), or a VOLSER when ``site`` is given."""
@@ -45,6 +56,8 @@ def open_volume(target: str, site: Path | None, writable: bool = False, sf: str 
 
         vol = Volume.open(target, writable=writable)
         _warn_unnamed_shadows(vol)
+        if writable:
+            _OPENED.append(vol)
         return vol
     if sf is not None:
         from dasdlab.errors import ImageError

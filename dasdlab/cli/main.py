@@ -91,6 +91,13 @@ def run(argv: list[str] | None = None) -> int:
         code = 130
     except BrokenPipeError:
         code = 0
+    from dasdlab.cli.common import close_opened
+
+    try:
+        close_opened()  # a compressed image stores its free space and header on close
+    except DasdlabError as e:
+        typer.echo(str(e), err=True)
+        code = code or e.exit_code
     if argv is None:
         sys.exit(code)
     return code

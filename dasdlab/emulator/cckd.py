@@ -38,7 +38,7 @@ import os
 import struct
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,8 @@ COMPRESS_MIN = 512
 #: CDEVHDR option bits.
 OPT_NOFUDGE = 0x01
 OPT_BIGENDIAN = 0x02
+#: Set while an image is open for writing (Hercules ``CCKD_OPENED``).
+OPT_OPENED = 0x80
 #: Version, release, modification level written into a CDEVHDR (Hercules 3.13: 0.3.1).
 VRM = b"\x00\x03\x01"
 
@@ -172,6 +174,19 @@ def used_length(img: np.ndarray | bytes, slot: int) -> int:
     return slot
 
 
+def stored_image(image: bytes, code: int) -> bytes:
+    """A track's used bytes as stored in a CCKD file: byte 0 the compression, then CCHH,
+    then the rest compressed (at zlib's default level, as Hercules' ``dasdcopy`` writes:
+    the same streams).  Images under 512 bytes, and those that do not shrink, are
+    stored uncompressed."""
+    body = image[5:]
+    if code and len(image) >= COMPRESS_MIN:
+        packed = zlib.compress(body) if code == 1 else bz2.compress(body)
+        if len(packed) < len(body):
+            return bytes((code,)) + image[1:5] + packed
+    return b"\x00" + image[1:5] + body
+
+
 def shadow_names(pattern: str | os.PathLike) -> list[Path]:
     """The paths of shadow files 1..8 for an ``sf=`` name, as Hercules derives them.
 
@@ -198,8 +213,9 @@ class CckdFile:
     tables read so far are kept in :attr:`_l2` (2 KB each).
     """
 
-    def __init__(self, path: Path, expect_eye: bytes) -> None:
+    def __init__(self, path: Path, expect_eye: bytes, writable: bool = False) -> None:
         self.path = path
+        self.writable = writable
         self.devhdr = read_header(path)
         if self.devhdr.eyecatcher != expect_eye:
             what = ("a compressed CKD base (CKD_C370)" if expect_eye == EYE_CCKD
@@ -212,7 +228,10 @@ class CckdFile:
                 f"{path} is not {what}: eye-catcher {self.devhdr.eyecatcher!r}{hint}.",
             )
         self.size = path.stat().st_size
-        self.fd = os.open(path, os.O_RDONLY)
+        try:
+            self.fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        except PermissionError:
+            raise ImageError("DLB890E", f"{path} is not writable.") from None
         try:
             raw = os.pread(self.fd, CDEVHDR_LEN, DEVHDR_LEN)
             if len(raw) < CDEVHDR_LEN:
@@ -278,6 +297,8 @@ class CckdFile:
         if tab is None:
             raw = os.pread(self.fd, L2_LEN, off)
             tab = np.frombuffer(raw, dtype=self._l2_dtype)
+            if self.writable:
+                tab = tab.copy()
             self._l2[l1x] = tab
         return tab
 
@@ -310,16 +331,19 @@ def _check_shadow_matches(base: CckdFile, sf: CckdFile) -> None:
 
 
 class CckdVolume(Volume):
-    """A CCKD base image with its shadow files, seen as one read-only volume.
+    """A CCKD base image with its shadow files, seen as one volume.
 
     Offers the read side of :class:`~dasdlab.emulator.volume.Volume` (track images,
-    records, VTOC); every write raises ``DLB116E``.  :attr:`written` has every track
+    records, VTOC); a base image without shadows opened ``writable`` also takes host
+    writes in place (track images compressed as the image's header says, space managed
+    by :class:`~dasdlab.emulator.cckdspace.FreeSpace`, L2 tables added as needed);
+    otherwise every write raises ``DLB116E``.  :attr:`written` has every track
     set: a compressed image holds a track image (perhaps a null one) for every track.
     :attr:`files` is empty (nothing is memory-mapped); :attr:`stack` lists the base
     and its shadows, lowest first.
     """
 
-    def __init__(self, stack: list[CckdFile]) -> None:
+    def __init__(self, stack: list[CckdFile], writable: bool = False) -> None:
         base = stack[0]
         top = stack[-1]
         hdr = base.devhdr
@@ -332,7 +356,37 @@ class CckdVolume(Volume):
         self.heads = hdr.heads
         self.ntracks = self.cylinders * self.heads
         self.slot = hdr.slot_size
-        self.read_only = True
+        self.read_only = not writable
+        self.write_hook_one = None
+        self._space = None
+        self._dirty = False
+        if writable:
+            from dasdlab.emulator.cckdspace import FreeSpace
+
+            c = base.cdev
+            if c.options & OPT_OPENED:
+                raise ImageError(
+                    "DLB891E",
+                    f"{base.path} was not closed after its last update (the 'opened' flag is "
+                    "set); check it with 'dasdlab volume cckd check --repair' before writing.",
+                )
+            try:
+                self._space = FreeSpace.read_chain(base.fd, c.free, base.size, c.byteorder,
+                                                   base.l2_floor)
+            except ValueError as e:
+                raise ImageError(
+                    "DLB892E",
+                    f"{base.path}: {e}; repair it with 'dasdlab volume cckd check --repair'.",
+                ) from None
+            if self._space.number != c.free_number or \
+                    self._space.total != c.free_total - c.free_imbed:
+                raise ImageError(
+                    "DLB892E",
+                    f"{base.path}: the header counts {c.free_number} free blocks of "
+                    f"{c.free_total - c.free_imbed} bytes, the chain {self._space.number} of "
+                    f"{self._space.total}; repair it with "
+                    "'dasdlab volume cckd check --repair'.",
+                )
         #: Set bits: tracks that hold a track image; in a compressed image, all of them.
         self.written = Bitmap.full(self.ntracks)
         self._single = None
@@ -349,11 +403,18 @@ class CckdVolume(Volume):
     # ------------------------------------------------------------------ open
     @classmethod
     def open(  # type: ignore[override]
-        cls, path: str | os.PathLike, sf: str | os.PathLike | None = None
+        cls, path: str | os.PathLike, sf: str | os.PathLike | None = None, writable: bool = False
     ) -> CckdVolume:
-        """Open a compressed base image and, with ``sf``, the shadow files that exist."""
+        """Open a compressed base image and, with ``sf``, the shadow files that exist;
+        ``writable`` (a base without shadows only) takes writes in place."""
         path = Path(path)
-        base = CckdFile(path, EYE_CCKD)
+        if writable and sf is not None:
+            raise ImageError(
+                "DLB890E",
+                f"{path}: writing through shadow files is not supported; merge them with "
+                "'dasdlab volume convert --sf' first, or write the base alone.",
+            )
+        base = CckdFile(path, EYE_CCKD, writable=writable)
         stack = [base]
         try:
             if sf is not None:
@@ -371,7 +432,7 @@ class CckdVolume(Volume):
                     f = CckdFile(name, EYE_SHADOW)
                     stack.append(f)
                     _check_shadow_matches(base, f)
-            return cls(stack)
+            return cls(stack, writable=writable)
         except BaseException:
             for f in stack:
                 f.close()
@@ -470,25 +531,165 @@ class CckdVolume(Volume):
         raise ImageError("DLB116E", f"volume {self.path} is a compressed image, open read-only.")
 
     def _check_writable(self) -> None:
-        raise ImageError(
-            "DLB116E",
-            f"volume {self.path} is a compressed (CCKD) image, which dasdlab opens read-only; "
-            "convert it with 'dasdlab volume convert' first.",
-        )
+        if self.read_only:
+            raise ImageError(
+                "DLB116E",
+                f"volume {self.path} is a compressed (CCKD) image opened read-only; open it "
+                "writable (a base without shadow files) or convert it with 'dasdlab volume convert'.",
+            )
 
+    # ------------------------------------------------------------------ write side
     def store_track(self, t: int, image) -> None:
+        """Put a whole slot image into track ``t``: compressed into space from the
+        free-space chain (or the end of the file), the old image's space freed."""
         self._check_writable()
+        if not 0 <= t < self.ntracks:
+            self._loc(t)
+        img = np.frombuffer(image, dtype=np.uint8) if isinstance(image, (bytes, bytearray)) \
+            else np.asarray(image, dtype=np.uint8)
+        if img.shape != (self.slot,):
+            raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
+        used = bytes(memoryview(np.ascontiguousarray(img))[: used_length(img, self.slot)])
+        cyl, head = divmod(t, self.heads)
+        fmt = null_format_of(used, cyl, head)
+        raw = None if fmt is not None else stored_image(used, self.stack[0].cdev.compress)
+        self._put(t, raw, fmt)
+        keep = img.copy()
+        keep.setflags(write=False)
+        self._cache[t] = keep
+        self._cache.move_to_end(t)
+        if len(self._cache) > CACHE_TRACKS:
+            self._cache.popitem(last=False)
+
+    def _put(self, t: int, raw: bytes | None, fmt: int | None) -> None:
+        f = self.stack[0]
+        space = self._space
+        self._mark_open()
+        l1x, l2x = divmod(t, L2_ENTRIES)
+        if int(f.l1[l1x]) == 0:
+            if raw is None and fmt == self._null_format(0):
+                return  # already that null track: the whole group is null
+            self._new_l2(l1x)
+        tab = f.l2(l1x)
+        old_pos, old_size = int(tab[l2x]["pos"]), int(tab[l2x]["size"])
+        if raw is None:
+            tab[l2x] = (0, fmt, fmt)
+        else:
+            pos, size = space.allocate(len(raw))
+            os.pwrite(f.fd, raw, pos)
+            tab[l2x] = (pos, len(raw), size)
+            f.size = max(f.size, space.file_end)
+        os.pwrite(f.fd, tab[l2x : l2x + 1].tobytes(), int(f.l1[l1x]) + 8 * l2x)
+        if old_pos:
+            space.release(old_pos, old_size)
+
+    def _new_l2(self, l1x: int) -> None:
+        f = self.stack[0]
+        pos, _size = self._space.allocate(L2_LEN, exact=True)
+        n = f.cdev.nullfmt
+        tab = np.zeros(L2_ENTRIES, dtype=f._l2_dtype)
+        tab["len"] = n
+        tab["size"] = n
+        os.pwrite(f.fd, tab.tobytes(), pos)
+        f.size = max(f.size, self._space.file_end)
+        f.l1[l1x] = pos
+        f._l2[l1x] = tab
+        os.pwrite(f.fd, struct.pack(f.cdev.byteorder + "I", pos), L1_POS + 4 * l1x)
+
+    def _mark_open(self) -> None:
+        """Set the 'opened' flag before the first change, as Hercules does: a process
+        killed before :meth:`flush` leaves an image that says it needs checking."""
+        if self._dirty:
+            return
+        f = self.stack[0]
+        f.cdev = replace(f.cdev, options=f.cdev.options | OPT_OPENED)
+        os.pwrite(f.fd, f.cdev.pack(), DEVHDR_LEN)
+        self._dirty = True
+
+    def reopen_writable(self) -> None:
+        if self.read_only:
+            raise ImageError(
+                "DLB890E",
+                f"{self.path} is open read-only; open the compressed image writable from the start.",
+            )
+
+    def write_bytes(self, t: int, offset: int, data) -> None:
+        """Overwrite bytes inside a track (a record update): the track is rewritten."""
+        self._check_writable()
+        buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+        if offset < 0 or offset + len(buf) > self.slot:
+            raise ImageError("DLB121E", f"update at offset {offset} runs past the track slot.")
+        img = self.own_track(t).copy()
+        img[offset : offset + len(buf)] = buf
+        self._host_write(t)
+        self.store_track(t, img)
+
+    def write_many(self, tracks, offsets, data) -> None:
+        self._check_writable()
+        tracks = np.asarray(tracks, dtype=np.int64)
+        if tracks.size == 0:
+            return
+        width = data.shape[1]
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if (offsets < 0).any() or (offsets + width > self.slot).any():
+            raise ImageError("DLB121E", "a batched update runs outside its track slot.")
+        uniq = np.unique(tracks)
+        if self.write_hook is not None:
+            self.write_hook(self, uniq)
+        images = {t: self.own_track(t).copy() for t in uniq.tolist()}
+        for t, off, row in zip(tracks.tolist(), offsets.tolist(), data):
+            images[t][off : off + width] = row
+        for t, img in images.items():
+            self.store_track(t, img)
 
     def discard_track(self, t: int) -> None:
+        """Make track ``t`` a null track of the image's null format (its space is freed)."""
         self._check_writable()
+        if not 0 <= t < self.ntracks:
+            self._loc(t)
+        self._put(t, None, self._null_format(0))
+        self._cache.pop(t, None)
+
+    def imbedded_free(self) -> int:
+        """Bytes allotted to track images beyond their length (``size - len``)."""
+        f = self.stack[0]
+        total = 0
+        for l1x in range(len(f.l1)):
+            tab = f.l2(l1x)
+            if tab is not None:
+                live = tab["pos"] != 0
+                total += int((tab["size"][live].astype(np.int64) - tab["len"][live]).sum())
+        return total
 
     def flush(self) -> None:
-        pass
+        """Store the free-space chain and the header figures, clear the 'opened' flag."""
+        if self.read_only or not self._dirty:
+            return
+        f = self.stack[0]
+        space = self._space
+        space.write_chain(f.fd, f.cdev.byteorder)
+        os.ftruncate(f.fd, space.file_end)
+        f.size = space.file_end
+        imbed = self.imbedded_free()
+        # as cckdcdsk counts them: 'free' includes the imbedded bytes, 'used' is the
+        # sum of the lengths of everything stored
+        f.cdev = replace(
+            f.cdev, options=f.cdev.options & ~OPT_OPENED, size=space.file_end,
+            used=space.file_end - space.total - imbed, free=space.first,
+            free_total=space.total + imbed, free_largest=space.largest,
+            free_number=space.number, free_imbed=imbed,
+        )
+        os.pwrite(f.fd, f.cdev.pack(), DEVHDR_LEN)
+        os.fsync(f.fd)
+        self._dirty = False
 
     def close(self) -> None:
-        for f in self.stack:
-            f.close()
-        self._cache.clear()
+        try:
+            self.flush()
+        finally:
+            for f in self.stack:
+                f.close()
+            self._cache.clear()
 
     @property
     def compression(self) -> str:

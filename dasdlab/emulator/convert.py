@@ -46,6 +46,7 @@ from dasdlab.emulator.cckd import (
     CompressedHeader,
     null_format_of,
     open_image,
+    stored_image,
     used_length,
 )
 from dasdlab.emulator.geometry import DEVHDR_LEN
@@ -262,13 +263,7 @@ def _groups_needing_l2(vol: Volume, ngroups: int, shadow: np.ndarray | None) -> 
     return need
 
 
-def _stored_image(image: bytes, code: int) -> bytes:
-    body = image[5:]
-    if code and len(image) >= COMPRESS_MIN:
-        packed = zlib.compress(body) if code == 1 else bz2.compress(body)
-        if len(packed) < len(body):
-            return bytes((code,)) + image[1:5] + packed
-    return b"\x00" + image[1:5] + body
+_stored_image = stored_image
 
 
 def _compress_batch(vol: Volume, batch: list[int], code: int) -> list[tuple[int | None, bytes | None]]:
