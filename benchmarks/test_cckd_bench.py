@@ -165,3 +165,39 @@ def _same_file(a: Path, b: Path) -> bool:
                 return False
             if not x:
                 return True
+
+
+WRITE_TRACKS = 1500
+
+
+@pytest.mark.benchmark(group="cckd-write")
+def test_write_in_place_vs_plain(benchmark, capsys, tmp_path):
+    plain = tmp_path / "plain.ckd"
+    Volume.create(plain, "3390-3", "WRT003").close()
+    comp = tmp_path / "comp.cckd"
+    convert_volume(plain, comp, cckd=True)
+    first = 15
+    with Volume.open(plain) as v:
+        images = _tracks(v, first, WRITE_TRACKS, seed=4)
+
+    def write(path):
+        def run():
+            vol = Volume.open(path, writable=True)
+            for i, image in enumerate(images):
+                vol.write_track(first + i, image)
+            vol.close()  # the compressed image stores its free chain and header here
+        return run
+
+    ratios = []
+    for _ in range(ROUNDS):  # each round rewrites the same tracks: the free chain is used
+        t_plain = timed(write(plain))
+        t_comp = timed(write(comp))
+        ratios.append(t_plain / t_comp)
+    assert subprocess.run([_tool("cckdcdsk"), "-3", "-ro", str(comp)], capture_output=True).returncode == 0
+    with CckdVolume.open(comp) as c:
+        for i in range(0, WRITE_TRACKS, 101):
+            assert np.array_equal(c.read_track(first + i), images[i])
+    benchmark.pedantic(write(comp), rounds=1, iterations=1)
+    show(capsys, benchmark, "write in place", {
+        "CCKD write speed / plain write speed": statistics.median(ratios)},
+        {"CCKD write speed / plain write speed": ">= 0.5"})

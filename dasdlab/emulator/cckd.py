@@ -84,6 +84,12 @@ _CDEV_FIELDS = "3sB10IBBh"  # vrm, options, numl1tab..cyls, nullfmt, compress, c
 _CYLS_AT = 40
 _CYLS_FIELD = 11
 CACHE_TRACKS = 64
+#: Tracks a writable image holds before compressing them as one batch on all cores.
+WRITE_BEHIND = 128
+#: zlib level of in-place writes: what Hercules uses for its writes when its cache is
+#: under pressure (``CCKD_STRESS_PARM2``); a bulk writer always is.  Conversion keeps
+#: zlib's default level, which ``dasdcopy`` uses.
+STRESS_LEVEL = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +180,14 @@ def used_length(img: np.ndarray | bytes, slot: int) -> int:
     return slot
 
 
-def stored_image(image: bytes, code: int) -> bytes:
+def stored_image(image: bytes, code: int, level: int = -1) -> bytes:
     """A track's used bytes as stored in a CCKD file: byte 0 the compression, then CCHH,
     then the rest compressed (at zlib's default level, as Hercules' ``dasdcopy`` writes:
     the same streams).  Images under 512 bytes, and those that do not shrink, are
     stored uncompressed."""
     body = image[5:]
     if code and len(image) >= COMPRESS_MIN:
-        packed = zlib.compress(body) if code == 1 else bz2.compress(body)
+        packed = zlib.compress(body, level) if code == 1 else bz2.compress(body)
         if len(packed) < len(body):
             return bytes((code,)) + image[1:5] + packed
     return b"\x00" + image[1:5] + body
@@ -360,6 +366,8 @@ class CckdVolume(Volume):
         self.write_hook_one = None
         self._space = None
         self._dirty = False
+        #: Tracks written but not yet compressed into the file (write-behind).
+        self._pending: dict[int, np.ndarray] = {}
         if writable:
             from dasdlab.emulator.cckdspace import FreeSpace
 
@@ -507,6 +515,9 @@ class CckdVolume(Volume):
 
     # ------------------------------------------------------------------ Volume read side
     def own_track(self, t: int) -> np.ndarray:
+        img = self._pending.get(t)
+        if img is not None:
+            return img
         img = self._cache.get(t)
         if img is not None:
             self._cache.move_to_end(t)
@@ -540,8 +551,11 @@ class CckdVolume(Volume):
 
     # ------------------------------------------------------------------ write side
     def store_track(self, t: int, image) -> None:
-        """Put a whole slot image into track ``t``: compressed into space from the
-        free-space chain (or the end of the file), the old image's space freed."""
+        """Put a whole slot image into track ``t``.  Written behind, as Hercules' cache
+        does: the image is kept (reads see it at once) and a batch of
+        :data:`WRITE_BEHIND` pending tracks is compressed on all cores, then each goes
+        to space from the free-space chain (or the end of the file) and the space of
+        its old image is freed; :meth:`flush` writes what is left."""
         self._check_writable()
         if not 0 <= t < self.ntracks:
             self._loc(t)
@@ -549,17 +563,36 @@ class CckdVolume(Volume):
             else np.asarray(image, dtype=np.uint8)
         if img.shape != (self.slot,):
             raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
-        used = bytes(memoryview(np.ascontiguousarray(img))[: used_length(img, self.slot)])
-        cyl, head = divmod(t, self.heads)
-        fmt = null_format_of(used, cyl, head)
-        raw = None if fmt is not None else stored_image(used, self.stack[0].cdev.compress)
-        self._put(t, raw, fmt)
+        self._mark_open()
         keep = img.copy()
         keep.setflags(write=False)
-        self._cache[t] = keep
-        self._cache.move_to_end(t)
-        if len(self._cache) > CACHE_TRACKS:
-            self._cache.popitem(last=False)
+        self._cache.pop(t, None)
+        self._pending[t] = keep
+        if len(self._pending) >= WRITE_BEHIND:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        from dasdlab.emulator.convert import in_order_threads
+
+        code = self.stack[0].cdev.compress
+        heads, slot = self.heads, self.slot
+
+        def compress(_vol, batch):
+            out = []
+            for t, img in batch:
+                used = bytes(memoryview(img)[: used_length(img, slot)])
+                fmt = null_format_of(used, *divmod(t, heads))
+                out.append((fmt, None if fmt is not None else stored_image(used, code, STRESS_LEVEL)))
+            return out
+
+        items = sorted(self._pending.items())
+        chunks = [items[i : i + 32] for i in range(0, len(items), 32)]
+        for batch, results in in_order_threads(compress, self, chunks):
+            for (t, _img), (fmt, raw) in zip(batch, results):
+                self._put(t, raw, fmt)
+        self._pending.clear()
 
     def _put(self, t: int, raw: bytes | None, fmt: int | None) -> None:
         f = self.stack[0]
@@ -647,6 +680,7 @@ class CckdVolume(Volume):
         self._check_writable()
         if not 0 <= t < self.ntracks:
             self._loc(t)
+        self._pending.pop(t, None)
         self._put(t, None, self._null_format(0))
         self._cache.pop(t, None)
 
@@ -663,7 +697,10 @@ class CckdVolume(Volume):
 
     def flush(self) -> None:
         """Store the free-space chain and the header figures, clear the 'opened' flag."""
-        if self.read_only or not self._dirty:
+        if self.read_only:
+            return
+        self._write_pending()
+        if not self._dirty:
             return
         f = self.stack[0]
         space = self._space

@@ -198,7 +198,7 @@ def _batches(tracks) -> list[list[int]]:
     return [tracks[i : i + BATCH_TRACKS] for i in range(0, len(tracks), BATCH_TRACKS)]
 
 
-def _in_order(job, vol, batches: list[list[int]]):
+def _in_order(job, vol, batches: list):
     """(batch, job(vol, batch)) for every batch, in batch order, computed by
     :func:`workers` threads with at most two batches per thread in flight (so memory
     stays bounded however large the volume)."""
@@ -224,6 +224,9 @@ def _in_order(job, vol, batches: list[list[int]]):
             if nxt is not None:
                 pending.append((nxt, pool.submit(job, vol, nxt)))
             yield b, result
+
+
+in_order_threads = _in_order
 
 
 # ---------------------------------------------------------------------- -> CCKD
