@@ -1,13 +1,15 @@
 """Free space inside a compressed CKD image (CCKD), kept as Hercules keeps it.
 
-Facts from Hercules 3.13 (``cckddasd.c`` ``cckd_get_space``/``cckd_rel_space``,
-``cckdutil.c`` chkdsk; described in ckd-format.md §3 of the team's notes, checked with
-``cckdcdsk -3`` on images dasdlab writes in place):
+Facts from the Hercules sources -- Hercules 3.x, ``cckddasd.c`` (``cckd_get_space``,
+``cckd_rel_space``) and ``cckdutil.c`` (``cckd_chkdsk``), https://github.com/rbowler/spinhawk,
+and the same checks in SDL Hyperion, https://github.com/SDL-Hercules-390/hyperion --
+checked with Hercules 3.13 ``cckdcdsk -3`` on images dasdlab writes in place:
 
-* the compressed-device header holds the offset of the first free block, the total of
-  free bytes, the largest free block, the number of free blocks and the *imbedded* free
-  space (bytes allotted to track images beyond their length: ``size - len`` summed over
-  the L2 entries);
+* the compressed-device header holds the offset of the first free block, the free
+  bytes, the largest free block, the number of free blocks and the *imbedded* free space
+  (bytes allotted to track images beyond their length: ``size - len`` summed over the L2
+  entries); as ``cckd_chkdsk`` counts them, the free bytes include the imbedded ones and
+  the bytes used are the file size less all free bytes;
 * each free block starts with ``pos(4) len(4)`` in the image's byte order: ``pos`` is the
   offset of the next free block (0 ends the chain), ``len`` this block's length; the
   chain runs in file order;

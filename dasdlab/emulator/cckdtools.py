@@ -1,8 +1,10 @@
 """Maintenance of compressed CKD images: check (and repair), compact, byte-order swap --
 what Hercules 3.13 ``cckdcdsk``, ``cckdcomp`` and ``cckdswap`` do.
 
-Facts from the Hercules 3.13 utilities' behaviour (``cckdutil.c``; run on the same images
-by the interop tests) and the format of :mod:`dasdlab.emulator.cckd`:
+Facts from the Hercules utilities' source (``cckdutil.c``: Hercules 3.x,
+https://github.com/rbowler/spinhawk; SDL Hyperion, https://github.com/SDL-Hercules-390/hyperion),
+their behaviour (Hercules 3.13, run on the same images by the interop tests) and the
+format of :mod:`dasdlab.emulator.cckd`:
 
 * ``cckdcdsk`` levels: 0 checks the headers and the free-space figures, 1 also the L2
   tables and that no two pieces of the file (L2 tables, track images, free blocks)
@@ -11,8 +13,12 @@ by the interop tests) and the format of :mod:`dasdlab.emulator.cckd`:
   free-space chain from the gaps between the used pieces and recomputes the header
   figures (bytes used, free, largest, number, imbedded), clearing the 'opened' flag;
   a damaged track or L2 table is reported and never guessed at.
-* ``cckdcomp`` removes all free space: L2 tables right after the L1 table, then the
-  track images in track order, each allotted exactly its length.
+* ``cckdcomp`` removes all free space and imbedded free space.  dasdlab writes the L2
+  tables right after the L1 table, then the track images in track order, each allotted
+  exactly its length; ``cckdcomp`` orders the pieces otherwise, but the file has the
+  same size and the same tracks (checked by the interop tests).
+* ``cckdcdsk`` reports free-space faults as warnings with exit 0 (it rebuilds free
+  space when it may write); dasdlab's check exits non-zero for them, as for every fault.
 * ``cckdswap`` rewrites the compressed header's numbers, the L1 and L2 tables and the
   free-space chain in the other byte order and flips options bit 0x02; the cylinder
   count stays little-endian (see :mod:`dasdlab.emulator.cckd`).

@@ -195,6 +195,8 @@ def test_swap_writes_what_cckdswap_writes(herc, cli, tmp_path, pair):
     a[515] = b[515] = 0
     assert a == b
     _cdsk_clean(herc, comp, tmp_path)
+    _with_free_space(comp)  # a big-endian image is written in place in its own order
+    _cdsk_clean(herc, comp, tmp_path)
     code, out, _err = cli("volume", "cckd", "swap", comp)  # and back
     assert code == 0 and "little-endian" in out
     _cdsk_clean(herc, comp, tmp_path)
