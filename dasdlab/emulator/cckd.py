@@ -1,4 +1,5 @@
-"""Compressed CKD images (``CKD_C370``) and their shadow-file stacks (``CKD_S370``), read-only.
+"""Compressed CKD images (``CKD_C370``) and their shadow-file stacks (``CKD_S370``); a base
+without shadows also read-write (free space: :mod:`dasdlab.emulator.cckdspace`).
 
 Layout from ``shared/reference/ckd-format.md`` §3 and §3.1, checked against files made
 by Hercules 3.13 ``dasdinit -z``, ``dasdload -z``/``-bz2`` and ``cckddiag``:
