@@ -80,7 +80,11 @@ class FreeSpace:
     # ------------------------------------------------------------------ allocation
     def allocate(self, length: int, exact: bool = False) -> tuple[int, int]:
         """(offset, allotted size) of space for ``length`` bytes: the first free block
-        that fits, else the end of the file.  ``exact`` (L2 tables) never allots more."""
+        that fits, else the end of the file.  ``exact`` (L2 tables) never allots more.
+        Nothing smaller than a chain entry is allotted, so that freed space can always
+        be chained."""
+        if not exact:
+            length = max(length, FREEBLK_LEN)
         for i, (pos, n) in enumerate(self.blocks):
             if n == length:
                 del self.blocks[i]
