@@ -230,3 +230,16 @@ def test_convert_to_an_existing_file(fails, vol_path, tmp_path):
 
 def test_convert_with_an_unknown_compression(fails, vol_path, tmp_path):
     fails("DLB181E", "volume", "convert", vol_path, tmp_path / "x.cckd", "--cckd", "--compress", "lzma")
+
+
+def test_compressed_base_of_shadow_files_is_not_written(fails, tmp_path):
+    from dasdlab.emulator.cckd import CckdVolume
+    from dasdlab.emulator.convert import convert_volume, write_shadow
+
+    src = tmp_path / "src.ckd"
+    Volume.create(src, "3390-1", "SHB001", cylinders=2).close()
+    comp = tmp_path / "base.cckd"
+    convert_volume(src, comp, cckd=True)
+    with Volume.open(src) as v, CckdVolume.open(comp) as b:
+        write_shadow(v, b, tmp_path / "base_1.shd", [0])
+    fails("DLB890E", "dataset", "alloc", comp, "NEW.DS", "--tracks", "1")
