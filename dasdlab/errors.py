@@ -14,6 +14,7 @@ DLB5xx     IMS: DBDs, buffer pool, log, RECON, commands, workload
 DLB6xx     HP Image Copy and recovery
 DLB7xx     benchmarks and scenarios
 DLB8xx     copy-service contract, registry, plug-ins, conformance kit, lab
+DLB89x     compressed images read-write
 =========  =========================================
 
 The rule every raiser follows: detect the fault *before* changing any file, so that a

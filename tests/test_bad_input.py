@@ -131,13 +131,32 @@ def test_vol1_vtoc_pointer_out_of_range(fails, vol_path):
     fails("DLB203E", "dataset", "read", vol_path, "SOME.DATA")
 
 
-def test_compressed_image_cannot_be_written(fails, tmp_path):
+def test_compressed_image_left_open_is_not_written(fails, tmp_path):
     from dasdlab.emulator.convert import convert_volume
 
     src = tmp_path / "src.ckd"
     Volume.create(src, "3390-1", "CMP001", cylinders=2).close()
-    convert_volume(src, tmp_path / "c.cckd", cckd=True)
-    fails("DLB114E", "dataset", "alloc", tmp_path / "c.cckd", "NEW.DS", "--tracks", "1")
+    comp = tmp_path / "c.cckd"
+    convert_volume(src, comp, cckd=True)
+    raw = bytearray(comp.read_bytes())
+    raw[512 + 3] |= 0x80  # 'opened': a writer was killed before it closed the image
+    comp.write_bytes(bytes(raw))
+    fails("DLB891E", "dataset", "alloc", comp, "NEW.DS", "--tracks", "1")
+    fails("DLB896E", "volume", "cckd", "check", comp)
+
+
+def test_compressed_image_with_a_broken_free_chain(fails, tmp_path):
+    from dasdlab.emulator.convert import convert_volume
+
+    src = tmp_path / "src.ckd"
+    Volume.create(src, "3390-1", "CMP002", cylinders=2).close()
+    comp = tmp_path / "c.cckd"
+    convert_volume(src, comp, cckd=True)
+    raw = bytearray(comp.read_bytes())
+    raw[512 + 20 : 512 + 24] = (len(raw) + 100).to_bytes(4, "little")  # first free block: past the end
+    comp.write_bytes(bytes(raw))
+    fails("DLB892E", "dataset", "alloc", comp, "NEW.DS", "--tracks", "1")
+    fails("DLB896E", "volume", "cckd", "check", comp)
 
 
 # ---------------------------------------------------------------------- VTOC and data sets
@@ -211,3 +230,16 @@ def test_convert_to_an_existing_file(fails, vol_path, tmp_path):
 
 def test_convert_with_an_unknown_compression(fails, vol_path, tmp_path):
     fails("DLB181E", "volume", "convert", vol_path, tmp_path / "x.cckd", "--cckd", "--compress", "lzma")
+
+
+def test_compressed_base_of_shadow_files_is_not_written(fails, tmp_path):
+    from dasdlab.emulator.cckd import CckdVolume
+    from dasdlab.emulator.convert import convert_volume, write_shadow
+
+    src = tmp_path / "src.ckd"
+    Volume.create(src, "3390-1", "SHB001", cylinders=2).close()
+    comp = tmp_path / "base.cckd"
+    convert_volume(src, comp, cckd=True)
+    with Volume.open(src) as v, CckdVolume.open(comp) as b:
+        write_shadow(v, b, tmp_path / "base_1.shd", [0])
+    fails("DLB890E", "dataset", "alloc", comp, "NEW.DS", "--tracks", "1")

@@ -33,6 +33,17 @@ def take_sf(args: list[str], sf: str | None) -> tuple[list[str], str | None]:
     return rest, (names[0] if names else None)
 
 
+#: Volumes a command opened for writing; :func:`close_opened` closes them when it ends.
+_OPENED: list = []
+
+
+def close_opened() -> None:
+    """Close every volume opened writable by this command (a compressed image writes
+    its free-space chain and header then), even after an error."""
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def open_volume(target: str, site: Path | None, writable: bool = False, sf: str | None = None):
     """The volume named by ``target``: an image path (with shadow files ``sf`` over a
     compressed base), or a VOLSER when ``site`` is given."""
@@ -44,7 +55,11 @@ def open_volume(target: str, site: Path | None, writable: bool = False, sf: str 
         from dasdlab.emulator.volume import Volume
 
         vol = Volume.open(target, writable=writable)
-        _warn_unnamed_shadows(vol)
+        if writable:
+            _refuse_base_under_shadows(vol)
+            _OPENED.append(vol)
+        else:
+            _warn_unnamed_shadows(vol)
         return vol
     if sf is not None:
         from dasdlab.errors import ImageError
@@ -53,6 +68,25 @@ def open_volume(target: str, site: Path | None, writable: bool = False, sf: str 
     from dasdlab.emulator.site import Site
 
     return Site.open(site).volume(target, writable=writable)
+
+
+def _refuse_base_under_shadows(vol) -> None:
+    """Shadow files overlay the base as it was when they were made: writing the base
+    under them would change what they show, so Hercules opens such a base read-only."""
+    from dasdlab.emulator.cckd import CckdVolume, shadows_near
+    from dasdlab.errors import ImageError
+
+    if not isinstance(vol, CckdVolume):
+        return
+    found = shadows_near(vol.path)
+    if found:
+        vol.close()
+        names = ", ".join(str(p) for p in found[:4]) + (" ..." if len(found) > 4 else "")
+        raise ImageError(
+            "DLB890E",
+            f"{vol.path} is the base of shadow files ({names}); writing it would change what "
+            "they overlay. Merge them with 'dasdlab volume convert --sf' first.",
+        )
 
 
 def _warn_unnamed_shadows(vol) -> None:

@@ -160,6 +160,13 @@ def run(argv: list[str] | None = None) -> int:
                    "it with the command line (DASDLAB_TRACEBACK=1 shows the traceback).", err=True)
         code = 12
     finally:
+        from dasdlab.cli.common import close_opened
+
+        try:
+            close_opened()  # a compressed image stores its free space and header on close
+        except DasdlabError as e:
+            typer.echo(str(e), err=True)
+            code = code or e.exit_code
         if "dasdlab.emulator.site" in sys.modules:  # the sites this command opened, not the caller's
             sys.modules["dasdlab.emulator.site"].Site.close_all(keep=before)
     if argv is None:

@@ -207,3 +207,54 @@ def convert(
     kind = f"compressed ({compress or 'zlib'})" if cckd else "plain"
     typer.echo(f"DLB184I {src} written to {dst} as a {kind} image: {res.tracks} tracks, "
                f"{res.stored} stored as track images, {res.file_bytes} bytes.")
+
+
+cckd_app = typer.Typer(help="Check, compact and byte-swap compressed (CCKD) images, like "
+                            "Hercules cckdcdsk, cckdcomp and cckdswap.", no_args_is_help=True)
+app.add_typer(cckd_app, name="cckd")
+CckdPath = Annotated[Path, typer.Argument(help="Compressed image (CKD_C370).")]
+
+
+@cckd_app.command("check")
+def cckd_check(
+    path: CckdPath,
+    level: Annotated[int, typer.Option("--level", min=0, max=3,
+                                       help="0 headers and free space, 1 also L2 tables and "
+                                            "overlaps, 2 also track headers, 3 also decompress "
+                                            "every track (as cckdcdsk -0..-3).")] = 1,
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild the free space and header "
+                                         "figures (the image is changed only with this).")] = False,
+) -> None:
+    """Check a compressed image, like 'cckdcdsk -LEVEL'; exit 0 only when sound."""
+    from dasdlab.emulator.cckdtools import check_image
+
+    rep = check_image(path, level, repair)
+    for p in rep.problems:
+        typer.echo(f"DLB895E {path}: {p}", err=True)
+    for p in rep.repairable:
+        sev = "I" if rep.repaired else "E"
+        typer.echo(f"DLB896{sev} {path}: {p}{' (repaired)' if rep.repaired else ''}", err=True)
+    if not rep.sound:
+        hint = "" if rep.problems or repair else "; --repair rebuilds them"
+        typer.echo(f"DLB897E {path}: {len(rep.problems) + len(rep.repairable)} problem(s) at "
+                   f"level {level}{hint}.", err=True)
+        raise typer.Exit(8)
+    typer.echo(f"DLB898I {path}: sound at level {level}" + (" after repair." if rep.repaired else "."))
+
+
+@cckd_app.command("compact")
+def cckd_compact(path: CckdPath) -> None:
+    """Remove the free space of a compressed image, like 'cckdcomp'."""
+    from dasdlab.emulator.cckdtools import compact_image
+
+    before, after = compact_image(path)
+    typer.echo(f"DLB899I {path} compacted: {before} bytes before, {after} after.")
+
+
+@cckd_app.command("swap")
+def cckd_swap(path: CckdPath) -> None:
+    """Rewrite a compressed image in the other byte order, like 'cckdswap'."""
+    from dasdlab.emulator.cckdtools import swap_image
+
+    order = swap_image(path)
+    typer.echo(f"DLB899I {path} is now {order}-endian.")

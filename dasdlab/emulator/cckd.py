@@ -1,4 +1,5 @@
-"""Compressed CKD images (``CKD_C370``) and their shadow-file stacks (``CKD_S370``), read-only.
+"""Compressed CKD images (``CKD_C370``) and their shadow-file stacks (``CKD_S370``); a base
+without shadows also read-write (free space: :mod:`dasdlab.emulator.cckdspace`).
 
 Layout from ``shared/reference/ckd-format.md`` §3 and §3.1, checked against files made
 by Hercules 3.13 ``dasdinit -z``, ``dasdload -z``/``-bz2`` and ``cckddiag``:
@@ -38,7 +39,7 @@ import os
 import struct
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,8 @@ COMPRESS_MIN = 512
 #: CDEVHDR option bits.
 OPT_NOFUDGE = 0x01
 OPT_BIGENDIAN = 0x02
+#: Set while an image is open for writing (Hercules ``CCKD_OPENED``).
+OPT_OPENED = 0x80
 #: Version, release, modification level written into a CDEVHDR (Hercules 3.13: 0.3.1).
 VRM = b"\x00\x03\x01"
 
@@ -82,6 +85,12 @@ _CDEV_FIELDS = "3sB10IBBh"  # vrm, options, numl1tab..cyls, nullfmt, compress, c
 _CYLS_AT = 40
 _CYLS_FIELD = 11
 CACHE_TRACKS = 64
+#: Tracks a writable image holds before compressing them as one batch on all cores.
+WRITE_BEHIND = 128
+#: zlib level of in-place writes: what Hercules uses for its writes when its cache is
+#: under pressure (``CCKD_STRESS_PARM2``); a bulk writer always is.  Conversion keeps
+#: zlib's default level, which ``dasdcopy`` uses.
+STRESS_LEVEL = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,17 +165,33 @@ def null_format_of(image: bytes | memoryview, cyl: int, head: int) -> int | None
     return None
 
 
+_EOT = b"\xff" * EOT_LEN
+
+
 def used_length(img: np.ndarray | bytes, slot: int) -> int:
     """Bytes from the home address through the end-of-track marker, by walking the
     count fields (the same walk as Hercules ``cckd_trklen``); the whole slot when the
     marker is missing."""
-    buf = img if isinstance(img, (bytes, bytearray)) else bytes(img)
+    buf = memoryview(img).cast("B") if not isinstance(img, (bytes, bytearray)) else img
     pos = TRACK_HEADER_LEN
     while pos + EOT_LEN <= slot:
-        if buf[pos : pos + EOT_LEN] == b"\xff" * EOT_LEN:
+        if buf[pos : pos + EOT_LEN] == _EOT:
             return pos + EOT_LEN
         pos += COUNT_LEN + buf[pos + 5] + ((buf[pos + 6] << 8) | buf[pos + 7])
     return slot
+
+
+def stored_image(image: bytes, code: int, level: int = -1) -> bytes:
+    """A track's used bytes as stored in a CCKD file: byte 0 the compression, then CCHH,
+    then the rest compressed (at zlib's default level, as Hercules' ``dasdcopy`` writes:
+    the same streams).  Images under 512 bytes, and those that do not shrink, are
+    stored uncompressed."""
+    body = image[5:]
+    if code and len(image) >= COMPRESS_MIN:
+        packed = zlib.compress(body, level) if code == 1 else bz2.compress(body)
+        if len(packed) < len(body):
+            return bytes((code,)) + image[1:5] + packed
+    return b"\x00" + image[1:5] + body
 
 
 def shadow_names(pattern: str | os.PathLike) -> list[Path]:
@@ -195,8 +220,9 @@ class CckdFile:
     tables read so far are kept in :attr:`_l2` (2 KB each).
     """
 
-    def __init__(self, path: Path, expect_eye: bytes) -> None:
+    def __init__(self, path: Path, expect_eye: bytes, writable: bool = False) -> None:
         self.path = path
+        self.writable = writable
         self.devhdr = read_header(path)
         if self.devhdr.eyecatcher != expect_eye:
             what = ("a compressed CKD base (CKD_C370)" if expect_eye == EYE_CCKD
@@ -209,7 +235,10 @@ class CckdFile:
                 f"{path} is not {what}: eye-catcher {self.devhdr.eyecatcher!r}{hint}.",
             )
         self.size = path.stat().st_size
-        self.fd = os.open(path, os.O_RDONLY)
+        try:
+            self.fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        except PermissionError:
+            raise ImageError("DLB890E", f"{path} is not writable.") from None
         try:
             raw = os.pread(self.fd, CDEVHDR_LEN, DEVHDR_LEN)
             if len(raw) < CDEVHDR_LEN:
@@ -275,6 +304,8 @@ class CckdFile:
         if tab is None:
             raw = os.pread(self.fd, L2_LEN, off)
             tab = np.frombuffer(raw, dtype=self._l2_dtype)
+            if self.writable:
+                tab = tab.copy()
             self._l2[l1x] = tab
         return tab
 
@@ -307,16 +338,19 @@ def _check_shadow_matches(base: CckdFile, sf: CckdFile) -> None:
 
 
 class CckdVolume(Volume):
-    """A CCKD base image with its shadow files, seen as one read-only volume.
+    """A CCKD base image with its shadow files, seen as one volume.
 
     Offers the read side of :class:`~dasdlab.emulator.volume.Volume` (track images,
-    records, VTOC); every write raises ``DLB116E``.  :attr:`written` has every track
+    records, VTOC); a base image without shadows opened ``writable`` also takes host
+    writes in place (track images compressed as the image's header says, space managed
+    by :class:`~dasdlab.emulator.cckdspace.FreeSpace`, L2 tables added as needed);
+    otherwise every write raises ``DLB116E``.  :attr:`written` has every track
     set: a compressed image holds a track image (perhaps a null one) for every track.
     :attr:`files` is empty (nothing is memory-mapped); :attr:`stack` lists the base
     and its shadows, lowest first.
     """
 
-    def __init__(self, stack: list[CckdFile]) -> None:
+    def __init__(self, stack: list[CckdFile], writable: bool = False) -> None:
         base = stack[0]
         top = stack[-1]
         hdr = base.devhdr
@@ -329,7 +363,39 @@ class CckdVolume(Volume):
         self.heads = hdr.heads
         self.ntracks = self.cylinders * self.heads
         self.slot = hdr.slot_size
-        self.read_only = True
+        self.read_only = not writable
+        self.write_hook_one = None
+        self._space = None
+        self._dirty = False
+        #: Tracks written but not yet compressed into the file (write-behind).
+        self._pending: dict[int, np.ndarray] = {}
+        if writable:
+            from dasdlab.emulator.cckdspace import FreeSpace
+
+            c = base.cdev
+            if c.options & OPT_OPENED:
+                raise ImageError(
+                    "DLB891E",
+                    f"{base.path} was not closed after its last update (the 'opened' flag is "
+                    "set); check it with 'dasdlab volume cckd check --repair' before writing.",
+                )
+            try:
+                self._space = FreeSpace.read_chain(base.fd, c.free, base.size, c.byteorder,
+                                                   base.l2_floor)
+            except ValueError as e:
+                raise ImageError(
+                    "DLB892E",
+                    f"{base.path}: {e}; repair it with 'dasdlab volume cckd check --repair'.",
+                ) from None
+            if self._space.number != c.free_number or \
+                    self._space.total != c.free_total - c.free_imbed:
+                raise ImageError(
+                    "DLB892E",
+                    f"{base.path}: the header counts {c.free_number} free blocks of "
+                    f"{c.free_total - c.free_imbed} bytes, the chain {self._space.number} of "
+                    f"{self._space.total}; repair it with "
+                    "'dasdlab volume cckd check --repair'.",
+                )
         #: Set bits: tracks that hold a track image; in a compressed image, all of them.
         self.written = Bitmap.full(self.ntracks)
         self._single = None
@@ -346,11 +412,18 @@ class CckdVolume(Volume):
     # ------------------------------------------------------------------ open
     @classmethod
     def open(  # type: ignore[override]
-        cls, path: str | os.PathLike, sf: str | os.PathLike | None = None
+        cls, path: str | os.PathLike, sf: str | os.PathLike | None = None, writable: bool = False
     ) -> CckdVolume:
-        """Open a compressed base image and, with ``sf``, the shadow files that exist."""
+        """Open a compressed base image and, with ``sf``, the shadow files that exist;
+        ``writable`` (a base without shadows only) takes writes in place."""
         path = Path(path)
-        base = CckdFile(path, EYE_CCKD)
+        if writable and sf is not None:
+            raise ImageError(
+                "DLB890E",
+                f"{path}: writing through shadow files is not supported; merge them with "
+                "'dasdlab volume convert --sf' first, or write the base alone.",
+            )
+        base = CckdFile(path, EYE_CCKD, writable=writable)
         stack = [base]
         try:
             if sf is not None:
@@ -368,7 +441,7 @@ class CckdVolume(Volume):
                     f = CckdFile(name, EYE_SHADOW)
                     stack.append(f)
                     _check_shadow_matches(base, f)
-            return cls(stack)
+            return cls(stack, writable=writable)
         except BaseException:
             for f in stack:
                 f.close()
@@ -443,6 +516,9 @@ class CckdVolume(Volume):
 
     # ------------------------------------------------------------------ Volume read side
     def own_track(self, t: int) -> np.ndarray:
+        img = self._pending.get(t)
+        if img is not None:
+            return img
         img = self._cache.get(t)
         if img is not None:
             self._cache.move_to_end(t)
@@ -467,25 +543,191 @@ class CckdVolume(Volume):
         raise ImageError("DLB116E", f"volume {self.path} is a compressed image, open read-only.")
 
     def _check_writable(self) -> None:
-        raise ImageError(
-            "DLB116E",
-            f"volume {self.path} is a compressed (CCKD) image, which dasdlab opens read-only; "
-            "convert it with 'dasdlab volume convert' first.",
-        )
+        if self.read_only:
+            raise ImageError(
+                "DLB116E",
+                f"volume {self.path} is a compressed (CCKD) image opened read-only; open it "
+                "writable (a base without shadow files) or convert it with 'dasdlab volume convert'.",
+            )
 
+    # ------------------------------------------------------------------ write side
     def store_track(self, t: int, image) -> None:
+        """Put a whole slot image into track ``t``.  Written behind, as Hercules' cache
+        does: the image is kept (reads see it at once) and a batch of
+        :data:`WRITE_BEHIND` pending tracks is compressed on all cores, then each goes
+        to space from the free-space chain (or the end of the file) and the space of
+        its old image is freed; :meth:`flush` writes what is left."""
         self._check_writable()
+        if not 0 <= t < self.ntracks:
+            self._loc(t)
+        img = np.frombuffer(image, dtype=np.uint8) if isinstance(image, (bytes, bytearray)) \
+            else np.asarray(image, dtype=np.uint8)
+        if img.shape != (self.slot,):
+            raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
+        self._mark_open()
+        keep = img.copy()
+        keep.setflags(write=False)
+        self._cache.pop(t, None)
+        self._pending[t] = keep
+        if len(self._pending) >= WRITE_BEHIND:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        from dasdlab.emulator.convert import in_order_threads
+
+        code = self.stack[0].cdev.compress
+        heads, slot = self.heads, self.slot
+
+        def compress(_vol, batch):
+            out = []
+            for t, img in batch:
+                used = bytes(memoryview(img)[: used_length(img, slot)])
+                fmt = null_format_of(used, *divmod(t, heads))
+                out.append((fmt, None if fmt is not None else stored_image(used, code, STRESS_LEVEL)))
+            return out
+
+        items = sorted(self._pending.items())
+        chunks = [items[i : i + 32] for i in range(0, len(items), 32)]
+        for batch, results in in_order_threads(compress, self, chunks):
+            for (t, _img), (fmt, raw) in zip(batch, results):
+                self._put(t, raw, fmt)
+        self._pending.clear()
+
+    def _put(self, t: int, raw: bytes | None, fmt: int | None) -> None:
+        f = self.stack[0]
+        space = self._space
+        self._mark_open()
+        l1x, l2x = divmod(t, L2_ENTRIES)
+        if int(f.l1[l1x]) == 0:
+            if raw is None and fmt == self._null_format(0):
+                return  # already that null track: the whole group is null
+            self._new_l2(l1x)
+        tab = f.l2(l1x)
+        old_pos, old_size = int(tab[l2x]["pos"]), int(tab[l2x]["size"])
+        if raw is None:
+            tab[l2x] = (0, fmt, fmt)
+        else:
+            pos, size = space.allocate(len(raw))
+            os.pwrite(f.fd, raw, pos)
+            tab[l2x] = (pos, len(raw), size)
+            f.size = max(f.size, space.file_end)
+        os.pwrite(f.fd, tab[l2x : l2x + 1].tobytes(), int(f.l1[l1x]) + 8 * l2x)
+        if old_pos:
+            space.release(old_pos, old_size)
+
+    def _new_l2(self, l1x: int) -> None:
+        f = self.stack[0]
+        pos, _size = self._space.allocate(L2_LEN, exact=True)
+        n = f.cdev.nullfmt
+        tab = np.zeros(L2_ENTRIES, dtype=f._l2_dtype)
+        tab["len"] = n
+        tab["size"] = n
+        os.pwrite(f.fd, tab.tobytes(), pos)
+        f.size = max(f.size, self._space.file_end)
+        f.l1[l1x] = pos
+        f._l2[l1x] = tab
+        os.pwrite(f.fd, struct.pack(f.cdev.byteorder + "I", pos), L1_POS + 4 * l1x)
+
+    def _mark_open(self) -> None:
+        """Set the 'opened' flag before the first change, as Hercules does: a process
+        killed before :meth:`flush` leaves an image that says it needs checking."""
+        if self._dirty:
+            return
+        f = self.stack[0]
+        f.cdev = replace(f.cdev, options=f.cdev.options | OPT_OPENED)
+        os.pwrite(f.fd, f.cdev.pack(), DEVHDR_LEN)
+        self._dirty = True
+
+    def reopen_writable(self) -> None:
+        if self.read_only:
+            raise ImageError(
+                "DLB890E",
+                f"{self.path} is open read-only; open the compressed image writable from the start.",
+            )
+
+    def write_bytes(self, t: int, offset: int, data) -> None:
+        """Overwrite bytes inside a track (a record update): the track is rewritten."""
+        self._check_writable()
+        buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+        if offset < 0 or offset + len(buf) > self.slot:
+            raise ImageError("DLB121E", f"update at offset {offset} runs past the track slot.")
+        img = self.own_track(t).copy()
+        img[offset : offset + len(buf)] = buf
+        self._host_write(t)
+        self.store_track(t, img)
+
+    def write_many(self, tracks, offsets, data) -> None:
+        self._check_writable()
+        tracks = np.asarray(tracks, dtype=np.int64)
+        if tracks.size == 0:
+            return
+        width = data.shape[1]
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if (offsets < 0).any() or (offsets + width > self.slot).any():
+            raise ImageError("DLB121E", "a batched update runs outside its track slot.")
+        uniq = np.unique(tracks)
+        if self.write_hook is not None:
+            self.write_hook(self, uniq)
+        images = {t: self.own_track(t).copy() for t in uniq.tolist()}
+        for t, off, row in zip(tracks.tolist(), offsets.tolist(), data):
+            images[t][off : off + width] = row
+        for t, img in images.items():
+            self.store_track(t, img)
 
     def discard_track(self, t: int) -> None:
+        """Make track ``t`` a null track of the image's null format (its space is freed)."""
         self._check_writable()
+        if not 0 <= t < self.ntracks:
+            self._loc(t)
+        self._pending.pop(t, None)
+        self._put(t, None, self._null_format(0))
+        self._cache.pop(t, None)
+
+    def imbedded_free(self) -> int:
+        """Bytes allotted to track images beyond their length (``size - len``)."""
+        f = self.stack[0]
+        total = 0
+        for l1x in range(len(f.l1)):
+            tab = f.l2(l1x)
+            if tab is not None:
+                live = tab["pos"] != 0
+                total += int((tab["size"][live].astype(np.int64) - tab["len"][live]).sum())
+        return total
 
     def flush(self) -> None:
-        pass
+        """Store the free-space chain and the header figures, clear the 'opened' flag."""
+        if self.read_only:
+            return
+        self._write_pending()
+        if not self._dirty:
+            return
+        f = self.stack[0]
+        space = self._space
+        space.write_chain(f.fd, f.cdev.byteorder)
+        os.ftruncate(f.fd, space.file_end)
+        f.size = space.file_end
+        imbed = self.imbedded_free()
+        # as cckdcdsk counts them: 'free' includes the imbedded bytes, 'used' is the
+        # sum of the lengths of everything stored
+        f.cdev = replace(
+            f.cdev, options=f.cdev.options & ~OPT_OPENED, size=space.file_end,
+            used=space.file_end - space.total - imbed, free=space.first,
+            free_total=space.total + imbed, free_largest=space.largest,
+            free_number=space.number, free_imbed=imbed,
+        )
+        os.pwrite(f.fd, f.cdev.pack(), DEVHDR_LEN)
+        os.fsync(f.fd)
+        self._dirty = False
 
     def close(self) -> None:
-        for f in self.stack:
-            f.close()
-        self._cache.clear()
+        try:
+            self.flush()
+        finally:
+            for f in self.stack:
+                f.close()
+            self._cache.clear()
 
     @property
     def compression(self) -> str:

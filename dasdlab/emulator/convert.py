@@ -46,6 +46,7 @@ from dasdlab.emulator.cckd import (
     CompressedHeader,
     null_format_of,
     open_image,
+    stored_image,
     used_length,
 )
 from dasdlab.emulator.geometry import DEVHDR_LEN
@@ -154,15 +155,76 @@ def _write_ckd(vol: CckdVolume, fd: int, progress: Progress | None) -> ConvertRe
     size = DEVHDR_LEN + vol.ntracks * vol.slot
     os.pwrite(fd, hdr.pack(), 0)
     os.ftruncate(fd, size)
-    step = max(vol.ntracks // 200, 1)
     stored = 0
-    for t in range(vol.ntracks):
-        _sfx, pos, _len, _size = vol.track_entry(t)
-        stored += pos != 0
-        os.pwrite(fd, vol.track_image(t), DEVHDR_LEN + t * vol.slot)
-        if progress is not None and (t % step == 0 or t == vol.ntracks - 1):
-            progress(t + 1, vol.ntracks)
+    done = 0
+    for batch, images in _in_order(_decompress_batch, vol, _batches(range(vol.ntracks))):
+        for t, (image, was_stored) in zip(batch, images):
+            stored += was_stored
+            os.pwrite(fd, image, DEVHDR_LEN + t * vol.slot)
+        done += len(batch)
+        if progress is not None:
+            progress(done, vol.ntracks)
     return ConvertResult(vol.ntracks, stored, size)
+
+
+def _decompress_batch(vol: CckdVolume, batch: list[int]) -> list[tuple[bytes, bool]]:
+    out = []
+    for t in batch:
+        _sfx, pos, _len, _size = vol.track_entry(t)
+        out.append((vol.track_image(t), pos != 0))
+    return out
+
+
+# ---------------------------------------------------------------------- parallel tracks
+#: Tracks per unit of work: large enough that a batch's compression (about 1 ms a
+#: track) dwarfs the hand-over, small enough that both workers stay busy to the end.
+BATCH_TRACKS = 64
+
+
+def workers() -> int:
+    """Threads that compress or decompress tracks: one per core this process may use.
+    zlib and bz2 release the GIL while they work, so threads scale across cores."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+def _batches(tracks) -> list[list[int]]:
+    tracks = list(tracks)
+    return [tracks[i : i + BATCH_TRACKS] for i in range(0, len(tracks), BATCH_TRACKS)]
+
+
+def _in_order(job, vol, batches: list):
+    """(batch, job(vol, batch)) for every batch, in batch order, computed by
+    :func:`workers` threads with at most two batches per thread in flight (so memory
+    stays bounded however large the volume)."""
+    n = workers()
+    if n == 1 or len(batches) <= 1:
+        for b in batches:
+            yield b, job(vol, b)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        pending: deque = deque()
+        it = iter(batches)
+        for b in it:
+            pending.append((b, pool.submit(job, vol, b)))
+            if len(pending) >= 2 * n:
+                break
+        while pending:
+            b, fut = pending.popleft()
+            result = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(job, vol, nxt)))
+            yield b, result
+
+
+in_order_threads = _in_order
 
 
 # ---------------------------------------------------------------------- -> CCKD
@@ -178,7 +240,7 @@ def _track_source(vol: Volume, t: int) -> tuple[int | None, bytes | None]:
         if not vol.is_written(t):
             return 0, None  # never written: the cheapest null track
         img = vol.read_track(t)
-        image = img[: used_length(img, vol.slot)].tobytes()
+        image = bytes(memoryview(img)[: used_length(img, vol.slot)])
     fmt = null_format_of(image, cyl, head)
     return (fmt, None) if fmt is not None else (None, image)
 
@@ -202,13 +264,16 @@ def _groups_needing_l2(vol: Volume, ngroups: int, shadow: np.ndarray | None) -> 
     return need
 
 
-def _stored_image(image: bytes, code: int) -> bytes:
-    body = image[5:]
-    if code and len(image) >= COMPRESS_MIN:
-        packed = zlib.compress(body) if code == 1 else bz2.compress(body)
-        if len(packed) < len(body):
-            return bytes((code,)) + image[1:5] + packed
-    return b"\x00" + image[1:5] + body
+_stored_image = stored_image
+
+
+def _compress_batch(vol: Volume, batch: list[int], code: int) -> list[tuple[int | None, bytes | None]]:
+    """(null format, None) or (None, stored image) for each track of ``batch``."""
+    out = []
+    for t in batch:
+        fmt, image = _track_source(vol, t)
+        out.append((fmt, None) if image is None else (None, _stored_image(image, code)))
+    return out
 
 
 def _write_cckd(vol: Volume, fd: int, code: int, progress: Progress | None,
@@ -230,21 +295,27 @@ def _write_cckd(vol: Volume, fd: int, code: int, progress: Progress | None,
     else:
         wanted = shadow.tolist()
     total = len(wanted)
-    step = max(total // 200, 1)
     stored = 0
-    for i, t in enumerate(wanted):
-        g, x = divmod(t, L2_ENTRIES)
-        fmt, image = _track_source(vol, t)
-        if image is None:
-            l2[table_of[g], x] = (0, fmt, fmt)
-        else:
-            raw = _stored_image(image, code)
-            os.pwrite(fd, raw, pos)
-            l2[table_of[g], x] = (pos, len(raw), len(raw))
-            pos += len(raw)
-            stored += 1
-        if progress is not None and (i % step == 0 or i == total - 1):
-            progress(i + 1, total)
+    done = 0
+    for batch, results in _in_order(lambda v, b: _compress_batch(v, b, code), vol, _batches(wanted)):
+        chunk = []
+        at = pos
+        for t, (fmt, raw) in zip(batch, results):
+            g, x = divmod(t, L2_ENTRIES)
+            if raw is None:
+                l2[table_of[g], x] = (0, fmt, fmt)
+            else:
+                l2[table_of[g], x] = (at, len(raw), len(raw))
+                chunk.append(raw)
+                at += len(raw)
+                stored += 1
+        if chunk:
+            data = b"".join(chunk)  # one large sequential write per batch
+            os.pwrite(fd, data, pos)
+            pos += len(data)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
     l1 = np.zeros(ngroups, dtype="<u4")
     if shadow is not None:
         l1[:] = FALL_THROUGH

@@ -198,13 +198,12 @@ class Volume:
         if hdr.eyecatcher in (EYE_CCKD, EYE_SHADOW):
             from dasdlab.emulator.cckd import CckdVolume  # compressed images
 
-            if writable:
+            if writable and hdr.eyecatcher == EYE_SHADOW:
                 raise ImageError(
                     "DLB114E",
-                    f"{path} is a compressed (CCKD) image, which dasdlab opens read-only; "
-                    "convert it with 'dasdlab volume convert' first.",
+                    f"{path} is a shadow file; open its base image with a shadow name (sf=).",
                 )
-            return CckdVolume.open(path)  # type: ignore[return-value]
+            return CckdVolume.open(path, writable=writable)  # type: ignore[return-value]
         if hdr.eyecatcher in EYE_FBA:
             raise ImageError("DLB111E", f"{path} is an FBA image; dasdlab emulates CKD volumes only.")
         if hdr.eyecatcher != EYE_CKD:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-TOOLS = ("dasdinit", "dasdload", "dasdls", "dasdseq", "dasdcopy", "cckdcdsk", "cckddiag", "cckdswap",
+TOOLS = ("dasdinit", "dasdload", "dasdls", "dasdseq", "dasdcopy", "cckdcdsk", "cckddiag", "cckdswap", "cckdcomp",
          "dasdcat", "dasdpdsu")
 INSTALL = "Hercules utilities not installed: sudo apt-get install hercules"
 

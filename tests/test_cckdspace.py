@@ -1,0 +1,51 @@
+"""Free-space management of compressed images against a byte-map model."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dasdlab.emulator.cckdspace import FREEBLK_LEN, FreeSpace
+
+FLOOR = 1024
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(5, 3000)), min_size=1, max_size=120))
+def test_allocations_never_overlap_and_every_byte_is_accounted(ops):
+    space = FreeSpace(FLOOR)
+    live: list[tuple[int, int]] = []
+    for alloc, n in ops:
+        if alloc or not live:
+            pos, size = space.allocate(n)
+            assert size >= max(n, FREEBLK_LEN)
+            live.append((pos, size))
+        else:
+            pos, size = live.pop(n % len(live))
+            space.release(pos, size)
+        # the model: one owner per byte between the floor and the end of the file
+        owner = np.zeros(space.file_end - FLOOR, dtype=np.int8)
+        for p, s in live:
+            assert (owner[p - FLOOR : p - FLOOR + s] == 0).all()
+            owner[p - FLOOR : p - FLOOR + s] = 1
+        prev_end = -1
+        for p, s in space.blocks:
+            assert s >= FREEBLK_LEN and p > prev_end  # sorted, merged (never touching)
+            assert (owner[p - FLOOR : p - FLOOR + s] == 0).all()
+            owner[p - FLOOR : p - FLOOR + s] = 2
+            prev_end = p + s
+        assert (owner != 0).all()  # no lost bytes
+        assert not space.blocks or space.blocks[-1][0] + space.blocks[-1][1] < space.file_end
+    for p, s in live:
+        space.release(p, s)
+    assert space.file_end == FLOOR and space.blocks == []
+
+
+def test_first_fit_then_end_of_file():
+    space = FreeSpace(5000, [(1024, 100), (2000, 500)])
+    assert space.allocate(300) == (2000, 300)      # the first block that fits
+    assert space.blocks == [[1024, 100], [2300, 200]]
+    assert space.allocate(96) == (1024, 100)       # 4 bytes left cannot hold a chain entry
+    assert space.allocate(2048, exact=True) == (5000, 2048)  # none fits: the end of the file
+    assert space.file_end == 7048
