@@ -461,6 +461,12 @@ class CckdVolume(Volume):
     def discard_track(self, t: int) -> None:
         self._check_writable()
 
+    def discard_tracks(self, tracks) -> None:
+        self._check_writable()
+
+    def clear_track(self, t: int) -> None:
+        self._check_writable()
+
     def flush(self) -> None:
         pass
 

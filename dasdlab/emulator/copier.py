@@ -425,7 +425,7 @@ class TrackCopier:
             # never-written source tracks: make the target track never-written too
             for d in dst_t[~src_written].tolist():
                 if self.target.written.test(d):
-                    self.target.discard_track(d)
+                    self.target.clear_track(d)
             src_t = src_t[src_written]
             dst_t = dst_t[src_written]
         if src_t.size == 0:

@@ -656,11 +656,23 @@ class PoolVolume(Volume):
 
         self.pool.write(self.ftd, tracks, fill)
 
-    def discard_track(self, t: int) -> None:
+    def clear_track(self, t: int) -> None:
         self._check_writable()
         self._check_track(t)
         self.pool.drop(self.ftd, np.array([t], dtype=np.int64))
         self.written.clear(t)
+
+    def discard_tracks(self, tracks) -> None:
+        self._check_writable()
+        tracks = np.unique(np.asarray(tracks, dtype=np.int64))
+        if tracks.size == 0:
+            return
+        for t in tracks.tolist():
+            self._check_track(t)
+        if self.write_hook is not None:
+            self.write_hook(self, tracks)
+        self.pool.drop(self.ftd, tracks)
+        self.written.clear_many(tracks)
 
     def _check_writable_ftd(self) -> None:
         if self.read_only:

@@ -7,6 +7,16 @@ per track at ``512 + t * slot``.  Volumes over 2 GB are either one large file (`
 file sequence 0) or up to 27 files of at most 2,519 cylinders (3390) each, named
 ``name_1.ext``, ``name_2.ext``...
 
+**Host and storage operations.**  What a host program does to a volume -- write a
+track (:meth:`Volume.write_track`, :meth:`Volume.format_track`), update records in
+place (:meth:`Volume.write_bytes`, :meth:`Volume.write_many`,
+:meth:`Volume.update_record`), discard tracks (:meth:`Volume.discard_track`,
+:meth:`Volume.discard_tracks`) -- reaches the subsystem's write path first
+(:attr:`Volume.write_hook`), where copy services save point-in-time images and check
+that no other process changed their state.  The *storage* operations
+:meth:`Volume.store_track` and :meth:`Volume.clear_track` skip it: only the track
+copier and the copy services use them, to fill or empty a copy target.
+
 A :class:`Volume` maps each file with ``numpy.memmap``.  Large volumes are sparse:
 dasdlab creates them with ``ftruncate`` and writes only the tracks it formats.  The
 bitmap :attr:`Volume.written` knows which tracks hold a track image; a never-written
@@ -476,10 +486,26 @@ class Volume:
                 arr[lt, off : off + width] = row
 
     def discard_track(self, t: int) -> None:
-        """Return track ``t`` to the never-written state (punch a hole in the file).
+        """Return track ``t`` to the never-written state (a host operation: the write path
+        sees it first, so a copy-before-write intercept saves the point-in-time image)."""
+        self._check_writable()
+        self._host_write(t)
+        self.clear_track(t)
 
-        Used when a copy makes a target track "unformatted" like its source.
-        """
+    def discard_tracks(self, tracks) -> None:
+        """:meth:`discard_track` of many tracks, with one write-path call."""
+        self._check_writable()
+        tracks = np.unique(np.asarray(tracks, dtype=np.int64))
+        if tracks.size == 0:
+            return
+        if self.write_hook is not None:
+            self.write_hook(self, tracks)
+        for t in tracks.tolist():
+            self.clear_track(t)
+
+    def clear_track(self, t: int) -> None:
+        """Punch track ``t`` back to a hole *without* the write path (a storage
+        operation: only the track copier and copy services use it, on a target)."""
         self._check_writable()
         arr, lt = self._loc(t)
         f = self._file_of(t)
