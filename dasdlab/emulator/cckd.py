@@ -326,6 +326,7 @@ class CckdVolume(Volume):
         self._starts = np.zeros(1, dtype=np.int64)
         self._vtoc = None
         self.write_hook = None
+        self.write_hook_one = None
         self.read_hook = None
         self.subsystem = None
         self.volser_hint = None

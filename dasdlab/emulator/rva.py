@@ -603,6 +603,7 @@ class PoolVolume(Volume):
         self._lock = threading.Lock()
         self._vtoc = None
         self.write_hook = None
+        self.write_hook_one = None
         self.read_hook = None
         self.subsystem = None
         self.volser_hint = None

@@ -335,7 +335,10 @@ class Subsystem:
         # every volume of a subsystem has the write path: even without an intercept in
         # this process, another process may have established a relationship on it
         vol.write_hook = self._write_path
-        vol.write_hook_one = self._write_path_one
+        # per track the volume makes the generation check itself and then calls this;
+        # one intercept (the usual case): the intercept directly
+        ones = self._one[volser]
+        vol.write_hook_one = (ones[0] if len(ones) == 1 else self._intercepts_one) if ones else None
         readers = [i for i in icpts or () if getattr(i, "redirects_reads", False)]
         vol.read_hook = self._read_path if readers else None
 
@@ -352,6 +355,9 @@ class Subsystem:
         w = self._gen_word
         if w is None or w[0] != self._seen:
             self._sync()
+        self._intercepts_one(vol, t)
+
+    def _intercepts_one(self, vol: Volume, t: int) -> None:
         for call in self._one.get(vol.volser_hint, ()):
             call(vol, t)
 
