@@ -334,3 +334,51 @@ site.close()
     for v in ("RV0001", "RV0002"):
         code, out, err = _done(_cli("volume", "check", v, "--site", tmp_path / "site"))
         assert code == 0, (v, out, err)
+
+
+def test_two_writers_of_one_source_under_a_relationship(tmp_path):
+    """Both processes' first writes of the same tracks race for the copy-on-write; the
+    target must get the point-in-time image, never one of the writes."""
+    site = Site.init(tmp_path / "site")
+    for v in ("SRC001", "TGT001"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=3)
+    src = site.volume("SRC001", writable=True)
+    for t in range(FIRST, FIRST + NTRK):
+        cyl, head = src.cchh(t)
+        src.write_track(t, trackfmt.build_track(cyl, head, [(1, b"", struct.pack(">II", t, 0) * 500)], src.slot))
+    site.subsystem("DS8K1").service("flashcopy").establish("SRC001", "TGT001", mode="NOCOPY")
+    site.close()
+    go = tmp_path / "go"
+    code = r"""
+import os, struct, sys, time
+import numpy as np
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.site import Site
+site = Site.open(sys.argv[1])
+vol = site.volume("SRC001", writable=True)
+first, n, me = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+imgs = {}
+for t in range(first, first + n):
+    cyl, head = vol.cchh(t)
+    imgs[t] = np.frombuffer(trackfmt.build_track(cyl, head, [(1, b"", struct.pack(">II", t, me) * 500)], vol.slot), np.uint8)
+while not os.path.exists(sys.argv[2]):
+    pass
+for _ in range(30):
+    for t in range(first, first + n):
+        vol.write_track(t, imgs[t])
+site.close()
+"""
+    procs = [_py(code, tmp_path / "site", go, FIRST, NTRK, me) for me in (101, 202)]
+    time.sleep(1.0)
+    go.touch()
+    for p in procs:
+        rc, _, err = _done(p)
+        assert rc == 0, err
+    site = Site.open(tmp_path / "site")
+    tgt = site.volume("TGT001")
+    assert [_decode(tgt.read_track(t)) for t in range(FIRST, FIRST + NTRK)] == \
+        [(t, 0) for t in range(FIRST, FIRST + NTRK)]
+    rel = site.subsystem("DS8K1").service("flashcopy").relationships()[0]
+    q = rel.query()
+    assert q["tracks_copied"] == NTRK and 1 <= q["cow_count"] <= NTRK  # each track copied once
+    site.close()

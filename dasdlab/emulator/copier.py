@@ -10,7 +10,9 @@ about FlashCopy, TimeFinder or sessions.
 Concurrency: a copier has one lock.  A chunk is claimed (bits tested), copied and its
 bits cleared while the lock is held; copy-before-write (:meth:`TrackCopier.copy_now`)
 takes the same lock, so a host write never races the background copy of the same
-track.  The copy itself runs in a ``nogil`` kernel, so host writers of *other* volumes
+track.  For a target volume of a site the lock is also an ``flock`` of a file per
+target volume (:meth:`dasdlab.emulator.subsystem.Subsystem.copy_lock`), so that two
+processes writing one source track never both find its bit set and copy it.  The copy itself runs in a ``nogil`` kernel, so host writers of *other* volumes
 (and Python code of other threads) run while a chunk is copied.
 
 Crash safety (``kill -9``): a bit is cleared only after its track image is complete
@@ -260,7 +262,9 @@ class TrackCopier:
         self.k = kernels
         self.chunk = chunk
         self.parallel = parallel
-        self.lock = threading.RLock()
+        sub = getattr(target, "subsystem", None)
+        # a target in a site: the lock also excludes other processes' copies onto it
+        self.lock = sub.copy_lock(target) if hasattr(sub, "copy_lock") else threading.RLock()
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}

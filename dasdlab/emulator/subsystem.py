@@ -181,6 +181,43 @@ class _ProcessLocks:
         return ", ".join(out) or "another process"
 
 
+class CopyLock:
+    """A track copier's lock for a target volume of a site: a thread lock that, while
+    held (outermost), also holds an exclusive ``flock`` of
+    ``SITE/state/SUBSYSTEM/copy-VOLSER.lock`` through its own open file, so copies onto
+    the volume by other processes (and by other copiers here) wait.  Re-entrant."""
+
+    def __init__(self, path: Path) -> None:
+        self._r = threading.RLock()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._depth = 0
+
+    def acquire(self) -> bool:
+        self._r.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._r.release()
+
+    def __enter__(self) -> CopyLock:
+        return self.acquire() and self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        try:
+            os.close(self._fd)
+        except (OSError, AttributeError):
+            pass
+
+
 _LOCKS: dict[str, _ProcessLocks] = {}
 _LOCKS_LOCK = threading.Lock()
 
@@ -379,6 +416,11 @@ class Subsystem:
             self._locks = _process_locks(self.site.path / "state" / self.name)
             self._gen_read = self._locks.gen.word
         return self._locks
+
+    def copy_lock(self, vol: Volume) -> CopyLock:
+        """A new lock for a track copier onto ``vol`` (see :class:`CopyLock`)."""
+        volser = (vol.volser_hint or "VOLUME").upper()
+        return CopyLock(self.locks.dir / f"copy-{volser}.lock")
 
     def _note_bump(self, old: int, new: int) -> None:
         """A store of this subsystem changed the state: nothing to reload for it."""
