@@ -337,8 +337,9 @@ site.close()
 
 
 def test_two_writers_of_one_source_under_a_relationship(tmp_path):
-    """Both processes' first writes of the same tracks race for the copy-on-write; the
-    target must get the point-in-time image, never one of the writes."""
+    """Both processes' first writes of the same tracks race for the copy-on-write (one
+    is made to stop inside it while the other writes the track); the target must get
+    the point-in-time image, never one of the writes."""
     site = Site.init(tmp_path / "site")
     for v in ("SRC001", "TGT001"):
         site.add_volume("DS8K1", v, "3390-1", cylinders=3)
@@ -361,8 +362,27 @@ imgs = {}
 for t in range(first, first + n):
     cyl, head = vol.cchh(t)
     imgs[t] = np.frombuffer(trackfmt.build_track(cyl, head, [(1, b"", struct.pack(">II", t, me) * 500)], vol.slot), np.uint8)
+if me == 202:
+    # widen the race: this process stops inside its first copy-on-write of the first
+    # track (after its bit test), while the other process writes that track
+    from dasdlab.emulator.bitmap import Bitmap
+    class Slow(Bitmap):
+        slept = False
+        def _pause(self, hit):
+            if hit and not Slow.slept:
+                Slow.slept = True
+                time.sleep(1.0)
+        def test(self, t):
+            self._pause(t == first)
+            return super().test(t)
+        def test_many(self, idx):
+            self._pause(first in np.asarray(idx).tolist())
+            return super().test_many(idx)
+    vol.written = Slow(vol.written.nbits, vol.written.words)
 while not os.path.exists(sys.argv[2]):
     pass
+if me == 101:
+    time.sleep(0.3)
 for _ in range(30):
     for t in range(first, first + n):
         vol.write_track(t, imgs[t])
