@@ -223,12 +223,14 @@ _LOCKS_LOCK = threading.Lock()
 
 
 def _process_locks(subdir: Path) -> _ProcessLocks:
-    key = os.path.abspath(subdir)
+    # keyed by process too: a forked child shares its parent's open files, and so its
+    # flock locks; it needs files of its own
+    key = f"{os.getpid()}:{os.path.abspath(subdir)}"
     with _LOCKS_LOCK:
         lk = _LOCKS.get(key)
         if lk is None:
-            Path(key).mkdir(parents=True, exist_ok=True)
-            lk = _LOCKS[key] = _ProcessLocks(Path(key))
+            Path(subdir).mkdir(parents=True, exist_ok=True)
+            lk = _LOCKS[key] = _ProcessLocks(Path(os.path.abspath(subdir)))
         return lk
 
 

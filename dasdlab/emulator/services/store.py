@@ -97,11 +97,11 @@ _GEN_LOCK = threading.Lock()
 
 def generation(subsystem_dir: Path) -> Generation:
     """This process's :class:`Generation` of a subsystem's state folder."""
-    key = os.path.abspath(subsystem_dir)
+    key = f"{os.getpid()}:{os.path.abspath(subsystem_dir)}"  # a forked child opens its own
     with _GEN_LOCK:
         g = _GENERATIONS.get(key)
         if g is None:
-            g = _GENERATIONS[key] = Generation(Path(key))
+            g = _GENERATIONS[key] = Generation(Path(os.path.abspath(subsystem_dir)))
         return g
 
 
