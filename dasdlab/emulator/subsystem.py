@@ -16,8 +16,10 @@ track through :meth:`Subsystem._write_path`, which first calls ``before_write`` 
 *intercept* registered for that volume (FlashCopy copy-on-write, the Concurrent Copy
 sidefile, TimeFinder protection, ...).  Reads of a copy target go through
 :meth:`Subsystem._read_path`, where an intercept may serve the track from elsewhere
-(FlashCopy target reads of uncopied tracks come from the source).  Volumes without
-intercepts get no hooks at all, so plain I/O pays nothing.
+(FlashCopy target reads of uncopied tracks come from the source).  Every volume of a
+subsystem has the write path (another process may have made a relationship on it);
+a volume without intercepts in this process pays the generation check below and
+nothing else.  Reads are redirected only for volumes with a reading intercept.
 
 **Host and storage operations.**  Every host operation of a volume -- write, update,
 format, discard (see :mod:`dasdlab.emulator.volume`) -- calls the write path; only the
@@ -31,9 +33,11 @@ establish returns.  The mechanism, chosen for its cost on the host write:
   is a counter in a shared memory map, bumped under an ``fcntl`` lock by every change
   of a service's persisted state.  Before each host write (one call per batch or per
   track) the write path compares it with the generation this process last loaded: one
-  load from the page cache, about 0.1 us against the several microseconds of a
-  full-track write (measured in ``benchmarks/test_writepath_bench.py``).  When it
-  differs, the subsystem reloads its services from their persisted state first.
+  load from the page cache, 35-50 ns per host write against 13-23 us of a plain
+  full-track write, 0.2-0.3 % (``benchmarks/test_writepath_bench.py``, inlined in
+  :meth:`Volume._host_write <dasdlab.emulator.volume.Volume>` because a call frame
+  alone costs as much again).  When it differs, the subsystem reloads its services
+  from their persisted state first.
 * The check alone would let an establish slip in between a writer's check and its
   write.  So a process that writes holds a *shared* ``flock`` on
   ``SITE/state/SUBSYSTEM/writers.lock`` from its first host write on (taking it costs
@@ -48,8 +52,15 @@ establish returns.  The mechanism, chosen for its cost on the host write:
   does not write for ``lock_wait_s`` seconds (setting; default 10) while a verb waits
   keeps its lock: the verb is refused with DLB306E, which names the processes that hold
   the subsystem (they register in ``SITE/state/SUBSYSTEM/writers/PID.lock``).
+* Copy-on-write itself must be atomic across processes (two processes' first writes
+  of one track must not both find its bit set, nor race a background copy in a third):
+  a track copier's lock for a target of a site also holds an ``flock`` per target
+  volume (:class:`CopyLock`).  That is two system calls per copy-on-write, about
+  2.4 us; later writes (the bit already clear) never take it.
 * One owner process per site would have cost an inter-process round trip on every host
-  write, a hundred times the check; it was not chosen.
+  write, a hundred times the check; it was not chosen.  A ``flock`` per write batch
+  (without the kept shared lock) would cost 2.4 us per per-track write, 10-20 % of a
+  full-track write, against the 5 % budget; it was not chosen either.
 * A relationship or session another process withdrew is gone at the next reload; the
   state store never writes back a record another process deleted, nor re-saves one
   this process did not change, so a process that exits cannot undo a withdraw.
