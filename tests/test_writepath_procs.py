@@ -402,3 +402,50 @@ site.close()
     q = rel.query()
     assert q["tracks_copied"] == NTRK and 1 <= q["cow_count"] <= NTRK  # each track copied once
     site.close()
+
+
+def test_a_background_copy_sees_tracks_another_process_formatted(tmp_path):
+    """A process that opened the source before another process formatted new tracks
+    there runs the background copy of a relationship a third made: the new tracks are
+    part of the point in time, not holes."""
+    site = Site.init(tmp_path / "site")
+    for v in ("SRC001", "TGT001"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=3)
+    site.close()
+    ready, formatted, established = tmp_path / "ready", tmp_path / "formatted", tmp_path / "established"
+    ticker = _py(r"""
+import os, sys, time
+from dasdlab.emulator.site import Site
+site = Site.open(sys.argv[1])
+vol = site.volume("SRC001")                      # its written map is built now
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.005)
+site.tick(1.0)      # takes over the relationship (its modeled rate starts now)
+site.tick(100.0)    # background copy, as a workload's clock does
+print(site.subsystem("DS8K1").service("flashcopy").relationships()[0].query()["state"])
+site.close()
+""", tmp_path / "site", ready, established)
+    _wait_for(ready)
+    writer = _py(r"""
+import struct, sys
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.site import Site
+site = Site.open(sys.argv[1])
+vol = site.volume("SRC001", writable=True)
+for t in range(20, 25):
+    cyl, head = vol.cchh(t)
+    vol.write_track(t, trackfmt.build_track(cyl, head, [(1, b"", struct.pack(">II", t, 7) * 500)], vol.slot))
+site.close()
+""", tmp_path / "site")
+    assert _done(writer)[0] == 0
+    code, out, err = _done(_cli("flashcopy", "establish", "SRC001", "TGT001", "--site", tmp_path / "site",
+                                "--mode", "COPY"))
+    assert code == 0, err
+    established.touch()
+    code, out, err = _done(ticker)
+    assert code == 0 and out.strip() == "COMPLETED", (out, err)
+    site = Site.open(tmp_path / "site")
+    tgt = site.volume("TGT001")
+    assert [_decode(tgt.own_track(t)) for t in range(20, 25)] == [(t, 7) for t in range(20, 25)]
+    site.close()

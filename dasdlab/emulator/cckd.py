@@ -468,6 +468,9 @@ class CckdVolume(Volume):
     def clear_track(self, t: int) -> None:
         self._check_writable()
 
+    def refresh_written(self, tracks) -> np.ndarray:  # read-only: nobody else writes it
+        return np.zeros(0, dtype=np.int64)
+
     def flush(self) -> None:
         pass
 

@@ -323,6 +323,8 @@ class TrackCopier:
             else:
                 s, d = self.tmap.src1(r), self.tmap.dst1(r)
             sa, da = self._plain(self.source), self._plain(self.target)
+            if not self.source.written.test(s):
+                _refresh(self.source, np.array([s], dtype=np.int64))
             if sa is None or da is None or s != d or not self.source.written.test(s):
                 self._copy(np.array([r], dtype=np.int64))
             else:
@@ -404,7 +406,7 @@ class TrackCopier:
             if not self.to_copy.test(rel):
                 return None
             s = self.tmap.src1(rel)
-            if not self.source.written.test(s):
+            if not self.source.written.test(s) and not _refresh(self.source, np.array([s], dtype=np.int64)):
                 from dasdlab.emulator.volume import unformatted
 
                 return unformatted(self.target.slot)
@@ -425,6 +427,8 @@ class TrackCopier:
             src_t = self.tmap.src(rel)
             dst_t = self.tmap.dst(rel)
         src_written = self.source.written.test_many(src_t)
+        if not src_written.all() and _refresh(self.source, src_t[~src_written]):
+            src_written = self.source.written.test_many(src_t)  # another process formatted some
         if not src_written.all():
             # never-written source tracks: make the target track never-written too
             for d in dst_t[~src_written].tolist():
@@ -452,3 +456,10 @@ class TrackCopier:
             if relocate and s != d:
                 relocate_track(img, *divmod(d, self.target.heads))
             self.target.store_track(d, img)
+
+
+def _refresh(vol, tracks: np.ndarray) -> int:
+    """How many of ``tracks`` (not in the volume's written map) another process
+    formatted meanwhile (:meth:`Volume.refresh_written`); 0 for volumes without it."""
+    fn = getattr(vol, "refresh_written", None)
+    return int(fn(tracks).size) if fn is not None else 0

@@ -669,6 +669,16 @@ class PoolVolume(Volume):
             self.written.clear(t)
         return s != 0
 
+    def refresh_written(self, tracks) -> np.ndarray:
+        tracks = np.asarray(tracks, dtype=np.int64)
+        if tracks.size == 0:
+            return tracks
+        cand = tracks[~self.written.test_many(tracks)]
+        found = cand[self.ftd[cand] != 0] if cand.size else cand
+        if found.size:
+            self.written.set_many(found)
+        return found
+
     def slot_of(self, t: int) -> int:
         """The pool slot of track ``t`` (0 when never written)."""
         self._check_track(t)

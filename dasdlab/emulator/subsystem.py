@@ -353,6 +353,8 @@ class Subsystem:
             vol.volser_hint = volser
             self._volumes[volser] = vol
             self._update_hooks(volser)
+        if self._seen == -1:
+            self._seen = self.locks.gen.word[0]  # read before the state it stands for
         self.load_services()
         return vol
 

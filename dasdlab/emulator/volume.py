@@ -358,6 +358,42 @@ class Volume:
                 elif idx.size:
                     self.written.set_many(idx + first + t0)
 
+    def refresh_written(self, tracks) -> np.ndarray:
+        """Take into :attr:`written` those of ``tracks`` that another process formatted
+        since this one built its map (the file is shared, the bitmap is not); returns
+        the tracks found.  Copiers ask before they treat a source track as never
+        written.  Holes are skipped with SEEK_DATA, one system call per run of them, so
+        a sparse volume costs no page reads."""
+        tracks = np.asarray(tracks, dtype=np.int64)
+        cand = np.unique(tracks[~self.written.test_many(tracks)]) if tracks.size else tracks
+        found = []
+        fds = self.__dict__.setdefault("_rfds", {})
+        i = 0
+        while i < cand.size:
+            t = int(cand[i])
+            f = self._file_of(t)
+            lt = t - f.first_cyl * self.heads
+            off = DEVHDR_LEN + lt * self.slot
+            fd = fds.get(f.path)
+            if fd is None:
+                fd = fds[f.path] = os.open(f.path, os.O_RDONLY)
+            try:
+                data = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after off in this file
+                data = None
+            if data is None or data >= off + self.slot:
+                # every candidate before the next data is a hole: skip them at once
+                last = f.first_cyl * self.heads + f.tracks.shape[0]
+                nxt = last if data is None else f.first_cyl * self.heads + (data - DEVHDR_LEN) // self.slot
+                i = max(i + 1, int(np.searchsorted(cand, nxt, side="left")))
+                continue
+            r0 = f.tracks[lt, HA_LEN + 6:HA_LEN + 8]
+            if r0[0] == 0 and r0[1] == R0_DATA_LEN:
+                self.written.set(t)
+                found.append(t)
+            i += 1
+        return np.array(found, dtype=np.int64)
+
     # ------------------------------------------------------------------ track access
     def _loc(self, t: int) -> tuple[np.ndarray, int]:
         if not 0 <= t < self.ntracks:
@@ -615,6 +651,8 @@ class Volume:
         if fd is not None:
             os.close(fd)
             self._wfd = None
+        for fd in self.__dict__.pop("_rfds", {}).values():
+            os.close(fd)
         for f in self.files:
             mm = getattr(f.tracks, "_mmap", None)
             f.tracks = None  # type: ignore[assignment]
