@@ -449,3 +449,47 @@ site.close()
     tgt = site.volume("TGT001")
     assert [_decode(tgt.own_track(t)) for t in range(20, 25)] == [(t, 7) for t in range(20, 25)]
     site.close()
+
+
+def test_a_writer_that_ticks_lets_a_verb_through(tmp_path):
+    """A writer that only ticks its site for a while (as a workload between flushes, or
+    an image copy waiting) gives the subsystem up at the tick; its next write is then
+    intercepted by what the verb made."""
+    site = Site.init(tmp_path / "site")
+    for v in ("SRC001", "TGT001"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=2)
+    configure_pool(site, "DS8K1", lock_wait_s=5.0)
+    site.close()
+    ready, established = tmp_path / "ready", tmp_path / "established"
+    holder = _py(r"""
+import os, sys, time
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.site import Site
+site = Site.open(sys.argv[1])
+vol = site.volume("SRC001", writable=True)
+cyl, head = vol.cchh(16)
+vol.write_track(16, trackfmt.build_track(cyl, head, [(1, b"", b"\x02" * 800)], vol.slot))
+open(sys.argv[2], "w").close()
+now = 0.0
+while not os.path.exists(sys.argv[3]):
+    now += 0.01
+    site.tick(now)
+    time.sleep(0.01)
+vol.write_track(16, trackfmt.build_track(cyl, head, [(1, b"", b"\x03" * 800)], vol.slot))
+print(site.subsystem("DS8K1").service("flashcopy").relationships()[0].query()["cow_count"])
+site.close()
+""", tmp_path / "site", ready, established)
+    _wait_for(ready)
+    t0 = time.monotonic()
+    code, out, err = _done(_cli("flashcopy", "establish", "SRC001", "TGT001", "--site", tmp_path / "site",
+                                "--mode", "NOCOPY"))
+    assert code == 0, err
+    assert time.monotonic() - t0 < 5.0  # not a timeout
+    established.touch()
+    code, out, err = _done(holder)
+    assert code == 0 and out.strip() == "1", (out, err)
+    site = Site.open(tmp_path / "site")
+    img = np.asarray(site.volume("TGT001").read_track(16))
+    rec1 = trackfmt.parse_track(bytes(img))[0]
+    assert bytes(img[rec1.data_offset:rec1.data_offset + 800]) == b"\x02" * 800  # the point in time
+    site.close()

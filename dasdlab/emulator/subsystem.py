@@ -51,7 +51,10 @@ establish returns.  The mechanism, chosen for its cost on the host write:
   and take the shared lock again once the verb is done -- and reload.  A writer that
   does not write for ``lock_wait_s`` seconds (setting; default 10) while a verb waits
   keeps its lock: the verb is refused with DLB306E, which names the processes that hold
-  the subsystem (they register in ``SITE/state/SUBSYSTEM/writers/PID.lock``).
+  the subsystem (they register in ``SITE/state/SUBSYSTEM/writers/PID.lock``).  A
+  process that ticks its site between writes (a workload, an image copy waiting for
+  physical completion) lets go at the tick, so only a writer that neither writes nor
+  ticks makes a verb wait that long.
 * Copy-on-write itself must be atomic across processes (two processes' first writes
   of one track must not both find its bit set, nor race a background copy in a third):
   a track copier's lock for a target of a site also holds an ``flock`` per target
@@ -88,6 +91,7 @@ import importlib
 import os
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Protocol
@@ -153,6 +157,7 @@ class _ProcessLocks:
         self.mode: str | None = None
         self.depth = 0
         self.users = 0  # Subsystem instances of this process that write
+        self.writers: weakref.WeakSet = weakref.WeakSet()  # those instances
         self.tlock = threading.RLock()
 
     def writer_file(self) -> Path:
@@ -450,8 +455,9 @@ class Subsystem:
             if lk.depth:  # inside a control verb of this thread: it holds the state
                 self._seen = lk.gen.word[0]
                 return
-            if self._gen_word is None:
+            if self._gen_word is None and self not in lk.writers:
                 lk.users += 1
+                lk.writers.add(self)
             if lk.mode is None or lk.gen.word[1]:
                 lk.drop()  # a verb waits: let it run, queue at the gate
                 lk.take_shared()
@@ -598,7 +604,21 @@ class Subsystem:
     def loaded_services(self) -> list[Any]:
         return list(self._services.values())
 
+    def _yield_to_verb(self) -> None:
+        """Between writes (a tick): if a control verb of another process waits, let go
+        of the writers' shared lock now rather than at the next write, which may be
+        long in coming; every instance of this process retakes it at its next write."""
+        lk = self._locks
+        if lk is None or lk.mode != "sh" or not lk.gen.word[1]:
+            return
+        with lk.tlock:
+            if lk.mode == "sh" and lk.depth == 0 and lk.gen.word[1]:
+                for sub in list(lk.writers):
+                    sub._gen_word = None  # their next write goes through _sync
+                lk.drop()
+
     def tick(self, now: float) -> None:
+        self._yield_to_verb()
         w = self._gen_read
         if w is not None and w[0] != self._seen and not self._reloading:
             self._refresh()  # background work on what other processes left, not a stale view
@@ -612,9 +632,10 @@ class Subsystem:
             vol.close()
         self._volumes.clear()
         lk = self._locks
-        if lk is not None and self._gen_word is not None:
+        if lk is not None and self in lk.writers:
             with lk.tlock:
                 self._gen_word = None
+                lk.writers.discard(self)
                 lk.users -= 1
                 if lk.users <= 0 and lk.depth == 0:
                     lk.users = 0
