@@ -265,7 +265,9 @@ def _cmdline() -> str:
         raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
     except OSError:
         return ""
-    return " ".join(a.decode(errors="replace") for a in raw.split(b"\0") if a)[:200]
+    text = " ".join(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+    text = " ".join(text.split())  # one line, whatever the arguments held
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _flock_wait(fd: int, op: int, deadline: float) -> bool:
