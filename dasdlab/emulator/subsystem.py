@@ -163,11 +163,18 @@ class _ProcessLocks:
     def writer_file(self) -> Path:
         return self.dir / "writers" / f"{os.getpid()}.lock"
 
-    def take_shared(self) -> None:
-        """The writers' shared lock, taken behind the gate (a waiting verb goes first)."""
-        fcntl.flock(self.gate, fcntl.LOCK_SH)
+    def take_shared(self, wait: float, what: str) -> None:
+        """The writers' shared lock, taken behind the gate (a waiting verb goes first).
+        Refused with DLB306E after ``wait`` seconds (two processes in verbs on two
+        subsystems, each writing to the other's, would otherwise wait for ever)."""
+        deadline = time.monotonic() + wait
+        if not _flock_wait(self.gate, fcntl.LOCK_SH, deadline):
+            raise SiteHeld("DLB306E", f"{what} is held by another process changing copy relationships; "
+                           f"this write gave up after {wait:g} s (setting lock_wait_s).")
         try:
-            fcntl.flock(self.rw, fcntl.LOCK_SH)
+            if not _flock_wait(self.rw, fcntl.LOCK_SH, deadline):
+                raise SiteHeld("DLB306E", f"{what} is held by another process changing copy "
+                               f"relationships; this write gave up after {wait:g} s (setting lock_wait_s).")
         finally:
             fcntl.flock(self.gate, fcntl.LOCK_UN)
         if self.mode is None:
@@ -462,7 +469,8 @@ class Subsystem:
                 lk.writers.add(self)
             if lk.mode is None or lk.gen.word[1]:
                 lk.drop()  # a verb waits: let it run, queue at the gate
-                lk.take_shared()
+                lk.take_shared(float(self.settings.get("lock_wait_s", LOCK_WAIT_S)),
+                               f"subsystem {self.name} of site {self.site.path}")
             self._gen_word = lk.gen.word
             self._refresh()
 
