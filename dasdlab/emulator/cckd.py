@@ -326,6 +326,7 @@ class CckdVolume(Volume):
         self._starts = np.zeros(1, dtype=np.int64)
         self._vtoc = None
         self.write_hook = None
+        self.write_hook_one = None
         self.read_hook = None
         self.subsystem = None
         self.volser_hint = None
@@ -460,6 +461,15 @@ class CckdVolume(Volume):
 
     def discard_track(self, t: int) -> None:
         self._check_writable()
+
+    def discard_tracks(self, tracks) -> None:
+        self._check_writable()
+
+    def clear_track(self, t: int) -> None:
+        self._check_writable()
+
+    def refresh_written(self, tracks) -> np.ndarray:  # read-only: nobody else writes it
+        return np.zeros(0, dtype=np.int64)
 
     def flush(self) -> None:
         pass

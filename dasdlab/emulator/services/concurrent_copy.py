@@ -323,6 +323,27 @@ class ConcurrentCopyService(CopyService):
             self.store.put(rec["id"], rec)
 
     @_locked
+    def reload(self) -> None:
+        """Take over sessions other processes started or ended since :meth:`load`:
+        guard the domains of new live ones, drop the guards of ended ones.  This
+        process's own sessions stay as they are (their sidefiles are here)."""
+        recs = self.store.records()
+        for g in list(self._guards):
+            rec = recs.get(g.rec["id"])
+            if rec is None or rec.get("state") != C.ACTIVE.value:
+                self.sub.unregister_intercept(g.rec["volser"], g)
+                self._guards.remove(g)
+        guarded = {g.rec["id"] for g in self._guards}
+        for rec in recs.values():
+            sid = rec.get("id")
+            if rec.get("state") != C.ACTIVE.value or sid in self.sessions or sid in guarded:
+                continue
+            if _owner_alive(rec["owner"]):
+                g = _ForeignGuard(self, rec)
+                self._guards.append(g)
+                self.sub.register_intercept(rec["volser"], g)
+
+    @_locked
     def tick(self, now: float) -> None:
         """The SDM drains cache sidefiles into the host sidefile at its modeled rate."""
         rate = self._background_rate(5000.0)
