@@ -42,7 +42,8 @@ establish returns.  The mechanism, chosen for its cost on the host write:
   write.  So a process that writes holds a *shared* ``flock`` on
   ``SITE/state/SUBSYSTEM/writers.lock`` from its first host write on (taking it costs
   two system calls, about 2.4 us, too much to pay on every track, so it is kept), and
-  every verb that changes relationships (establish, withdraw, ... :data:`CONTROL_VERBS`)
+  every verb that changes relationships (establish, withdraw, ... each service's
+  :attr:`~dasdlab.emulator.services.contract.CopyService.control_verbs`)
   runs under the *exclusive* lock, after re-reading the persisted state, so its limit
   checks (one source per target, 12 targets per source, one incremental) see every
   process's relationships.  To get it, the verb first takes ``gate.lock`` (one verb at
@@ -79,9 +80,10 @@ built-ins (:attr:`Subsystem.capabilities` of the class) plus those added to it i
 site (``services`` in its site.json entry); each is looked up by name in
 :mod:`dasdlab.emulator.services.registry` and constructed as ``cls(subsystem)``, a
 :class:`~dasdlab.emulator.services.contract.CopyService`.
-A service that keeps relationships in memory may define ``reload()`` (take over the
-persisted state in place); without it the subsystem drops the service's intercepts,
-constructs it afresh in place and calls ``load()``.
+When the generation moved, the subsystem calls each service's ``reload()``: by
+default (:meth:`CopyService.reload <dasdlab.emulator.services.contract.CopyService.reload>`)
+the service drops its intercepts, is constructed afresh in place and loads; a service
+that keeps live relationships updates them in place instead.
 """
 
 from __future__ import annotations
@@ -115,15 +117,6 @@ class Intercept(Protocol):
     def redirect_read(self, vol: Volume, t: int) -> np.ndarray | None:
         """The image to read for track ``t`` of ``vol``, or None to read the volume."""
 
-
-#: verbs of a service that change its relationships or sessions: each runs under the
-#: subsystem's exclusive lock, after the persisted state is re-read (module docstring)
-CONTROL_VERBS: tuple[str, ...] = (
-    "establish", "withdraw", "refresh", "reverse", "thaw",  # FlashCopy
-    "start",  # Concurrent Copy
-    "snap", "snap_dataset", "release",  # SnapShot
-    "create", "activate", "recreate", "restore", "terminate",  # TimeFinder/Clone
-)
 
 #: how long a control verb waits for writers of other processes by default
 LOCK_WAIT_S = 10.0
@@ -482,17 +475,8 @@ class Subsystem:
 
     def _reload_services(self) -> None:
         for name, svc in list(self._services.items()):
-            reload = getattr(svc, "reload", None)
-            if reload is not None:
-                reload()
-                continue
-            for volser, lst in list(self._intercepts.items()):
-                for icpt in list(lst):
-                    if _owner(icpt) is svc:
-                        self.unregister_intercept(volser, icpt)
-            type(svc).__init__(svc, self)
-            self._adopt(name, svc)
-            svc.load()
+            svc.reload()
+            self._adopt(name, svc)  # a service constructed afresh has new stores
         if self._services_loaded:  # a service that has state now and had none before
             for name in sorted(self.capabilities):
                 if name not in self._services and self._has_state(name):
@@ -580,7 +564,7 @@ class Subsystem:
         for store in vars(svc).values():
             if isinstance(store, StateStore):
                 store.on_bump = self._note_bump
-        for verb in CONTROL_VERBS:
+        for verb in sorted(type(svc).control_verbs):
             fn = getattr(type(svc), verb, None)
             if callable(fn) and verb not in vars(svc):
                 setattr(svc, verb, self._exclusive_verb(getattr(svc, verb)))
@@ -644,20 +628,6 @@ class Subsystem:
                 if lk.users <= 0 and lk.depth == 0:
                     lk.users = 0
                     lk.drop()  # this process writes the subsystem no more
-
-
-def _owner(icpt):
-    """The service an intercept belongs to (by the attribute it keeps it in)."""
-    for attr in ("svc", "service"):
-        o = getattr(icpt, attr, None)
-        if o is not None:
-            return o
-    sess = getattr(icpt, "session", None)
-    for attr in ("svc", "service"):
-        o = getattr(sess, attr, None)
-        if o is not None:
-            return o
-    return None
 
 
 def _one_track_caller(icpt):

@@ -337,6 +337,7 @@ class FlashCopyService(CopyService):
         subsystem_kinds={"ds8000"})
     lifecycle = (RelState, TRANSITIONS, VERBS)
     rate_setting = "fc_background_tracks_per_s"
+    control_verbs = CopyService.control_verbs | {"refresh", "reverse", "thaw"}
 
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
@@ -378,7 +379,10 @@ class FlashCopyService(CopyService):
         holders of a relationship and its subscribers keep it)."""
         with self.lock:
             recs = self.store.records()
+            was_frozen = self._frozen
             self._frozen = {k: float(v) for k, v in recs.get("FREEZE", {}).get("volumes", {}).items()}
+            for v in set(was_frozen) | set(self._frozen):  # freezes and thaws of other processes
+                self._set_guard(v)
             for rid, rel in list(self._rels.items()):
                 rec = recs.get(rid)
                 if rec is None:  # withdrawn by another process
@@ -410,8 +414,7 @@ class FlashCopyService(CopyService):
             for rel in self._rels.values():
                 if rel.active and rel.to_copy is not None:
                     rel.remaining = rel.to_copy.count()  # other processes' copies count too
-            for icpt in self._icpt.values():
-                icpt.mark()
+            self._rearm_all()  # another process's refresh may have set bits again
 
     def _maps_words(self, n: int) -> int:
         return _NCTR + len(_MAPS) * words_for(n)

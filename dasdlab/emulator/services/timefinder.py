@@ -300,6 +300,7 @@ class TimeFinderService(CopyService):
         subsystem_kinds={"symmetrix"})
     lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
     rate_setting = "clone_background_tracks_per_s"
+    control_verbs = CopyService.control_verbs | {"create", "activate", "recreate", "restore", "terminate"}
 
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
@@ -344,6 +345,8 @@ class TimeFinderService(CopyService):
                 del self.sessions[sid]
                 continue
             fresh = CloneSession(self, rec)
+            if fresh.direction != s.direction:  # restored or recreated by another process
+                s._copier = None
             for attr in ("state", "direction", "op", "message", "times", "counters"):
                 setattr(s, attr, getattr(fresh, attr))
             self._rehook(s)
