@@ -1,0 +1,134 @@
+"""What a plug-in copy service gets from the contract on the cross-process write path:
+a relationship another process (here: another site instance) established or withdrew
+is seen at the next host write without the service writing a ``reload()`` of its own,
+and the verbs it names in ``control_verbs`` run under the subsystem's exclusive lock.
+
+The truth is the list of host writes the service intercepted: exactly the writes to
+its protected tracks while its relationship existed in *any* instance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.copier import TrackMap
+from dasdlab.emulator.services import registry
+from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
+from dasdlab.emulator.site import Site
+
+
+#: the writes each subsystem instance's journal intercepted (outside the service: a
+#: reload constructs the service afresh)
+SEEN: dict[int, list[int]] = {}
+
+
+class Journal(CopyService):
+    """Records every host write to the tracks of its relationships (no copy)."""
+
+    name = "journal"
+    capabilities = Capabilities(levels={"volume"}, background_copy=False, nocopy=True,
+                                fast_replication=False, virtual_cc=None, point_in_time_reader="target",
+                                cross_subsystem=False, subsystem_kinds={"*"})
+    control_verbs = CopyService.control_verbs | {"mark"}
+
+    def __init__(self, subsystem) -> None:
+        super().__init__(subsystem)
+        self.seen = SEEN.setdefault(id(subsystem), [])
+        self._held: dict[str, tuple[str, Protection]] = {}
+
+    def load(self) -> None:
+        for rec in self.store.records().values():
+            self._watch(rec)
+
+    def _watch(self, rec: dict) -> None:
+        tmap = TrackMap.from_runs(rec["runs"], rec["runs"])
+        p = Protection(rec, tmap, "source", needs=lambda r: True,
+                       act_one=lambda vol, r, t: self.seen.append(t),
+                       act=lambda vol, rels, tracks: self.seen.extend(tracks.tolist()))
+        self._held[rec["id"]] = (rec["volser"], p)
+        self._protect(rec["volser"], p)
+
+    def establish(self, source, target=None, *, source_runs=None, target_runs=None,
+                  background_copy=None, **options):
+        vol = self.sub.open_volume(source)
+        rec = {"id": self._new_id("JN"), "volser": source.upper(),
+               "runs": self._runs(source_runs, vol, "source", "DLB806E")}
+        self.store.put(rec["id"], rec)
+        self._watch(rec)
+        self._announce("logical", rec["id"])
+        return self.describe(rec["id"])
+
+    def withdraw(self, rid):
+        self.store.delete(rid)
+        self._unprotect(*self._held.pop(rid))
+
+    def query(self, rid=None):
+        recs = self.store.records()
+        return [Relationship.make(id=k, service=self.name, state="ACTIVE", source=r["volser"],
+                                  source_runs=r["runs"], target=None, target_runs=None,
+                                  tracks_total=sum(b - a for a, b in r["runs"]), tracks_copied=0,
+                                  cow_count=0, logical_at=None, physical_at=None)
+                for k, r in recs.items() if rid is None or k == rid]
+
+    def mark(self) -> int:
+        return self.sub.locks.depth  # > 0: inside the subsystem's exclusive frame
+
+    def peek(self) -> int:
+        return self.sub.locks.depth
+
+
+@pytest.fixture
+def journal():
+    registry.register(Journal)
+    yield
+    registry.unregister("journal")
+
+
+def _track(vol, t: int, seed: int) -> bytes:
+    cyl, head = vol.cchh(t)
+    data = np.random.default_rng([t, seed]).integers(0, 256, 4000, np.uint8).tobytes()
+    return trackfmt.build_track(cyl, head, [(1, b"", data)], vol.slot)
+
+
+def test_a_plugin_without_reload_sees_another_instances_relationships(tmp_path, journal):
+    site = Site.init(tmp_path / "s")
+    site.add_volume("DS8K1", "VOL001", "3390-1")
+    site.add_service("DS8K1", "journal")
+    site.close()
+
+    a, b = Site.open(tmp_path / "s"), Site.open(tmp_path / "s")
+    try:
+        ja, jb = a.subsystem("DS8K1").service("journal"), b.subsystem("DS8K1").service("journal")
+        events = []
+        jb.subscribe(events.append)
+        vol = b.volume("VOL001", writable=True)
+        vol.write_track(5, _track(vol, 5, 1))
+        assert jb.seen == []
+
+        rid = ja.establish("VOL001", source_runs=[(0, 10)]).id
+        vol.write_track(5, _track(vol, 5, 2))  # the generation moved: jb reloads first
+        vol.write_track(12, _track(vol, 12, 2))  # outside the relationship
+        assert jb.seen == [5]
+        assert b.subsystem("DS8K1").service("journal") is jb  # reloaded in place
+
+        other = jb.establish("VOL001", source_runs=[(20, 30)]).id  # subscribers stayed
+        assert [(e.kind, e.rel.id) for e in events] == [("logical", other)]
+
+        ja.withdraw(rid)
+        vol.write_track(5, _track(vol, 5, 3))
+        vol.write_track(25, _track(vol, 25, 3))
+        assert jb.seen == [5, 25]
+        assert [r.id for r in jb.query()] == [other]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_plugins_own_control_verbs_run_under_the_exclusive_lock(tmp_path, journal):
+    site = Site.init(tmp_path / "s")
+    site.add_service("DS8K1", "journal")
+    svc = site.subsystem("DS8K1").service("journal")
+    assert svc.mark() > 0 and svc.peek() == 0
+    assert {"establish", "withdraw", "mark"} <= type(svc).control_verbs
+    site.close()
