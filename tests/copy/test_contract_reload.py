@@ -4,7 +4,9 @@ is seen at the next host write without the service writing a ``reload()`` of its
 and the verbs it names in ``control_verbs`` run under the subsystem's exclusive lock.
 
 The truth is the list of host writes the service intercepted: exactly the writes to
-its protected tracks while its relationship existed in *any* instance."""
+its protected tracks while its relationship existed in *any* instance.  Two site
+instances in one process stand in for two processes (each has its own services and
+sees the shared generation move); real processes are in ``tests/test_writepath_procs.py``."""
 
 from __future__ import annotations
 
@@ -132,3 +134,34 @@ def test_a_plugins_own_control_verbs_run_under_the_exclusive_lock(tmp_path, jour
     assert svc.mark() > 0 and svc.peek() == 0
     assert {"establish", "withdraw", "mark"} <= type(svc).control_verbs
     site.close()
+
+
+def test_a_freeze_by_another_instance_holds_writes_to_an_intercepted_volume(tmp_path):
+    """FlashCopy's reload sets the write guard of a volume this instance already
+    intercepts when another instance freezes it, and a thaw there releases it."""
+    from dasdlab.emulator.services.flashcopy import WritesHeld
+
+    site = Site.init(tmp_path / "s")
+    for v in ("SRC001", "TGT001", "TGT002"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=4)
+    site.close()
+    a, b = Site.open(tmp_path / "s"), Site.open(tmp_path / "s")
+    try:
+        fa = a.subsystem("DS8K1").service("flashcopy")
+        fa.establish("SRC001", "TGT001", mode="NOCOPY")
+        vol = b.volume("SRC001", writable=True)
+        vol.write_track(12, _track(vol, 12, 1))  # b intercepts SRC001 now
+        assert b.subsystem("DS8K1").service("flashcopy").frozen() == {}
+        before = np.array(vol.read_track(12))
+
+        fa.establish("SRC001", "TGT002", mode="NOCOPY", freeze=True)
+        with pytest.raises(WritesHeld) as e:
+            vol.write_track(12, _track(vol, 12, 2))
+        assert e.value.msgid == "DLB340W" and np.array_equal(vol.read_track(12), before)
+
+        assert fa.thaw() == ["SRC001"]
+        vol.write_track(12, _track(vol, 12, 2))
+        assert not np.array_equal(vol.read_track(12), before)
+    finally:
+        a.close()
+        b.close()
