@@ -165,3 +165,35 @@ def test_a_freeze_by_another_instance_holds_writes_to_an_intercepted_volume(tmp_
     finally:
         a.close()
         b.close()
+
+
+def test_a_concurrent_copy_session_started_by_another_instance_guards_its_domain(tmp_path):
+    """Concurrent Copy's reload guards the domain of a session another live owner
+    started after this instance loaded (DLB367E, the write refused before anything
+    changes) and drops the guard once that session ended."""
+    from dasdlab.errors import CopyServiceError
+
+    site = Site.init(tmp_path / "s")
+    for v in ("SRC001", "WRK001"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=4)
+    site.close()
+    a, b = Site.open(tmp_path / "s"), Site.open(tmp_path / "s")
+    try:
+        b.subsystem("DS8K1").service("concurrent_copy")  # loaded before the session exists
+        vol = b.volume("SRC001", writable=True)
+        vol.write_track(20, _track(vol, 20, 1))
+        before = np.array(vol.read_track(20))
+
+        s = a.subsystem("DS8K1").service("concurrent_copy").start("SRC001", [(15, 40)])
+        with pytest.raises(CopyServiceError) as e:
+            vol.write_track(20, _track(vol, 20, 2))
+        assert e.value.msgid == "DLB367E" and s.id in str(e.value)
+        assert np.array_equal(vol.read_track(20), before)
+        vol.write_track(45, _track(vol, 45, 2))  # outside its domain
+
+        s.end()
+        vol.write_track(20, _track(vol, 20, 2))
+        assert not np.array_equal(vol.read_track(20), before)
+    finally:
+        a.close()
+        b.close()
