@@ -197,3 +197,37 @@ def test_a_concurrent_copy_session_started_by_another_instance_guards_its_domain
     finally:
         a.close()
         b.close()
+
+
+def test_a_clone_restored_by_another_instance_copies_back_here(tmp_path):
+    """TimeFinder's reload of a session another instance restored copies target to
+    source from then on, even when this instance had copied it forward before."""
+    site = Site.init(tmp_path / "s")
+    for v in ("SRC001", "TGT001", "OTH001"):
+        site.add_volume("VMAX1", v, "3390-1", cylinders=4)
+    src = site.volume("SRC001", writable=True)
+    for t in range(10, 20):
+        src.write_track(t, _track(src, t, 1))
+    site.close()
+    a, b = Site.open(tmp_path / "s"), Site.open(tmp_path / "s")
+    try:
+        ta, tb = a.subsystem("VMAX1").service("timefinder"), b.subsystem("VMAX1").service("timefinder")
+        sid = ta.create("SRC001", "TGT001", differential=True).id
+        ta.activate(sid)
+        oth = b.volume("OTH001", writable=True)
+        oth.write_track(1, _track(oth, 1, 1))  # b reloads: it has the session
+        assert tb.drain(sid) > 0  # b copied it forward
+        tgt = a.volume("TGT001", writable=True)
+        tgt.write_track(12, _track(tgt, 12, 9))
+        truth = np.array(tgt.read_track(12))
+        ta.restore(sid)
+
+        oth.write_track(1, _track(oth, 1, 2))  # b reloads: restore in progress
+        assert tb.query(sid)[0]["direction"] == "reverse"
+        assert tb.drain(sid) >= 1
+        b_src, b_tgt = b.volume("SRC001"), b.volume("TGT001")
+        assert np.array_equal(b_src.read_track(12), truth)
+        assert np.array_equal(b_tgt.read_track(12), truth)
+    finally:
+        a.close()
+        b.close()
