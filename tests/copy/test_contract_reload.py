@@ -231,3 +231,38 @@ def test_a_clone_restored_by_another_instance_copies_back_here(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_a_flashcopy_refresh_by_another_instance_is_a_new_point_in_time_here(tmp_path):
+    """FlashCopy's reload of a relationship another instance refreshed: the live
+    object this instance's callers hold is no longer physically complete, and this
+    instance's background copy brings the target to the new point in time."""
+    site = Site.init(tmp_path / "s")
+    for v in ("SRC001", "TGT001", "OTH001"):
+        site.add_volume("DS8K1", v, "3390-1", cylinders=4)
+    src = site.volume("SRC001", writable=True)
+    for t in range(10, 20):
+        src.write_track(t, _track(src, t, 1))
+    site.close()
+    a, b = Site.open(tmp_path / "s"), Site.open(tmp_path / "s")
+    try:
+        fa, fb = a.subsystem("DS8K1").service("flashcopy"), b.subsystem("DS8K1").service("flashcopy")
+        rid = fa.establish("SRC001", "TGT001", incremental=True).id
+        fa.drain(rid)
+        oth = b.volume("OTH001", writable=True)
+        oth.write_track(1, _track(oth, 1, 1))  # b reloads: it has the relationship
+        held = fb.get(rid)
+        assert held.physical.is_set() and fb.query(rid)[0]["state"] == "COPIED"
+
+        sa = a.volume("SRC001", writable=True)
+        sa.write_track(12, _track(sa, 12, 7))
+        truth = np.array(sa.read_track(12))
+        fa.refresh(rid)
+        oth.write_track(1, _track(oth, 1, 2))  # b reloads: a new point in time
+        assert fb.get(rid) is held and not held.physical.is_set()
+        assert fb.query(rid)[0]["tracks_copied"] == fb.query(rid)[0]["tracks_total"] - 1
+        assert fb.drain(rid) == 1 and held.physical.is_set()
+        assert np.array_equal(b.volume("TGT001").read_track(12), truth)
+    finally:
+        a.close()
+        b.close()

@@ -360,6 +360,8 @@ class FlashCopyService(CopyService):
     def _load_one(self, key: str, rec: dict) -> None:
         rel = FlashCopyRelationship(self, key, rec)
         self._rels[key] = rel
+        if rel.physical_at is not None:  # a waiter in this process must not wait for ever
+            rel.physical.set()
         try:
             self._open_bitmaps(rel)
             self._redo_pending(rel)
@@ -408,6 +410,8 @@ class FlashCopyService(CopyService):
                     self._register(rel)
                 if rel.physical_at is not None and not rel.physical.is_set():
                     rel.physical.set()
+                elif rel.physical_at is None and rel.physical.is_set():
+                    rel.physical.clear()  # a new point in time (another process's refresh)
             for rid, rec in recs.items():
                 if rid.startswith("FC") and rid not in self._rels:
                     self._load_one(rid, rec)
