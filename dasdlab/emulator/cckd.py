@@ -402,6 +402,7 @@ class CckdVolume(Volume):
         self._starts = np.zeros(1, dtype=np.int64)
         self._vtoc = None
         self.write_hook = None
+        self.write_hook_one = None
         self.read_hook = None
         self.subsystem = None
         self.volser_hint = None
@@ -695,6 +696,15 @@ class CckdVolume(Volume):
                 live = tab["pos"] != 0
                 total += int((tab["size"][live].astype(np.int64) - tab["len"][live]).sum())
         return total
+
+    def discard_tracks(self, tracks) -> None:
+        self._check_writable()
+
+    def clear_track(self, t: int) -> None:
+        self._check_writable()
+
+    def refresh_written(self, tracks) -> np.ndarray:  # read-only: nobody else writes it
+        return np.zeros(0, dtype=np.int64)
 
     def flush(self) -> None:
         """Store the free-space chain and the header figures, clear the 'opened' flag."""

@@ -10,7 +10,9 @@ about FlashCopy, TimeFinder or sessions.
 Concurrency: a copier has one lock.  A chunk is claimed (bits tested), copied and its
 bits cleared while the lock is held; copy-before-write (:meth:`TrackCopier.copy_now`)
 takes the same lock, so a host write never races the background copy of the same
-track.  The copy itself runs in a ``nogil`` kernel, so host writers of *other* volumes
+track.  For a target volume of a site the lock is also an ``flock`` of a file per
+target volume (:meth:`dasdlab.emulator.subsystem.Subsystem.copy_lock`), so that two
+processes writing one source track never both find its bit set and copy it.  The copy itself runs in a ``nogil`` kernel, so host writers of *other* volumes
 (and Python code of other threads) run while a chunk is copied.
 
 Crash safety (``kill -9``): a bit is cleared only after its track image is complete
@@ -260,7 +262,9 @@ class TrackCopier:
         self.k = kernels
         self.chunk = chunk
         self.parallel = parallel
-        self.lock = threading.RLock()
+        sub = getattr(target, "subsystem", None)
+        # a target in a site: the lock also excludes other processes' copies onto it
+        self.lock = sub.copy_lock(target) if hasattr(sub, "copy_lock") else threading.RLock()
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -319,6 +323,8 @@ class TrackCopier:
             else:
                 s, d = self.tmap.src1(r), self.tmap.dst1(r)
             sa, da = self._plain(self.source), self._plain(self.target)
+            if not self.source.written.test(s):
+                _refresh(self.source, np.array([s], dtype=np.int64))
             if sa is None or da is None or s != d or not self.source.written.test(s):
                 self._copy(np.array([r], dtype=np.int64))
             else:
@@ -400,7 +406,7 @@ class TrackCopier:
             if not self.to_copy.test(rel):
                 return None
             s = self.tmap.src1(rel)
-            if not self.source.written.test(s):
+            if not self.source.written.test(s) and not _refresh(self.source, np.array([s], dtype=np.int64)):
                 from dasdlab.emulator.volume import unformatted
 
                 return unformatted(self.target.slot)
@@ -421,11 +427,13 @@ class TrackCopier:
             src_t = self.tmap.src(rel)
             dst_t = self.tmap.dst(rel)
         src_written = self.source.written.test_many(src_t)
+        if not src_written.all() and _refresh(self.source, src_t[~src_written]):
+            src_written = self.source.written.test_many(src_t)  # another process formatted some
         if not src_written.all():
             # never-written source tracks: make the target track never-written too
             for d in dst_t[~src_written].tolist():
                 if self.target.written.test(d):
-                    self.target.discard_track(d)
+                    self.target.clear_track(d)
             src_t = src_t[src_written]
             dst_t = dst_t[src_written]
         if src_t.size == 0:
@@ -448,3 +456,10 @@ class TrackCopier:
             if relocate and s != d:
                 relocate_track(img, *divmod(d, self.target.heads))
             self.target.store_track(d, img)
+
+
+def _refresh(vol, tracks: np.ndarray) -> int:
+    """How many of ``tracks`` (not in the volume's written map) another process
+    formatted meanwhile (:meth:`Volume.refresh_written`); 0 for volumes without it."""
+    fn = getattr(vol, "refresh_written", None)
+    return int(fn(tracks).size) if fn is not None else 0

@@ -10,6 +10,16 @@ file sequence 0) or up to 27 files of at most 2,519 cylinders (3390) each, named
 up to 9, else ``'A' - 10 + n``).  Like the Hercules utilities, a volume can be opened
 by its name without the suffix (``name.ext`` opens ``name_1.ext``).
 
+**Host and storage operations.**  What a host program does to a volume -- write a
+track (:meth:`Volume.write_track`, :meth:`Volume.format_track`), update records in
+place (:meth:`Volume.write_bytes`, :meth:`Volume.write_many`,
+:meth:`Volume.update_record`), discard tracks (:meth:`Volume.discard_track`,
+:meth:`Volume.discard_tracks`) -- reaches the subsystem's write path first
+(:attr:`Volume.write_hook`), where copy services save point-in-time images and check
+that no other process changed their state.  The *storage* operations
+:meth:`Volume.store_track` and :meth:`Volume.clear_track` skip it: only the track
+copier and the copy services use them, to fill or empty a copy target.
+
 A :class:`Volume` maps each file with ``numpy.memmap``.  Large volumes are sparse:
 dasdlab creates them with ``ftruncate`` and writes only the tracks it formats.  The
 bitmap :attr:`Volume.written` knows which tracks hold a track image; a never-written
@@ -378,6 +388,42 @@ class Volume:
                 elif idx.size:
                     self.written.set_many(idx + first + t0)
 
+    def refresh_written(self, tracks) -> np.ndarray:
+        """Take into :attr:`written` those of ``tracks`` that another process formatted
+        since this one built its map (the file is shared, the bitmap is not); returns
+        the tracks found.  Copiers ask before they treat a source track as never
+        written.  Holes are skipped with SEEK_DATA, one system call per run of them, so
+        a sparse volume costs no page reads."""
+        tracks = np.asarray(tracks, dtype=np.int64)
+        cand = np.unique(tracks[~self.written.test_many(tracks)]) if tracks.size else tracks
+        found = []
+        fds = self.__dict__.setdefault("_rfds", {})
+        i = 0
+        while i < cand.size:
+            t = int(cand[i])
+            f = self._file_of(t)
+            lt = t - f.first_cyl * self.heads
+            off = DEVHDR_LEN + lt * self.slot
+            fd = fds.get(f.path)
+            if fd is None:
+                fd = fds[f.path] = os.open(f.path, os.O_RDONLY)
+            try:
+                data = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after off in this file
+                data = None
+            if data is None or data >= off + self.slot:
+                # every candidate before the next data is a hole: skip them at once
+                last = f.first_cyl * self.heads + f.tracks.shape[0]
+                nxt = last if data is None else f.first_cyl * self.heads + (data - DEVHDR_LEN) // self.slot
+                i = max(i + 1, int(np.searchsorted(cand, nxt, side="left")))
+                continue
+            r0 = f.tracks[lt, HA_LEN + 6:HA_LEN + 8]
+            if r0[0] == 0 and r0[1] == R0_DATA_LEN:
+                self.written.set(t)
+                found.append(t)
+            i += 1
+        return np.array(found, dtype=np.int64)
+
     # ------------------------------------------------------------------ track access
     def _loc(self, t: int) -> tuple[np.ndarray, int]:
         if not 0 <= t < self.ntracks:
@@ -432,6 +478,17 @@ class Volume:
 
     def _host_write(self, t: int) -> None:
         if self.write_hook is not None:
+            sub = self.subsystem
+            if sub is not None:
+                # the subsystem's generation check, inlined: the per-track write path
+                # may cost 5 % of a plain write, and a call frame is a third of that
+                w = sub._gen_word
+                if w is None or w[0] != sub._seen:
+                    sub._sync()
+                one = self.write_hook_one  # read after the check: a reload may change it
+                if one is not None:
+                    one(self, t)
+                return
             one = self.write_hook_one
             if one is not None:
                 one(self, t)
@@ -543,10 +600,26 @@ class Volume:
                 arr[lt, off : off + width] = row
 
     def discard_track(self, t: int) -> None:
-        """Return track ``t`` to the never-written state (punch a hole in the file).
+        """Return track ``t`` to the never-written state (a host operation: the write path
+        sees it first, so a copy-before-write intercept saves the point-in-time image)."""
+        self._check_writable()
+        self._host_write(t)
+        self.clear_track(t)
 
-        Used when a copy makes a target track "unformatted" like its source.
-        """
+    def discard_tracks(self, tracks) -> None:
+        """:meth:`discard_track` of many tracks, with one write-path call."""
+        self._check_writable()
+        tracks = np.unique(np.asarray(tracks, dtype=np.int64))
+        if tracks.size == 0:
+            return
+        if self.write_hook is not None:
+            self.write_hook(self, tracks)
+        for t in tracks.tolist():
+            self.clear_track(t)
+
+    def clear_track(self, t: int) -> None:
+        """Punch track ``t`` back to a hole *without* the write path (a storage
+        operation: only the track copier and copy services use it, on a target)."""
         self._check_writable()
         arr, lt = self._loc(t)
         f = self._file_of(t)
@@ -645,6 +718,8 @@ class Volume:
         if fd is not None:
             os.close(fd)
             self._wfd = None
+        for fd in self.__dict__.pop("_rfds", {}).values():
+            os.close(fd)
         for f in self.files:
             mm = getattr(f.tracks, "_mmap", None)
             f.tracks = None  # type: ignore[assignment]

@@ -1,18 +1,12 @@
 """The four built-in copy services through the conformance kit, one test per check.
 
-Known faults of the write path are marked ``xfail(strict=True)`` for exactly the checks
-that find them, so that the day they are fixed the mark has to go:
+Known faults are marked ``xfail(strict=True)`` for exactly the checks that find them,
+so that the day they are fixed the mark has to go:
 
-* a host discard does not pass the write path (``Volume.discard_track`` skips the
-  copy-before-write intercept), so a discarded source track is lost from the point in
-  time of FlashCopy, TimeFinder/Clone and Concurrent Copy -- and a discarded FlashCopy or
-  TimeFinder target track still reads as the source;
-* a process that opened the site before a relationship was made does not see it: its
-  writes are not intercepted, a second establish onto the same target from it is
-  accepted, and a withdraw is undone when a process that had loaded the relationship
-  exits;
-* two processes writing volumes of one RVA-like subsystem at once corrupt the track
-  pool (SnapShot's subsystem).
+* a process that opened a FlashCopy or TimeFinder/Clone target before another process
+  copied tracks onto it keeps its own map of which target tracks are written: its host
+  reads of such a track still see it as never written (the copiers re-check the file,
+  host reads do not).
 """
 
 from __future__ import annotations
@@ -24,20 +18,11 @@ from dasdlab.testing.subject import resolve
 
 BUILT_INS = ("flashcopy", "concurrent_copy", "snapshot", "timefinder")
 
-DISCARD = ("host discards skip the write path (Volume.discard_track): the point-in-time image of a "
-           "discarded track is lost")
-CROSS_PROCESS = ("a process opened before the establish does not see the relationship: its writes are not "
-                 "intercepted and a withdraw is undone when it exits")
-POOL = ("two processes writing volumes of one RVA-like subsystem take track-pool slots from their own "
-        "in-memory view of the pool and corrupt each other's counts")
+STALE_WRITTEN = ("a process that opened the target before another process copied onto it reads those "
+                 "tracks as never written: host reads do not re-check the written map")
 KNOWN = {
-    ("snapshot", "concurrent-writers"): POOL,
-    ("flashcopy", "pit-discard"): DISCARD,
-    ("timefinder", "pit-discard"): DISCARD,
-    ("concurrent_copy", "pit-discard"): DISCARD,
-    ("flashcopy", "concurrent-processes"): CROSS_PROCESS,
-    ("timefinder", "concurrent-processes"): CROSS_PROCESS,
-    ("concurrent_copy", "concurrent-processes"): CROSS_PROCESS,
+    ("flashcopy", "concurrent-processes"): STALE_WRITTEN,
+    ("timefinder", "concurrent-processes"): STALE_WRITTEN,
 }
 
 

@@ -77,7 +77,7 @@ def test_background_copy_runs_at_the_modeled_rate(fcsite, fc):
     assert rel.physical_at == 10.0  # modeled time of the tick that copied the last track
     assert events == ["logical", "physical"]
     # the relationship ended: the target stands alone and holds the point-in-time copy
-    assert tgt.read_hook is None and src.write_hook is None
+    assert tgt.read_hook is None and fc.sub.intercepts("SRC001") == [] and fc.sub.intercepts("TGT001") == []
     assert np.array_equal(own(tgt), before)
     src.write_track(20, pattern_track(src, 20, 9))
     assert np.array_equal(own(tgt), before)

@@ -45,7 +45,7 @@ def files(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): digest(p)
             for p in sorted(folder.rglob("*"))
             # the lock file and SQLite's shared-memory WAL index are not data
-            if p.is_file() and p.name != "site.lock" and not p.name.endswith("-shm")}
+            if p.is_file() and p.suffix != ".lock" and not p.name.endswith("-shm")}
 
 
 @pytest.fixture(scope="module")

@@ -259,7 +259,7 @@ def _foreign_guard(svc: ConcurrentCopyService, rec: dict) -> Protection:
     def refuse(t: int) -> None:
         now = svc.store.get(rec["id"])
         if now is None or now["state"] != C.ACTIVE.value or not _owner_alive(now["owner"]):
-            svc._unprotect(rec["volser"], holder[0])
+            svc._unguard(rec["id"])
             return
         raise CopyServiceError(
             "DLB367E", f"track {t} of volume {rec['volser']} is in the domain of "
@@ -285,6 +285,7 @@ class ConcurrentCopyService(CopyService):
         subsystem_kinds={"ds8000", "rva"})
     lifecycle = (CCState, CCSession.TRANSITIONS, CCSession.VERBS)
     rate_setting = "cc_drain_tracks_per_s"
+    control_verbs = CopyService.control_verbs | {"start"}
 
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
@@ -296,6 +297,8 @@ class ConcurrentCopyService(CopyService):
         self._drain_time = subsystem.clock.now()
         self._drain_carry = 0.0
         self._slabs: dict[int, _Slab] = {}
+        #: the guards of other live processes' sessions, by session id
+        self._guards: dict[str, tuple[str, Protection]] = {}
         #: one lock for sessions and sidefiles: host writers, the dump and the SDM may
         #: run in different threads
         self._lock = threading.RLock()
@@ -307,7 +310,7 @@ class ConcurrentCopyService(CopyService):
             if rec.get("state") != C.ACTIVE.value:
                 continue
             if _owner_alive(rec["owner"]):
-                self._protect(rec["volser"], _foreign_guard(self, rec))
+                self._guard(rec)
                 continue
             rec["state"] = C.FAILED.value
             rec["message"] = (
@@ -321,6 +324,34 @@ class ConcurrentCopyService(CopyService):
             except Exception as e:  # noqa: BLE001 - keep loading; say what is left behind
                 rec["message"] += f" Its working space could not be released: {e}"
             self.store.put(rec["id"], rec)
+
+    @_locked
+    def reload(self) -> None:
+        """Take over sessions other processes started or ended since :meth:`load`:
+        guard the domains of new live ones, drop the guards of ended ones.  This
+        process's own sessions stay as they are (their sidefiles are here)."""
+        recs = self.store.records()
+        for sid in list(self._guards):
+            rec = recs.get(sid)
+            if rec is None or rec.get("state") != C.ACTIVE.value:
+                self._unguard(sid)
+        for rec in recs.values():
+            sid = rec.get("id")
+            if rec.get("state") != C.ACTIVE.value or sid in self.sessions or sid in self._guards:
+                continue
+            if _owner_alive(rec["owner"]):
+                self._guard(rec)
+
+    def _guard(self, rec: dict) -> None:
+        """Refuse writes to the domain of another live process's session (DLB367E)."""
+        p = _foreign_guard(self, rec)
+        self._guards[rec["id"]] = (rec["volser"], p)
+        self._protect(rec["volser"], p)
+
+    def _unguard(self, sid: str) -> None:
+        found = self._guards.pop(sid, None)
+        if found is not None:
+            self._unprotect(*found)
 
     @_locked
     def tick(self, now: float) -> None:

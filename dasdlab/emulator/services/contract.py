@@ -198,6 +198,10 @@ class CopyService:
     lifecycle: ClassVar[tuple[type[Enum], Mapping, Mapping] | None] = None
     #: the settings key of the background-copy rate in tracks per modeled second
     rate_setting: ClassVar[str | None] = None
+    #: the verbs that change relationships: the subsystem runs each under its exclusive
+    #: lock, after re-reading every process's persisted state
+    #: (:mod:`dasdlab.emulator.subsystem`); a service adds its own verbs to these
+    control_verbs: ClassVar[frozenset[str]] = frozenset({"establish", "withdraw"})
 
     def __init_subclass__(cls, **kw) -> None:
         super().__init_subclass__(**kw)
@@ -237,6 +241,24 @@ class CopyService:
 
     def load(self) -> None:
         """Read persisted state and register intercepts (nothing by default)."""
+
+    def reload(self) -> None:
+        """Take over what other processes changed in the persisted state (the
+        subsystem's write path calls this when the shared generation moved).
+
+        By default the service starts afresh: its intercepts are dropped, it is
+        constructed again in place (subscribers stay) and loads.  A service whose
+        callers hold live objects (relationships, sessions) overrides this to update
+        them in place, and calls :meth:`_rearm_all` since another process may have
+        set bits of the shared bitmaps again."""
+        subscribers = self._subscribers
+        for volser, icpt in list(self._intercepts.items()):
+            self.sub.unregister_intercept(volser, icpt)
+        self._intercepts.clear()
+        CopyService.close(self)  # not the service's own close: nothing ends here
+        type(self).__init__(self, self.sub)
+        self._subscribers = subscribers
+        self.load()
 
     def close(self) -> None:
         """Release what the base class holds (subclasses call it last)."""
@@ -303,6 +325,11 @@ class CopyService:
         """Tracks of ``volser`` may need actions again (bits were set again)."""
         icpt = self._intercepts.get(volser)
         if icpt is not None:
+            icpt.changed()
+
+    def _rearm_all(self) -> None:
+        """Every volume's tracks may need actions again (after a reload)."""
+        for icpt in self._intercepts.values():
             icpt.changed()
 
     def _write_guard(self, volser: str) -> Callable[[], None] | None:

@@ -86,10 +86,10 @@ record that makes them live; a track image lands before its bit is cleared (see
 unchanged source track and the target view stays the point-in-time image.  Refresh
 and reverse mark the record ``pending`` first and are redone on load; a record whose
 bitmaps are missing or damaged is loaded as FAILED with a DLB343E message.
-Relationships are loaded when the subsystem first opens a volume, so a second process
-sees them and its writes are intercepted; a relationship established by another
-process *while* this one runs is not seen until the site is reopened (one process
-drives a site's copy services at a time).
+Relationships are loaded when the subsystem first opens a volume, and reloaded
+(:meth:`FlashCopyService.reload`) whenever another process changed them, before this
+process's next host write (:mod:`dasdlab.emulator.subsystem`), so a relationship
+established by any process intercepts the writes of every process.
 """
 
 from __future__ import annotations
@@ -337,6 +337,7 @@ class FlashCopyService(CopyService):
         subsystem_kinds={"ds8000"})
     lifecycle = (RelState, TRANSITIONS, VERBS)
     rate_setting = "fc_background_tracks_per_s"
+    control_verbs = CopyService.control_verbs | {"refresh", "reverse", "thaw"}
 
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
@@ -353,30 +354,80 @@ class FlashCopyService(CopyService):
                 for v in self._frozen:  # intercepts loaded before this record hold writes too
                     self._set_guard(v)
                 continue
-            if not key.startswith("FC"):
-                continue
-            try:
-                rel = FlashCopyRelationship(self, key, rec)
-                if rel.mode not in ("COPY", "NOCOPY"):
-                    raise ValueError(f"unknown mode {rel.mode!r}")
-                if not (isinstance(rel.source, str) and isinstance(rel.target, str)):
-                    raise TypeError("source and target must be volume serials")
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                from dasdlab.emulator.services.store import damaged_record
+            if key.startswith("FC"):
+                self._load_one(key, rec)
 
-                raise damaged_record(self.store._rec(key), f"{type(e).__name__}: {e}") from None
-            self._rels[key] = rel
-            try:
-                self._open_bitmaps(rel)
-                self._redo_pending(rel)
-            except (OSError, ValueError, KeyError) as e:
-                self._fail(rel, "DLB343E", f"the saved state of {key} is damaged ({e}); "
-                           "its target is not a valid copy; withdraw the relationship.")
-                continue
-            if rel.state in _LIVE:
-                self._register(rel)
-            if rel.active and rel.remaining == 0:
-                self._settle(rel)
+    def _load_one(self, key: str, rec: dict) -> None:
+        try:
+            rel = FlashCopyRelationship(self, key, rec)
+            if rel.mode not in ("COPY", "NOCOPY"):
+                raise ValueError(f"unknown mode {rel.mode!r}")
+            if not (isinstance(rel.source, str) and isinstance(rel.target, str)):
+                raise TypeError("source and target must be volume serials")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            from dasdlab.emulator.services.store import damaged_record
+
+            raise damaged_record(self.store._rec(key), f"{type(e).__name__}: {e}") from None
+        self._rels[key] = rel
+        if rel.physical_at is not None:  # a waiter in this process must not wait for ever
+            rel.physical.set()
+        try:
+            self._open_bitmaps(rel)
+            self._redo_pending(rel)
+        except (OSError, ValueError, KeyError) as e:
+            self._fail(rel, "DLB343E", f"the saved state of {key} is damaged ({e}); "
+                       "its target is not a valid copy; withdraw the relationship.")
+            return
+        if rel.state in _LIVE:
+            self._register(rel)
+        if rel.active and rel.remaining == 0:
+            self._settle(rel)
+
+    def reload(self) -> None:
+        """Take over what other processes changed (the subsystem's write path calls
+        this when the persisted generation moved): new relationships are registered,
+        withdrawn ones unregistered, changed records update the objects in place (so
+        holders of a relationship and its subscribers keep it)."""
+        with self.lock:
+            recs = self.store.records()
+            was_frozen = self._frozen
+            self._frozen = {k: float(v) for k, v in recs.get("FREEZE", {}).get("volumes", {}).items()}
+            for v in set(was_frozen) | set(self._frozen):  # freezes and thaws of other processes
+                self._set_guard(v)
+            for rid, rel in list(self._rels.items()):
+                rec = recs.get(rid)
+                if rec is None:  # withdrawn by another process
+                    self._unregister(rel)
+                    rel.state = S.WITHDRAWN
+                    self._rels.pop(rid, None)
+                    continue
+                if rec == rel.record():
+                    continue
+                swapped = (rec["source"], rec["target"]) != (rel.source, rel.target)
+                self._unregister(rel)
+                fresh = FlashCopyRelationship(self, rid, rec)
+                for attr in ("source", "target", "tmap", "mode", "state", "message", "established_at",
+                             "physical_at", "pending"):
+                    setattr(rel, attr, getattr(fresh, attr))
+                if swapped:
+                    rel._copier = None
+                if rel.state in (S.COMPLETED, S.WITHDRAWN):
+                    rel.remaining = 0
+                elif rel.to_copy is not None:
+                    rel.remaining = rel.to_copy.count()
+                if rel.state in _LIVE:
+                    self._register(rel)
+                if rel.physical_at is not None and not rel.physical.is_set():
+                    rel.physical.set()
+                elif rel.physical_at is None and rel.physical.is_set():
+                    rel.physical.clear()  # a new point in time (another process's refresh)
+            for rid, rec in recs.items():
+                if rid.startswith("FC") and rid not in self._rels:
+                    self._load_one(rid, rec)
+            for rel in self._rels.values():
+                if rel.active and rel.to_copy is not None:
+                    rel.remaining = rel.to_copy.count()  # other processes' copies count too
+            self._rearm_all()  # another process's refresh may have set bits again
 
     def _maps_words(self, n: int) -> int:
         return _NCTR + len(_MAPS) * words_for(n)

@@ -300,6 +300,7 @@ class TimeFinderService(CopyService):
         subsystem_kinds={"symmetrix"})
     lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
     rate_setting = "clone_background_tracks_per_s"
+    control_verbs = CopyService.control_verbs | {"create", "activate", "recreate", "restore", "terminate"}
 
     def __init__(self, subsystem) -> None:
         super().__init__(subsystem)
@@ -326,6 +327,39 @@ class TimeFinderService(CopyService):
             s.bg_time = now  # modeled time is per process
             s.carry = 0.0
             self._save(s)
+            self._rehook(s)
+
+    @_locked
+    def reload(self) -> None:
+        """Take over what other processes changed since :meth:`load` (the subsystem's
+        write path calls this when the persisted generation moved), in place and
+        without saving: new sessions are hooked, terminated ones unhooked, changed
+        records update their sessions.  (Saving here would make the processes reload
+        each other in turn: the modeled background time is per process.)"""
+        recs = self.store.records()
+        for sid, s in list(self.sessions.items()):
+            rec = recs.get(sid)
+            if rec is None:  # terminated by another process
+                s.state = S.TERMINATED
+                self._rehook(s)
+                del self.sessions[sid]
+                continue
+            fresh = CloneSession(self, rec)
+            if fresh.direction != s.direction:  # restored or recreated by another process
+                s._copier = None
+            for attr in ("state", "direction", "op", "message", "times", "counters"):
+                setattr(s, attr, getattr(fresh, attr))
+            self._rehook(s)
+        now = self.sub.clock.now()
+        for sid, rec in recs.items():
+            if sid in self.sessions:
+                continue
+            s = CloneSession(self, rec)
+            self.sessions[sid] = s
+            problem = self._attach_bitmaps(s)
+            if problem is not None and s.state is not S.INVALID:
+                s.state, s.message = S.INVALID, problem
+            s.bg_time, s.carry = now, 0.0
             self._rehook(s)
 
     @_locked
