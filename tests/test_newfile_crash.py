@@ -66,7 +66,16 @@ def test_killed_output_never_appears_partial(source, tmp_path, verb):
     for k in range(KILLS):
         dst = tmp_path / f"out{k}.img"
         p = subprocess.Popen(argv(dst), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.0) * took)
+        if k % 2:
+            # half the kills at a random instant of the whole run (start-up included) ...
+            time.sleep(rng.uniform(0.3, 1.0) * took)
+        else:
+            # ... half while the output is being written, whatever the machine's load
+            deadline = time.monotonic() + 4 * took + 5
+            while (not list(tmp_path.glob(f".{dst.name}.*.partial")) and p.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 0.01))
         p.send_signal(signal.SIGKILL)
         p.wait()
         if dst.exists():  # it had finished: then it is the whole image

@@ -71,7 +71,11 @@ class Child:
 
     def receive(self, op: str) -> dict:
         cmd = {"op": op}
-        ready, _, _ = select.select([self.proc.stdout], [], [], REPLY_TIMEOUT_S)
+        # poll, not select: in a long test session this process may hold more than
+        # FD_SETSIZE (1024) descriptors, which select() cannot watch
+        poller = select.poll()
+        poller.register(self.proc.stdout, select.POLLIN | select.POLLHUP)
+        ready = poller.poll(REPLY_TIMEOUT_S * 1000)
         line = self.proc.stdout.readline() if ready else ""
         if not line:
             self.kill()
