@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -148,11 +149,21 @@ def build_world(w: Path) -> None:
         assert code == 0, argv
     f = w / "files"
     f.mkdir()
+    # a PDS with one member beside the sequential data set, and a compressed copy of it all
+    (w / "member.bin").write_bytes(bytes(80) * 3)
+    for argv in (["dataset", "alloc", str(w / "vol.ckd"), "SOME.PDS", "--dsorg", "PO", "--tracks", "2",
+                  "--dir-blocks", "2"],
+                 ["pds", "write", str(w / "vol.ckd"), "SOME.PDS", "MEMBER1", "--from", str(w / "member.bin")],
+                 ["volume", "convert", str(w / "vol.ckd"), str(f / "vol.cckd"), "--cckd"]):
+        code = run(argv)
+        assert code == 0, argv
+    (w / "member.bin").unlink()
     (f / "data.bin").write_bytes(bytes(80) * 10)
     (f / "odd.bin").write_bytes(bytes(81))
     (f / "empty").write_bytes(b"")
     (f / "binary").write_bytes(bytes(range(256)) * 4 + b"\xff\xfe\x00\x81")
     (f / "latin1.txt").write_bytes(b"  IC DBD=HDAMDB01 \xe9\xe8\n")
+    (f / "longline.txt").write_text("short line\n" + "x" * 200 + "\n")
     (f / "dir").mkdir()
     (f / "dir" / "keep").write_text("x")
     for name, text in DBDS.items():
@@ -165,6 +176,8 @@ def build_world(w: Path) -> None:
         (f / f"prof-{name}.toml").write_text(text)
     for name, text in DSS_FILES.items():
         (f / f"{name}.dss").write_text(text)
+    for name, text in LAB_SCRIPTS.items():
+        (f / f"{name}.lab").write_text(text)
 
 
 # ====================================================================== input texts
@@ -230,6 +243,11 @@ DSS_FILES = {
     "garbage": "FROBNICATE EVERYTHING\n",
     "unbalanced": "COPY DATASET(INCLUDE(MY.**) RENAMEU(X)\n",
     "empty": "",
+}
+LAB_SCRIPTS = {
+    "unknown": "frobnicate everything\n",
+    "unbalanced": "volume LAB001 'five\n",
+    "track-beyond": "volume LAB001 DS8K1\nwrite LAB001 999999\n",
 }
 
 
@@ -431,8 +449,8 @@ case("dataset-write-unknown", "DLB210E", "dataset", "write", V, "NOT.THERE", "--
 case("dataset-write-site-unknown", "DLB2", "dataset", "write", "--site", S, "NOT.THERE", "--from", F + "/data.bin")
 case("dataset-read-unknown", "DLB210E", "dataset", "read", V, "NOT.THERE", "--to", "{W}/out.bin")
 case("dataset-read-site-unknown", "DLB2", "dataset", "read", "--site", S, "NOT.THERE", "--to", "{W}/out.bin")
-case("dataset-read-to-missing-dir", "DLB003E", "dataset", "read", V, "SOME.DATA", "--to", "{W}/no/dir/out.bin")
-case("dataset-read-to-dir", "DLB003E", "dataset", "read", V, "SOME.DATA", "--to", F + "/dir")
+case("dataset-read-to-missing-dir", "DLB261E", "dataset", "read", V, "SOME.DATA", "--to", "{W}/no/dir/out.bin")
+case("dataset-read-to-dir", "DLB261E", "dataset", "read", V, "SOME.DATA", "--to", F + "/dir")
 case("dataset-delete-unknown", "DLB210E", "dataset", "delete", V, "NOT.THERE")
 case("dataset-delete-site-unknown", "DLB2", "dataset", "delete", "--site", S, "NOT.THERE")
 case("dataset-delete-bad-dsn", "DLB200E", "dataset", "delete", V, "1BAD..")
@@ -772,6 +790,149 @@ case("copy-onto-itself", "DLB1", "volume", "copy", V, V)
 case("copy-to-missing-dir", "DLB003E", "volume", "copy", V, "{W}/no/dir/x.ckd")
 case("snap-export-to-missing-dir", "DLB", "snap", "export", "--site", S, "RVA001", "{W}/no/dir/x.ckd")
 
+# ---------------------------------------------------------------- partitioned data sets
+PDS_CMDS = [
+    ("list", ["pds", "list", V, "{dsn}"]),
+    ("read", ["pds", "read", V, "{dsn}", "MEMBER1", "--to", "{W}/out.bin"]),
+    ("write", ["pds", "write", V, "{dsn}", "NEWMEM", "--from", F + "/data.bin"]),
+    ("delete", ["pds", "delete", V, "{dsn}", "MEMBER1"]),
+    ("rename", ["pds", "rename", V, "{dsn}", "MEMBER1", "NEWMEM"]),
+]
+for cid, argv in PDS_CMDS:
+    case(f"pds-{cid}-missing-pds", "DLB210E", *[a.replace("{dsn}", "NOT.THERE") for a in argv])
+    case(f"pds-{cid}-not-a-pds", "DLB2", *[a.replace("{dsn}", "SOME.DATA") for a in argv])
+    case(f"pds-{cid}-bad-dsn", "DLB200E", *[a.replace("{dsn}", "1BAD..") for a in argv])
+    case(f"pds-{cid}-missing-image", "DLB1", *[a.replace("{dsn}", "SOME.PDS").replace(V, "{W}/nothere.ckd")
+                                               for a in argv])
+def pds_directory(used: bytes = b"", ttr: bytes = b"") -> Callable[[Path], None]:
+    """Damage SOME.PDS's directory block in place: its used-bytes count, or the TTR of
+    MEMBER1's entry (the only block in use is the last, keyed X'FF...': the key, then
+    the count, then the first entry's name)."""
+    def prep(w: Path) -> None:
+        pattern = b"\xff" * 8 + b"." + b"." + re.escape("MEMBER1 ".encode("cp037"))
+        raw = (w / "vol.ckd").read_bytes()
+        at = re.search(pattern, raw, re.DOTALL).start() + 8  # the used-bytes count
+        with open(w / "vol.ckd", "r+b") as f:
+            if used:
+                f.seek(at)
+                f.write(used)
+            if ttr:
+                f.seek(at + 2 + 8)
+                f.write(ttr)
+    return prep
+
+
+PDS_DIR_CMDS = {
+    "list": ["pds", "list", V, "SOME.PDS"],
+    "read": ["pds", "read", V, "SOME.PDS", "MEMBER1", "--to", "{W}/out.bin"],
+    "write": ["pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/data.bin"],
+}
+for cid, prep, cmds, msgid in (
+        ("count-huge", pds_directory(used=b"\xff\xff"), ("list", "read", "write"), "DLB271E"),
+        ("count-one", pds_directory(used=b"\x00\x01"), ("list", "read", "write"), "DLB271E"),
+        ("entry-cut", pds_directory(used=b"\x00\x10"), ("list", "read", "write"), "DLB271E"),
+        ("ttr-beyond", pds_directory(ttr=b"\x7f\xff\x01"), ("read",), "DLB276E")):
+    for cmd in cmds:
+        case(f"pds-directory-{cid}-{cmd}", msgid, *PDS_DIR_CMDS[cmd], prep=prep)
+for member in ("TOOLONGNAME", "1ABC", "", "AB CD", "ab.c", "A*"):
+    tag = member.replace(" ", "_").replace("*", "star").replace(".", "dot") or "empty"
+    case(f"pds-read-member-{tag}", "DLB2", "pds", "read", V, "SOME.PDS", member, "--to", "{W}/out.bin")
+    case(f"pds-write-member-{tag}", "DLB2", "pds", "write", V, "SOME.PDS", member, "--from", F + "/data.bin")
+    case(f"pds-delete-member-{tag}", "DLB2", "pds", "delete", V, "SOME.PDS", member)
+    case(f"pds-rename-to-{tag}", "DLB2", "pds", "rename", V, "SOME.PDS", "MEMBER1", member)
+case("pds-read-unknown-member", "DLB2", "pds", "read", V, "SOME.PDS", "NOSUCH", "--to", "{W}/out.bin")
+case("pds-delete-unknown-member", "DLB2", "pds", "delete", V, "SOME.PDS", "NOSUCH")
+case("pds-rename-unknown-member", "DLB2", "pds", "rename", V, "SOME.PDS", "NOSUCH", "NEWMEM")
+case("pds-rename-onto-existing", "DLB2", "pds", "rename", V, "SOME.PDS", "MEMBER1", "MEMBER1")
+case("pds-read-to-missing-dir", "DLB261E", "pds", "read", V, "SOME.PDS", "MEMBER1", "--to", "{W}/no/dir/out.bin")
+case("pds-read-to-dir", "DLB261E", "pds", "read", V, "SOME.PDS", "MEMBER1", "--to", F + "/dir")
+case("pds-write-missing-from", "DLB", "pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/nothere.bin")
+case("pds-write-from-dir", "DLB", "pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/dir")
+case("pds-write-odd-length", "DLB2", "pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/odd.bin")
+case("pds-write-ascii-binary", "DLB", "pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/binary", "--ascii")
+case("pds-write-no-from", "DLB002E", "pds", "write", V, "SOME.PDS", "NEWMEM")
+case("pds-list-sf-nothing", "DLB1", "pds", "list", V, "SOME.PDS", "--sf", "{W}/shadows/none_*.shd")
+case("dataset-write-ascii-binary", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/binary", "--ascii")
+case("dataset-write-ascii-latin1", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/latin1.txt",
+     "--ascii")
+case("dataset-write-ascii-line-too-long", "DLB2", "dataset", "write", V, "SOME.DATA", "--from", F + "/longline.txt",
+     "--ascii")
+case("pds-write-ascii-line-too-long", "DLB2", "pds", "write", V, "SOME.PDS", "NEWMEM", "--from", F + "/longline.txt",
+     "--ascii")
+case("dataset-write-pds", "DLB2", "dataset", "write", V, "SOME.PDS", "--from", F + "/data.bin")
+case("dataset-alloc-dir-blocks-ps", "DLB2", "dataset", "alloc", V, "NEW.DATA", "--tracks", "1", "--dir-blocks", "2")
+case("dataset-alloc-dir-blocks-negative", "DLB2", "dataset", "alloc", V, "NEW.DATA", "--tracks", "1", "--dsorg",
+     "PO", "--dir-blocks", "-1")
+case("dataset-alloc-dir-blocks-too-many", "DLB2", "dataset", "alloc", V, "NEW.DATA", "--tracks", "1", "--dsorg",
+     "PO", "--dir-blocks", "100000")
+case("volume-init-null-tracks-over-existing", "DLB117E", "volume", "init", V, "--volser", "X", "--cylinders", "1",
+     "--null-tracks")
+case("volume-init-null-tracks-cyl-zero", "DLB1", "volume", "init", "{W}/new.ckd", "--volser", "NEW001",
+     "--model", "3390-1", "--cylinders", "0", "--null-tracks")
+
+# ---------------------------------------------------------------- compressed images (volume cckd)
+CCKD = F + "/vol.cckd"
+for verb in ("check", "compact", "swap"):
+    case(f"cckd-{verb}-missing", "DLB1", "volume", "cckd", verb, F + "/nothere.cckd")
+    case(f"cckd-{verb}-plain-image", "DLB1", "volume", "cckd", verb, V)
+    case(f"cckd-{verb}-text", "DLB1", "volume", "cckd", verb, F + "/latin1.txt")
+    case(f"cckd-{verb}-empty", "DLB1", "volume", "cckd", verb, F + "/empty")
+    case(f"cckd-{verb}-dir", "DLB1", "volume", "cckd", verb, F + "/dir")
+    case(f"cckd-{verb}-truncated-header", "DLB1", "volume", "cckd", verb, CCKD, prep=truncate("files/vol.cckd", 600))
+    case(f"cckd-{verb}-bad-l1", "DLB1", "volume", "cckd", verb, CCKD,
+         prep=overwrite("files/vol.cckd", b"\xff" * 64, 512 + 512))
+case("cckd-check-repair-plain-image", "DLB1", "volume", "cckd", "check", V, "--repair")
+case("cckd-check-repair-truncated", "DLB1", "volume", "cckd", "check", CCKD, "--repair",
+     prep=truncate("files/vol.cckd", 600))
+case("cckd-check-level-negative", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "-1")
+case("cckd-check-level-4", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "4")
+case("cckd-check-level-word", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "deep")
+
+# ---------------------------------------------------------------- copy services
+for cid, name in (("unknown", "nosuch"), ("empty", ""), ("path", "../flashcopy"), ("upper", "FLASHCOPY X")):
+    case(f"services-test-{cid}", "DLB", "services", "test", name)
+    case(f"site-add-service-{cid}", "DLB", "site", "add-service", S, "DS8K1", name)
+case("services-test-unknown-check", "DLB", "services", "test", "flashcopy", "--check", "no_such_check")
+case("services-list-extra", "DLB002E", "services", "list", "extra")
+case("site-add-service-unknown-subsystem", "DLB3", "site", "add-service", S, "NOPE1", "flashcopy")
+case("site-add-service-no-site", "DLB3", "site", "add-service", "{W}/nosite", "DS8K1", "flashcopy")
+case("site-add-service-json-garbage", "DLB302E", "site", "add-service", S, "DS8K1", "snapshot",
+     prep=replace("site/site.json", b"{not json"))
+
+# ---------------------------------------------------------------- the lab
+for name in LAB_SCRIPTS:
+    case(f"lab-script-{name}", "DLB866E", "lab", "--script", F + f"/{name}.lab")
+case("lab-script-missing", "DLB868E", "lab", "--script", F + "/nothere.lab")
+case("lab-script-dir", "DLB868E", "lab", "--script", F + "/dir")
+case("lab-script-binary", "DLB", "lab", "--script", F + "/binary")
+case("lab-format-unknown", "DLB867E", "lab", "--script", F + "/unknown.lab", "--format", "gif")
+case("lab-save-maps-is-file", "DLB869E", "lab", "--script", F + "/unknown.lab", "--save-maps", F + "/data.bin")
+case("lab-site-existing", "DLB", "lab", "--script", F + "/unknown.lab", "--site", S)
+
+# ---------------------------------------------------------------- bench explore and the new bench, recover,
+# workload options
+case("explore-results-missing", "DLB7", "bench", "explore", "--results", "{W}/nores")
+case("explore-results-empty", "DLB7", "bench", "explore", "--results", F + "/dir")
+case("explore-results-foreign", "DLB7", "bench", "explore", "--results", F)
+case("explore-results-is-file", "DLB7", "bench", "explore", "--results", F + "/data.bin")
+for cid, args in (("max-wall-nan", ["--max-wall", "nan"]), ("max-wall-inf", ["--max-wall", "inf"]),
+                  ("max-wall-zero", ["--max-wall", "0"]), ("max-wall-negative", ["--max-wall", "-1"]),
+                  ("cache-zero", ["--cache", "0"]), ("cache-negative", ["--cache", "-1GiB"]),
+                  ("cache-nan", ["--cache", "nan"]), ("cache-word", ["--cache", "big"])):
+    case(f"bench-outage-{cid}", "DLB", *OUT, *args)
+case("bench-outage-html-out-is-file", "DLB7", "bench", "outage", "--db-size", "256KiB", "--methods", "standard",
+     "--no-plots", "--html", "--out", F + "/data.bin")
+for cid, mover in (("unknown", "TAPE"), ("empty", ""), ("lower-garbage", "dss please")):
+    case(f"recover-data-mover-{cid}", "DLB6", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
+         "--data-mover", mover)
+case("recover-image-copy-without-to", "DLB029E", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
+     "--image-copy")
+case("demo-out-is-file", "DLB7", "demo", "--out", F + "/data.bin")
+case("demo-out-foreign", "DLB7", "demo", "--out", F)
+for cid, n in (("zero", "0"), ("negative", "-1"), ("too-few", "1023"), ("too-many", "999999999"),
+               ("word", "many")):
+    case(f"workload-checkpoint-log-records-{cid}", "DLB", *WL, "--duration", "1s", "--checkpoint-log-records", n)
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -793,11 +954,16 @@ def shared(pristine, tmp_path_factory):
 
 def test_the_corpus_is_big_enough():
     assert len(CASES) >= 300, len(CASES)
-    commands = {tuple(c.argv[:2]) if c.argv and c.argv[0] in ("volume", "dataset", "site", "flashcopy", "snap",
-                                                              "clone", "cc", "db", "workload", "recon", "ims",
-                                                              "bench") else (c.argv[0],) for c in CASES if c.argv}
-    leaf = {tuple(p) for p, _ in _leaf_commands()}
-    assert leaf <= commands, leaf - commands  # every command has at least one case
+    # version and warmup take no value a user could get wrong: only usage cases reach them
+    leaf = {tuple(p) for p, _ in _leaf_commands()} - {("version",), ("warmup",)}
+    # the generated usage cases (an unknown option, a missing argument) reach every command
+    # by construction: each command must have a case of its own besides them
+    commands = set()
+    for c in CASES:
+        if c.id.startswith("usage-"):
+            continue
+        commands |= {tuple(c.argv[:n]) for n in range(1, len(c.argv) + 1)} & leaf
+    assert leaf <= commands, sorted(leaf - commands)  # every command has at least one case
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])

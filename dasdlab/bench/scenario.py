@@ -532,7 +532,10 @@ def _free_bytes(p: Path) -> int:
 
 def check_fits(est: RunEstimate, max_wall: float | None = None) -> None:
     """Refuse a run that would not fit the free disk (DLB785E) or would run longer than
-    ``max_wall`` seconds (DLB786E); nothing has been touched yet."""
+    ``max_wall`` seconds (DLB786E); nothing has been touched yet.  A ``max_wall`` that
+    is not a positive, finite number of seconds is refused (DLB028E)."""
+    if max_wall is not None and not (math.isfinite(max_wall) and max_wall > 0):
+        raise ScenarioError("DLB028E", f"--max-wall is a positive number of wall seconds, not {max_wall:g}.")
     if est.disk_bytes > est.free_bytes:
         raise ScenarioError("DLB785E", f"the run needs about {_size(est.disk_bytes)} of disk at its peak and "
                                        f"{_size(est.free_bytes)} are free; give a smaller --db-size, fewer "

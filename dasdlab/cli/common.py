@@ -161,18 +161,23 @@ def print_json(obj) -> None:
 def output_file(path: Path) -> Iterator[BinaryIO]:
     """A file opened for writing that appears under ``path`` only when complete: it is
     written as ``path.part`` and renamed at the end (removed on any error)."""
+    from dasdlab.errors import DasdlabError
+
     path = Path(path)
     part = path.with_name(path.name + ".part")
+    if path.is_dir():  # found before anything is written, and named as the user gave it
+        raise DasdlabError("DLB261E", f"cannot write {path}: it is a folder; give a file name.")
     try:
         f = open(part, "wb")
     except OSError as e:
-        from dasdlab.errors import DasdlabError
-
         raise DasdlabError("DLB261E", f"cannot write {path}: {e.strerror}.") from None
     try:
         with f:
             yield f
-        os.replace(part, path)
+        try:
+            os.replace(part, path)
+        except OSError as e:
+            raise DasdlabError("DLB261E", f"cannot write {path}: {e.strerror}.") from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise

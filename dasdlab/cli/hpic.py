@@ -176,7 +176,7 @@ def recover(
     try:
         with bar(f"recovering {dbdname.upper()}", "steps") as cb:
             rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
-                             data_mover=data_mover.upper() if data_mover else None)
+                             data_mover=data_mover.upper() if data_mover is not None else None)
         checks = check_recovery(s, rep)
     finally:
         s.close()

@@ -29,7 +29,8 @@ Recovery copies our inference from S11, S22, S17, S32):
 change record range no RECON LOG record covers (DLB663E), a log data set file that is
 gone, unreadable or shorter than RECON says (DLB664E), a database another live process
 holds online (DLB665E), a bad ``--to`` (DLB666E), an image copy data set that does not
-decode or does not fit the DBDS (DLB667E), a clone in another subsystem or of another size (DLB668E, DLB667E).
+decode or does not fit the DBDS (DLB667E), a clone in another subsystem or of another size (DLB668E, DLB667E),
+a DATA_MOVER no copy service answers to (DLB623E), an image copy asked for without ``to`` (DLB029E).
 
 **The database is stopped** (``/DBR``) while it is recovered: through the given
 :class:`~dasdlab.engine.system.ImsSystem` (which flushes and discards the buffers, so
@@ -519,6 +520,11 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
     from dasdlab.engine.system import ImsSystem
 
     prof = profile if isinstance(profile, DeviceProfile) else get_profile(profile or DEFAULT_PROFILE)
+    if image_copy and to is None:
+        raise RecoveryError("DLB029E", "--image-copy applies only to a point-in-time recovery (--to): a "
+                                       "recovery to the end of the log needs no new image copy.")
+    if data_mover is not None:
+        _data_mover_services(data_mover)  # a name no copy service answers to is refused before anything runs
     if system is not None:
         plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover)
         return execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
@@ -564,25 +570,32 @@ def copy_data_mover(image: dict) -> str:
     return extra.get("data_mover") or ("EMCSNAP" if extra.get("process") == "copy-timefinder" else "ADRDSSU")
 
 
+def _data_mover_services(data_mover: str) -> tuple[str, ...]:
+    """The copy services DATA_MOVER ``data_mover`` copies back with: ``EMCSNAP``
+    TimeFinder/Clone, ``ADRDSSU`` FlashCopy or SnapShot, or (a dasdlab extension) a
+    registered copy service with fast replication, which copies its own clone back;
+    any other name is refused (DLB623E)."""
+    dm = data_mover.upper()
+    if dm == "EMCSNAP":
+        return ("timefinder",)
+    if dm == "ADRDSSU":
+        return ("flashcopy", "snapshot")
+    from dasdlab.emulator.services import registry
+
+    info = registry.services().get(dm.lower())
+    if info is None or not info.capabilities.fast_replication:
+        raise RecoveryError("DLB623E", f"DATA_MOVER={dm or repr(data_mover)}: code ADRDSSU, EMCSNAP or a registered "
+                                       "copy service with fast replication ('dasdlab services list').")
+    return (info.name,)
+
+
 def _fr_method(site, p: DbdsPlan) -> str:
     """The copy service that copies the clone back: DATA_MOVER decides (S79) --
     ``EMCSNAP`` TimeFinder/Clone, ``ADRDSSU`` DFSMSdss fast replication (FlashCopy or
     SnapShot, whichever the subsystem has); refused (DLB623E) when the subsystem lacks it."""
     dm = (p.data_mover or copy_data_mover(p.image)).upper()
     caps = site.subsystem_of(p.sources[0][1]).capabilities
-    if dm == "EMCSNAP":
-        want: tuple[str, ...] = ("timefinder",)
-    elif dm == "ADRDSSU":
-        want = ("flashcopy", "snapshot")
-    else:
-        # dasdlab extension: a copy service named as data mover copies its own clone back
-        from dasdlab.emulator.services import registry
-
-        info = registry.services().get(dm.lower())
-        if info is None or not info.capabilities.fast_replication:
-            raise RecoveryError("DLB623E", f"DATA_MOVER={dm}: code ADRDSSU, EMCSNAP or a registered copy "
-                                           "service with fast replication ('dasdlab services list').")
-        want = (info.name,)
+    want = _data_mover_services(dm)
     m = next((m for m in want if m in caps), None)
     if m is None:
         sub = site.subsystem_of(p.sources[0][1]).name

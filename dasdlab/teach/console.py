@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import cmd
 import os
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -189,5 +190,7 @@ def run_script(lab: Lab, path: Path, printer: StepPrinter) -> int:
         printer.show(st)
         if st.error:
             c.print(f"DLB866E {path.name} line {n} failed; the lesson stops here.", style="bold red", markup=False)
+            # the transcript may go to a log or a pipe: the reason also reaches stderr, as every error does
+            print(f"DLB866E {path.name} line {n} failed: {st.error}", file=sys.stderr)
             return 8
     return 0
