@@ -58,6 +58,16 @@ def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
     method readable) beside a linear one (the real proportions).  A failed method's
     bars are hatched and labelled FAILED, an unverified copy's "unverified"."""
     plt = _plt()
+    fig = outage_figure(rows, caption, plt)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def outage_figure(rows: list[dict], caption: str = "", plt=None):
+    """The figure of :func:`plot_outage` (a pyplot Figure; the caller closes it)."""
+    plt = plt or _plt()
     names = [r["name"] + (f"\n({_verdict(r)})" if _verdict(r) else "") for r in rows]
     mod = np.array([r["outage_modeled_s"] for r in rows], dtype=float)
     mea = np.array([r["outage_measured_s"] for r in rows], dtype=float)
@@ -78,10 +88,7 @@ def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
         fig.subplots_adjust(bottom=0.27, wspace=0.25, left=0.06, right=0.98)
     else:
         fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _outage_bars(ax, rows, names, mod, mea, floor, log: bool) -> None:
@@ -110,7 +117,8 @@ def _outage_bars(ax, rows, names, mod, mea, floor, log: bool) -> None:
         else:
             ax.annotate("never held" + (f", {verdict}" if verdict else ""), (i, base), ha="center",
                         va="bottom", fontsize=8, rotation=90, color=colour)
-    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    # upright: the boxes of slanted names reach over their neighbours at eight methods
+    ax.set_xticks(x, names, rotation=90, ha="center", fontsize=8)
     for lab, r in zip(ax.get_xticklabels(), rows):
         if _verdict(r):
             lab.set_color("#b00000")
