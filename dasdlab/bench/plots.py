@@ -14,7 +14,8 @@ One concept: *the two pictures of the outage comparison* (``DESIGN.md`` §4):
     dot at its arrival time and latency (refused ones as crosses on the axis), the
     hold window shaded red (yellow: a copy that reads without holding), the physical
     copy after logical completion shaded blue, and lines at logical (dashed) and
-    physical (dotted) completion.  Updates held by the quiesce form the
+    physical (dotted) completion, the IMS system checkpoints as purple triangles along
+    the foot.  Updates held by the quiesce form the
     rising ramp of the hold; everything else lies at the service time.
 
 Both read only a :class:`dasdlab.bench.scenario.ScenarioResult`, or the files
@@ -154,6 +155,10 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         ax.scatter(arr[delayed], lat[delayed], s=5, color="#c0392b", label="update held by the quiesce")
         if ref.any():
             ax.scatter(arr[ref], np.zeros(int(ref.sum())), marker="x", s=12, color="k", label="refused")
+        ck = np.asarray(r.get("checkpoints_s") or [], float)
+        if ck.size:  # along the foot of the panel, whatever the latency scale
+            ax.scatter(ck, np.full(ck.size, 0.04), marker="^", s=22, color="#8e44ad", zorder=3,
+                       transform=ax.get_xaxis_transform(), label="IMS system checkpoint")
         ax.set_ylabel("latency (s)", fontsize=8)
         top = float(np.nanmax(lat[ok])) if ok.any() else 1.0
         ax.set_ylim(bottom=0.0, top=max(top * 1.1, 10 * service_time, 1e-3))

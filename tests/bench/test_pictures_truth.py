@@ -143,7 +143,8 @@ def test_timeline_names_failures_and_its_line_styles(tmp_path, monkeypatch):
                                                                close=lambda f: figs.append(f)))
     ph = {"hold_start": 0.0, "hold_end": 2.0, "logical": 2.0, "physical": 9.0, "end": 12.0}
     rows = [dict(name="dump-cc", outage_modeled_s=2.0, status="failed", message="DLB363E cancelled", phases=ph),
-            dict(name="standard", outage_modeled_s=9.0, status="ok", copy_verified=True, phases=ph)]
+            dict(name="standard", outage_modeled_s=9.0, status="ok", copy_verified=True, phases=ph,
+                 checkpoints_s=[-3.0, 4.5, 10.25])]
     tl = {r["name"]: {"arrival_s": np.array([-1.0, 1.0, 5.0]), "latency_s": np.array([0.001, 1.0, 0.001]),
                       "refused": np.zeros(3, bool)} for r in rows}
     plots.plot_timeline(rows, tl, tmp_path / "t.png", service_time=0.001)
@@ -153,6 +154,14 @@ def test_timeline_names_failures_and_its_line_styles(tmp_path, monkeypatch):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "logical completion" in labels and "physical completion" in labels
     assert first.get_shared_x_axes().joined(first, second)  # one time axis
+    assert "IMS system checkpoint" in labels
+
+    def checkpoint_marks(ax):
+        return [c for c in ax.collections if c.get_label() == "IMS system checkpoint"]
+
+    assert checkpoint_marks(first) == []
+    (marks,) = checkpoint_marks(second)
+    assert marks.get_offsets()[:, 0].tolist() == [-3.0, 4.5, 10.25]
     real.close(fig)
 
 
