@@ -11,7 +11,8 @@ In the page a student picks a method (or all of them side by side), plays or scr
 through modeled time and sees the track map (cylinders of 15 tracks, the trace's
 states), the phase of the copy (before the copy, hold, logically complete with the
 physical copy running, physically complete -- FAILED for a failed method), the events
-as markers on the time line (hold, release, logical and physical completion), the
+as markers on the time line (hold, release, logical and physical completion, and the
+IMS system checkpoints of the run from ``methods.parquet``'s ``checkpoints_s``), the
 update latencies up to that instant and the method's figures exactly as
 ``methods.parquet`` holds them.
 
@@ -125,8 +126,10 @@ def explorer_data(results: str | Path) -> dict:
             times, codes, _ = load_trace(results, name)
             trace = encode_trace(times, codes)
             phases = load_trace_meta(results, name).get("phases", phases)
+        checkpoints = [float(x) for x in (r.pop("checkpoints_s", None) or [])]  # a list, not a figure
         methods.append({"name": name, "label": r.get("label", name), "status": r.get("status", "ok"),
                         "message": r.get("message", ""), "figures": r, "phases": phases, "trace": trace,
+                        "checkpoints": checkpoints,
                         "updates": _thin(arr, lat, ref, service)})
     legend = {str(k): {"label": v, "colour": COLOURS[k]} for k, v in LEGEND.items()}
     return _clean({"title": "Outage comparison of the image copy methods", "spec": spec, "legend": legend,

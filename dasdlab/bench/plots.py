@@ -14,7 +14,8 @@ One concept: *the two pictures of the outage comparison* (``DESIGN.md`` §4):
     dot at its arrival time and latency (refused ones as crosses on the axis), the
     hold window shaded red (yellow: a copy that reads without holding), the physical
     copy after logical completion shaded blue, and lines at logical (dashed) and
-    physical (dotted) completion.  Updates held by the quiesce form the
+    physical (dotted) completion, the IMS system checkpoints as purple triangles along
+    the foot.  Updates held by the quiesce form the
     rising ramp of the hold; everything else lies at the service time.
 
 Both read only a :class:`dasdlab.bench.scenario.ScenarioResult`, or the files
@@ -58,6 +59,16 @@ def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
     method readable) beside a linear one (the real proportions).  A failed method's
     bars are hatched and labelled FAILED, an unverified copy's "unverified"."""
     plt = _plt()
+    fig = outage_figure(rows, caption, plt)
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def outage_figure(rows: list[dict], caption: str = "", plt=None):
+    """The figure of :func:`plot_outage` (a pyplot Figure; the caller closes it)."""
+    plt = plt or _plt()
     names = [r["name"] + (f"\n({_verdict(r)})" if _verdict(r) else "") for r in rows]
     mod = np.array([r["outage_modeled_s"] for r in rows], dtype=float)
     mea = np.array([r["outage_measured_s"] for r in rows], dtype=float)
@@ -78,10 +89,7 @@ def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
         fig.subplots_adjust(bottom=0.27, wspace=0.25, left=0.06, right=0.98)
     else:
         fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _outage_bars(ax, rows, names, mod, mea, floor, log: bool) -> None:
@@ -110,7 +118,8 @@ def _outage_bars(ax, rows, names, mod, mea, floor, log: bool) -> None:
         else:
             ax.annotate("never held" + (f", {verdict}" if verdict else ""), (i, base), ha="center",
                         va="bottom", fontsize=8, rotation=90, color=colour)
-    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    # upright: the boxes of slanted names reach over their neighbours at eight methods
+    ax.set_xticks(x, names, rotation=90, ha="center", fontsize=8)
     for lab, r in zip(ax.get_xticklabels(), rows):
         if _verdict(r):
             lab.set_color("#b00000")
@@ -146,6 +155,10 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
         ax.scatter(arr[delayed], lat[delayed], s=5, color="#c0392b", label="update held by the quiesce")
         if ref.any():
             ax.scatter(arr[ref], np.zeros(int(ref.sum())), marker="x", s=12, color="k", label="refused")
+        ck = np.asarray(r.get("checkpoints_s") or [], float)
+        if ck.size:  # along the foot of the panel, whatever the latency scale
+            ax.scatter(ck, np.full(ck.size, 0.04), marker="^", s=22, color="#8e44ad", zorder=3,
+                       transform=ax.get_xaxis_transform(), label="IMS system checkpoint")
         ax.set_ylabel("latency (s)", fontsize=8)
         top = float(np.nanmax(lat[ok])) if ok.any() else 1.0
         ax.set_ylim(bottom=0.0, top=max(top * 1.1, 10 * service_time, 1e-3))

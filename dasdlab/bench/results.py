@@ -5,7 +5,9 @@ to Parquet"), all in one folder::
 
     methods.parquet      one row per method: every figure of
                          :class:`dasdlab.bench.scenario.MethodResult` (``phases``
-                         flattened to ``phase_EVENT_s``) plus the scenario parameters;
+                         flattened to ``phase_EVENT_s``; ``checkpoints_s`` a list of
+                         the IMS system checkpoints' modeled times from the copy
+                         start) plus the scenario parameters;
                          the spec as JSON in the schema metadata key ``dasdlab.scenario``
     timeline.parquet     one row per update: method, arrival_s (modeled seconds from
                          the copy start), latency_s (NaN when refused), refused
@@ -38,6 +40,10 @@ def write_results(result, out: str | Path) -> list[Path]:
     meta = {META_KEY: json.dumps(result.spec.as_dict(), default=str).encode()}
     rows = result.rows()
     table = pa.Table.from_pylist(rows)
+    if "checkpoints_s" in table.column_names:  # a list of floats even when every list is empty
+        i = table.column_names.index("checkpoints_s")
+        table = table.set_column(i, "checkpoints_s", pa.array([r["checkpoints_s"] for r in rows],
+                                                              pa.list_(pa.float64())))
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     paths = [out / METHODS_FILE, out / TIMELINE_FILE]
     pq.write_table(table, paths[0])

@@ -37,8 +37,8 @@ copy equals :meth:`~dasdlab.engine.truth.Truth.content_at` its point in time; a 
 copy plus the change records from its purge time up to its end equals the content at
 its end (its recoverability, S25, S29, S31).  ``recovery_verified``: the recovered data
 set equals the content after the last committed update.  Each method also records a
-timeline (every update's arrival and latency, refused ones flagged, the copy's phases)
-and a track-state trace (:mod:`dasdlab.bench.trace`).
+timeline (every update's arrival and latency, refused ones flagged, the copy's phases,
+the IMS system checkpoints of the run) and a track-state trace (:mod:`dasdlab.bench.trace`).
 
 **Size scale.**  A small emulated database stands for a realistic one: with
 ``modeled_size`` (or ``scale``) every emulated track stands for ``scale`` tracks, and
@@ -406,6 +406,8 @@ class MethodResult:
     wall_s: float  # wall clock of the whole method (setup, run, recovery)
     updates_per_wall_s: float  # emulated updates committed per wall second of the run
     phases: dict = field(default_factory=dict)  # event -> modeled s from the copy start
+    #: the IMS system checkpoints taken during the run (modeled s from the copy start)
+    checkpoints_s: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -788,10 +790,13 @@ class _MethodRun:
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
             wall_run = time.perf_counter() - w_run
             tracer.detach()
+            # read before the shutdown, whose own checkpoint falls after the run
+            checkpoints = [float(c["time"]) for c in system.recon.checkpoints()
+                           if t_begin - 1e-9 <= float(c["time"]) <= t_stop + 1e-9]
         finally:
             system.shutdown()
         return _Drive(run.report, wl.stats, wl.stats.latencies(), refused_at, tracer, t_begin, copy_at, t_stop,
-                      stop_seq, wall_run)
+                      stop_seq, wall_run, checkpoints)
 
     def _start(self, engine, st, now: float):
         """The copy run, or a stand-in that failed at once: a refused plan, or a plan that
@@ -917,6 +922,7 @@ class _MethodRun:
             wall_s=float(wall),
             updates_per_wall_s=float(stats.committed / wall_run) if wall_run > 0 else 0.0,
             phases=phases,
+            checkpoints_s=[t - (rep.started if rep.started is not None else d.copy_at) for t in d.checkpoints],
         )
 
 
@@ -984,6 +990,7 @@ class _Drive:
     t_stop: float | None  # end of the run (modeled)
     stop_seq: int | None  # last change record committed at the copy's completion
     wall_run: float
+    checkpoints: list  # modeled times of the IMS system checkpoints of the run
 
 
 class _FailedRun:

@@ -42,6 +42,7 @@ DLB770E-DLB774E (message ids of the benchmark range).
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -62,24 +63,41 @@ COLOURS: dict[int, str] = {
     LOST: "#000000",
 }
 NCODES = len(LEGEND)
-#: one sentence per method (dasdlab.bench.methods names) for the figure's caption
-EXPLAIN: dict[str, str] = {
+#: the name a caption gives each colour of :data:`COLOURS` (a test checks each name
+#: against the colour's hue): the captions say these words, so they match the legend
+COLOUR_NAMES: dict[int, str] = {
+    NOT_COPIED: "light grey",
+    COPIED: "blue",
+    SAVED: "orange",
+    SHARED: "green",
+    CHANGED: "red-orange",
+    LOST: "black",
+}
+_CODE = dict(NOT_COPIED=NOT_COPIED, COPIED=COPIED, SAVED=SAVED, SHARED=SHARED, CHANGED=CHANGED, LOST=LOST)
+#: one sentence per method (dasdlab.bench.methods names) for the figure's caption;
+#: ``{STATE}`` is that state's colour name
+_EXPLAIN: dict[str, str] = {
     "standard": "The database is held while every track is read: nothing can change during the copy.",
-    "cic": "Nothing is held: tracks are read while updates go on, so the copy is fuzzy (red = changed "
+    "cic": "Nothing is held: tracks are read while updates go on, so the copy is fuzzy ({CHANGED} = changed "
            "after the read started).",
     "dump-cc": "Held only until the Concurrent Copy session is initialised; then the first update of an "
-               "unread track saves its old image in the sidefile (orange) before the dump reads it.",
-    "dump-vcc": "Virtual Concurrent Copy: the data set is flashed or snapped to a work area (green), which "
+               "unread track saves its old image in the sidefile ({SAVED}) before the dump reads it.",
+    "dump-vcc": "Virtual Concurrent Copy: the data set is flashed or snapped to a work area ({SHARED}), which "
                 "the dump then reads with ordinary I/O.",
-    "fdump": "FlashCopy NOCOPY into a shadow data set (green: the shadow reads the source); updates copy "
-             "the old track first (orange); the dump reads the shadow.",
+    "fdump": "FlashCopy NOCOPY into a shadow data set ({SHARED}: the shadow reads the source); updates copy "
+             "the old track first ({SAVED}); the dump reads the shadow.",
     "copy-flashcopy": "FlashCopy COPY: after establish the clone is complete in logic; the background copy "
-                      "fills it (blue) and an update of an uncopied track copies it first (orange).",
-    "copy-snapshot": "SnapShot copies pointers: every track is shared at once (green); an update is written "
-                     "to a new place (red) and the snap keeps the old one.",
-    "copy-timefinder": "TimeFinder/Clone COPY: background copy (blue), and an update of an uncopied track "
-                       "copies it on access first (orange).",
+                      "fills it ({COPIED}) and an update of an uncopied track copies it first ({SAVED}).",
+    "copy-snapshot": "SnapShot copies pointers: every track is shared at once ({SHARED}); an update is written "
+                     "to a new place ({CHANGED}) and the snap keeps the old one.",
+    "copy-timefinder": "TimeFinder/Clone COPY: background copy ({COPIED}), and an update of an uncopied track "
+                       "copies it on access first ({SAVED}).",
 }
+EXPLAIN: dict[str, str] = {k: v.format(**{n: COLOUR_NAMES[c] for n, c in _CODE.items()})
+                           for k, v in _EXPLAIN.items()}
+#: the states each caption names by colour, in its order
+EXPLAIN_STATES: dict[str, list[int]] = {k: [_CODE[n] for n in re.findall(r"\{(\w+)\}", v)]
+                                        for k, v in _EXPLAIN.items()}
 TRACKS_PER_CYLINDER = 15  # 3390
 
 

@@ -40,7 +40,11 @@ if the track's image was still unprotected, the service is about to save it.  Wi
 a history (another process made the relationship), a NOCOPY relationship's copied
 tracks can only have come by copy-on-write or a target write, and are drawn saved.
 
-The services are asked through one adapter per capability (:data:`ADAPTERS`), never
+The services are asked through one adapter per capability (:data:`ADAPTERS`; any
+other service, a plug-in, through :data:`GENERIC`, which needs only the contract's
+``query()`` descriptors and ``read_point_in_time``: copied where the target holds the
+point-in-time image, shared / not yet copied where it does not, changed where the
+source no longer does, never written where the source track never was), never
 by branching on names: ``maps(sub, svc, history)`` and ``classify(sub, svc, volser,
 tracks)`` (which tracks of a write were still unprotected).  The relationships and
 their counters are the copy-service contract's descriptors (``svc.query()``: the
@@ -48,7 +52,7 @@ standard ``tracks_total``, ``tracks_copied``, ``cow_count`` and the service's ow
 details); the per-track state, which the contract does not describe, is each
 service's own bitmaps (FlashCopy ``to_copy`` and change recording, Concurrent Copy
 ``unread``/``saved``, TimeFinder ``pending`` and changed-track maps, SnapShot's
-Functional Track Directory pointers).  Errors: DLB851E-DLB853E.
+Functional Track Directory pointers).  Errors: DLB851E-DLB853E, DLB880E.
 """
 
 from __future__ import annotations
@@ -168,7 +172,7 @@ class WriteHistory:
 
     def _written(self, sub, volser: str, tracks: np.ndarray) -> None:
         for cap, svc in _used_services(sub):
-            for key, role, rels, unprotected in ADAPTERS[cap].classify(sub, svc, volser, tracks):
+            for key, role, rels, unprotected in adapter(cap).classify(sub, svc, volser, tracks):
                 seen = self.seen.setdefault(key, _Seen())
                 rl, up = rels.tolist(), unprotected.tolist()
                 if role == "source":
@@ -197,11 +201,11 @@ class _Observer:
 
 
 def _used_services(sub) -> list[tuple[str, object]]:
-    """(capability, service) of every service of ``sub`` that has an adapter and state
-    (a service with no state directory has no relationships: it is not created)."""
+    """(capability, service) of every service of ``sub`` that has state (a service with
+    no state directory has no relationships: it is not created)."""
     out = []
     for cap in sorted(sub.capabilities):
-        if cap in ADAPTERS and sub.state_dir(cap).is_dir():
+        if sub.state_dir(cap).is_dir():
             out.append((cap, sub.service(cap)))
     return out
 
@@ -489,13 +493,94 @@ def _tf_maps(sub, svc, history):
     return out
 
 
-#: capability -> adapter.  A new copy service adds its adapter here.
+# ---------------------------------------------------------------- any service: the contract
+def _generic_classify(sub, svc, volser, tracks):
+    return []  # the contract says nothing of why a track moved: no write history
+
+
+def _track_pairs(d, src, tgt) -> tuple[np.ndarray, np.ndarray]:
+    """(source track, copy track) of every track of descriptor ``d``, in order."""
+    def expand(runs):
+        return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs]) if runs else np.zeros(0, np.int64)
+
+    sa = expand(d["source_runs"]) if d["source_runs"] else np.arange(src.ntracks, dtype=np.int64)
+    da = expand(d["target_runs"]) if d["target_runs"] else sa.copy()
+    if tgt is not None and da.size != sa.size:
+        raise TrackMapError("DLB880E", f"{d['service']} {d['id']}: its source and target runs are "
+                                       f"{sa.size} and {da.size} tracks long; the contract wants them alike.")
+    return sa, da
+
+
+def _generic_maps(sub, svc, history):
+    """The map of any service from the contract alone: per track, whether the copy
+    holds the point-in-time image (``read_point_in_time`` against the target's own
+    storage, no read redirection) -- copied -- or not yet -- shared --, and whether
+    the source still holds it (else changed after the point in time); a source track
+    never written is never written on both sides.  Before a point in time exists
+    (``read_point_in_time`` refuses) the copy side is uncommitted."""
+    from dasdlab.emulator.trackfmt import relocate_track
+
+    out = []
+    for d in svc.query():
+        src = sub.open_volume(d["source"])
+        tgt = sub.open_volume(d["target"]) if d.get("target") else None
+        sa, da = _track_pairs(d, src, tgt)
+        n = sa.size
+        s_st = np.full(n, T.SHARED, np.uint8)
+        t_st = np.full(n, T.SHARED, np.uint8)
+        note = f"{d['service']}: drawn from the copy-service contract (point-in-time image against each side)"
+        wr = _written(src, sa)
+        for i in np.flatnonzero(wr):
+            s, t = int(sa[i]), int(da[i])
+            try:
+                pit = svc.read_point_in_time(d["id"], s)
+            except DasdlabError as e:  # no point in time yet (or not readable): nothing is fixed
+                t_st[wr] = T.UNCOMMITTED
+                note = f"{d['service']}: no point in time to compare with yet ({e})"
+                break
+            if not np.array_equal(src.own_track(s), pit):
+                s_st[i] = T.CHANGED
+            if tgt is not None and tgt.written.test(t):
+                img = np.array(tgt.own_track(t))
+                if t != s:  # the copy's count fields carry its own address
+                    relocate_track(img, *divmod(s, src.heads))
+                if np.array_equal(img, pit):
+                    t_st[i] = T.COPIED
+                    if s_st[i] != T.CHANGED:
+                        s_st[i] = T.COPIED
+        s_st[~wr] = T.NEVER_WRITTEN
+        t_st[~wr] = T.NEVER_WRITTEN
+        ss = _blank(src)
+        ss[sa] = s_st
+        if tgt is not None:
+            ts = _blank(tgt)
+            ts[da] = t_st
+            tside = Side(d["target"], "target", ts, tgt.heads)
+        else:  # read through the service: the copy has no volume of its own to look at
+            ts = _blank(src)
+            ts[sa] = t_st
+            tside = Side(f"{d['service']} {d['id']}", "session", ts, src.heads)
+        out.append(RelationshipMap(sub.name, d["service"], d["id"], d["state"],
+                                   Side(d["source"], "source", ss, src.heads), tside,
+                                   _counters(d, ()), note, False))
+    return out
+
+
+#: capability -> adapter of the built-in services, which know why a track moved (copy-
+#: on-write or background copy) from their own bitmaps; any other service is drawn by
+#: :data:`GENERIC`, from the contract alone.
 ADAPTERS: dict[str, Adapter] = {
     "flashcopy": Adapter(_fc_maps, _fc_classify),
     "concurrent_copy": Adapter(_cc_maps, _cc_classify),
     "snapshot": Adapter(_snap_maps, _snap_classify),
     "timefinder": Adapter(_tf_maps, _tf_classify),
 }
+GENERIC = Adapter(_generic_maps, _generic_classify)
+
+
+def adapter(capability: str) -> Adapter:
+    """The adapter that draws ``capability``'s relationships."""
+    return ADAPTERS.get(capability, GENERIC)
 
 
 def relationship_maps(site, capability: str | None = None, volsers: Iterable[str] | None = None,
@@ -508,7 +593,7 @@ def relationship_maps(site, capability: str | None = None, volsers: Iterable[str
         for cap, svc in _used_services(sub):
             if capability is not None and cap != capability:
                 continue
-            for m in ADAPTERS[cap].maps(sub, svc, history):
+            for m in adapter(cap).maps(sub, svc, history):
                 if want is None or m.source.volser in want or m.target.volser in want:
                     out.append(m)
     return out

@@ -6,6 +6,7 @@ it shows equal ``methods.parquet`` and the traces.  CI installs chromium and its
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -79,6 +80,27 @@ def test_data_equal_the_results(results):
         times, codes, _ = load_trace(results, m["name"])
         assert np.array_equal(decode_trace(m["trace"]), codes)
         assert m["phases"]["logical"] == rows[m["name"]]["logical_s"]
+        assert m["checkpoints"] == rows[m["name"]]["checkpoints_s"] and "checkpoints_s" not in m["figures"]
+
+
+def test_checkpoints_are_recorded_per_method(results):
+    t = read_methods(results)
+    assert t.schema.field("checkpoints_s").type == pa.list_(pa.float64())
+    # the figures' columns are still there, scalar, beside the new list
+    for f in FIELDS + ("phase_logical_s", "phase_hold_start_s", "name", "status"):
+        assert not pa.types.is_list(t.schema.field(f).type), f
+    spec = ScenarioSpec(**SPEC)
+    for r in t.to_pylist():
+        ck = r["checkpoints_s"]
+        # IMS start takes one at -warm-up; at 100,000 updates a modeled second and CPLOG
+        # 500,000 records, one every few modeled seconds follows during the run
+        assert len(ck) >= 5, (r["name"], ck)
+        assert ck == sorted(ck) and len(set(ck)) == len(ck)
+        assert math.isclose(ck[0], -spec.warmup, abs_tol=1.0), (r["name"], ck[0])
+        assert ck[-1] <= r["phase_end_s"] + 1e-9
+        # by log volume: none while a hold keeps the updates (and their log records) waiting
+        if not math.isnan(r["phase_hold_start_s"]) and r["phase_hold_end_s"] - r["phase_hold_start_s"] > 10:
+            assert not [v for v in ck if r["phase_hold_start_s"] + 1.0 < v < r["phase_hold_end_s"] - 1.0], r["name"]
 
 
 def test_page_is_self_contained_and_written_whole(results, tmp_path):
@@ -157,8 +179,6 @@ def test_page_in_a_real_browser(browser, results):
         select_method(browser, str(i))
         for f in FIELDS:
             cell = browser.find_element("css selector", f"#figures td[data-field='{f}']")
-            import json
-
             assert same(json.loads(cell.get_attribute("data-value")), r[f]), (r["name"], f)
         times, codes, _ = load_trace(results, r["name"])
         # scrub to the end: the counts shown equal the trace's last sample
@@ -168,6 +188,15 @@ def test_page_in_a_real_browser(browser, results):
         want = np.bincount(codes[-1], minlength=6)
         assert all(shown[c] == int(want[c]) for c in range(6)), (r["name"], shown, want)
         assert browser.find_element("id", "phase").get_attribute("data-phase") == "physical"
+        # the IMS checkpoints are markers on the time line and buttons, equal to the results
+        tmin, tmax = js(browser, "return [explorer.tOf(0), explorer.tOf(explorer.STEPS)]")
+        want_ck = [v for v in r["checkpoints_s"] if tmin <= v <= tmax]
+        assert len(want_ck) >= 5, (r["name"], r["checkpoints_s"])
+        drawn = json.loads(browser.find_element("id", "timeline").get_attribute("data-checkpoints"))
+        assert drawn == want_ck, (r["name"], drawn, want_ck)
+        ck_buttons = browser.find_elements("css selector", "#events button[data-kind='checkpoint']")
+        assert [float(b.get_attribute("data-t")) for b in ck_buttons] == want_ck
+        assert all(b.text.startswith("checkpoint @ ") for b in ck_buttons)
         # jump to each event: the clock lands on it and the phase follows
         buttons = browser.find_elements("css selector", "#events button")
         labels = [b.text for b in buttons]

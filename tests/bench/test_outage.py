@@ -205,3 +205,62 @@ def test_one_method_spec_as_a_sweep_builds_it():
     assert ScenarioSpec(methods="copy-snapshot,standard").methods == ("standard", "copy-snapshot")
     assert ScenarioSpec(methods="all").methods == ORDER
     json.dumps(s.as_dict())
+
+
+def _label_boxes(fig):
+    """(text, window extent) of every label ``fig`` draws: titles, axis labels, tick
+    labels (of the ticks inside the axes' limits: matplotlib draws only those),
+    annotations, legend entries, the caption."""
+    from matplotlib.axis import Tick
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    tick_texts, drawn = set(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                tick_texts.update(id(t) for t in (tick.label1, tick.label2))
+                if lo - 1e-12 * abs(hi) <= tick.get_loc() <= hi + 1e-12 * abs(hi):
+                    drawn += [t for t in (tick.label1, tick.label2) if t.get_visible()]
+    drawn += [t for t in fig.findobj(Text) if id(t) not in tick_texts and t.get_visible()]
+    assert not any(isinstance(t, Tick) for t in drawn)
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in drawn if t.get_text().strip()]
+
+
+def test_every_outage_label_is_visible_at_eight_methods(full):
+    """At the eight methods of the comparison (with the command's own caption) no two
+    labels of outage.png overlap and none reaches outside the figure."""
+    import matplotlib.pyplot as plt
+
+    from dasdlab.bench.plots import outage_figure
+    from dasdlab.cli.bench import default_caption
+
+    res, _, _ = full
+    rows = [m.as_dict() for m in res.methods]
+    assert len(rows) == 8
+    # one failed, one unverified: their longer labels must fit as well
+    rows[2] = {**rows[2], "status": "failed"}
+    rows[5] = {**rows[5], "copy_verified": False}
+    fig = outage_figure(rows, default_caption(res))
+    try:
+        boxes = _label_boxes(fig)
+        texts = [t for t, _ in boxes]
+        for name in (r["name"] for r in rows):  # every method's name is among them
+            assert any(t.startswith(name) for t in texts), name
+        assert any("never held" in t for t in texts) and any(t.startswith("FAILED") or "FAILED" in t for t in texts)
+        W, H = fig.bbox.width, fig.bbox.height
+        for t, b in boxes:
+            assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= W + 0.5 and b.y1 <= H + 0.5, (t, b.bounds, W, H)
+        overlaps = []
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                (ta, a), (tb, b) = boxes[i], boxes[j]
+                ov_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+                ov_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+                if ov_w > 0.5 and ov_h > 0.5:
+                    overlaps.append((ta, tb))
+        assert overlaps == []
+    finally:
+        plt.close(fig)

@@ -143,7 +143,8 @@ def test_timeline_names_failures_and_its_line_styles(tmp_path, monkeypatch):
                                                                close=lambda f: figs.append(f)))
     ph = {"hold_start": 0.0, "hold_end": 2.0, "logical": 2.0, "physical": 9.0, "end": 12.0}
     rows = [dict(name="dump-cc", outage_modeled_s=2.0, status="failed", message="DLB363E cancelled", phases=ph),
-            dict(name="standard", outage_modeled_s=9.0, status="ok", copy_verified=True, phases=ph)]
+            dict(name="standard", outage_modeled_s=9.0, status="ok", copy_verified=True, phases=ph,
+                 checkpoints_s=[-3.0, 4.5, 10.25])]
     tl = {r["name"]: {"arrival_s": np.array([-1.0, 1.0, 5.0]), "latency_s": np.array([0.001, 1.0, 0.001]),
                       "refused": np.zeros(3, bool)} for r in rows}
     plots.plot_timeline(rows, tl, tmp_path / "t.png", service_time=0.001)
@@ -153,4 +154,56 @@ def test_timeline_names_failures_and_its_line_styles(tmp_path, monkeypatch):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "logical completion" in labels and "physical completion" in labels
     assert first.get_shared_x_axes().joined(first, second)  # one time axis
+    assert "IMS system checkpoint" in labels
+
+    def checkpoint_marks(ax):
+        return [c for c in ax.collections if c.get_label() == "IMS system checkpoint"]
+
+    assert checkpoint_marks(first) == []
+    (marks,) = checkpoint_marks(second)
+    assert marks.get_offsets()[:, 0].tolist() == [-3.0, 4.5, 10.25]
     real.close(fig)
+
+
+def _hue_name(hex_colour: str) -> str:
+    """A plain name of a colour from its hue, saturation and value (what a reader says)."""
+    import colorsys
+
+    from matplotlib.colors import to_rgb
+
+    h, s, v = colorsys.rgb_to_hsv(*to_rgb(hex_colour))
+    if v < 0.15:
+        return "black"
+    if s < 0.12:
+        return "light grey" if v > 0.7 else "grey"
+    deg = h * 360
+    for top, name in ((10, "red"), (30, "red-orange"), (50, "orange"), (70, "yellow"), (175, "green"),
+                      (255, "blue"), (330, "purple"), (361, "red")):
+        if deg < top:
+            return name
+    raise AssertionError(deg)
+
+
+def test_caption_colours_match_the_legend():
+    """Each colour a trace figure's caption names is the colour of the state it means,
+    and that state's patch is in the figure's legend, with the legend's label."""
+    import re
+
+    from matplotlib.colors import to_hex
+
+    for code, colour in tp.COLOURS.items():
+        assert tp.COLOUR_NAMES[code] == _hue_name(colour), (code, colour)
+    words = r"\b(red-orange|light grey|red|orange|yellow|green|blue|purple|violet|grey|gray|black|white|brown)\b"
+    for method, caption in tp.EXPLAIN.items():
+        named = re.findall(words, caption)
+        assert named == [tp.COLOUR_NAMES[c] for c in tp.EXPLAIN_STATES[method]], (method, named)
+        states = tp.EXPLAIN_STATES[method]
+        codes = np.zeros((3, 20), np.uint8)
+        for i, c in enumerate(states):
+            codes[1:, i] = c
+        fig = tp.trace_figure(np.array([0.0, 1.0, 2.0]), codes, method=method)
+        assert fig.axes[0].get_title(loc="left").replace("\n", " ") == caption
+        legend = {t.get_text(): to_hex(p.get_facecolor()) for t, p in
+                  zip(fig.legends[0].get_texts(), fig.legends[0].get_patches())}
+        for c in states:
+            assert legend.get(tp.LEGEND[c]) == to_hex(tp.COLOURS[c]), (method, c, legend)
