@@ -1,15 +1,15 @@
-"""The benchmark suite's summary: every DESIGN.md §5 target (and the limits.md targets
+"""The benchmark suite's summary: every docs/architecture.md target (and the docs/limits.md targets
 the suite also measures) with the figure this run measured, in one table at the end of
 ``make bench``, also written to ``.benchmarks/summary.json``.
 
 Each benchmark stores its figures in ``benchmark.extra_info`` (they also reach the
 pytest-benchmark JSON) and prints them as it goes; every ratio is against a baseline
-timed in the same run (``limits.md``: the machines are shared and noisy, compare
+timed in the same run (``docs/limits.md``: the machines are shared and noisy, compare
 ratios, not rates).  This file does not change how any benchmark measures: it picks the
 figures out of ``extra_info`` by test name and key (:data:`TARGETS`) after each test.
 A figure the run did not produce (the test was skipped or deselected, or renamed its
 key) shows as "not measured", so a silently missing benchmark is visible.  Misses are
-reported, never failed: timing does not gate the run (``style.md`` §5 item 12).
+reported, never failed: timing does not gate the run (``docs/conventions.md`` item 12).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Target:
 
 _OPS = {"<=": operator.le, ">=": operator.ge}
 
-#: DESIGN.md §5 first, then the finer limits.md targets the suite measures
+#: docs/architecture.md first, then the finer docs/limits.md targets the suite measures
 TARGETS: tuple[Target, ...] = (
     Target("full-volume copy time / dasdcopy", "test_copy_volume_vs_dasdcopy_and_cp", r"^time / dasdcopy time$",
            "<=", 0.5, "Hercules dasdcopy, same 3390-1 image", "§5"),
@@ -88,7 +88,7 @@ TARGETS: tuple[Target, ...] = (
     Target("log apply in recovery: change records / s", "test_recovery_standard_vs_fast_recovery_and_log_apply",
            r"^apply phase records/s", ">=", 1_000_000, "(absolute)", "§5"),
     Target("dasdlab --help, s", "test_help_time", r"^dasdlab --help, s$", "<=", 0.3, "(absolute)", "§5"),
-    # limits.md targets measured by the suite
+    # docs/limits.md targets measured by the suite
     Target("dasdlab --help / python -c 'import numpy'", "test_help_time", r"^--help / import numpy$", "<=", 3.0,
            "python -c 'import numpy'", "limits (d)"),
     Target("bitmap-driven copy, 10% of 1M tracks, serial / memcpy", "test_bitmap_copy_vs_memcpy",
@@ -153,7 +153,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     rows = summary_rows()
     tr = terminalreporter
-    tr.section("DESIGN.md §5 targets: this run's figures (ratios against baselines timed in the same run)")
+    tr.section("docs/architecture.md targets: this run's figures (ratios against baselines timed in the same run)")
     w = max(len(r["what"]) for r in rows)
     tr.write_line(f"{'what':<{w}}  {'measured':>12}  {'target':>12}  {'':4}  baseline [source]")
     for r in rows:

@@ -1,9 +1,9 @@
 """Cold-start benchmark: ``dasdlab --help`` as a new process, against Python starting
 and importing numpy in the same run.
 
-Targets: DESIGN.md §5 ``dasdlab --help`` <= 0.3 s; ``limits.md`` (d) commands that move
+Targets: docs/architecture.md ``dasdlab --help`` <= 0.3 s; ``docs/limits.md`` (d) commands that move
 no data <= 3x ``python -c "import numpy"``.  numba must not be imported on the way
-(DESIGN.md §2 "Kernels"): that is checked, not timed.  Each command runs as the console
+(docs/architecture.md "Kernels"): that is checked, not timed.  Each command runs as the console
 script ``dasdlab`` would (``python -m`` of the entry point would add runpy's work), in
 interleaved rounds, and the median is taken.
 """

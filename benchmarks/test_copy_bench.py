@@ -1,9 +1,9 @@
 """FlashCopy benchmarks: establish against volume size, host writes under copy-on-write
 against plain writes, background copy throughput against memcpy.
 
-Targets (DESIGN.md §5, limits.md targets (b) and (c)); every figure is a ratio against a
+Targets (docs/architecture.md, docs/limits.md targets (b) and (c)); every figure is a ratio against a
 baseline timed in the same run, interleaved round by round, because the machines are
-shared and noisy (limits.md: compare ratios, not absolute rates):
+shared and noisy (docs/limits.md: compare ratios, not absolute rates):
 
 * establish of a sparse 3390-54 (982,800 tracks): <= 1 ms, and <= 2x the establish of
   a 3390-3 (19.6x fewer tracks); the 3390-9 is printed too;
@@ -83,7 +83,7 @@ def test_establish_against_volume_size(benchmark, capsys, tmp_path):
         "3390-3 establish, ms": statistics.median(times["3"]) * 1e3,
         "3390-9 / 3390-3": statistics.median(r9),
         "3390-54 / 3390-3 (target <= 2)": statistics.median(r54),
-        "3390-54 establish / memcpy of its 55.7 GB (limits.md (b): <= 0.01)":
+        "3390-54 establish / memcpy of its 55.7 GB (docs/limits.md (b): <= 0.01)":
             statistics.median(times["54"]) / memcpy_54,
     })
     site.close()
@@ -165,7 +165,7 @@ def test_background_copy_against_memcpy(benchmark, capsys, tmp_path):
         fc.withdraw(rel.id)
         return dt
 
-    drain()  # first touch of the target; the target is then warm, as limits.md (a) asks
+    drain()  # first touch of the target; the target is then warm, as docs/limits.md (a) asks
     ratios = []
     for _ in range(ROUNDS):
         mem = timed(lambda: np.copyto(b, a))

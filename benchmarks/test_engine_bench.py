@@ -1,7 +1,7 @@
 """IMS database layer benchmarks: workload throughput, log write/read, log apply.
 
-Figures (``DESIGN.md`` §4-§5; ratios against baselines timed in the same run, as
-``limits.md`` asks, since the machines are noisy):
+Figures (``docs/architecture.md``; ratios against baselines timed in the same run, as
+``docs/limits.md`` asks, since the machines are noisy):
 
 * **workload**: modeled updates committed per wall-clock second (target >= 200,000):
   generation, truth journal, buffer pool kernel, log batch, deferred DASD writes through

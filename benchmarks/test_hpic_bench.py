@@ -1,5 +1,5 @@
-"""HP Image Copy and recovery benchmarks (``DESIGN.md`` §5; ratios against baselines
-timed in the same run, as ``limits.md`` asks, since the machines are noisy).
+"""HP Image Copy and recovery benchmarks (``docs/architecture.md``; ratios against baselines
+timed in the same run, as ``docs/limits.md`` asks, since the machines are noisy).
 
 * **image copy throughput**: the standard process (``FASTIC=N``) copying a 32 MiB
   database -- read of every track of both data set groups, IMS-format output data sets

@@ -1,11 +1,11 @@
 """Kernel benchmarks: the bitmap scan and the bitmap-driven track copy of
 :mod:`dasdlab.emulator.kernels`, against numpy baselines timed in the same run.
 
-The set-up is ``limits.md`` A3a/A3b: a 3390-54-sized bitmap (982,800 tracks) with 10 %
+The set-up is ``docs/limits.md`` A3a/A3b: a 3390-54-sized bitmap (982,800 tracks) with 10 %
 of its bits set, and track images of 56,832 bytes (a Hercules 3390 slot).  The tracks
 copied map onto a backing store of ``BACKING`` rows (232 MB per side, well past the
 caches), so the copy moves the 5.6 GB it would move on a real volume without needing
-that much memory.  Targets (``limits.md`` "Suggested performance goals" (a)):
+that much memory.  Targets (``docs/limits.md`` "Suggested performance goals" (a)):
 
 * bitmap-driven copy of 10 % of 1 M tracks >= 0.60x memcpy serial, >= 0.90x with 2
   threads (memcpy: ``np.copyto`` of the same number of bytes between warm arrays);
@@ -74,7 +74,7 @@ def test_bitmap_copy_vs_memcpy(benchmark, capsys, bitmap):
     words, idx = bitmap
     src = np.random.default_rng(1).integers(0, 256, (BACKING, SLOT), dtype=np.uint8)
     dst = np.zeros_like(src)
-    np.copyto(dst, src)  # every page of both sides touched: warm, as limits.md asks
+    np.copyto(dst, src)  # every page of both sides touched: warm, as docs/limits.md asks
     out = np.empty(idx.size, np.int64)
 
     def copy(kernel):

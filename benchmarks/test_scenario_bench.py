@@ -2,7 +2,7 @@
 scenario (online workload, image copy, copy services, track-state trace), against the
 same workload with no copy, timed in the same run.
 
-Target (DESIGN.md §5): >= 200,000 modeled updates per wall second.  Scale 1, so every
+Target (docs/architecture.md): >= 200,000 modeled updates per wall second.  Scale 1, so every
 modeled update is an emulated one (a scaled scenario would reach any rate by standing
 each update for many).  Two methods whose copy services do the most work per update:
 FlashCopy COPY (copy-on-write and a background copy) and Concurrent Copy (sidefile

@@ -2,8 +2,8 @@
 in-place write, and snap time against volume size.
 
 Every figure is a ratio against a baseline timed in the same run, interleaved round by
-round (``limits.md``: compare ratios, not absolute rates).  What the reference says
-(``domain.md`` §2.3, S63, S64): an update under SnapShot writes the new image to a new
+round (``docs/limits.md``: compare ratios, not absolute rates).  What the reference says
+(``docs/domain.md`` §2.3, S63, S64): an update under SnapShot writes the new image to a new
 place and moves a pointer, with no extra write for the copy (unlike copy-on-write), and
 a snap copies only directory pointers "whatever the size of the data".  Printed:
 

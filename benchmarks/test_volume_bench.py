@@ -2,8 +2,8 @@
 read/write throughput against numpy memcpy.
 
 Every figure is a ratio against a baseline timed in the same run, interleaved round by
-round (``limits.md``: the machine is noisy, compare ratios, not GB/s).  Targets from
-DESIGN.md §5: a full-volume copy of a 3390 image takes <= 0.5x the time of ``dasdcopy``
+round (``docs/limits.md``: the machine is noisy, compare ratios, not GB/s).  Targets from
+docs/architecture.md: a full-volume copy of a 3390 image takes <= 0.5x the time of ``dasdcopy``
 and <= 1.5x the time of ``cp``; track copying runs at >= 0.7x memcpy.  The ratios are
 printed and stored in the benchmark JSON (``extra_info``); they do not fail the run.
 """
@@ -107,7 +107,7 @@ def filled(tmp_path_factory):
 def _memcpy_baseline(nbytes: int):
     src = np.ones(nbytes, dtype=np.uint8)
     dst = np.zeros(nbytes, dtype=np.uint8)
-    np.copyto(dst, src)  # touch every page first: the baseline is a warm copy (limits.md)
+    np.copyto(dst, src)  # touch every page first: the baseline is a warm copy (docs/limits.md)
     return lambda: np.copyto(dst, src)
 
 

@@ -1,5 +1,5 @@
 """Bad input through the command line: every fault gets its message id, a non-zero exit
-and leaves every input file byte-identical (DESIGN.md §6)."""
+and leaves every input file byte-identical (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def test_eof_and_lstar_like_dasdload(vol):
     vol.vtoc.allocate("T.FB80", lrecl=80, blksize=800, primary=2, secondary=1)
     ds = Dataset(vol, "T.FB80")
     ds.write(records(200, 80))
-    # dasdload put 20 blocks + EOF on track 0: LSTAR (0, 21), TRBAL 28186 (ckd-format.md)
+    # dasdload put 20 blocks + EOF on track 0: LSTAR (0, 21), TRBAL 28186 (docs/ckd-format.md)
     assert ds.f1.lstar == (0, 21) and ds.f1.trbal == 28186
 
 

@@ -9,8 +9,8 @@ from dasdlab.errors import GeometryError
 def test_3390_track_capacity_figures():
     m = g.model("3390-3")
     assert m.cylinders == 3339 and m.heads == 15
-    assert m.slot_size == 56832  # Hercules slot (ckd-format.md §2.1)
-    # domain.md §3.1 table computed from GX26-4577
+    assert m.slot_size == 56832  # Hercules slot (docs/ckd-format.md §2.1)
+    # docs/domain.md §3.1 table computed from GX26-4577
     expected = {512: 49, 1024: 33, 2048: 21, 4096: 12, 6144: 8, 8192: 6, 10240: 5, 16384: 3,
                 18432: 3, 22528: 2, 24576: 2, 27998: 2, 32760: 1, 56664: 1}
     for dl, n in expected.items():
@@ -23,7 +23,7 @@ def test_3390_track_capacity_figures():
 
 
 def test_track_balance_matches_dasdload():
-    """DS1TRBAL values dasdload wrote (ckd-format.md session): 20 x 800-byte blocks + EOF."""
+    """DS1TRBAL values dasdload wrote (docs/ckd-format.md session): 20 x 800-byte blocks + EOF."""
     m = g.model("3390-1")
     used = 20 * m.record_bytes(0, 800) + m.record_bytes(0, 0)
     assert m.track_balance(used) == 28186
@@ -32,7 +32,7 @@ def test_track_balance_matches_dasdload():
 
 def test_model_sizes():
     assert g.model("3390-54").tracks() == 982800
-    assert g.model("3390-1").image_size(10) == 8_525_312  # ckd-format.md check value
+    assert g.model("3390-1").image_size(10) == 8_525_312  # docs/ckd-format.md check value
     assert g.model("3380-K").slot_size == 47616
     assert g.model("3390").name == "3390-1"
 

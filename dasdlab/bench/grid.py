@@ -1,5 +1,5 @@
 """Scenario grids: a TOML file naming lists of values whose cartesian product is a set
-of outage scenarios (DESIGN.md §4: "a sweep over many scenarios runs on Dask").
+of outage scenarios (docs/architecture.md: "a sweep over many scenarios runs on Dask").
 
 A grid file has three tables; only ``[grid]`` is required::
 

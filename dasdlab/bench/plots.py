@@ -1,6 +1,6 @@
 """Plots of an outage comparison, for people: PNG files drawn with matplotlib (Agg).
 
-One concept: *the two pictures of the outage comparison* (``DESIGN.md`` §4):
+One concept: *the two pictures of the outage comparison* (``docs/architecture.md``):
 
 ``outage.png``
     the unavailability window of every method on a log scale, modeled (what a

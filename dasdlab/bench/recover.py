@@ -6,8 +6,8 @@ is :func:`dasdlab.engine.damage.damage` (garbage over every block, through the w
 path); recovery is :func:`dasdlab.engine.recovery.recover` -- restore (a reload of a
 standard-format copy, or a copy back of a Fast Recovery clone through the copy
 services), then the change records from the copy's run point (clean copy) or purge time
-(fuzzy copy; ``domain.md`` §1.5, §3.3, S25, S29, S31).  This module turns its report
-into the figures the comparison shows (``domain.md`` §4.2 "Recovery time"): modeled
+(fuzzy copy; ``docs/domain.md`` §1.5, §3.3, S25, S29, S31).  This module turns its report
+into the figures the comparison shows (``docs/domain.md`` §4.2 "Recovery time"): modeled
 restore and log-apply seconds, the modeled total (with the database's stop and start),
 and the measured wall clock.
 

@@ -1,6 +1,6 @@
 """Outage scenario results on disk, for programs: Parquet tables and trace files.
 
-One concept: *the result files of an outage scenario* (``DESIGN.md`` §4: "results go
+One concept: *the result files of an outage scenario* (``docs/architecture.md``: "results go
 to Parquet"), all in one folder::
 
     methods.parquet      one row per method: every figure of

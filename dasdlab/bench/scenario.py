@@ -1,7 +1,7 @@
 """The outage scenario: every copy method run against the same online database, with
 what each one costs the database's users and what it gives back at recovery.
 
-One concept: *running one outage comparison* (``DESIGN.md`` §4; ``domain.md`` §1.3 and
+One concept: *running one outage comparison* (``docs/architecture.md``; ``docs/domain.md`` §1.3 and
 §4.2).  For each method of :mod:`dasdlab.bench.methods`, on a fresh site loaded from
 the same seed:
 
@@ -28,7 +28,7 @@ start checkpoint: a fuzzy copy's recovery starts 30 s of log before the copy (th
 time is the checkpoint before the copy, S25).
 
 **What is reported per method** (:class:`MethodResult`): the unavailability window
-(``domain.md`` §4.2: hold start to release) in modeled and measured time; logical and
+(``docs/domain.md`` §4.2: hold start to release) in modeled and measured time; logical and
 physical completion measured from the copy start; transactions delayed by the hold and
 their extra latency (p50, p99); refused updates; the Concurrent Copy sidefile
 high-water mark; copy-on-write counts; bytes copied; the recovery time (restore and log
@@ -74,7 +74,7 @@ or ``max_wall`` (DLB785E, DLB786E) before touching anything.
 
 **Determinism.**  Modeled figures depend only on the spec: the workload, the copy's
 steps and the services' background work are driven by the modeled clock and seeded
-generators, never by the wall clock (``style.md`` §5 item 10).  Measured figures are
+generators, never by the wall clock (``docs/conventions.md`` item 10).  Measured figures are
 this machine's wall clock.  Methods see the same database and the same update
 *process*, not the same updates: each method's slices are cut at its own copy steps,
 so the seeded generator is drawn in different portions (compare rates and

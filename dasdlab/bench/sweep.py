@@ -1,5 +1,5 @@
 """Sweeps: every scenario of a grid (:mod:`dasdlab.bench.grid`) run on Dask, each in
-its own work folder, with one Parquet dataset of results (DESIGN.md §4).
+its own work folder, with one Parquet dataset of results (docs/architecture.md).
 
 Where the scenarios run:
 

@@ -2,7 +2,7 @@
 set is, sampled every workload slice of an outage scenario (for the teaching view).
 
 One concept: *per-track state codes over time*, read from the copy services' own
-bitmaps (``domain.md`` §2, §4.1):
+bitmaps (``docs/domain.md`` §2, §4.1):
 
 ====  ===========================================================================
 code  meaning

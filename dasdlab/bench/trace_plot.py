@@ -25,7 +25,7 @@ The codes (defined in :mod:`dasdlab.bench.trace`, which records them):
       figure then says FAILED with the method's message)
 ====  ==================================================================================
 
-What the pictures say about the mechanisms (``domain.md`` §2 and §4.1): a standard
+What the pictures say about the mechanisms (``docs/domain.md`` §2 and §4.1): a standard
 copy turns tracks from grey to blue one by one while the database is held; Concurrent
 Copy shows orange where updates raced the dump (the sidefile) after a short hold;
 FlashCopy COPY fills blue at the background-copy rate with orange copy-on-write

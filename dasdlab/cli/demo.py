@@ -9,7 +9,7 @@ The demo's choices (printed under the table):
   3390-3 volumes) is an ordinary production database, and large enough that reading
   it (the standard process, about 75 modeled seconds on the default FICON profile)
   dwarfs the fixed costs of Advanced Image Copy Services (seconds): the documented
-  ordering of ``domain.md`` §4.2 shows plainly.
+  ordering of ``docs/domain.md`` §4.2 shows plainly.
 * **2,000 updates per modeled second** on a Zipf-skewed database: a busy online
   system.  The emulated database receives 2,000 / 512 updates per second, so each of
   its tracks is updated as often as a track of the modeled one.

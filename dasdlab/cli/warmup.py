@@ -1,6 +1,6 @@
 """``dasdlab warmup``: compile and cache every numba kernel before timing anything.
 
-numba compiles a kernel on its first call (about two seconds each, ``limits.md`` A5)
+numba compiles a kernel on its first call (about two seconds each, ``docs/limits.md`` A5)
 and keeps the machine code in its cache (``cache=True``), keyed by the argument
 types.  The surest way to meet every signature the programs use is to run them: a tiny
 outage comparison of every copy method (image copies, copy services, workload,

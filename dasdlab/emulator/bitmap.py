@@ -4,7 +4,7 @@ Bit ``t`` of a bitmap is bit ``t % 64`` of word ``t // 64``.  Every bitmap in da
 is an instance of :class:`Bitmap` and every owner states, in one sentence, what a set
 bit means (for example "tracks still to copy to the target").
 
-Scans over the words are cheap (``limits.md`` A3b: 0.33 ms for 1 M bits at 10 %
+Scans over the words are cheap (``docs/limits.md`` A3b: 0.33 ms for 1 M bits at 10 %
 density, microseconds when nearly empty); the numba kernels in
 :mod:`dasdlab.emulator.kernels` do the same scans inside the copy loops.  This module
 stays numpy-only so that commands which do not copy never import numba.

@@ -1,7 +1,7 @@
 """Compressed CKD images (``CKD_C370``) and their shadow-file stacks (``CKD_S370``); a base
 without shadows also read-write (free space: :mod:`dasdlab.emulator.cckdspace`).
 
-Layout from ``shared/reference/ckd-format.md`` §3 and §3.1, checked against files made
+Layout from ``docs/ckd-format.md`` §3 and §3.1, checked against files made
 by Hercules 3.13 ``dasdinit -z``, ``dasdload -z``/``-bz2`` and ``cckddiag``:
 
 * a 512-byte device header as in a plain image, then a 512-byte compressed-device
@@ -95,7 +95,7 @@ STRESS_LEVEL = 2
 
 @dataclass(frozen=True, slots=True)
 class CompressedHeader:
-    """The CDEVHDR at offset 512 (ckd-format.md §3)."""
+    """The CDEVHDR at offset 512 (docs/ckd-format.md §3)."""
 
     vrm: bytes
     options: int

@@ -4,7 +4,7 @@ Copy services that have a rate (FlashCopy background copy, the Concurrent Copy
 sidefile drain, TimeFinder background copy) or a timer (the 120 s consistency-group
 timer) read the subsystem's clock and do the work the elapsed time allows when the
 clock is advanced.  The modeled clock never reads the wall clock (SimPy's rule,
-``style.md`` §5 item 10), so a scenario is deterministic for its seed.
+``docs/conventions.md`` item 10), so a scenario is deterministic for its seed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Image conversion: plain CKD <-> compressed CKD (CCKD), shadow files merged on the way.
 
-Formats from ``shared/reference/ckd-format.md`` §2 and §3; the behaviour to match is
+Formats from ``docs/ckd-format.md`` §2 and §3; the behaviour to match is
 Hercules 3.13 ``dasdcopy``:
 
 * CCKD -> CKD writes every track's image (null tracks expanded as Hercules expands

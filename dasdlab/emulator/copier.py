@@ -1,6 +1,6 @@
 """The track copier: copies the tracks set in a bitmap from a source to a target.
 
-The bottom layer of the copy stack (DESIGN.md §2, as QEMU's ``block-copy.c``): it
+The bottom layer of the copy stack (docs/architecture.md, as QEMU's ``block-copy.c``): it
 knows a source volume, a target volume, a :class:`TrackMap` between them and a bitmap
 whose set bits are *the relative tracks still to copy*.  It copies in chunks, clears
 each bit only after its track is on the target, reports progress through a callback
@@ -212,7 +212,7 @@ class ModeledRate:
     :meth:`allow` returns how many whole tracks the time since the last call permits,
     carrying the fraction, so that a rate of 2.5 tracks/s ticked every second copies
     5 tracks in 2 s.  A pure function of the modeled times it is given (no wall clock,
-    ``style.md`` §5 item 10).
+    ``docs/conventions.md`` item 10).
     """
 
     def __init__(self, tracks_per_s: float, now: float) -> None:

@@ -2,7 +2,7 @@
 
 A data set is the list of tracks its extents give, in order.  Blocks are CKD records
 R1, R2, ... on each track; a relative track address TTR counts tracks across extents
-(``ckd-format.md`` §2.4).  DS1LSTAR holds the TTR of the last used block *including* the
+(``docs/ckd-format.md`` §2.4).  DS1LSTAR holds the TTR of the last used block *including* the
 EOF record, and DS1TRBAL the bytes left on that track by the 3390 capacity formula.
 
 Sequential reading follows Hercules ``dasdseq``: from TT=0 R=1, record by record, to

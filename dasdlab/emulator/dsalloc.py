@@ -2,7 +2,7 @@
 
 DFSMSdss ``COPY DATASET`` and ``RESTORE DATASET`` put each data set into a target data
 set of the same organisation, record format, block size and size (z/OS DFSMSdss
-Storage Administration, "Copying data sets"; ``domain.md`` §2.1 and §2.2 for the
+Storage Administration, "Copying data sets"; ``docs/domain.md`` §2.1 and §2.2 for the
 fast-replication case, where the target extents may sit elsewhere on the same
 subsystem).  This module owns that step, so that every copy path (fast replication,
 Concurrent Copy, standard I/O, restore from a dump) allocates the same way:

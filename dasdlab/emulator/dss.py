@@ -1,6 +1,6 @@
 """A DFSMSdss-like front end: ``COPY``, ``DUMP`` and ``RESTORE`` of data sets.
 
-Facts from ``domain.md`` §2.1-§2.4 and §4.1 item 7 (DFSMSdss CONCURRENT keyword and
+Facts from ``docs/domain.md`` §2.1-§2.4 and §4.1 item 7 (DFSMSdss CONCURRENT keyword and
 virtual concurrent copy, S44, S45; FASTREPLICATION, S46, S47; the initialisation-complete
 event, S39; FlashCopy keywords, S52, S56, S57).
 

@@ -3,15 +3,15 @@
 Every cylinder, head, track, record length and image size in dasdlab is validated
 against :data:`MODELS`; nothing else hard-codes a track capacity or a head count.
 
-Sources (see ``shared/reference/domain.md`` §3.1 and ``limits.md`` B1):
+Sources (see ``docs/domain.md`` §3.1 and ``docs/limits.md`` B1):
 
 * cylinders, heads, R0/R1 capacities, raw track length and the capacity-formula
   factors per model: Hercules ``dasdtab.c`` (table ``ckdtab``), which credits SDI's
   device capacity page; IBM 3390 Reference Summary GX26-4577 for the 3390 formula
-  (1,729 cells of 34 bytes, quoted in domain.md S71);
+  (1,729 cells of 34 bytes, quoted in docs/domain.md S71);
 * EAV (3390-A) limits: LasCon "3390 disks" (65,521 to 262,668 cylinders, S72) and IBM
   z/OS 2.3 "Direct access storage devices" (DS8000 up to 1,182,006 cylinders);
-* the Hercules track *slot* size: ``ckd-format.md`` §2.1 (HA + R0 + R1 of the maximum
+* the Hercules track *slot* size: ``docs/ckd-format.md`` §2.1 (HA + R0 + R1 of the maximum
   data length + end-of-track marker, rounded up to 512 bytes).
 """
 
@@ -24,7 +24,7 @@ from types import MappingProxyType
 from dasdlab.errors import GeometryError
 
 #: Bytes in a track image before the first user record: home address (5), the R0
-#: count (8) and the R0 data (8).  ckd-format.md §2.2.
+#: count (8) and the R0 data (8).  docs/ckd-format.md §2.2.
 HA_LEN = 5
 COUNT_LEN = 8
 R0_DATA_LEN = 8

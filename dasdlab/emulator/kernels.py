@@ -1,7 +1,7 @@
 """numba kernels for the hot loops: bitmap scans, bitmap-driven track copy,
 copy-before-write batches and in-place record updates.
 
-Rules (DESIGN.md §2 "Kernels"): pure functions over arrays and integers, no objects or
+Rules (docs/architecture.md "Kernels"): pure functions over arrays and integers, no objects or
 globals; ``@njit(cache=True, nogil=True)`` so a background copy and host writers can
 run in threads at once; each has a numpy twin of the same name in
 :mod:`dasdlab.emulator.kernels_ref` that the tests compare against.  This module
@@ -9,7 +9,7 @@ imports numba, so nothing on the ``dasdlab --help`` path imports it.
 
 Bitmaps are little-endian ``uint64`` words: bit ``t`` is bit ``t % 64`` of word
 ``t // 64`` (:mod:`dasdlab.emulator.bitmap`).  Scans skip zero words, which is what
-makes an almost-empty million-bit scan take microseconds (``limits.md`` A3b).
+makes an almost-empty million-bit scan take microseconds (``docs/limits.md`` A3b).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_and_clear(words, idx, taken):
 @njit(**_JIT)
 def _copy_row(src, s, dst, d):
     # an explicit loop: numba's slice assignment guards against overlap with a
-    # temporary copy, which halves the speed (limits.md A1: a plain loop runs at memcpy)
+    # temporary copy, which halves the speed (docs/limits.md A1: a plain loop runs at memcpy)
     a = src[s]
     b = dst[d]
     for j in range(a.shape[0]):
@@ -142,7 +142,7 @@ def copy_rows(src, dst, src_rows, dst_rows):
 
 @njit(cache=True, nogil=True, parallel=True)
 def copy_rows_parallel(src, dst, src_rows, dst_rows):
-    """:func:`copy_rows` on all cores (limits.md A3a: 1.15x memcpy on 2 threads)."""
+    """:func:`copy_rows` on all cores (docs/limits.md A3a: 1.15x memcpy on 2 threads)."""
     for i in prange(src_rows.shape[0]):
         _copy_row(src, src_rows[i], dst, dst_rows[i])
     return src_rows.shape[0]

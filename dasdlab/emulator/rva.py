@@ -1,6 +1,6 @@
 """The log-structured track pool of an RVA-like subsystem, and the volumes it holds.
 
-Facts from ``domain.md`` §2.3 (IBM Redbook SG24-5360 pp. 2 and 4, S63; McAdam 2004,
+Facts from ``docs/domain.md`` §2.3 (IBM Redbook SG24-5360 pp. 2 and 4, S63; McAdam 2004,
 S64): every functional (host-visible) track is found through the **Functional Track
 Directory** (FTD), whose entry points at back-end space that carries a **reference
 count**; an update writes the new track image to a **new place** and moves the pointer
@@ -36,7 +36,7 @@ file stays about as large as the live images plus the threshold.  A freed slot k
 its old bytes until it is reused; :meth:`TrackPool.trim` (``dasdlab snap pool
 --collect``) punches holes for the free slots of the region and gives the disk space
 back.  (Reusing warm slots matters for speed: a first write to a never-touched page of
-the pool file costs about ten times a write to a resident one, ``limits.md`` A2.)
+the pool file costs about ten times a write to a resident one, ``docs/limits.md`` A2.)
 
 **Crash safety** is an ordering rule on every pointer move: write the new image into a
 free slot, raise its count, point the FTD entry at it, and only then lower the count of

@@ -1,7 +1,7 @@
 """Storage subsystems: control units that own volumes and run copy services.
 
 A subsystem owns a set of volumes and declares which copy services it has
-(``domain.md`` §2, §4.1):
+(``docs/domain.md`` §2, §4.1):
 
 ========== ============================================ ===========================
 kind       copy services                                 track storage
@@ -646,7 +646,7 @@ class Ds8000(Subsystem):
     capabilities = frozenset({"flashcopy", "concurrent_copy"})
     DEFAULT_SETTINGS = {
         # controller cache; Concurrent Copy sessions are cancelled when cache sidefiles
-        # pass half of it (domain.md §2.1, S42)
+        # pass half of it (docs/domain.md §2.1, S42)
         "cache_bytes": 256 * 1024 * 1024,
         "cc_sessions_per_volume": 16,  # DS6000 Redbook Appendix A (S40)
         "cc_sessions_per_lss": 64,

@@ -1,7 +1,7 @@
 """Track image layout: home address, R0, count-key-data records, end-of-track marker.
 
 Byte for byte as Hercules 3.13 writes a track into a ``CKD_P370`` slot
-(``shared/reference/ckd-format.md`` §2.2, checked against images made by ``dasdinit``
+(``docs/ckd-format.md`` §2.2, checked against images made by ``dasdinit``
 and ``dasdload``):
 
 * HA, 5 bytes: bin number (0), CC, HH;

@@ -1,14 +1,14 @@
 """Full-volume copy of an image to a new image file.
 
 A track image is the bytes from the home address through the end-of-track marker
-(``ckd-format.md`` §2.2); the rest of its slot is zeros.  The copy therefore moves, for
+(``docs/ckd-format.md`` §2.2); the rest of its slot is zeros.  The copy therefore moves, for
 every track that holds a track image, only those bytes, into a new sparse file.
 Never-written tracks (holes of a sparse image) are never read, and the zero tails of
 the slots stay holes in the new file.
 
 Why not copy whole files as ``cp`` or ``copy_file_range`` do: a volume fresh from
 ``dasdinit`` is 948 MB for a 3390-1 but holds 29 bytes of track image per 56,832-byte
-slot, and copying its zeros costs as much as copying data (``limits.md`` A2: kernel
+slot, and copying its zeros costs as much as copying data (``docs/limits.md`` A2: kernel
 copy paths run at 0.33-0.51x of an in-memory copy on ext4, which has no reflink).
 Where each track ends is found by one vectorised walk over the count fields of all
 tracks at once, which reads only the pages that are copied anyway.  Short tracks are

@@ -1,6 +1,6 @@
 """CKD volumes: Hercules ``CKD_P370`` image files, memory-mapped as tracks x slot.
 
-Facts from ``shared/reference/ckd-format.md`` §2 (Hercules 3.13 ``ckddasd.c``,
+Facts from ``docs/ckd-format.md`` §2 (Hercules 3.13 ``ckddasd.c``,
 ``dasdutil.c``): a 512-byte device header (eye-catcher, heads and track slot size
 little-endian, device type byte, file sequence, high cylinder), then one fixed slot
 per track at ``512 + t * slot``.  Volumes over 2 GB are either one large file (``-lfs``,
@@ -23,7 +23,7 @@ copier and the copy services use them, to fill or empty a copy target.
 A :class:`Volume` maps each file with ``numpy.memmap``.  Large volumes are sparse:
 dasdlab creates them with ``ftruncate`` and writes only the tracks it formats.  The
 bitmap :attr:`Volume.written` knows which tracks hold a track image; a never-written
-track is a hole in the file and is never read into memory (``limits.md`` A2: reading a
+track is a hole in the file and is never read into memory (``docs/limits.md`` A2: reading a
 hole through the map costs 10x a copy).  Hercules' own images are dense: every track is
 written by ``dasdinit``.
 """
@@ -61,7 +61,7 @@ _HDR = struct.Struct("<8sIIBBH")  # eye-catcher, heads, trksz, devtype, fileseq,
 
 @dataclass(frozen=True, slots=True)
 class DeviceHeader:
-    """The first 512 bytes of every image file (ckd-format.md §2.1)."""
+    """The first 512 bytes of every image file (docs/ckd-format.md §2.1)."""
 
     eyecatcher: bytes
     heads: int
@@ -365,7 +365,7 @@ class Volume:
         """Build :attr:`written` from the file's data extents and each track's R0.
 
         SEEK_DATA/SEEK_HOLE lists the allocated byte ranges (15 us for a sparse 4 GiB
-        file, limits.md A2); only tracks whose first byte lies in one are looked at, and
+        file, docs/limits.md A2); only tracks whose first byte lies in one are looked at, and
         only their R0 count is read.
         """
         for f in self.files:
@@ -510,7 +510,7 @@ class Volume:
             raise ImageError("DLB121E", f"a track image must be {self.slot} bytes, got {img.shape}.")
         if not self.written.test(t) and len(self.files) == 1:
             # a never-written track is a hole: write() fills it without the page fault per
-            # 4 KiB that storing through the map costs (limits.md A2); the shared map sees it
+            # 4 KiB that storing through the map costs (docs/limits.md A2); the shared map sees it
             os.pwrite(self._fd(), np.ascontiguousarray(img), DEVHDR_LEN + lt * self.slot)
         else:
             arr[lt] = img

@@ -1,6 +1,6 @@
 """The VTOC: VOL1 label, Format-4/5/1/3 DSCBs, space allocation and release.
 
-Layouts from ``shared/reference/ckd-format.md`` §2.3-2.4 (checked against ``dasdload``
+Layouts from ``docs/ckd-format.md`` §2.3-2.4 (checked against ``dasdload``
 output at message level 5) and IBM *z/OS DFSMSdfp Advanced Services* (DSCB formats):
 
 * VOL1 is record 3 of cylinder 0 head 0 (key ``VOL1``, 80 data bytes) and points at the
@@ -162,7 +162,7 @@ def read_vol1(vol) -> Vol1:
     return Vol1.unpack(rec[1])
 
 
-# IPL records exactly as dasdinit writes them (ckd-format.md §2.3): IPL1 holds a PSW
+# IPL records exactly as dasdinit writes them (docs/ckd-format.md §2.3): IPL1 holds a PSW
 # and two CCWs that read IPL2; IPL2 is 144 zero bytes.
 IPL1_DATA = bytes.fromhex("000600000000000f" "0300000000000001" "0000000000000000")
 IPL2_DATA = bytes(144)

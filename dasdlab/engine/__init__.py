@@ -1,5 +1,5 @@
 """The software side: IMS databases, log, DBRC (RECON), buffer pool, online workload,
-HP Image Copy engine and recovery (DESIGN.md §3).  ``engine`` uses ``emulator``;
+HP Image Copy engine and recovery (docs/architecture.md).  ``engine`` uses ``emulator``;
 ``emulator`` never imports ``engine``.
 
 The IMS database layer, for the image copy engine and scenario drivers::

@@ -4,7 +4,7 @@ Why it exists: an update changes a buffer first and reaches DASD later, so at an
 moment DASD lags the committed content.  That lag is what makes a concurrent image copy
 *fuzzy* -- a change committed before the copy started may still be in a buffer when the
 copier reads the block, which is why recovery from a fuzzy copy starts at an earlier
-checkpoint (``domain.md`` §1.5, §3.3; S29, S31, S25).
+checkpoint (``docs/domain.md`` §1.5, §3.3; S29, S31, S25).
 
 **Model.**  A subpool holds ``nbuf`` buffers of the data set's block (OSAM) or CI (ESDS)
 size, like IMS OSAM subpools and VSAM local shared resource pools, which are also

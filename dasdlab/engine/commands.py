@@ -1,6 +1,6 @@
 """IMS operator commands on databases: ``/DBR``, ``/DBD``, ``/STA`` and ``UPDATE DB``.
 
-Facts (``domain.md`` §1.1, §1.3; S1, S3, S23): a batch (clean) image copy needs the
+Facts (``docs/domain.md`` §1.1, §1.3; S1, S3, S23): a batch (clean) image copy needs the
 database out of update use, by ``/DBR`` (offline), ``/DBD`` (read-only) or
 ``UPDATE DB QUIESCE`` (online, new updaters *held* until the quiesce is released).
 

@@ -1,7 +1,7 @@
 """A simulated media failure: garbage over some blocks of a database's data sets.
 
 Why: recovery (:mod:`dasdlab.engine.recovery`) exists for the day a data set is lost
-(``domain.md`` §1.5, S29).  :func:`damage` writes random bytes over the data part of
+(``docs/domain.md`` §1.5, S29).  :func:`damage` writes random bytes over the data part of
 ``N`` blocks (OSAM blocks or ESDS CIs) chosen with a seed, through the data set's
 volume -- the subsystem's write path, so copy services see the writes as any host
 write (a FlashCopy source copies the old track first, a Concurrent Copy session saves

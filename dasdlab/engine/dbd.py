@@ -5,7 +5,7 @@ groups* (one ``DATASET`` statement each, so one DBDS: one DDN, one data set) and
 segment hierarchy stored in them.  Facts: IMS DBDGEN statement reference (DBD, DATASET,
 SEGM, FIELD, DBDGEN, FINISH, END); HD data set groups are OSAM or VSAM ESDS and VSAM CI
 sizes are 512..8K in 512-byte steps then 8K..32K in 2K steps, a requested size is
-rounded up (``domain.md`` §3.2, S73).  IBM's example database is HDAMDB01 with DDN
+rounded up (``docs/domain.md`` §3.2, S73).  IBM's example database is HDAMDB01 with DDN
 HDAMDD01 (S1).
 
 **Supported subset** ::
@@ -53,7 +53,7 @@ from dasdlab.errors import ParseError
 OPERATIONS = ("DBD", "DATASET", "SEGM", "FIELD", "LCHILD", "DBDGEN", "FINISH", "END")
 ACCESS = {("HDAM", "OSAM"), ("HDAM", "VSAM"), ("HIDAM", "VSAM"), ("HIDAM", "OSAM")}
 DEVICES = ("3390",)
-#: OSAM blocks are fixed length up to 32 KB (domain.md §3.2); also bounded by one 3390 track
+#: OSAM blocks are fixed length up to 32 KB (docs/domain.md §3.2); also bounded by one 3390 track
 OSAM_MAX_BLOCK = 32760
 _NAME = re.compile(r"^[A-Z@#$][A-Z0-9@#$]{0,7}$")
 CONT_COL = 72  # 1-based column whose non-blank character continues a statement

@@ -3,9 +3,9 @@
 Facts: DFSUDMP0, DFSUICP0 and HP Image Copy's "IMS image copy" format are the same
 (S12, S34); the copy starts with a 64-byte header and DFSUDMP0 pads short records to
 the record length (S35); then, per the unverified practitioner description in
-``domain.md`` §1.6, one record per database block (OSAM) or control interval (ESDS) in
+``docs/domain.md`` §1.6, one record per database block (OSAM) or control interval (ESDS) in
 RBA order.  IBM does not publish the layout of the header or of the data records
-(``domain.md`` open question 2), so the fields below are dasdlab's own, documented here
+(``docs/domain.md`` open question 2), so the fields below are dasdlab's own, documented here
 field by field.  The compressed format is HP-IC specific (``COMP=Y``, S12) and also ours.
 
 **Output data set.**  RECFM=FB, LRECL = block (or CI) size + 8, BLKSIZE a multiple of

@@ -1,6 +1,6 @@
 """Checking an image copy against the truth.
 
-"A clean copy equals the database at logical completion" (DESIGN.md §3 *Truth*): the
+"A clean copy equals the database at logical completion" (docs/architecture.md *Truth*): the
 blocks of a clean copy must equal the committed content after the last change
 committed before its point in time (the copy's ``run_seq``), which
 :meth:`dasdlab.engine.truth.Truth.content_at` rebuilds independently of DASD and the

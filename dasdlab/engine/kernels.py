@@ -1,7 +1,7 @@
 """numba kernels of the IMS database layer: the buffer pool's batch apply, change replay,
 skewed sampling, block gathers and text generation.
 
-Rules (DESIGN.md §2 "Kernels", §4): pure functions over arrays and integers, no objects
+Rules (docs/architecture.md, "Kernels"): pure functions over arrays and integers, no objects
 or globals, ``@njit(cache=True, nogil=True)`` so a real-time workload can run them on
 threads; each has a twin of the same name and arguments in
 :mod:`dasdlab.engine.kernels_ref` that the tests compare against.  This module imports

@@ -2,7 +2,7 @@
 initial content a load puts into them.
 
 One concept: *what the bytes of a database block look like*, for both data set
-organisations of an HD data set group (``domain.md`` §3.2: OSAM blocks of fixed length,
+organisations of an HD data set group (``docs/domain.md`` §3.2: OSAM blocks of fixed length,
 VSAM ESDS control intervals with at least 7 bytes of control information, S73).
 
 **OSAM block** (``block_size`` bytes) and **ESDS CI data area** (``CI size - 7`` bytes)

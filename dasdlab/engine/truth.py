@@ -1,8 +1,7 @@
 """The truth: an independent record of a database's committed content over time.
 
 Every check of a copy or a recovery ("a clean copy equals the database at logical
-completion; a recovered data set equals the database at the recovery point", DESIGN.md
-§3 *Truth*) compares against this, so it shares no code path with the IMS log, the
+completion; a recovered data set equals the database at the recovery point", docs/architecture.md *Truth*) compares against this, so it shares no code path with the IMS log, the
 buffer pool or DASD:
 
 * the **base** content is the deterministic load image, regenerated on demand from

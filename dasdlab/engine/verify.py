@@ -3,7 +3,7 @@
 After a clean end (a checkpoint wrote every buffer) DASD alone equals the committed
 content.  After a crash the buffers are lost, and DASD lags: the changes logged after
 the last checkpoint may or may not have reached it.  Applying those change records in
-order (after images are idempotent, ``domain.md`` §3.3) gives the committed content --
+order (after images are idempotent, ``docs/domain.md`` §3.3) gives the committed content --
 which is exactly what IMS's restart or a recovery relies on.  The check compares, per
 DBDS and block range, DASD + log-since-last-checkpoint against
 :meth:`dasdlab.engine.truth.Truth.content_at` at the last sequence number both the log

@@ -1,4 +1,4 @@
-"""The outage comparison reproduces the documented behaviour (domain.md §1.3, §4.2):
+"""The outage comparison reproduces the documented behaviour (docs/domain.md §1.3, §4.2):
 standard outage >> Concurrent Copy ~ virtual Concurrent Copy > FlashCopy / SnapShot
 establish; the concurrent image copy holds nothing but recovers from an earlier log
 position; Fast Recovery copies restore far faster than a reload; AICS outages do not

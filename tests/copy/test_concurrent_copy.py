@@ -1,4 +1,4 @@
-"""Concurrent Copy semantics (domain.md §2.1): the point in time at initialisation, the
+"""Concurrent Copy semantics (docs/domain.md §2.1): the point in time at initialisation, the
 init-complete event, cache sidefile interception, the SDM drain, overflow cancellation,
 limits, virtual CC through FlashCopy and SnapShot, sessions of other processes."""
 

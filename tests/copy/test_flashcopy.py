@@ -1,4 +1,4 @@
-"""FlashCopy semantics (domain.md §2.2): copy-on-write, target read redirection, target
+"""FlashCopy semantics (docs/domain.md §2.2): copy-on-write, target read redirection, target
 writes, COPY/NOCOPY, withdraw and DDSW, incremental refresh and reverse restore,
 space-efficient targets, consistency groups, events and persistence."""
 

@@ -1,5 +1,5 @@
 """A hypothesis state machine for FlashCopy against a trivially correct model
-(``style.md`` §5 lesson 9): the model of each volume is a full numpy copy of what it
+(``docs/conventions.md`` item 9): the model of each volume is a full numpy copy of what it
 must read as.  Establish and refresh copy the source's model to the target's;
 a reverse restore copies it back; host writes change only the volume written.
 After every step both volumes must read exactly as their models, and the copied

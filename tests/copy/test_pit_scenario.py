@@ -1,5 +1,5 @@
 """One point-in-time scenario, run for every copy mechanism (QEMU's image-fleecing
-recipe, ``style.md`` §5 lesson 8).
+recipe, ``docs/conventions.md`` item 8).
 
 A data set of 12 tracks gets known patterns on tracks 0..7 (8..11 are never written);
 a point-in-time copy is made; then the source is overwritten fully, partly at the

@@ -1,4 +1,4 @@
-"""TimeFinder/Clone semantics (domain.md §2.4): create with a Not Ready target,
+"""TimeFinder/Clone semantics (docs/domain.md §2.4): create with a Not Ready target,
 activate, CopyOnAccess, COPY in modeled time, PRECOPY, DIFFERENTIAL recreate and
 restore, terminate, limits and bad input, the state x verb table, persistence."""
 

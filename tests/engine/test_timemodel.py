@@ -17,7 +17,7 @@ def test_every_figure_names_its_source():
 def test_required_profiles_exist_and_order_services():
     assert {"3390-3990", "ds8000-ficon16", "rva-escon", "symmetrix-ficon8"} <= set(PROFILES)
     ds8 = PROFILES["ds8000-ficon16"]
-    # documented ordering (domain.md §4.2): CC ~ virtual CC > FlashCopy establish
+    # documented ordering (docs/domain.md §4.2): CC ~ virtual CC > FlashCopy establish
     assert ds8.cc_session_init_s > ds8.flashcopy_establish_s
     assert ds8.vcc_flash_s > ds8.flashcopy_establish_s
     assert PROFILES["rva-escon"].snapshot_s < PROFILES["rva-escon"].vcc_flash_s
@@ -36,7 +36,7 @@ def test_scaled_profile_scales_sequential_costs_only():
 
 def test_sequential_cost_scales_with_tracks():
     p = PROFILES["3390-3990"]
-    # one 56,664-byte track per 14.2 ms revolution: about 4 MB/s (limits.md B2)
+    # one 56,664-byte track per 14.2 ms revolution: about 4 MB/s (docs/limits.md B2)
     per_track = (p.read_tracks_s(15000) - p.read_tracks_s(0)) / 15000
     assert 0.014 < per_track < 0.0155
     assert p.read_tracks_s(2000) == pytest.approx(2 * p.read_tracks_s(1000), rel=1e-9)

@@ -1,6 +1,6 @@
 """Concurrent Copy: sessions, sidefiles and the System Data Mover, cache-based and virtual.
 
-Facts from ``shared/reference/domain.md`` §2.1 and §4.1 item 3 (sources S38-S45):
+Facts from ``docs/domain.md`` §2.1 and §4.1 item 3 (sources S38-S45):
 
 * each DSS DUMP or COPY with ``CONCURRENT`` opens one **session** over a **domain** of
   tracks; up to 16 sessions per volume and 64 per LSS (S40; here a subsystem is one
@@ -741,7 +741,7 @@ class ConcurrentCopyService(CopyService):
 class _Slab:
     """The sidefiles' track images, in one growing array per track slot size: saving a
     before-image copies it into memory already touched, instead of allocating a fresh
-    array per track (``limits.md`` A1: a copy into new memory runs at 0.1-0.45x)."""
+    array per track (``docs/limits.md`` A1: a copy into new memory runs at 0.1-0.45x)."""
 
     def __init__(self, slot: int) -> None:
         self.rows = np.empty((0, slot), dtype=np.uint8)

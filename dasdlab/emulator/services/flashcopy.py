@@ -1,6 +1,6 @@
 """FlashCopy: point-in-time copy relationships of a DS8000-like subsystem.
 
-Facts from ``shared/reference/domain.md`` §2.2 and §4.1 item 4: establish and the
+Facts from ``docs/domain.md`` §2.2 and §4.1 item 4: establish and the
 bitmaps (S30, S48), the read/write rules while a relationship exists (S48, S49, S50),
 COPY and NOCOPY (S51, S52, S53), withdraw and DDSW (S52, S55), data-set level and the
 limits (S50, S53), incremental FlashCopy and reverse restore (S56, S57), space-efficient
@@ -80,7 +80,7 @@ later, S91), 65,534 relationships per volume.
 words: eight counters (so counts survive ``kill -9``), then the four bitmaps
 (``to_copy``, ``src_changed``, ``tgt_changed``, ``allocated``), each ``ceil(n/64)``
 words; unused ones stay holes.  One file keeps establish at a few system calls
-(limits.md A6).  ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
+(docs/limits.md A6).  ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
 record that makes them live; a track image lands before its bit is cleared (see
 :mod:`dasdlab.emulator.copier`), so after a kill every set bit still redirects to an
 unchanged source track and the target view stays the point-in-time image.  Refresh

@@ -4,7 +4,7 @@ A copy service names the tracks it covers as runs of absolute track numbers, in 
 order of the data (a data set's extents in extent order, ``vtoc.DatasetEntry.
 track_list``), or one run for a whole volume.  This module checks such lists against a
 volume and tells whether two lists share a track.  The facts are only geometry: a
-track number is valid when ``0 <= t < tracks on the volume`` (``domain.md`` §3.1).
+track number is valid when ``0 <= t < tracks on the volume`` (``docs/domain.md`` §3.1).
 
 Errors are raised as :class:`~dasdlab.errors.CopyServiceError` with the message id the
 calling service passes, so each service keeps its own id range.

@@ -1,6 +1,6 @@
 """SnapShot: point-in-time copies by copying Functional Track Directory pointers.
 
-Facts from ``domain.md`` §2.3 (IBM Redbook SG24-5360, S63; McAdam 2004, S64; z/OS DFSMS
+Facts from ``docs/domain.md`` §2.3 (IBM Redbook SG24-5360, S63; McAdam 2004, S64; z/OS DFSMS
 Introduction "Moving data with SnapShot", S44): a snap copies only FTD pointers, a few
 I/Os whatever the size of the data; after an update to *either* copy only that copy's
 pointer moves and the shared old image stays, protected by its reference count
@@ -10,7 +10,7 @@ RVA partition (here: the same subsystem's track pool), with no reblocking.
 
 The pointer copy and the redirect-on-write live in :mod:`dasdlab.emulator.rva`; this
 module owns the *snap record*: which tracks of which volume went where and when, its
-life cycle, and the counters asked of it (``domain.md`` §4.2: shared vs unshared
+life cycle, and the counters asked of it (``docs/domain.md`` §4.2: shared vs unshared
 back-end tracks, space consumed).  A snap has no background work and no intercept.
 
 Life cycle (:class:`SnapState`): a snap is written ``PENDING`` before the first pointer

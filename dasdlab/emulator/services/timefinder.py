@@ -1,6 +1,6 @@
 """TimeFinder/Clone (EMC Mainframe SNAP facility) on a Symmetrix-like subsystem.
 
-Facts from ``shared/reference/domain.md`` §2.4 and §4.1 item 6 (sources S65, S66, S67,
+Facts from ``docs/domain.md`` §2.4 and §4.1 item 6 (sources S65, S66, S67,
 S68): a clone session is *created* (a protection bitmap is set on the source and the
 target is Not Ready), *activated* (the target is Ready and usable at once; the point in
 time is the activation), *recreated* (incremental refresh), *restored* (target back to
