@@ -15,19 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from dasdlab.emulator.pids import pid_alive
+
 
 def partial_name(dst: Path, pid: int | None = None) -> Path:
     return dst.parent / f".{dst.name}.{os.getpid() if pid is None else pid}.partial"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_leftovers(dst: Path) -> list[Path]:
@@ -35,7 +27,7 @@ def clean_leftovers(dst: Path) -> list[Path]:
     gone = []
     for p in dst.parent.glob(f".{dst.name}.*.partial"):
         pid = p.name[len(dst.name) + 2:-len(".partial")]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             p.unlink(missing_ok=True)
             gone.append(p)
     return gone

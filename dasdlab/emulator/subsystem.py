@@ -100,6 +100,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Protocol
 
 import numpy as np
 
+from dasdlab.emulator.pids import pid_alive
 from dasdlab.emulator.services.store import StateStore, generation
 from dasdlab.errors import CopyServiceError
 
@@ -179,7 +180,7 @@ class _ProcessLocks:
         out = []
         for p in sorted((self.dir / "writers").glob("*.lock")):
             pid = int(p.stem) if p.stem.isdigit() else 0
-            if pid and pid != os.getpid() and _alive(pid):
+            if pid and pid != os.getpid() and pid_alive(pid):
                 try:
                     what = p.read_text().strip()
                 except OSError:
@@ -239,16 +240,6 @@ def _process_locks(subdir: Path) -> _ProcessLocks:
             Path(subdir).mkdir(parents=True, exist_ok=True)
             lk = _LOCKS[key] = _ProcessLocks(Path(os.path.abspath(subdir)))
         return lk
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _cmdline() -> str:

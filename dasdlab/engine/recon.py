@@ -45,6 +45,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from dasdlab.emulator.pids import pid_alive  # noqa: F401 - engine callers import it from here
 from dasdlab.engine.errors import ImsError
 
 STATES = ("ONLINE", "READONLY", "STOPPED", "QUIESCED")
@@ -140,22 +141,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
-
-
-def pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
 
 
 _TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA))
