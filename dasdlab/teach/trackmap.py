@@ -219,6 +219,13 @@ def _blank(vol) -> np.ndarray:
     return np.full(vol.ntracks, T.OUTSIDE, dtype=np.uint8)
 
 
+def _placed(vol, where, states) -> np.ndarray:
+    """A whole-volume state array: ``states`` at the tracks ``where``, outside elsewhere."""
+    a = _blank(vol)
+    a[where] = states
+    return a
+
+
 def _counters(d, extra: Iterable[str]) -> dict:
     """The contract's standard counters of descriptor ``d``, then the service's own."""
     out = {k: d[k] for k in ("tracks_total", "tracks_copied", "cow_count") if k in d}
@@ -297,8 +304,7 @@ def _fc_maps(sub, svc, history):
         s_states = np.where(pending, T.SHARED, T.COPIED).astype(np.uint8)
         s_states[~wr] = T.NEVER_WRITTEN
         s_states[src_chg] = T.CHANGED
-        ss, ts = _blank(src), _blank(tgt)
-        ss[sa], ts[da] = s_states, t_states
+        ss, ts = _placed(src, sa, s_states), _placed(tgt, da, t_states)
         counters = _counters(q, ("background_tracks", "target_reads_redirected", "target_write_tracks"))
         note = f"{q['mode']}{' incremental' if q['incremental'] else ''}, {q['level']} level"
         if q["message"]:
@@ -372,8 +378,7 @@ def _cc_maps(sub, svc, history):
             note = q["method"] + (f" (point in time kept by the work area on {s.work.volser})"
                                   if s.work is not None else "")
         s_states[~wr & (s_states != T.CHANGED)] = T.NEVER_WRITTEN
-        ss, ds = _blank(vol), _blank(vol)
-        ss[dom], ds[dom] = s_states, d_states
+        ss, ds = _placed(vol, dom, s_states), _placed(vol, dom, d_states)
         if q["message"]:
             note += f"; {q['message']}"
         counters = _counters(q, _CC_COUNTERS)
@@ -411,8 +416,7 @@ def _snap_maps(sub, svc, history):
         t_st = st.copy()
         if failed:
             t_st[:] = T.LOST
-        ss, ts = _blank(src), _blank(tgt)
-        ss[sa], ts[da] = st, t_st
+        ss, ts = _placed(src, sa, st), _placed(tgt, da, t_st)
         counters = _counters(q, ("tracks_shared", "tracks_unshared", "tracks_empty", "space_consumed_bytes"))
         out.append(RelationshipMap(sub.name, "snapshot", snap.id, q["state"],
                                    Side(snap.source, "source", ss, src.heads),
@@ -481,8 +485,7 @@ def _tf_maps(sub, svc, history):
             t_st[tgt_chg & ~pending] = T.CHANGED
         if s.direction != "forward":  # a restore: the source receives, the target gives
             s_st, t_st = t_st, s_st
-        ss, ts = _blank(src), _blank(tgt)
-        ss[sa], ts[da] = s_st, t_st
+        ss, ts = _placed(src, sa, s_st), _placed(tgt, da, t_st)
         counters = _counters(q, ("copied_background",))
         out.append(RelationshipMap(sub.name, "timefinder", s.id, q["state"],
                                    Side(s.source, "source", ss, src.heads),
@@ -550,16 +553,11 @@ def _generic_maps(sub, svc, history):
                         s_st[i] = T.COPIED
         s_st[~wr] = T.NEVER_WRITTEN
         t_st[~wr] = T.NEVER_WRITTEN
-        ss = _blank(src)
-        ss[sa] = s_st
+        ss = _placed(src, sa, s_st)
         if tgt is not None:
-            ts = _blank(tgt)
-            ts[da] = t_st
-            tside = Side(d["target"], "target", ts, tgt.heads)
+            tside = Side(d["target"], "target", _placed(tgt, da, t_st), tgt.heads)
         else:  # read through the service: the copy has no volume of its own to look at
-            ts = _blank(src)
-            ts[sa] = t_st
-            tside = Side(f"{d['service']} {d['id']}", "session", ts, src.heads)
+            tside = Side(f"{d['service']} {d['id']}", "session", _placed(src, sa, t_st), src.heads)
         out.append(RelationshipMap(sub.name, d["service"], d["id"], d["state"],
                                    Side(d["source"], "source", ss, src.heads), tside,
                                    _counters(d, ()), note, False))
