@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dasdlab.emulator.dss import parse
+from dasdlab.host.dss import parse
 from dasdlab.errors import ParseError
 
 
@@ -100,7 +100,7 @@ def test_bad_statements_name_line_and_column(text, msgid, line, col, words):
 
 
 def test_a_bad_second_statement_stops_everything_before_anything_runs(tmp_path):
-    from dasdlab.emulator.dss import run
+    from dasdlab.host.dss import run
     from dasdlab.emulator.site import Site
 
     s = Site.init(tmp_path / "s")

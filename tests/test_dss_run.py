@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from dasdlab.cli.main import run as cli
-from dasdlab.emulator import dss as dss_mod
+from dasdlab.host import dss as dss_mod
 from dasdlab.emulator.dataset import Dataset
-from dasdlab.emulator.dss import Method, methods_for, run
+from dasdlab.host.dss import Method, methods_for, run
 from dasdlab.emulator.rva import configure_pool
 from dasdlab.emulator.site import Site
 from dasdlab.emulator.subsystem import KINDS

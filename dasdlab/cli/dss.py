@@ -1,6 +1,6 @@
 """``dasdlab dss``: run DFSMSdss-like COPY, DUMP and RESTORE statements against a site.
 
-Parses the command line, calls :mod:`dasdlab.emulator.dss` and prints its report
+Parses the command line, calls :mod:`dasdlab.host.dss` and prints its report
 (``DLBnnnI`` lines, or ``--json``); the exit status is the statement return code
 (0, 4 or 8), as a DFSMSdss step's.
 """
@@ -35,7 +35,7 @@ def dss(
 ) -> None:
     """Run DFSMSdss statements, e.g. 'COPY DATASET(INCLUDE(PROD.**)) RENAMEU(TEST) FR(PREF)'."""
     from dasdlab.cli.progress import bar
-    from dasdlab.emulator.dss import Dss
+    from dasdlab.host.dss import Dss
     from dasdlab.emulator.site import Site
 
     if (statement is None) == (file is None):

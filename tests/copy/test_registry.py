@@ -204,7 +204,7 @@ def test_a_built_in_of_another_kind_is_refused_but_a_plugin_for_any_kind_is_not(
 def test_capability_questions_replace_service_names(plugin_path):
     """Virtual Concurrent Copy and cache sidefiles are decided by declared capabilities,
     so a plug-in that declares a virtual CC mechanism counts like the built-ins."""
-    from dasdlab.emulator.dss import cache_cc_possible, virtual_cc_possible
+    from dasdlab.host.dss import cache_cc_possible, virtual_cc_possible
 
     assert registry.virtual_cc_mechanisms({"flashcopy", "concurrent_copy"}) == ["flashcopy"]
     assert registry.virtual_cc_mechanisms({"snapshot", "flashcopy", "timefinder"}) == ["snapshot", "flashcopy"]

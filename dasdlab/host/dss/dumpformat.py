@@ -1,0 +1,129 @@
+"""The dasdlab DFSMSdss dump format: what a DUMP writes and a RESTORE reads.
+
+The real DFSMSdss dump format is not published; this is dasdlab's own, shaped like it
+(a DSORG=PS output data set of half-track blocks, z/OS DFSMSdss Storage
+Administration, DUMP command, ``docs/domain.md`` §2.2).
+
+**Dump format** (:data:`DUMP_MAGIC`, version 1) — the DUMP output data set is DSORG=PS,
+RECFM=FB, LRECL=BLKSIZE=27998 (half-track blocks) and holds a byte stream of segments,
+each padded with zeros to a multiple of 27,998 bytes.  All integers are big-endian::
+
+    header    "DLBDUMP1" u16 version=1  u16 0  f8 modeled time  8s subsystem  8s sysname
+    data set  "DLBDSET1" u32 segment length (after this field)  44s dsn  6s volser
+              u16 heads  u32 slot size  u32 tracks  140s Format-1 DSCB as on the volume
+              then per track: u32 relative track  u32 image length (0 = never written)
+                              the compacted image (home address to end-of-track marker)
+    trailer   "DLBDEND1" u32 data sets  u32 crc32 of every segment before the trailer
+
+RESTORE reads it back: each selected data set is allocated like the original (or
+reused with REPLACE), its tracks written with their new addresses, its end-of-data
+pointers set, and it is catalogued.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from dasdlab.emulator.vtoc import Format1
+from dasdlab.host.dss.report import DssError
+
+
+DUMP_MAGIC = b"DLBDUMP1"
+DSET_MAGIC = b"DLBDSET1"
+END_MAGIC = b"DLBDEND1"
+DUMP_BLK = 27998
+_DSET_HDR = struct.Struct(">44s6sHII140s")
+_TRK = struct.Struct(">II")
+
+
+def _pad(b: bytes) -> bytes:
+    return b + bytes(-len(b) % DUMP_BLK)
+
+
+def _header(now: float, subsystem: str, sysname: str) -> bytes:
+    return DUMP_MAGIC + struct.pack(">HHd8s8s", 1, 0, now, subsystem.encode()[:8].ljust(8),
+                                    sysname.encode()[:8].ljust(8))
+
+
+def _compact(img: np.ndarray) -> bytes:
+    from dasdlab.emulator.rva import compacted_bytes
+
+    return bytes(img[: compacted_bytes(img)])
+
+
+@dataclass
+class DumpedDataset:
+    dsn: str
+    volser: str
+    heads: int
+    slot: int
+    ntracks: int
+    f1: Format1
+    tracks: list[tuple[int, bytes]]  # (relative track, compacted image or b"")
+
+
+def read_dump(raw: bytes, where: str) -> list[DumpedDataset]:
+    """Parse a dump stream; raises DLB421E naming what is wrong."""
+    def bad(text: str) -> DssError:
+        return DssError("DLB421E", f"{where} is not a usable dasdlab dump: {text}.")
+
+    if raw[:8] != DUMP_MAGIC:
+        raise bad("no DLBDUMP1 header")
+    pos = len(_pad(raw[:8 + 28]))
+    out = []
+    crc = zlib.crc32(raw[:pos])
+    while True:
+        if pos + 12 > len(raw):
+            raise bad("the trailer is missing (truncated)")
+        magic = raw[pos:pos + 8]
+        if magic == END_MAGIC:
+            n, want = struct.unpack_from(">II", raw, pos + 8)
+            if want != crc:
+                raise bad(f"checksum {want:08x} does not match the data ({crc:08x})")
+            if n != len(out):
+                raise bad(f"the trailer counts {n} data sets, the dump holds {len(out)}")
+            return out
+        if magic != DSET_MAGIC:
+            raise bad(f"unknown segment {magic!r} at byte {pos}")
+        (length,) = struct.unpack_from(">I", raw, pos + 8)
+        seg = raw[pos + 12: pos + 12 + length]
+        if len(seg) != length:
+            raise bad("a data set segment is truncated")
+        dsn, vol, heads, slot, ntr, f1raw = _DSET_HDR.unpack_from(seg)
+        tracks = []
+        p = _DSET_HDR.size
+        while p < length:
+            rel, ln = _TRK.unpack_from(seg, p)
+            p += _TRK.size
+            tracks.append((rel, seg[p:p + ln]))
+            p += ln
+        out.append(DumpedDataset(dsn.decode().strip(), vol.decode().strip(), heads, slot, ntr,
+                                 Format1.unpack(f1raw), tracks))
+        end = pos + len(_pad(raw[pos:pos + 12 + length]))
+        crc = zlib.crc32(raw[pos:end], crc)
+        pos = end
+
+
+class _DumpWriter:
+    """Appends padded segments to the dump data set and keeps the running checksum."""
+
+    def __init__(self, ds, subsystem: str, dss) -> None:
+        self.ds = ds
+        self.subsystem = subsystem
+        self.crc = 0
+        self.bytes = 0
+        self._first = True
+
+    def write(self, seg: bytes) -> None:
+        self.ds.write(seg, append=not self._first)
+        self._first = False
+        if not seg.startswith(END_MAGIC):
+            self.crc = zlib.crc32(seg, self.crc)
+        self.bytes += len(seg)
+
+    def append(self, job, seg: bytes) -> None:
+        self.write(_pad(seg))
