@@ -6,11 +6,21 @@ every byte is written and synced, link it to the final name -- ``link(2)`` fails
 the name exists, so an existing file is never overwritten, not even by a race -- and
 remove the temporary name.  A process killed half-way leaves only the ``.partial``
 file; the next writer of the same name removes those whose process is gone.
+
+A new *data set* (a DFSMSdss DUMP output) follows the same protocol inside a volume:
+it is allocated, uncatalogued, under :func:`partial_dsn` -- its high-level qualifier,
+``DLBPART``, the writer's pid and a hash of the final name, a valid name whatever the
+final name's length -- and renamed and catalogued when complete (a rename rewrites one
+Format-1 DSCB, so the final name appears at once, as with ``link(2)``).  The next
+writer of the same name scratches the partial data sets whose process is gone
+(:func:`clean_partial_datasets`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -57,3 +67,22 @@ def new_file(dst: str | os.PathLike, exists_error: Exception) -> Iterator[Path]:
             raise exists_error from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def partial_dsn(dsn: str, pid: int | None = None) -> str:
+    """The uncatalogued name a new data set ``dsn`` is written under until it is complete."""
+    dsn = dsn.upper()
+    crc = zlib.crc32(dsn.encode()) & 0xFFFFFFF
+    return f"{dsn.split('.', 1)[0]}.DLBPART.P{os.getpid() if pid is None else pid}.H{crc:07X}"
+
+
+def clean_partial_datasets(vtoc, dsn: str) -> list[str]:
+    """Scratch from ``vtoc`` the partial data sets of ``dsn`` that killed processes left."""
+    rx = re.compile(re.escape(partial_dsn(dsn, 0)).replace(r"\.P0\.", r"\.P(\d+)\.") + "$")
+    gone = []
+    for name in list(vtoc.datasets):
+        m = rx.match(name)
+        if m and not pid_alive(int(m.group(1))):
+            vtoc.delete(name)
+            gone.append(name)
+    return gone

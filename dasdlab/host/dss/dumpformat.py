@@ -18,6 +18,10 @@ each padded with zeros to a multiple of 27,998 bytes.  All integers are big-endi
 RESTORE reads it back: each selected data set is allocated like the original (or
 reused with REPLACE), its tracks written with their new addresses, its end-of-data
 pointers set, and it is catalogued.
+
+A dump data set is written uncatalogued under a partial name
+(:func:`dasdlab.emulator.newfile.partial_dsn`) and renamed and catalogued only when its
+trailer is written, so a killed DUMP never leaves a partial dump under the asked name.
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ class _DumpWriter:
         self.crc = 0
         self.bytes = 0
         self._first = True
+        self.vol = None  # the volume it is written on, and the name it takes when complete
+        self.name: str | None = None
+        self.complete = False
 
     def write(self, seg: bytes) -> None:
         self.ds.write(seg, append=not self._first)

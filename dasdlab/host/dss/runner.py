@@ -43,7 +43,8 @@ import numpy as np
 from dasdlab.emulator import dsalloc, trackfmt
 from dasdlab.emulator.dsnfilter import compile_filter
 from dasdlab.emulator.vtoc import Format1, check_dsn
-from dasdlab.errors import DasdlabError
+from dasdlab.emulator.newfile import clean_partial_datasets, partial_dsn
+from dasdlab.errors import DasdlabError, DatasetError
 from dasdlab.host.dss.dumpformat import (DSET_MAGIC, DUMP_BLK, END_MAGIC, DumpedDataset, _compact,
                                          _DSET_HDR, _DumpWriter, _header, _pad, _TRK, read_dump)
 from dasdlab.host.dss.planner import Method, methods_for
@@ -178,6 +179,14 @@ class Dss:
             dump = self._open_dump(st, sel, report)
             if dump is None:
                 return
+        try:
+            self._copy_or_dump_jobs(st, sel, jobs, dump, report)
+        except BaseException:
+            if dump is not None and not dump.complete:
+                self._abandon_dump(dump)
+            raise
+
+    def _copy_or_dump_jobs(self, st: Statement, sel, jobs: list[_Job], dump, report: DssReport) -> None:
         for dsn, volser in sel:
             job = self._prepare(st, dsn, volser, report)
             if job is not None:
@@ -517,24 +526,46 @@ class Dss:
         # an upper bound: a compacted track plus its 8-byte prefix never needs more
         # than 1.02 dump tracks of two 27,998-byte blocks
         primary = int(total * 1.05) + 3
+        # written uncatalogued under a partial name and renamed when its trailer is
+        # written, so a killed DUMP never leaves a partial dump under the asked name
         try:
             vol = self.site.volume(vol_name, writable=True)
-            vol.vtoc.allocate(name, dsorg="PS", recfm="FB", lrecl=DUMP_BLK, blksize=DUMP_BLK, unit="TRK",
+            if name in vol.vtoc:
+                raise DatasetError("DLB211E", f"data set {name} already exists on volume {vol.volser}.")
+            clean_partial_datasets(vol.vtoc, name)
+            tmp = partial_dsn(name)
+            if tmp in vol.vtoc:  # this process's own leftover (an earlier run that failed)
+                vol.vtoc.delete(tmp)
+            vol.vtoc.allocate(tmp, dsorg="PS", recfm="FB", lrecl=DUMP_BLK, blksize=DUMP_BLK, unit="TRK",
                               primary=min(primary, 0xFFFF), secondary=max(15, primary // 8))
-            self.site.catalog.add(name, vol.volser)
         except DasdlabError as e:
             report.say(f"DLB420E DUMP DATA SET {name} CANNOT BE ALLOCATED ON {vol_name}: {e}", 8)
             return None
         from dasdlab.emulator.dataset import Dataset
 
-        dump = _DumpWriter(Dataset(vol, name), self.site.subsystem_of(vol_name).name, self)
+        dump = _DumpWriter(Dataset(vol, tmp), self.site.subsystem_of(vol_name).name, self)
+        dump.vol, dump.name = vol, name
         dump.write(_pad(_header(self.site.clock.now(), dump.subsystem, self.sysname)))
         return dump
 
     def _close_dump(self, dump, jobs: list[_Job], report: DssReport) -> None:
         n = sum(1 for j in jobs if j.method is not None)
         dump.write(_pad(END_MAGIC + struct.pack(">II", n, dump.crc)))
-        report.say(f"DLB430I DUMP DATA SET {dump.ds.dsn}: {n} DATA SET(S), {dump.bytes:,} BYTES")
+        try:
+            dump.vol.vtoc.rename(dump.ds.dsn, dump.name)
+        except DasdlabError as e:  # the name was taken while the dump was written
+            self._abandon_dump(dump)
+            report.say(f"DLB420E DUMP DATA SET {dump.name} CANNOT BE ALLOCATED ON {dump.vol.volser}: {e}", 8)
+            return
+        dump.complete = True
+        self.site.catalog.add(dump.name, dump.vol.volser)
+        report.say(f"DLB430I DUMP DATA SET {dump.name}: {n} DATA SET(S), {dump.bytes:,} BYTES")
+
+    def _abandon_dump(self, dump) -> None:
+        try:
+            dump.vol.vtoc.delete(dump.ds.dsn)
+        except DasdlabError:
+            pass
 
     # ------------------------------------------------------------------ RESTORE
     def _restore(self, st: Statement, report: DssReport) -> None:
