@@ -107,12 +107,13 @@ def available() -> dict[str, Method]:
     """The built-in methods, then ``copy-NAME`` for every other registered service with
     the fast-replication capability."""
     from dasdlab.emulator.services import registry
+    from dasdlab.host import replication
 
     out = dict(METHODS)
     for name, info in sorted(registry.services().items()):
         caps = info.capabilities
         mname = f"copy-{name}"
-        if not caps.fast_replication or mname in out or name in ("flashcopy", "snapshot", "timefinder"):
+        if not caps.fast_replication or mname in out or name in replication.BUILT_IN:
             continue
         kinds = [k for k in _SUBSYSTEM_OF_KIND if caps.runs_on(k)]
         if not kinds:

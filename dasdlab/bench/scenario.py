@@ -319,24 +319,28 @@ def estimate_copy_s(spec: ScenarioSpec, method: Method) -> float:
     full, rest = divmod(ntr, chunk)
     read = full * max(p.read_tracks_s(chunk), p.write_tracks_s(chunk)) + max(p.read_tracks_s(rest),
                                                                               p.write_tracks_s(rest))
-    background = (ntr + 1) / p.background_tracks_per_s() if p.background_copy_mb_s > 0 else 0.0
     stop = p.db_stop_s if method.clean else 0.0
-    if method.service is not None:  # copy-NAME: the service's declared costs
+    proc = method.process
+    if proc.startswith(("copy-", "fdump-")):
+        # fast replication: the data mover's call (DFSMSdss start-up when it is DFSMSdss,
+        # replication facade), the service's establish, then the background copy, the
+        # dump of the shadow, or (a copy complete at once) the database restart
         from dasdlab.engine.timemodel import service_cost
+        from dasdlab.host import replication
 
-        c = service_cost(p, method.service, spec.size_scale)
+        service = method.service or proc.split("-", 1)[1]
+        c = service_cost(p, service, spec.size_scale)
+        call = (p.dss_init_s if replication.mover(service).uses_dss else 0.0) + c.establish_s
+        if proc.startswith("fdump-"):
+            return stop + call + read
         bg = (ntr + 1) / c.background_tracks_per_s() if c.background_mb_s > 0 else 0.0
-        return stop + c.establish_s + max(bg, p.db_start_s)
+        return stop + call + (bg if bg > 0 else p.db_start_s)
     return stop + {
         "standard": read + p.db_start_s,
         "cic": read,
         "dump-cc": p.dss_init_s + p.cc_session_init_s + read,
         "dump-vcc": p.dss_init_s + p.vcc_flash_s + read,
-        "fdump-flashcopy": p.dss_init_s + p.flashcopy_establish_s + read,
-        "copy-flashcopy": p.dss_init_s + p.flashcopy_establish_s + background,
-        "copy-snapshot": p.dss_init_s + p.snapshot_s + p.db_start_s,
-        "copy-timefinder": p.clone_activate_s + background,
-    }[method.process]
+    }[proc]
 
 
 def _number(v, msgid: str, what: str, lo: float | None = None, hi: float | None = None,

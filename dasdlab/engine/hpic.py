@@ -120,6 +120,7 @@ from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
+from dasdlab.host import replication
 
 READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
 
@@ -630,11 +631,7 @@ class CopyRun:
             self._close_outputs(outs)
             return
         if p.startswith("fdump-"):
-            if p == "fdump-timefinder":  # DATA_MOVER=EMCSNAP: the EMC API, no DFSMSdss start-up
-                yield self._now + prof.clone_activate_s
-            else:
-                fr_cost = prof.flashcopy_establish_s if p == "fdump-flashcopy" else prof.snapshot_s
-                yield self.job.dss_call(self._now) + fr_cost
+            yield self._data_mover_call(self.plan.service)
             shadow_vol, shadow_dsn, withdraw = self._fast_replicate("SHADOW", nocopy=True)
             yield from self._logically_complete(clean)
             outs = self._open_outputs()
@@ -645,12 +642,7 @@ class CopyRun:
             self._close_outputs(outs)
             return
         # copy-*: a Fast Recovery image copy
-        from dasdlab.engine.timemodel import service_cost
-
-        cost = service_cost(prof, self.plan.service).establish_s
-        # a data mover other than DFSMSdss (EMCSNAP, a copy service by name) has no DSS
-        # task; DFSMSdss is one server per job (S90)
-        yield (self._now if self.st.options.data_mover != "ADRDSSU" else self.job.dss_call(self._now)) + cost
+        yield self._data_mover_call(self.plan.service)
         clone_vol, clone_dsn, physical_done = self._fast_replicate("FR", nocopy=False)
         if physical_done():  # a snap is physically complete at once (S63), not at the release
             self._mark("physical")
@@ -672,7 +664,18 @@ class CopyRun:
         self.report.tracks = self.dbds.dataset(writable=False).ntracks
         self.report.blocks = self.dbds.nblocks
         # a snap moves pointers, no data; FlashCopy and clones copy every track
-        self.report.bytes_copied = 0 if p == "copy-snapshot" else self.report.tracks * TRACK_BYTES
+        self.report.bytes_copied = 0 if replication.mover(self.plan.service).pointer_copy else \
+            self.report.tracks * TRACK_BYTES
+
+    def _data_mover_call(self, service: str) -> float:
+        """When the command that makes the point in time with ``service`` has returned:
+        through DFSMSdss, one server per job (S90), or another data mover (EMCSNAP, a
+        copy service by name), which has no DSS task."""
+        from dasdlab.engine.timemodel import service_cost
+
+        cost = service_cost(self.engine.profile, service).establish_s
+        start = self.job.dss_call(self._now) if replication.mover(service).uses_dss else self._now
+        return start + cost
 
     def _read_held_to_end(self, p: str) -> Generator[float, None, None]:
         """Read the live data set (standard process, or DFSMSdss without Concurrent
@@ -785,7 +788,7 @@ class CopyRun:
     def _start_cc(self):
         vol, entry = self._src()
         sub = self.engine.site.subsystem_of(self.dbds.volser)
-        cc = sub.service("concurrent_copy")
+        cc = sub.service(replication.CONCURRENT_COPY)
         sess = cc.start(self.dbds.volser, entry.track_list(vol.heads),
                         virtual="require" if self.plan.virtual_cc else False)
         self._cleanup.append(sess.end)
@@ -834,35 +837,15 @@ class CopyRun:
         self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
         src_runs = entry.track_list(src_vol.heads)
         dst_runs = new.track_list(tgt.heads)
-        p = self.plan.process
-        if p.endswith("flashcopy"):
-            fc = sub.service("flashcopy")
-            rel = fc.establish(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
-                               mode="NOCOPY" if nocopy else "COPY")
-            self._cleanup.insert(0, lambda: fc.withdraw(rel.id))
-            self.report.counters["relationship"] = rel.id
-            done = lambda: not rel.active  # noqa: E731
-            self._rel = rel
-        elif p.endswith("snapshot"):
-            snap = sub.service("snapshot").snap(self.dbds.volser, tgt.volser, src_runs, dst_runs)
-            self.report.counters["snap"] = snap.get("id") if isinstance(snap, dict) else getattr(snap, "id", None)
-            done = lambda: True  # noqa: E731
-        elif p.startswith("copy-") and self.plan.service not in ("timefinder", "snapshot"):
-            # any other registered service: the contract's verbs (DATA_MOVER=NAME)
-            svc = sub.service(self.plan.service)
-            bg = True if svc.capabilities.background_copy else None
-            rel = svc.establish(self.dbds.volser, tgt.volser, source_runs=src_runs, target_runs=dst_runs,
-                                background_copy=bg)
-            self.report.counters["relationship"] = rel.id
-            done = lambda: svc.describe(rel.id)["physical_at"] is not None  # noqa: E731
-        else:
-            tf = sub.service("timefinder")
-            s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
-                          mode="NOCOPY" if nocopy else "COPY")
-            self._cleanup.insert(0, lambda: tf.terminate(s.id, force=True))
-            tf.activate(s.id)
-            self.report.counters["clone_session"] = s.id
-            done = lambda: tf.session(s.id).state.name == "COPIED"  # noqa: E731
+        # the data mover's fast replication (replication facade): a NOCOPY shadow or a
+        # clone with background copy, whichever service the plan names
+        rep = replication.establish(sub, self.plan.service, self.dbds.volser, tgt.volser, src_runs, dst_runs,
+                                    background_copy=not nocopy)
+        if not rep.mover.pointer_copy:  # a snap stays with its target; the rest end first
+            self._cleanup.insert(0, rep.withdraw)
+        self.report.counters[rep.mover.id_label] = rep.id
+        self._replica = rep
+        done = rep.settled
         dsalloc.finish_like(tgt, dsn, entry.f1)
         if kind == "SHADOW":
             def withdraw() -> None:
@@ -877,9 +860,9 @@ class CopyRun:
     def _drop_clone(self, vol, dsn: str) -> None:
         from dasdlab.emulator import dsalloc
 
-        rel = getattr(self, "_rel", None)
-        if rel is not None and rel.active:
-            vol.subsystem.service("flashcopy").withdraw(rel.id)
+        rep = getattr(self, "_replica", None)
+        if rep is not None and rep.active():  # its background copy still runs onto the clone
+            rep.withdraw()
         dsalloc.scratch(vol, dsn)
         self.engine.site.catalog.remove(dsn)
 

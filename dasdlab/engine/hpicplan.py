@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from dasdlab.engine.icein import Statement
 from dasdlab.errors import DasdlabError
+from dasdlab.host import replication
 
 #: every process the engine can run, with the outage-method name the benchmark uses
 PROCESSES = {
@@ -102,34 +103,34 @@ def plan(st: Statement, capabilities: frozenset[str] | set[str], subsystem: str 
     if o.fastic is None:
         return Plan("cic" if st.concurrent else "standard", held or "physical", None)
     avail, method = o.fastic
-    fr = "flashcopy" if "flashcopy" in caps else "snapshot" if "snapshot" in caps else None
+    # the data mover's fast replication, by the replication facade's preference order
+    dm = o.data_mover.upper()
+    wanted = replication.services_of(dm) if dm in replication.DATA_MOVERS else None
+    # FDUMP's shadow under a copy service by name is DFSMSdss's, as the name applies to COPY
+    fr = replication.choose(dm if wanted is not None else "ADRDSSU", caps)
     if method == "COPY":
-        if o.data_mover not in ("ADRDSSU", "EMCSNAP"):  # dasdlab extension: a copy service by name
+        if wanted is None:  # dasdlab extension: a copy service by name
             name = o.data_mover.lower()
             if name not in caps:
                 raise need("DLB825E", f"copy service {name} (DATA_MOVER={o.data_mover})")
             return Plan(f"copy-{name}", held or "logical", name)
-        if o.data_mover == "EMCSNAP":
-            if "timefinder" not in caps:
-                raise need("DLB650E", "TimeFinder/Clone (DATA_MOVER=EMCSNAP)")
-            return Plan("copy-timefinder", held or "logical", "timefinder")
         if fr is None:  # PREF,COPY behaves as REQ,COPY
-            raise need("DLB651E", "FlashCopy or SnapShot")
+            if dm == "ADRDSSU":
+                raise need("DLB651E", replication.DATA_MOVER_NEEDS[dm])
+            raise need("DLB650E", f"{replication.DATA_MOVER_NEEDS[dm]} (DATA_MOVER={dm})")
         return Plan(f"copy-{fr}", held or "logical", fr)
     if method == "FDUMP":
-        if o.data_mover == "EMCSNAP":
-            if "timefinder" not in caps:
-                raise need("DLB650E", "TimeFinder/Clone (DATA_MOVER=EMCSNAP)")
-            return Plan("fdump-timefinder", held or "logical", "timefinder")
         if fr is not None:
             return Plan(f"fdump-{fr}", held or "logical", fr)
+        if dm != "ADRDSSU" and wanted is not None:  # EMCSNAP without TimeFinder: the job ends (S79)
+            raise need("DLB650E", f"{replication.DATA_MOVER_NEEDS[dm]} (DATA_MOVER={dm})")
         if avail in ("REQ", "FREQ"):
-            raise need("DLB652E", "FlashCopy or SnapShot for the shadow data set")
+            raise need("DLB652E", f"{replication.DATA_MOVER_NEEDS['ADRDSSU']} for the shadow data set")
         return _dump(st, caps, held, fallback="PREF,FDUMP without fast replication: as PREF,DUMP")
     # DUMP
     if avail == "FREQ":  # rejected by the parser; kept for API callers
         raise need("DLB653E", "FlashCopy or SnapShot, which DUMP does not use")
-    if "concurrent_copy" not in caps:
+    if not replication.has_concurrent_copy(caps):
         if avail == "REQ":
             raise need("DLB654E", "Concurrent Copy")
         return Plan("dump-plain", held or "physical", None,
@@ -138,7 +139,7 @@ def plan(st: Statement, capabilities: frozenset[str] | set[str], subsystem: str 
 
 
 def _dump(st: Statement, caps: set[str], held: str | None, fallback: str | None = None) -> Plan:
-    if "concurrent_copy" not in caps:
+    if not replication.has_concurrent_copy(caps):
         return Plan("dump-plain", held or "physical", None,
                     fallback=(fallback + "; " if fallback else "") + "no Concurrent Copy: plain DSS DUMP")
     from dasdlab.emulator.services import registry
@@ -149,5 +150,5 @@ def _dump(st: Statement, caps: set[str], held: str | None, fallback: str | None 
     virtual = virtual_possible and (cc_type in ("ANY", "VIRTUAL") or not cache_possible)
     if cc_type == "VIRTUAL" and not virtual_possible:
         fallback = (fallback + "; " if fallback else "") + "VIRTUALPREFERRED without FlashCopy/SnapShot: cache CC"
-    return Plan("dump-vcc" if virtual else "dump-cc", held or "logical", "concurrent_copy",
+    return Plan("dump-vcc" if virtual else "dump-cc", held or "logical", replication.CONCURRENT_COPY,
                 virtual_cc=virtual, fallback=fallback)

@@ -114,8 +114,9 @@ from typing import Callable
 import numpy as np
 
 from dasdlab.engine.recon import FUZZY_TYPES, Recon
-from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile, service_cost
 from dasdlab.errors import DasdlabError
+from dasdlab.host import replication
 
 RECOVERY_SSID = "DFSURDB0"
 
@@ -560,14 +561,12 @@ def execute(site, system, plans: list[DbdsPlan], name: str, profile: DeviceProfi
     return _Recovery(site, system, prof, wall, progress).run(plans, name, to, restart, record, image_copy)
 
 
-def _overlap(x, y) -> bool:
-    return any(a < d and c < b for a, b in x for c, d in y)
-
-
 def copy_data_mover(image: dict) -> str:
     """The DATA_MOVER a Fast Recovery copy was made with (EMCSNAP for a TimeFinder clone)."""
     extra = image.get("extra") or {}
-    return extra.get("data_mover") or ("EMCSNAP" if extra.get("process") == "copy-timefinder" else "ADRDSSU")
+    proc = extra.get("process") or ""
+    return extra.get("data_mover") or (replication.data_mover_of(proc[len("copy-"):])
+                                       if proc.startswith("copy-") else "ADRDSSU")
 
 
 def _data_mover_services(data_mover: str) -> tuple[str, ...]:
@@ -576,17 +575,11 @@ def _data_mover_services(data_mover: str) -> tuple[str, ...]:
     registered copy service with fast replication, which copies its own clone back;
     any other name is refused (DLB623E)."""
     dm = data_mover.upper()
-    if dm == "EMCSNAP":
-        return ("timefinder",)
-    if dm == "ADRDSSU":
-        return ("flashcopy", "snapshot")
-    from dasdlab.emulator.services import registry
-
-    info = registry.services().get(dm.lower())
-    if info is None or not info.capabilities.fast_replication:
+    want = replication.services_of(dm)
+    if want is None:
         raise RecoveryError("DLB623E", f"DATA_MOVER={dm or repr(data_mover)}: code ADRDSSU, EMCSNAP or a registered "
                                        "copy service with fast replication ('dasdlab services list').")
-    return (info.name,)
+    return want
 
 
 def _fr_method(site, p: DbdsPlan) -> str:
@@ -623,35 +616,10 @@ def check_flash_back(site, p: DbdsPlan, volser: str) -> list[str]:
         raise RecoveryError("DLB667E", f"{what} has {sum(b - a for a, b in clone_runs)} tracks; {p.dsn} has "
                             f"{sum(b - a for a, b in db_runs)}, so it is not a clone of it.")
     method = _fr_method(site, p)
-    busy = []
-    finished = []
-    if method == "flashcopy":
-        for r in sub.service("flashcopy").relationships():
-            if not (r.active or r.state.name == "FAILED"):
-                continue
-            if ((r.target == volser and _overlap(r.tmap.dst_runs(), db_runs))
-                    or (r.source == volser and _overlap(r.tmap.src_runs(), db_runs))
-                    or (r.target == clone_vol and _overlap(r.tmap.dst_runs(), clone_runs))):
-                busy.append(f"FlashCopy {r.id} ({r.source} -> {r.target}, {r.state.name})")
-    elif method == "timefinder":
-        for s in sub.service("timefinder").sessions.values():
-            if ((s.target == volser and _overlap(s.tmap.dst_runs(), db_runs))
-                    or (s.source == volser and _overlap(s.tmap.src_runs(), db_runs))
-                    or (s.target == clone_vol and _overlap(s.tmap.dst_runs(), clone_runs))):
-                (finished if s.state.name == "COPIED" else busy).append(
-                    s.id if s.state.name == "COPIED" else f"TimeFinder/Clone {s.id} ({s.state.value})")
-    elif method not in ("snapshot", "none") and method in sub.capabilities:
-        # any other copy service (a copy-NAME clone): its relationships on these tracks,
-        # through the contract; finished ones are withdrawn first (their clones are whole)
-        for r in sub.service(method).query():
-            if ((r.target == volser and _overlap(r.target_runs or [], db_runs))
-                    or (r.source == volser and _overlap(r.source_runs, db_runs))
-                    or (r.target == clone_vol and _overlap(r.target_runs or [], clone_runs))):
-                (finished if r.physical_at is not None else busy).append(
-                    r.id if r.physical_at is not None else f"{method} {r.id} ({r.state})")
-    elif method != "snapshot":
-        raise RecoveryError("DLB668E", f"{what}: subsystem {sub.name} has no FlashCopy, SnapShot or "
-                            "TimeFinder/Clone to copy it back with.")
+    # the copies of the service on these tracks (the replication facade asks the
+    # contract); finished ones that still hold them are ended first (their clones are whole)
+    busy, finished = replication.holders(sub, method, [(volser, db_runs, "target"), (volser, db_runs, "source"),
+                                                       (clone_vol, clone_runs, "target")])
     if busy:
         # DFSMSdss FASTREPLICATION(PREFERRED): when fast replication cannot be used, the
         # data set is copied with traditional data movement (S46) -- e.g. a Fast
@@ -883,7 +851,6 @@ class _Recovery:
         method = _fr_method(self.site, p)
         prof = self.profile
         ntracks = sum(b - a for a, b in db_runs)
-        background = ntracks * 56664 / (prof.background_copy_mb_s * 1e6)
         try:
             if p.copy_back == "traditional":
                 from dasdlab.emulator.dataset import Dataset
@@ -900,50 +867,20 @@ class _Recovery:
                 res.source = clone_dsn
                 res.notes.append(f"{clone_dsn} copied back to {d.dsn} with standard I/O ({ntracks} tracks)")
                 return
-            if method == "flashcopy":
-                fc = sub.service("flashcopy")
-                rel = fc.establish(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")
-                fc.drain(rel.id)  # the background copy, at once (its modeled time is reported apart)
-                fc.withdraw(rel.id)
-                res.modeled["restore"] = prof.dss_init_s + prof.flashcopy_establish_s
-                res.modeled["restore_background"] = background
-                res.notes.append(f"FlashCopy {rel.id} {clone_volser} -> {d.volser}, withdrawn after its copy")
-            elif method == "snapshot":
-                snap = sub.service("snapshot")
-                rec = snap.snap(clone_volser, d.volser, clone_runs, db_runs)
-                snap.release(rec["id"])
-                res.modeled["restore"] = prof.dss_init_s + prof.snapshot_s
-                res.notes.append(f"SnapShot {rec['id']} {clone_volser} -> {d.volser}")
-            elif method != "timefinder":  # a copy-NAME clone: the service's contract verbs
-                from dasdlab.engine.timemodel import TRACK_BYTES, service_cost
-
-                svc = sub.service(method)
-                for rid in finished:
-                    svc.withdraw(rid)
-                    res.notes.append(f"{method} {rid} (complete) withdrawn to free the tracks")
-                bg = bool(svc.capabilities.background_copy)
-                rel = svc.establish(clone_volser, d.volser, source_runs=clone_runs, target_runs=db_runs,
-                                    background_copy=True if bg else None)
-                if bg:
-                    svc.drain(rel.id)
-                svc.withdraw(rel.id)
-                cost = service_cost(prof, method)
-                res.modeled["restore"] = cost.establish_s
-                if cost.background_mb_s > 0:
-                    res.modeled["restore_background"] = ntracks * TRACK_BYTES / (cost.background_mb_s * 1e6)
-                res.notes.append(f"{method} {rel.id} {clone_volser} -> {d.volser}, withdrawn after its copy")
-            else:
-                tf = sub.service("timefinder")
-                for sid in finished:  # the clone's own finished session holds the tracks
-                    tf.terminate(sid)
-                    res.notes.append(f"TimeFinder/Clone session {sid} (COPIED) terminated to free the tracks")
-                s = tf.create(clone_volser, d.volser, src_runs=clone_runs, dst_runs=db_runs, mode="COPY")
-                tf.activate(s.id)
-                tf.drain(s.id)
-                tf.terminate(s.id)
-                res.modeled["restore"] = prof.clone_activate_s
-                res.modeled["restore_background"] = background
-                res.notes.append(f"TimeFinder/Clone {s.id} {clone_volser} -> {d.volser}, terminated after its copy")
+            # the data mover that made the clone copies it back (S79): the service's own
+            # establish, a background copy done at once, and the end of the copy
+            mv = replication.mover(method)
+            for rid in finished:  # the clone's own finished copy holds the tracks
+                state = sub.service(method).describe(rid).state
+                sub.service(method).withdraw(rid)
+                res.notes.append(f"{mv.title} {rid} ({state}) {mv.ends} to free the tracks")
+            rep = replication.copy_back(sub, method, clone_volser, d.volser, clone_runs, db_runs)
+            cost = service_cost(prof, method)
+            res.modeled["restore"] = (prof.dss_init_s if mv.uses_dss else 0.0) + cost.establish_s
+            if cost.background_mb_s > 0:
+                res.modeled["restore_background"] = ntracks * TRACK_BYTES / (cost.background_mb_s * 1e6)
+            res.notes.append(f"{mv.title} {rep.id} {clone_volser} -> {d.volser}"
+                             + ("" if mv.pointer_copy else f", {mv.ends} after its copy"))
         except CopyServiceError as e:
             raise RecoveryError("DLB668E", f"Fast Recovery copy {clone_dsn} could not be copied back onto "
                                 f"{d.dsn}: {e}") from None

@@ -350,21 +350,21 @@ class ServiceCost:
 def service_cost(profile: DeviceProfile, service: str, scale: float = 1.0) -> ServiceCost:
     """The costs of ``service`` under ``profile`` (already scaled by ``scale``).
 
-    The built-ins are priced by the profile's own fields.  Any other registered service
+    The built-ins are priced by the profile's own fields (named by the replication
+    facade, :data:`dasdlab.host.replication.BUILT_IN`).  Any other registered service
     declares its costs in its class attribute ``profile`` (a plug-in usually reads it
     from a profile file shipped beside its code): ``establish_s`` and optionally
     ``background_copy_mb_s``, defaults for every device profile, ``profiles`` with
     per-profile overrides by profile name, and ``sources`` saying where each figure
     comes from.  A background rate scales with the size scale as the profile's own do.
     """
-    own = {
-        "flashcopy": (profile.flashcopy_establish_s, profile.background_copy_mb_s, "flashcopy_establish_s"),
-        "snapshot": (profile.snapshot_s, 0.0, "snapshot_s"),
-        "timefinder": (profile.clone_activate_s, profile.background_copy_mb_s, "clone_activate_s"),
-    }
-    if service in own:
-        est, bg, key = own[service]
-        return ServiceCost(service, est, bg, profile.sources.get(key, _ASSUME))
+    from dasdlab.host.replication import mover
+
+    mv = mover(service)
+    if mv.establish_cost is not None:  # priced by the profile's own fields
+        bg = float(getattr(profile, mv.background_cost)) if mv.background_cost else 0.0
+        return ServiceCost(service, float(getattr(profile, mv.establish_cost)), bg,
+                           profile.sources.get(mv.establish_cost, _ASSUME))
     from dasdlab.emulator.services import registry
 
     declared = getattr(registry.get(service).cls, "profile", None)

@@ -282,6 +282,11 @@ class CopyService:
         """Call ``callback(event)`` at each logical and physical completion and failure."""
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Callable[[CompletionEvent], None]) -> None:
+        """Stop calling ``callback`` (a one-shot listener removes itself)."""
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
     def _announce(self, kind: str, rid: str, reason: str | None = None,
                   rel: Relationship | None = None) -> None:
         """Send one event to every subscriber; the descriptor is built only when

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from dasdlab.host import replication
+
 
 class Method(Enum):
     FLASHCOPY = "FLASHCOPY"
@@ -42,7 +44,11 @@ class Method(Enum):
     STANDARD = "STANDARD"
 
 
+#: the method DFSMSdss reports for each fast-replication service it drives
+#: (:data:`dasdlab.host.replication.DSS_FAST_REPLICATION`)
 FAST = {"flashcopy": Method.FLASHCOPY, "snapshot": Method.SNAPSHOT, "timefinder": Method.TIMEFINDER}
+#: the copy service of a fast-replication method
+SERVICE_OF = {m: s for s, m in FAST.items()}
 
 
 def virtual_cc_possible(caps) -> bool:
@@ -66,9 +72,9 @@ def methods_for(command: str, fr: str, cc: str | None, src_caps, same_subsystem:
     caps = set(src_caps)
     order: list[Method] = []
     if command == "COPY" and fr != "NONE":
-        fast = [FAST[c] for c in ("flashcopy", "snapshot", "timefinder") if c in caps]
-        if fast and same_subsystem:
-            order.append(fast[0])
+        fast = replication.dss_fast_replication(caps)
+        if fast is not None and same_subsystem:
+            order.append(FAST[fast])
         if fr == "REQUIRED":
             return order, False
     if cc is not None and cc != "NONE":

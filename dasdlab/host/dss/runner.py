@@ -47,7 +47,8 @@ from dasdlab.emulator.newfile import clean_partial_datasets, partial_dsn
 from dasdlab.errors import DasdlabError, DatasetError
 from dasdlab.host.dss.dumpformat import (DSET_MAGIC, DUMP_BLK, END_MAGIC, DumpedDataset, _compact,
                                          _DSET_HDR, _DumpWriter, _header, _pad, _TRK, read_dump)
-from dasdlab.host.dss.planner import Method, methods_for
+from dasdlab.host import replication
+from dasdlab.host.dss.planner import SERVICE_OF, Method, methods_for
 from dasdlab.host.dss.report import DsResult, DssError, DssEvent, DssReport
 from dasdlab.host.dss.statements import Statement, parse
 
@@ -68,8 +69,7 @@ class _Job:
     method: Method | None = None
     reader: object = None  # (vol, runs) the physical copy reads from
     cleanup: list = field(default_factory=list)
-    fc_rel: object = None
-    tf_sess: object = None
+    replica: object = None  # a fast-replication copy (replication.Replica)
     cc_sess: object = None
     logical_done: bool = False
     physical_done: bool = False
@@ -312,7 +312,7 @@ class Dss:
                 pass
         job.cleanup.clear()
         job.reader = (job.src_vol, job.src_runs)
-        job.fc_rel = job.tf_sess = job.cc_sess = None
+        job.replica = job.cc_sess = None
         job.logical_done = False
 
     def _try(self, st: Statement, job: _Job, m: Method) -> None:
@@ -320,64 +320,44 @@ class Dss:
         sv = job.result.volser
         if m is Method.STANDARD:
             return  # serialisation stays held until the physical copy ends
-        if m in (Method.SNAPSHOT, Method.FLASHCOPY, Method.TIMEFINDER):
+        if m in SERVICE_OF:
             self._fast(st, job, src_sub, sv, job.tgt_vol.volser_hint or job.result.target_volser,
-                       job.tgt_runs, m, virtual=False)
+                       job.tgt_runs, SERVICE_OF[m])
             return
         if m in (Method.VIRTUAL_CC, Method.CACHE_CC):
             self._cc(st, job, src_sub, virtual=m is Method.VIRTUAL_CC)
             return
         raise AssertionError(m)  # pragma: no cover
 
-    def _fast(self, st: Statement, job: _Job, sub, sv: str, tv: str, truns, m: Method, virtual: bool) -> None:
-        if m is Method.SNAPSHOT:
-            svc = sub.service("snapshot")
-            rec = svc.snap(sv, tv, job.src_runs, truns, dsn=job.dsn)
-            job.cleanup.append(lambda sid=rec["id"]: svc.release(sid))
-            self._advance("establish", 1)
-            if not virtual:
-                self._event(job, "logical", st.command, {"snap": rec["id"]})
-                self._event(job, "physical", st.command, {"snap": rec["id"]})
-            return
-        if m is Method.FLASHCOPY:
-            fc = sub.service("flashcopy")
-            mode = "NOCOPY" if (virtual or st.fcnocopy) else "COPY"
-            rel = None
-            if not virtual and (st.fcincr or st.fcincrlast):
-                rel = _find_incremental(fc, sv, tv, job.src_runs, truns)
-                if rel is not None:
-                    fc.refresh(rel.id)
-            if rel is None:
-                inc = (not virtual) and (st.fcincr or st.fcincrlast)
-                rel = fc.establish(sv, tv, src_runs=job.src_runs, dst_runs=truns, mode=mode,
-                                   incremental=inc, on_physical=None if virtual else
-                                   (lambda r, job=job: self._event(job, "physical", st.command,
-                                                                   {"relationship": r.id})))
-                if not inc or virtual:
-                    job.cleanup.append(lambda rid=rel.id: fc.withdraw(rid))
-            job.fc_rel = rel
-            self._advance("establish", 1)
-            if not virtual:
-                self._event(job, "logical", st.command, {"relationship": rel.id})
-            return
-        if m is Method.TIMEFINDER:
-            tf = sub.service("timefinder")
-            s = tf.create(sv, tv, src_runs=job.src_runs, dst_runs=truns,
-                          mode="NOCOPY" if st.fcnocopy else "COPY")
-            job.cleanup.append(lambda sid=s.id: tf.terminate(sid, force=True))
-            tf.activate(s.id)
-            job.tf_sess = s
-            self._advance("establish", 1)
-            self._event(job, "logical", st.command, {"session": s.id})
-            return
-        raise AssertionError(m)  # pragma: no cover
+    def _fast(self, st: Statement, job: _Job, sub, sv: str, tv: str, truns, service: str) -> None:
+        """Fast replication through the replication facade: logically complete when the
+        copy is established; physically complete at once (a snap), when its background
+        copy ends (reported by the service's completion event), or never (NOCOPY)."""
+        label = replication.mover(service).id_label
+        svc = sub.service(service)
+        rep = None
+        if st.fcincr or st.fcincrlast:  # full-volume keywords (refused on COPY DATASET)
+            rep = _find_incremental(svc, sv, tv, job.src_runs, truns)
+            if rep is not None:
+                svc.refresh(rep.id)
+        if rep is None:
+            inc = st.fcincr or st.fcincrlast
+            rep = replication.establish(
+                sub, service, sv, tv, job.src_runs, truns, background_copy=not st.fcnocopy, dsn=job.dsn,
+                on_physical=lambda r, job=job: self._event(job, "physical", st.command, {label: r.id}),
+                **({"incremental": True} if inc else {}))
+            if not inc:
+                job.cleanup.append(rep.withdraw)
+        job.replica = rep
+        self._advance("establish", 1)
+        self._event(job, "logical", st.command, {label: rep.id})
 
     def _cc(self, st: Statement, job: _Job, sub, virtual: bool) -> None:
         """A Concurrent Copy session: virtual (flash or snap to working space, S44) or
         cache-based; logically complete when the service reports initialisation."""
-        if not sub.has("concurrent_copy"):
+        if not replication.has_concurrent_copy(sub.capabilities):
             raise DssError("DLB428E", f"subsystem {sub.name} has no Concurrent Copy.")
-        cc = sub.service("concurrent_copy")
+        cc = sub.service(replication.CONCURRENT_COPY)
 
         def init_complete(ev) -> None:
             if ev.rc == 0:
@@ -392,25 +372,15 @@ class Dss:
     # -- phase 2 ---------------------------------------------------------------------
     def _finish(self, st: Statement, job: _Job, dump, report: DssReport) -> None:
         m = job.method
-        if m in (Method.SNAPSHOT,):
-            pass
-        elif m is Method.FLASHCOPY:
-            rel = job.fc_rel
+        if job.replica is not None:
+            rep = job.replica
             if self.wait_physical or st.fcincrlast:
-                fc = self.site.subsystem_of(job.result.volser).service("flashcopy")
-                fc.drain(rel.id)
-                if not job.physical_done:
-                    self._event(job, "physical", st.command, {"relationship": rel.id})
-                if st.fcincrlast:
-                    fc.withdraw(rel.id)
-            job.cleanup.clear()  # the relationship stays: the target depends on it
-        elif m is Method.TIMEFINDER:
-            tf = self.site.subsystem_of(job.result.volser).service("timefinder")
-            if self.wait_physical:
-                tf.drain(job.tf_sess.id)
-            if job.tf_sess.state.name == "COPIED":
-                self._event(job, "physical", st.command, {"session": job.tf_sess.id})
-            job.cleanup.clear()
+                rep.drain()
+            if not job.physical_done and rep.physically_complete():
+                self._event(job, "physical", st.command, {rep.mover.id_label: rep.id})
+            if st.fcincrlast:
+                rep.withdraw()
+            job.cleanup.clear()  # the copy stays: the target depends on it
         else:  # standard I/O, virtual CC, cache CC: DSS moves the tracks
             n = self._move(st, job, dump)
             self._advance("read", n)
@@ -499,9 +469,9 @@ class Dss:
 
     def _fcwithdraw(self, job: _Job, report: DssReport) -> None:
         sub = self.site.subsystem_of(job.result.volser)
-        if not sub.has("flashcopy"):
+        if not sub.has(replication.FLASHCOPY):
             return
-        fc = sub.service("flashcopy")
+        fc = sub.service(replication.FLASHCOPY)
         for rel in list(fc.relationships()):
             if rel.target != job.result.volser or rel.state.name in ("WITHDRAWN",):
                 continue
@@ -657,11 +627,14 @@ def _take_runs(runs: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _find_incremental(fc, sv: str, tv: str, sruns, truns):
-    for rel in fc.relationships():
-        if (rel.source, rel.target) == (sv, tv) and rel.incremental and \
-                rel.tmap.src_runs() == [tuple(r) for r in sruns] and rel.state.name not in ("WITHDRAWN", "FAILED"):
-            return rel
+def _find_incremental(svc, sv: str, tv: str, sruns, truns):
+    """The persistent incremental relationship of ``svc`` from these source runs to
+    these target runs, to refresh instead of establishing a new one."""
+    for rel in svc.query():
+        if (rel.source, rel.target) == (sv, tv) and rel.get("incremental") and \
+                [tuple(r) for r in rel.source_runs] == [tuple(r) for r in sruns] and \
+                str(rel.state) not in replication.ended_states(svc):
+            return replication.Replica(svc, rel.id)
     return None
 
 
