@@ -68,3 +68,23 @@ def test_cylinder_bounds():
     assert g.model("3390-A").check_cylinders(300000) == 300000
     with pytest.raises(GeometryError):
         m.track_of(10, 15, 10)
+
+
+def test_half_track_block_and_the_default_model():
+    """Half-track blocking is the largest block of which two fit (27,998 on a 3390, IBM's
+    figure; 23,476 on a 3380), and the constants the engine and the pool use come from
+    the table: the default model's track, the 3390 slot, a 3390-9's tracks."""
+    from dasdlab.emulator.rva import POOL_SLOT
+    from dasdlab.emulator.services.flashcopy import DEFAULT_REPOSITORY_TRACKS
+    from dasdlab.engine.timemodel import TRACK_BYTES
+    from dasdlab.host.dss import DUMP_BLK
+
+    assert g.half_track_block(g.model("3390")) == 27998
+    assert g.half_track_block(g.model("3380")) == 23476
+    for m in (g.model("3390"), g.model("3380")):
+        b = g.half_track_block(m)
+        assert m.records_per_track(0, b) == 2 and m.records_per_track(0, b + 1) < 2
+    assert g.default_model().name == g.DEFAULT_MODEL == "3390-3"
+    assert TRACK_BYTES == g.default_model().r1_capacity == 56664
+    assert DUMP_BLK == 27998 and POOL_SLOT == g.model("3390").slot_size == 56832
+    assert DEFAULT_REPOSITORY_TRACKS == g.model("3390-9").tracks() == 150255

@@ -307,13 +307,13 @@ class ScenarioSpec:
 def estimate_copy_s(spec: ScenarioSpec, method: Method) -> float:
     """The profile's estimate of a method's physical completion, from its copy start
     (the costs :mod:`dasdlab.engine.hpic` charges; no workload effects)."""
-    from dasdlab.emulator.geometry import model as geo_model
+    from dasdlab.emulator.geometry import default_model
     from dasdlab.engine.dbd import parse_file
 
     p = spec.device_profile().scaled(spec.size_scale)
     dbd = parse_file(spec.dbd_path)
     g = dbd.groups[0] if spec.ddn is None else next(x for x in dbd.groups if x.ddn == spec.ddn.upper())
-    bpt = geo_model("3390").records_per_track(0, g.block_size)
+    bpt = default_model().records_per_track(0, g.block_size)
     ntr = math.ceil(spec.db_size / len(dbd.groups) / (bpt * g.block_size))
     chunk = max(p.tracks_per_request, 1)
     full, rest = divmod(ntr, chunk)

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap
+from dasdlab.emulator.geometry import encode_cchh_many
 
 
 @dataclass(frozen=True)
@@ -190,20 +191,6 @@ def runs_overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
         else:
             j += 1
     return False
-
-
-def cchh_rows(tracks: np.ndarray, heads: int) -> np.ndarray:
-    """The 4-byte CCHH of each absolute track, as rows of uint8 (EAV-aware, like
-    :func:`dasdlab.emulator.geometry.encode_cchh`)."""
-    tracks = np.asarray(tracks, dtype=np.int64)
-    cyl, head = np.divmod(tracks, heads)
-    hh = np.where(cyl > 0xFFFF, ((cyl >> 16) << 4) | head, head)
-    out = np.empty((tracks.size, 4), dtype=np.uint8)
-    out[:, 0] = (cyl >> 8) & 0xFF
-    out[:, 1] = cyl & 0xFF
-    out[:, 2] = (hh >> 8) & 0xFF
-    out[:, 3] = hh & 0xFF
-    return out
 
 
 class ModeledRate:
@@ -442,7 +429,7 @@ class TrackCopier:
         relocate = not self.tmap.is_identity and self.tmap.relocates
         if sa is not None and da is not None:
             if relocate:
-                self.k.copy_rows_relocate(sa, da, src_t, dst_t, cchh_rows(dst_t, self.target.heads))
+                self.k.copy_rows_relocate(sa, da, src_t, dst_t, encode_cchh_many(dst_t, self.target.heads))
             elif parallel and src_t.size > 1:
                 self.k.copy_rows_parallel(sa, da, src_t, dst_t)
             else:

@@ -173,6 +173,22 @@ def encode_cchh(cyl: int, head: int) -> bytes:
     return bytes(((cyl >> 8) & 0xFF, cyl & 0xFF, (hh >> 8) & 0xFF, hh & 0xFF))
 
 
+def encode_cchh_many(tracks, heads: int):
+    """:func:`encode_cchh` of each absolute track (on a device of ``heads`` heads), as
+    rows of four uint8."""
+    import numpy as np
+
+    tracks = np.asarray(tracks, dtype=np.int64)
+    cyl, head = np.divmod(tracks, heads)
+    hh = np.where(cyl > 0xFFFF, ((cyl >> 16) << 4) | head, head)
+    out = np.empty((tracks.size, 4), dtype=np.uint8)
+    out[:, 0] = (cyl >> 8) & 0xFF
+    out[:, 1] = cyl & 0xFF
+    out[:, 2] = (hh >> 8) & 0xFF
+    out[:, 3] = hh & 0xFF
+    return out
+
+
 def decode_cchh(b: bytes | bytearray | memoryview) -> tuple[int, int]:
     """Inverse of :func:`encode_cchh`."""
     cc = (b[0] << 8) | b[1]
@@ -216,6 +232,29 @@ MODELS = MappingProxyType({m.name: m for m in _ROWS})
 #: Aliases accepted on input, as Hercules accepts them.
 ALIASES = MappingProxyType({"3390": "3390-1", "3390-J": "3390-27", "3390-JJ": "3390-54",
                             "3380": "3380-1"})
+
+
+#: The device that host software assumes when nothing names one (the image copy
+#: engine's databases, the outage estimate, the time model's track size): a 3390-3.
+DEFAULT_MODEL = "3390-3"
+
+
+def default_model() -> DeviceModel:
+    """The :data:`DEFAULT_MODEL` row."""
+    return MODELS[DEFAULT_MODEL]
+
+
+def half_track_block(m: DeviceModel, keylen: int = 0) -> int:
+    """The largest block of which two fit on one track of ``m`` (half-track blocking:
+    27,998 bytes on a 3390, 23,476 on a 3380), from the model's capacity formula."""
+    lo, hi = 1, m.r1_capacity
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if m.records_per_track(keylen, mid) >= 2:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def model(name: str) -> DeviceModel:

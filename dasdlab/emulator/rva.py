@@ -85,7 +85,7 @@ POOL_FORMAT = "dasdlab-track-pool"
 FTD_MAGIC = b"DLBFTD01"
 FTD_HDR_LEN = 64
 _FTD_HDR = struct.Struct("<8sIII")  # magic, tracks, heads, slot size
-POOL_SLOT = 56832  # the 3390 slot; a 3380 track fits in its first 47,616 bytes
+POOL_SLOT = model("3390").slot_size  # 56,832; a 3380 track fits in its first 47,616 bytes
 _EOT = b"\xff" * 8
 # the shared allocation words of alloc.lock
 _ALLOC_WORDS = 8

@@ -156,7 +156,7 @@ class LoadResult:
 def _plan(site, db: ImsDatabase, size: int, volser: str | None) -> list[dict]:
     """Blocks and tracks per data set group, and the volume each goes to.  Checks that
     everything fits before anything is allocated."""
-    from dasdlab.emulator.geometry import model as geo_model
+    from dasdlab.emulator.geometry import default_model
 
     if size <= 0:
         raise ImsError("DLB529E", f"--size must be positive, got {size} bytes.")
@@ -170,7 +170,7 @@ def _plan(site, db: ImsDatabase, size: int, volser: str | None) -> list[dict]:
         vol = site.volume(v)
         free[v] = list(vol.vtoc.free)
     for d in db.dbds:
-        geo = geo_model("3390")
+        geo = default_model()
         bpt = geo.records_per_track(0, d.block_size)
         ntracks = max(1, -(-int(share) // (bpt * d.block_size)))
         alloc_tracks = ntracks + 1  # the EOF record after a last full track

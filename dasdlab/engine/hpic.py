@@ -190,7 +190,7 @@ def apply_profile(site, profile: DeviceProfile) -> None:
     """Give the site's subsystems the profile's background rates and cache limits (in
     memory only)."""
     for sub in site.subsystems():
-        geo_bytes = 56664
+        geo_bytes = TRACK_BYTES
         if profile.background_copy_mb_s > 0:
             sub.settings["fc_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
             sub.settings["clone_background_tracks_per_s"] = profile.background_tracks_per_s(geo_bytes)
@@ -986,9 +986,9 @@ def ds_offset(block_size: int, i: int) -> int:
 
 
 def _tracks_for(nrec: int, lrecl: int) -> int:
-    from dasdlab.emulator.geometry import model
+    from dasdlab.emulator.geometry import default_model
 
-    geo = model("3390-3")
+    geo = default_model()
     blk = icformat.blksize_for(lrecl)
     per_blk = blk // lrecl
     bpt = geo.records_per_track(0, blk)

@@ -492,6 +492,11 @@ class CopyReader:
             raise ImageCopyFormatError("DLB645E", f"{self.where}: the block data does not match the header's CRC-32.")
 
 
-def blksize_for(lrecl: int, track_capacity_bytes: int = 27998) -> int:
-    """A block size for the output data set: whole records, at most half a 3390 track."""
+def blksize_for(lrecl: int, track_capacity_bytes: int | None = None) -> int:
+    """A block size for the output data set: whole records, at most half a 3390 track
+    (``track_capacity_bytes``, by default the half-track block of the default model)."""
+    if track_capacity_bytes is None:
+        from dasdlab.emulator.geometry import default_model, half_track_block
+
+        track_capacity_bytes = half_track_block(default_model())
     return max(1, track_capacity_bytes // lrecl) * lrecl

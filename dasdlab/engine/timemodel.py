@@ -56,9 +56,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from dasdlab.emulator.geometry import default_model
 from dasdlab.errors import DasdlabError
 
-TRACK_BYTES = 56664  # 3390 R1 capacity; geometry.MODELS["3390-3"].r1_capacity
+TRACK_BYTES = default_model().r1_capacity  # the bytes of a full 3390 track (56,664)
 
 
 class ProfileError(DasdlabError):

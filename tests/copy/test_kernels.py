@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from dasdlab.emulator import kernels as K
 from dasdlab.emulator import kernels_ref as R
 from dasdlab.emulator import trackfmt
-from dasdlab.emulator.copier import ModeledRate, TrackMap, cchh_rows, runs_overlap
+from dasdlab.emulator.copier import ModeledRate, TrackMap, runs_overlap
+from dasdlab.emulator.geometry import encode_cchh_many as cchh_rows
 from dasdlab.emulator.geometry import encode_cchh
 
 SLOT = 1024

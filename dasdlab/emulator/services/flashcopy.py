@@ -102,13 +102,14 @@ import numpy as np
 
 from dasdlab.emulator.bitmap import Bitmap, words_for
 from dasdlab.emulator.copier import ModeledRate, TrackCopier, TrackMap, runs_overlap
+from dasdlab.emulator.geometry import model
 from dasdlab.emulator.services.contract import Capabilities, CopyService, Protection, Relationship
 from dasdlab.emulator.services.lifecycle import Lifecycle
 from dasdlab.errors import CopyServiceError
 
 #: Repository size for space-efficient targets when the subsystem settings have none:
 #: the tracks of one 3390-9 (an assumption; real repositories are sized by the user).
-DEFAULT_REPOSITORY_TRACKS = 150_255
+DEFAULT_REPOSITORY_TRACKS = model("3390-9").tracks()  # 150,255
 #: Data-set-level relationships per volume (DS8880, S53).
 RELATIONSHIPS_PER_VOLUME = 65_534
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dasdlab.emulator.geometry import half_track_block, model
 from dasdlab.emulator.vtoc import Format1
 from dasdlab.host.dss.report import DssError
 
@@ -39,7 +40,7 @@ from dasdlab.host.dss.report import DssError
 DUMP_MAGIC = b"DLBDUMP1"
 DSET_MAGIC = b"DLBDSET1"
 END_MAGIC = b"DLBDEND1"
-DUMP_BLK = 27998
+DUMP_BLK = half_track_block(model("3390"))  # 27,998
 _DSET_HDR = struct.Struct(">44s6sHII140s")
 _TRK = struct.Struct(">II")
 
