@@ -1,8 +1,8 @@
 """The track-state trace: where the point-in-time image of each track of the copied data
 set is, sampled every workload slice of an outage scenario (for the teaching view).
 
-One concept: *per-track state codes over time*, read from the copy services' own
-bitmaps (``docs/domain.md`` §2, §4.1):
+One concept: *per-track state codes over time*, followed through the copy-service
+contract's events (``docs/domain.md`` §2, §4.1; ``docs/architecture.md``):
 
 ====  ===========================================================================
 code  meaning
@@ -23,18 +23,21 @@ code  meaning
       track -- never drawn as copied
 ====  ===========================================================================
 
-Codes 2 and 4 are decided *at the write*: an observer on the subsystem's write path
-(registered before the copy service's own intercept, so it sees the write first) asks
-the service whether the track's point-in-time image is still unprotected -- FlashCopy
-``to_copy``, Concurrent Copy ``unread`` and not ``saved``, TimeFinder ``pending`` --
-and then the service's intercept saves it (2), or the image is already elsewhere (4).
-Codes 0, 1 and 3 are read from the bitmaps at each sample: FlashCopy ``to_copy``,
-Concurrent Copy ``unread``, TimeFinder ``pending``, SnapShot sharing (source and clone
-Functional Track Directory entries equal).  The standard and concurrent image copies
-have no copy service; their reads are reported by the copy itself
-(:attr:`dasdlab.engine.hpic.CopyRun.on_read`).  For the concurrent (fuzzy) image copy a
-write to a track it has not read yet changes nothing: the copy will read the new
-content (that is what makes it fuzzy).
+The trace follows a copy through the copy-service contract only
+(:class:`~dasdlab.emulator.services.contract.TrackEvent` and completion events), never
+a service's private bitmaps.  An observer on the subsystem's write path (registered
+before the service's own intercept, so it sees the write first) marks a track written
+after the point in time as changed (4); the one copy-before-write intercept then
+reports the tracks whose image it saved first -- copy-on-write, a sidefile save, a copy
+on access -- as "saved" events (2).  "copied" events of the track copier (background
+copy) and "read" events of a session make a track copied (1); a track the copy does
+not hold yet is 0, or 3 when the copy reads through to the source until it is written
+(a NOCOPY shadow, a snap, virtual Concurrent Copy's working space).  A "failed" event
+makes what the copy lacked lost (5); a "physical" one makes every track copied.  The
+standard and concurrent image copies have no copy service; their reads are reported by
+the copy itself (:attr:`dasdlab.engine.hpic.CopyRun.on_read`).  For the concurrent
+(fuzzy) image copy a write to a track it has not read yet changes nothing: the copy
+will read the new content (that is what makes it fuzzy).
 
 Stored as ``trace-METHOD.npz`` (:func:`save_trace`); :func:`load_trace` gives
 ``(times, codes, legend)`` with ``times`` in modeled seconds from the copy start and
@@ -101,18 +104,21 @@ class TrackTracer:
         self.pit = False
         self.final = False
         self.process: str | None = None
-        self._preserving = None  # idx -> bool: the service will save the image now
-        self._state = None  # () -> codes 0/1/3 for every track
+        self._state = None  # () -> codes 0/1/3 (5) for every track
+        self._copied = np.zeros(self.domain.size, dtype=bool)  # the image is on the copy
+        self._initial = NOT_COPIED  # the code of a track the copy does not hold yet
+        self._failed = self._complete = self._keeps_sharing = False
+        self._listeners: list = []
         self.times: list[float] = []
         self.samples: list[np.ndarray] = []
         #: tracks the service copied on write (FlashCopy copy-on-write, TimeFinder copy
         #: on access), read from its counters at each sample while it is followed
         self.cow = 0
-        self._cow = None  # () -> the service's counter now
+        self._cow = None  # () -> the relationship's cow_count now
         #: a Concurrent Copy session's counters (intercepted writes, sidefile high-water
         #: marks), kept even when the session is cancelled and the copy fails
         self.cc_counters: dict[str, int] = {}
-        self._cc = None
+        self._counters = None
         self._watch = _Watch(self)
 
     # ------------------------------------------------------------------ life cycle
@@ -121,6 +127,7 @@ class TrackTracer:
 
     def detach(self) -> None:
         self.sub.unregister_intercept(self.volser, self._watch)
+        self._unlisten()
 
     def on_read(self, tracks: np.ndarray) -> None:
         """The copy read these source tracks (CopyRun.on_read)."""
@@ -139,138 +146,103 @@ class TrackTracer:
         if p in ("standard", "cic"):
             if rep.started is None:
                 return
-            self._bind_reads(p)
+            self._follow_reads()
         elif rep.logical is not None:
-            if p in ("copy-flashcopy", "fdump-flashcopy"):
-                self._bind_flashcopy(p, rep.counters["relationship"])
-            elif p in ("dump-cc", "dump-vcc"):
-                self._bind_cc()
-            elif p == "copy-timefinder":
-                self._bind_timefinder(rep.counters["clone_session"])
-            elif p in ("copy-snapshot", "fdump-snapshot"):
-                self._bind_snapshot(p, rep.counters.get("snap"))
-            elif p.startswith("copy-") and rep.physical is not None:
-                # a copy service by name that is whole on the target at its point in
-                # time (a split mirror): every track is copied from then on
-                self._preserving = None
-                self._state = lambda: np.full(self.domain.size, COPIED, np.uint8)
-            else:  # dump-plain and anything new: reads only
-                self._bind_reads(p)
+            self._follow(p, rep.counters or {})
         else:
             return
         self.process = p
         self.pit = True
 
-    # ------------------------------------------------------------------ per service
-    def _bind_reads(self, p: str) -> None:
-        self._preserving = None
+    # ------------------------------------------------------------------ following a copy
+    def _follow_reads(self) -> None:
+        """No copy service: the copy's own reads are all there is (CopyRun.on_read)."""
+        self._state = lambda: np.where(self.read, COPIED, NOT_COPIED).astype(np.uint8)
+
+    def _follow(self, p: str, counters: dict) -> None:
+        """Follow one relationship through the contract: its track events (saved before a
+        host write, copied, read by a session) and completion events."""
+        from dasdlab.host import replication
+
+        kind, _, service = p.partition("-")
+        if kind == "dump" and service in ("cc", "vcc"):
+            svc = self.sub.service(replication.CONCURRENT_COPY)
+            live = [d for d in svc.query() if d.source == self.volser and str(d.state) == "ACTIVE"]
+            d = live[-1]
+            rid = d.id
+            work = d.get("work_area")
+            initial = SHARED if work is not None else NOT_COPIED
+            if work is not None and work.get("relation"):  # flashed NOCOPY: its copy-on-writes save
+                self._listen(self.sub.service(work["mechanism"]), work["relation"], saves_only=True)
+            self._counters = lambda: _cc_counters(svc.describe(rid))
+        elif kind in ("copy", "fdump") and service:
+            mv = replication.mover(service)
+            svc = self.sub.service(service)
+            rid = counters.get(mv.id_label)
+            if rid is None:
+                return self._follow_reads()
+            d = svc.describe(rid)
+            if kind == "fdump":  # a NOCOPY shadow: read through to the source until saved
+                initial = SHARED
+            elif d.physical_at is not None:  # whole at its point in time (a snap shares pointers)
+                initial = SHARED if mv.pointer_copy else COPIED
+            else:
+                initial = SHARED if mv.pointer_copy else NOT_COPIED
+            self._keeps_sharing = mv.pointer_copy and kind == "copy"
+            self._cow = lambda: int(svc.describe(rid).cow_count)
+        else:  # dump-plain and anything new: reads only
+            return self._follow_reads()
+        self._listen(svc, rid)
+        self._initial = initial
 
         def state() -> np.ndarray:
-            return np.where(self.read, COPIED, NOT_COPIED).astype(np.uint8)
-
-        self._state = state
-
-    def _bind_flashcopy(self, p: str, rid: str) -> None:
-        fc = self.sub.service("flashcopy")
-        rel = fc.get(rid)
-        rels = rel.tmap.rel_of_src(self.domain)[0]
-
-        def pending(idx: np.ndarray) -> np.ndarray:
-            if not rel.active:
-                return np.zeros(idx.size, bool)
-            return rel.to_copy.test_many(rels[idx])
-
-        self._preserving = pending
-        from dasdlab.emulator.services.flashcopy import CTR_COW
-
-        self._cow = lambda: int(rel.ctr[CTR_COW])
-        uncopied = NOT_COPIED if p == "copy-flashcopy" else SHARED
-
-        def state() -> np.ndarray:
-            if rel.state.name == "FAILED":  # its target is not a copy: what it lacked is lost
-                return np.where(rel.to_copy.test_many(rels), LOST, COPIED).astype(np.uint8)
-            out = np.where(pending(np.arange(rels.size)), uncopied, COPIED).astype(np.uint8)
-            if p != "copy-flashcopy":  # the shadow: a dump read of an uncopied track is redirected
-                out[self.read] = COPIED
-            return out
-        self._state = state
-
-    def _bind_cc(self) -> None:
-        cc = self.sub.service("concurrent_copy")
-        live = [s for s in cc.sessions.values() if s.volser == self.volser and s.state.name == "ACTIVE"]
-        sess = live[-1]
-        rels = sess.tmap.rel_of_src(self.domain)[0]
-        work = sess.work
-        if work is not None and work.mechanism == "flashcopy" and work.relation:
-            wrel = self.sub.service("flashcopy").get(work.relation)
-            wrels = wrel.tmap.rel_of_src(self.domain)[0]
-
-            def pending(idx: np.ndarray) -> np.ndarray:
-                if not wrel.active:
-                    return np.zeros(idx.size, bool)
-                return wrel.to_copy.test_many(wrels[idx])
-        elif work is not None:  # snapped: redirect-on-write keeps the image, nothing is saved
-            def pending(idx: np.ndarray) -> np.ndarray:
-                return np.zeros(idx.size, bool)
-        else:
-            def pending(idx: np.ndarray) -> np.ndarray:
-                if sess.state.name != "ACTIVE":
-                    return np.zeros(idx.size, bool)
-                r = rels[idx]
-                return sess.unread.test_many(r) & ~sess.saved.test_many(r)
-
-        unread_code = SHARED if work is not None else NOT_COPIED
-
-        def state() -> np.ndarray:
-            if sess.state.name == "COMPLETE":
-                return np.full(rels.size, COPIED, np.uint8)
-            # a cancelled or failed session never gets its unread tracks (its bitmap stays)
-            code = unread_code if sess.state.name == "ACTIVE" else LOST
-            return np.where(sess.unread.test_many(rels), code, COPIED).astype(np.uint8)
-
-        self._preserving = pending
-        self._state = state
-        self._cc = lambda: dict(sess.counters)
-
-    def _bind_timefinder(self, sid: str) -> None:
-        s = self.sub.service("timefinder").session(sid)
-        rels = s.tmap.rel_of_src(self.domain)[0]
-
-        def pending(idx: np.ndarray) -> np.ndarray:
-            if s.pending is None or s.state.name not in ("COPY_IN_PROG", "COPY_ON_ACCESS"):
-                return np.zeros(idx.size, bool)
-            return s.pending.test_many(rels[idx])
-
-        self._preserving = pending
-        self._cow = lambda: sum(int(s.counters[k]) for k in s.ACCESS)
-        self._state = lambda: np.where(pending(np.arange(rels.size)), NOT_COPIED, COPIED).astype(np.uint8)
-
-    def _bind_snapshot(self, p: str, snap_id) -> None:
-        svc = self.sub.service("snapshot")
-        snap = svc.get(snap_id)
-        rels = snap.tmap.rel_of_src(self.domain)[0]
-        dst = snap.tmap.dst(rels)
-        src_vol = self.sub.open_volume(snap.source)
-        tgt_vol = self.sub.open_volume(snap.target)
-
-        def state() -> np.ndarray:
-            same = np.asarray(src_vol.ftd[self.domain]) == np.asarray(tgt_vol.ftd[dst])
-            out = np.where(same, SHARED, CHANGED).astype(np.uint8)
-            if p == "fdump-snapshot":
-                out[self.read] = COPIED
+            out = np.where(self._copied | self.read, COPIED, self._initial).astype(np.uint8)
+            if self._failed:  # its target is not a copy: what it lacked is lost
+                out[~(self._copied | self.read)] = LOST
+            elif self._complete:
+                out[:] = COPIED
             return out
 
-        self._preserving = None  # redirect-on-write: nothing is ever saved
         self._state = state
+
+    def _listen(self, svc, rid: str, saves_only: bool = False) -> None:
+        rid = str(rid)
+
+        def on_tracks(ev) -> None:
+            if ev.rid != rid or ev.role != "source" or (saves_only and ev.kind != "saved"):
+                return
+            t = ev.source_tracks()
+            idx = self._index[t[(t >= 0) & (t < self._index.size)]]
+            idx = idx[idx >= 0]
+            if ev.kind == "saved":
+                self.codes[idx] = SAVED
+            else:
+                self._copied[idx] = True
+
+        def on_completion(ev) -> None:
+            if ev.rel.id != rid or saves_only:
+                return
+            if ev.kind == "failed":
+                self._failed = True
+            elif ev.kind == "physical" and not self._keeps_sharing:
+                self._complete = True
+
+        svc.subscribe_tracks(on_tracks)
+        svc.subscribe(on_completion)
+        self._listeners.append((svc, on_tracks, on_completion))
+
+    def _unlisten(self) -> None:
+        for svc, on_tracks, on_completion in self._listeners:
+            svc.unsubscribe_tracks(on_tracks)
+            svc.unsubscribe(on_completion)
+        self._listeners.clear()
 
     def _freeze(self, failed: bool = False) -> None:
         """The copy is done: the services may be gone.  A copy that succeeded has every
         image; one that failed keeps what it had, and the rest is lost."""
-        if self._cow is not None:  # the last count (a withdrawn relationship keeps its arrays)
-            self.cow = self._cow()
-        if self._cc is not None:
-            self.cc_counters = self._cc()
-        self._cc = None
+        self._read_counters()
+        self._cow = self._counters = None
+        self._unlisten()
         if failed:
             # what the service still holds for the copy decides, not what was saved on
             # the way: a cancelled dump loses its sidefile with its unread tracks
@@ -279,13 +251,23 @@ class TrackTracer:
             now = self.current()
             now[(base == NOT_COPIED) | (base == SHARED) | (base == LOST)] = LOST
             self._state = lambda: now.copy()
-        elif self.process != "copy-snapshot" or self._state is None:
-            # (a snap's pool pointers stay valid, so its sharing is still read)
+        elif not self._keeps_sharing or self._state is None:
+            # (a snap's pool pointers stay valid, so its sharing is still drawn)
             self._state = lambda: np.full(self.domain.size, COPIED, np.uint8)
-        self._preserving = None
-        self._cow = None
         self.final = True
         self.pit = True
+
+    def _read_counters(self) -> None:
+        """The services' counters now; the last ones stay once the copy is gone."""
+        from dasdlab.errors import CopyServiceError
+
+        try:
+            if self._cow is not None:
+                self.cow = self._cow()
+            if self._counters is not None:
+                self.cc_counters = self._counters()
+        except CopyServiceError:
+            pass
 
     # ------------------------------------------------------------------ observation
     def _written(self, tracks: np.ndarray) -> None:
@@ -296,12 +278,11 @@ class TrackTracer:
         idx = idx[idx >= 0]
         if idx.size == 0:
             return
-        idx = idx[(self.codes[idx] != SAVED) & (self.codes[idx] != CHANGED)]
-        if idx.size == 0:
+        rest = idx[(self.codes[idx] != SAVED) & (self.codes[idx] != CHANGED)]
+        if rest.size == 0:
             return
-        saving = self._preserving(idx) if self._preserving is not None else np.zeros(idx.size, bool)
-        self.codes[idx[saving]] = SAVED
-        rest = idx[~saving]
+        # changed after the point in time -- unless the service saves the image first,
+        # which its "saved" track event, right after this, says
         if self.process in ("standard", "cic") and not self.final:
             rest = rest[self.read[rest]]  # an unread track: the copy will read the new content
         self.codes[rest] = CHANGED
@@ -331,10 +312,7 @@ class TrackTracer:
     def sample(self, t: float, keep: bool = True) -> None:
         """Read the services' counters; with ``keep``, record the codes at ``t`` (a
         driver thins out the samples of a long run)."""
-        if self._cow is not None:
-            self.cow = self._cow()
-        if self._cc is not None:
-            self.cc_counters = self._cc()
+        self._read_counters()
         if not keep:
             return
         self.times.append(float(t))
@@ -394,3 +372,9 @@ def load_trace_meta(path: str | Path, method: str) -> dict:
     p = trace_path(path, method) if Path(path).is_dir() else Path(path)
     with np.load(p, allow_pickle=False) as z:
         return json.loads(str(z["meta"]))
+
+
+def _cc_counters(d) -> dict[str, int]:
+    """A Concurrent Copy session's counters from its descriptor."""
+    return {k: int(d.get(k) or 0) for k in ("intercepted_writes", "cache_hwm_tracks", "host_hwm_tracks",
+                                             "host_dataspaces_hwm")}

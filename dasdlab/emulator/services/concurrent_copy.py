@@ -676,6 +676,8 @@ class ConcurrentCopyService(CopyService):
         s.saved.clear(r)
         s.left -= 1
         s.dirty = True
+        if self._track_listeners:
+            self._track_event("read", s.id, s.tmap, [r])
         if s.left == 0:
             self._finish(s, C.COMPLETE)
         return img

@@ -184,6 +184,31 @@ class CompletionEvent:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class TrackEvent:
+    """What happened to tracks of one relationship (for observers such as the teaching
+    trace; :meth:`CopyService.subscribe_tracks`).
+
+    ``kind``: "saved" -- the point-in-time images were moved out of a host write's way
+    before it (copy-on-write, a sidefile save, a copy on access), reported by the one
+    copy-before-write intercept; "copied" -- the tracks landed on the copy (background
+    copy or copy-on-write), reported by the track copier; "read" -- a session handed
+    out their point-in-time images.  ``rels`` are relative tracks of ``tmap``; ``role``
+    the side of the relationship that was written ("source" or "target").
+    """
+
+    kind: str
+    service: str
+    rid: str
+    rels: np.ndarray
+    tmap: TrackMap
+    role: str = "source"
+
+    def source_tracks(self) -> np.ndarray:
+        """The absolute source tracks of :attr:`rels`."""
+        return self.tmap.src(self.rels)
+
+
 # ====================================================================== the base class
 class CopyService:
     """Base class of every copy service (see the module doc).
@@ -216,6 +241,7 @@ class CopyService:
         self.sub = subsystem
         self.store = StateStore(subsystem.state_dir(self.name))
         self._subscribers: list[Callable[[CompletionEvent], None]] = []
+        self._track_listeners: list[Callable[[TrackEvent], None]] = []
         self._idfds: dict[str, int] = {}  # id prefix -> open counter file
         self._intercepts: dict[str, ProtectIntercept] = {}
 
@@ -251,13 +277,13 @@ class CopyService:
         callers hold live objects (relationships, sessions) overrides this to update
         them in place, and calls :meth:`_rearm_all` since another process may have
         set bits of the shared bitmaps again."""
-        subscribers = self._subscribers
+        subscribers, listeners = self._subscribers, self._track_listeners
         for volser, icpt in list(self._intercepts.items()):
             self.sub.unregister_intercept(volser, icpt)
         self._intercepts.clear()
         CopyService.close(self)  # not the service's own close: nothing ends here
         type(self).__init__(self, self.sub)
-        self._subscribers = subscribers
+        self._subscribers, self._track_listeners = subscribers, listeners
         self.load()
 
     def close(self) -> None:
@@ -287,6 +313,30 @@ class CopyService:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
+    def subscribe_tracks(self, callback: Callable[[TrackEvent], None]) -> None:
+        """Call ``callback(event)`` with every :class:`TrackEvent` of this service."""
+        self._track_listeners.append(callback)
+
+    def unsubscribe_tracks(self, callback: Callable[[TrackEvent], None]) -> None:
+        if callback in self._track_listeners:
+            self._track_listeners.remove(callback)
+
+    def _track_event(self, kind: str, rid, tmap: TrackMap, rels, role: str = "source") -> None:
+        ev = TrackEvent(kind, self.name, str(rid), np.asarray(rels, dtype=np.int64), tmap, role)
+        for cb in list(self._track_listeners):
+            cb(ev)
+
+    def _landing(self, rid: str, tmap: TrackMap, then: Callable[[np.ndarray], None] | None = None
+                 ) -> Callable[[np.ndarray], None]:
+        """An ``on_copied`` callback for the track copier of relationship ``rid``: runs
+        ``then(rels)`` (the service's own bookkeeping), then reports the tracks "copied"."""
+        def landed(rels: np.ndarray) -> None:
+            if then is not None:
+                then(rels)
+            if self._track_listeners:
+                self._track_event("copied", rid, tmap, rels)
+        return landed
+
     def _announce(self, kind: str, rid: str, reason: str | None = None,
                   rel: Relationship | None = None) -> None:
         """Send one event to every subscriber; the descriptor is built only when
@@ -309,6 +359,7 @@ class CopyService:
         if icpt is None:
             icpt = self._intercepts[volser] = ProtectIntercept(volser)
             icpt.guard = self._write_guard(volser)
+        p.service = self  # whose track listeners hear what the intercept saves
         if p not in icpt.entries:
             icpt.entries.append(p)
             icpt.changed()
@@ -488,6 +539,7 @@ class Protection:
     act: Callable[[Any, np.ndarray, np.ndarray], None]
     needs_many: Callable[[np.ndarray], np.ndarray] | None = None
     reads: Callable[[int, int], np.ndarray | None] | None = None
+    service: Any = None  # set by CopyService._protect
 
     def __post_init__(self) -> None:
         if self.tmap.is_identity:  # a whole volume: relative = absolute track
@@ -537,6 +589,9 @@ class ProtectIntercept:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
                 p.act_one(vol, r, t)
+                svc = p.service
+                if svc is not None and svc._track_listeners:
+                    svc._track_event("saved", getattr(p.owner, "id", ""), p.tmap, [r], p.role)
         for p in self.entries:
             r = p.rel_of(t)
             if r >= 0 and p.needs(r):
@@ -553,14 +608,20 @@ class ProtectIntercept:
             rels, inside = p.rels_of(tracks)
             if rels.size == 0:
                 continue
+            svc = p.service
+            heard = svc is not None and svc._track_listeners
             if p.needs_many is not None:
                 keep = p.needs_many(rels)
                 rels = rels[keep]
                 if rels.size == 0:
                     continue
                 p.act(vol, rels, p.abs_of(rels))
+                needed = rels
             else:
+                needed = rels[np.fromiter((p.needs(int(r)) for r in rels), bool, rels.size)] if heard else None
                 p.act(vol, rels, tracks[inside])
+            if heard and needed.size:
+                svc._track_event("saved", getattr(p.owner, "id", ""), p.tmap, needed, p.role)
 
     def redirect_read(self, vol, t: int) -> np.ndarray | None:
         for p in self.entries:
@@ -575,4 +636,4 @@ class ProtectIntercept:
 
 
 __all__ = ["Capabilities", "Relationship", "CompletionEvent", "CopyService", "Protection",
-           "ProtectIntercept", "EVENT_KINDS"]
+           "ProtectIntercept", "TrackEvent", "EVENT_KINDS"]

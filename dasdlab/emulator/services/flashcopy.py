@@ -279,7 +279,8 @@ class FlashCopyRelationship(Lifecycle):
             sub = self.svc.sub
             src = source_vol if source_vol is not None else sub.open_volume(self.source)
             tgt = sub.open_volume(self.target, writable=True)
-            c = TrackCopier(src, tgt, self.tmap, self.to_copy, on_copied=self._landed, chunk=128)
+            c = TrackCopier(src, tgt, self.tmap, self.to_copy,
+                            on_copied=self.svc._landing(self.id, self.tmap, self._landed), chunk=128)
             self._copier = c
         elif source_vol is not None and c.source is not source_vol:
             c.source = source_vol  # the writer's instance knows its own written tracks

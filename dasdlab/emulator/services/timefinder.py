@@ -758,7 +758,7 @@ class TimeFinderService(CopyService):
             src = _rw_volume(self.sub, s.source)
             tgt = _rw_volume(self.sub, s.target)
             if s.direction == "forward":
-                s._copier = TrackCopier(src, tgt, s.tmap, s.pending)
+                s._copier = TrackCopier(src, tgt, s.tmap, s.pending, on_copied=self._landing(s.id, s.tmap))
             else:
                 back = TrackMap.from_runs(s.tmap.dst_runs(), s.tmap.src_runs())
                 s._copier = TrackCopier(tgt, src, back, s.pending)
