@@ -43,6 +43,13 @@ copy-timefinder    hold D; TimeFinder/Clone create + activate (COPY); release; p
 A CIC statement uses the same processes without the hold: the point in time of the
 DASD contents is taken while IMS keeps updating, so the copy is fuzzy.
 
+**The data mover** (S79): with ``DATA_MOVER=ADRDSSU`` (the default) the FDUMP shadow and
+the COPY clone are made by the project's own DFSMSdss (:mod:`dasdlab.host.dss`), a
+``COPY DATASET ... FASTREPLICATION(REQUIRED)`` statement (``FCNOCOPY`` for a shadow), as
+HP Image Copy calls ADRDSSU; ``EMCSNAP`` and a copy service by name use that service's
+own establish.  Which service a data mover drives is the replication facade's
+(:mod:`dasdlab.host.replication`); nothing here names a service.
+
 **A job's tasks run in parallel** (:meth:`ImageCopyEngine.run`, :class:`Job`): each data
 set group of an AIC/ACIC statement is a task of its own (S89), the IC/CIC statements
 together one task that copies their groups one after the other; all start at the job's
@@ -833,29 +840,55 @@ class CopyRun:
         ntr = entry.tracks(src_vol.heads)
         tgt = self._target_volume(sub, ntr, "SHADOW" if kind == "SHADOW" else None)
         dsn = self._name(kind)
-        new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
-        self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
-        src_runs = entry.track_list(src_vol.heads)
-        dst_runs = new.track_list(tgt.heads)
-        # the data mover's fast replication (replication facade): a NOCOPY shadow or a
-        # clone with background copy, whichever service the plan names
-        rep = replication.establish(sub, self.plan.service, self.dbds.volser, tgt.volser, src_runs, dst_runs,
-                                    background_copy=not nocopy)
+        if replication.mover(self.plan.service).uses_dss:
+            # DATA_MOVER=ADRDSSU: DFSMSdss makes the copy, as HP Image Copy calls it
+            rep = self._dfsmsdss_copy(tgt, dsn, nocopy)
+            self._cleanup.append(lambda: (dsalloc.scratch(tgt, dsn), self.engine.site.catalog.remove(dsn)))
+        else:
+            # EMCSNAP or a copy service by name: its own establish (replication facade)
+            new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
+            self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
+            rep = replication.establish(sub, self.plan.service, self.dbds.volser, tgt.volser,
+                                        entry.track_list(src_vol.heads), new.track_list(tgt.heads),
+                                        background_copy=not nocopy)
+            dsalloc.finish_like(tgt, dsn, entry.f1)
         if not rep.mover.pointer_copy:  # a snap stays with its target; the rest end first
             self._cleanup.insert(0, rep.withdraw)
         self.report.counters[rep.mover.id_label] = rep.id
         self._replica = rep
         done = rep.settled
-        dsalloc.finish_like(tgt, dsn, entry.f1)
         if kind == "SHADOW":
             def withdraw() -> None:
                 for fn in list(self._cleanup):
                     fn()
             return tgt, dsn, withdraw
-        self.engine.site.catalog.add(dsn, tgt.volser)
+        if self.engine.site.catalog.find(dsn) is None:
+            self.engine.site.catalog.add(dsn, tgt.volser)
         self._cleanup.clear()
         self._cleanup.append(lambda: self._drop_clone(tgt, dsn))
         return tgt, dsn, done
+
+    def _dfsmsdss_copy(self, tgt, dsn: str, nocopy: bool):
+        """``COPY DATASET ... FASTREPLICATION(REQUIRED)`` of D to ``dsn`` on ``tgt``
+        through the project's DFSMSdss (:mod:`dasdlab.host.dss`); its modeled cost is
+        the job's DFSMSdss call (:meth:`_data_mover_call`).  A copy DFSMSdss cannot make
+        raises the error its fast replication gave."""
+        from dasdlab.host.dss import Dss
+
+        d = self.dbds.dsn
+        stmt = (f"COPY DATASET(INCLUDE({d})) RENAMEU(({d},{dsn})) OUTDYNAM({tgt.volser}) "
+                f"FASTREPLICATION(REQUIRED){' FCNOCOPY' if nocopy else ''}")
+        report = Dss(self.engine.site).run(stmt)
+        res = next((r for r in report.results if r.dsn == d), None)
+        if res is None or res.rc or res.relationship is None:
+            if res is not None and isinstance(res.cause, DasdlabError):
+                raise res.cause
+            raise HpicError("DLB840E", f"DFSMSdss did not copy {d} to {dsn}: "
+                                       f"{res.message if res is not None else '; '.join(report.lines[-2:])}")
+        from dasdlab.host.dss.planner import SERVICE_OF, Method
+
+        sub = self.engine.site.subsystem_of(self.dbds.volser)
+        return replication.Replica(sub.service(SERVICE_OF[Method(res.method)]), res.relationship)
 
     def _drop_clone(self, vol, dsn: str) -> None:
         from dasdlab.emulator import dsalloc

@@ -279,3 +279,52 @@ def test_toiauto_stops_and_starts_the_database_with_olds_switch_and_checkpoint(i
         system.on_state.pop()
         if recon.db("HDAMDB01")["state"] != "ONLINE":
             system.start_db("HDAMDB01")
+
+
+@pytest.mark.parametrize("fixture, fcnocopy", [("fdump", True), ("copy-snapshot", False)])
+def test_adrdssu_copies_are_made_by_the_projects_dfsmsdss(ims, monkeypatch, fixture, fcnocopy):
+    """DATA_MOVER=ADRDSSU (the default): the shadow and the clone are DFSMSdss COPY
+    DATASET statements with FASTREPLICATION(REQUIRED) (FCNOCOPY for a shadow), as HP
+    Image Copy calls ADRDSSU; the relationship DFSMSdss made is the one reported."""
+    from dasdlab.host.dss import runner
+
+    site, system, engine = ims
+    ran, real = [], runner.Dss.run
+
+    def spy(self, text):
+        report = real(self, text)
+        ran.append((text, report))
+        return report
+
+    monkeypatch.setattr(runner.Dss, "run", spy)
+    (r,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / f"{fixture}.icein"))
+    assert r.status == "ok", r.message
+    (text, report), = ran
+    assert text.startswith("COPY DATASET(INCLUDE(") and "FASTREPLICATION(REQUIRED)" in text
+    assert ("FCNOCOPY" in text) == fcnocopy and report.rc == 0
+    (res,) = report.results
+    key = "snap" if fixture == "copy-snapshot" else "relationship"
+    assert r.counters[key] == res.relationship and res.method in ("FLASHCOPY", "SNAPSHOT")
+    if fixture == "fdump":  # the shadow is gone with its relationship and its catalog entry
+        assert site.catalog.find(res.target) is None
+    else:
+        assert site.catalog.lookup(r.outputs[0]["dsn"]) == r.outputs[0]["volser"] == res.target_volser
+
+
+def test_a_refused_dfsmsdss_copy_fails_the_image_copy_with_the_services_message(ims, monkeypatch):
+    from dasdlab.emulator.services.flashcopy import FlashCopyService
+    from dasdlab.errors import CopyServiceError
+
+    site, system, engine = ims
+
+    def refuse(*a, **k):
+        raise CopyServiceError("DLB326E", "a test refuses the establish.")
+
+    fc = site.subsystem("DS8K1").service("flashcopy")
+    assert isinstance(fc, FlashCopyService)
+    before = set(site.catalog.entries())
+    monkeypatch.setattr(fc, "establish", refuse)
+    (r,) = engine.run(parse_file(ROOT / "fixtures" / "icein" / "copy-flashcopy.icein"))
+    # the message the service gave, as when HP Image Copy called it directly; no clone left
+    assert r.status == "failed" and "DLB326E" in r.message and "a test refuses" in r.message
+    assert set(site.catalog.entries()) == before

@@ -46,9 +46,12 @@ class DsResult:
     physical_time: float | None = None
     fallbacks: list[str] = field(default_factory=list)
     message: str = ""
+    relationship: str | None = None  # the fast-replication copy's id, when one was made
+    #: the error of the last method that failed (for a program calling DFSMSdss)
+    cause: DasdlabError | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "cause"}
 
 
 @dataclass

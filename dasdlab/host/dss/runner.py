@@ -288,6 +288,7 @@ class Dss:
                 self._try(st, job, m)
             except DasdlabError as e:
                 job.method = None
+                job.result.cause = e
                 why = f"{m.value} not used for {job.dsn}: {e}"
                 job.result.fallbacks.append(why)
                 report.say(f"DLB423I {why}")
@@ -349,6 +350,7 @@ class Dss:
             if not inc:
                 job.cleanup.append(rep.withdraw)
         job.replica = rep
+        job.result.relationship = rep.id
         self._advance("establish", 1)
         self._event(job, "logical", st.command, {label: rep.id})
 
