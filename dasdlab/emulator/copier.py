@@ -265,6 +265,8 @@ class TrackCopier:
         sub = getattr(target, "subsystem", None)
         # a target in a site: the lock also excludes other processes' copies onto it
         self.lock = sub.copy_lock(target) if hasattr(sub, "copy_lock") else threading.RLock()
+        # a site's lock tells other processes, at its release, that tracks landed here
+        self._tells = hasattr(self.lock, "dirty")
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -330,6 +332,8 @@ class TrackCopier:
             else:
                 da[d] = sa[s]  # one contiguous row: numpy's memcpy
                 self.target.written.set(d)
+                if self._tells:
+                    self.lock.dirty = True
             self.to_copy.clear(r)
             self.copied += 1
             if self.on_copied is not None:
@@ -356,6 +360,8 @@ class TrackCopier:
         # mark the target tracks written *before* the kernel clears their bits: a reader
         # that finds a bit clear (without the lock) must find its track written
         self.target.written.set_many(todo)
+        if self._tells:
+            self.lock.dirty = True
         taken = np.empty(n, dtype=np.bool_)
         self.k.cow_batch(sa, da, self.to_copy.words, todo, todo, todo, src_written[:n], taken)
         self.copied += n
@@ -426,6 +432,8 @@ class TrackCopier:
         else:
             src_t = self.tmap.src(rel)
             dst_t = self.tmap.dst(rel)
+        if self._tells:
+            self.lock.dirty = True
         src_written = self.source.written.test_many(src_t)
         if not src_written.all() and _refresh(self.source, src_t[~src_written]):
             src_written = self.source.written.test_many(src_t)  # another process formatted some

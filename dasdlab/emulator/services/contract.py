@@ -442,7 +442,7 @@ class CopyService:
 
         s, d = tmap.src1(r), tmap.dst1(r)
         vol, t = (src_vol, s) if pending else (tgt_vol, d)
-        if not vol.written.test(t):  # the storage itself: no read redirection, no counters
+        if not vol.holds_image(t):  # the storage itself: no read redirection, no counters
             return unformatted(src_vol.slot)
         img = np.array(vol.own_track(t))
         if t != s:
