@@ -19,6 +19,13 @@ Crash safety (``kill -9``): a bit is cleared only after its track image is compl
 on the target, so at any instant a set bit means "the target slot may be stale or torn;
 the point-in-time image is still the source's".  Never-written source tracks are not
 read: the target track is made never-written too (a hole), before the bit is cleared.
+
+Counting: a service's counters of copied tracks (copy-on-write, background, ...) may
+live in a file every process maps.  The copying calls take a ``tally`` -- a pair
+``(words, index)`` of such a ``uint64`` array -- and add the tracks they copied to
+``words[index]`` while they still hold the lock, so increments of processes copying
+onto one target at once are serial and none is lost (an increment after the release
+is a read-modify-write that another process's can overwrite).
 """
 
 from __future__ import annotations
@@ -291,15 +298,17 @@ class TrackCopier:
         return not self.to_copy.any()
 
     # ------------------------------------------------------------------ copying
-    def copy_now(self, rel: np.ndarray) -> np.ndarray:
+    def copy_now(self, rel: np.ndarray, tally: tuple[np.ndarray, int] | None = None) -> np.ndarray:
         """Copy those of ``rel`` still to copy, at once (copy-before-write); returns the
-        relative tracks that were copied."""
+        relative tracks that were copied (and adds their number to ``tally``)."""
         rel = np.asarray(rel, dtype=np.int64)
         if rel.size == 0:
             return rel
         with self.lock:
             fast = self._cow_batch(rel)
             if fast is not None:
+                if tally is not None and fast.size:
+                    tally[0][tally[1]] += fast.size
                 return fast
             out = np.empty(rel.size, dtype=np.int64)
             n = self.k.select_set(self.to_copy.words, rel, out)
@@ -309,11 +318,13 @@ class TrackCopier:
             self._copy(todo, parallel=False)
             self.k.clear_bits(self.to_copy.words, todo)
             self.copied += n
+            if tally is not None:
+                tally[0][tally[1]] += n
             if self.on_copied is not None:
                 self.on_copied(todo)
             return todo
 
-    def copy_one(self, r: int) -> bool:
+    def copy_one(self, r: int, tally: tuple[np.ndarray, int] | None = None) -> bool:
         """:meth:`copy_now` for one relative track, without numpy batch machinery (the
         per-write path of a host writing one track at a time); True if it was copied."""
         with self.lock:
@@ -336,6 +347,8 @@ class TrackCopier:
                     self.lock.dirty = True
             self.to_copy.clear(r)
             self.copied += 1
+            if tally is not None:
+                tally[0][tally[1]] += 1
             if self.on_copied is not None:
                 self.on_copied(np.array([r], dtype=np.int64))
             return True
@@ -369,7 +382,7 @@ class TrackCopier:
             self.on_copied(todo)
         return todo
 
-    def step(self, max_tracks: int | None = None) -> int:
+    def step(self, max_tracks: int | None = None, tally: tuple[np.ndarray, int] | None = None) -> int:
         """Copy the next chunk of set bits after the cursor; returns tracks copied."""
         limit = self.chunk if max_tracks is None else min(max_tracks, self.chunk)
         if limit <= 0:
@@ -387,16 +400,19 @@ class TrackCopier:
             self.k.clear_bits(self.to_copy.words, rel)
             self._cursor = int(rel[-1]) + 1
             self.copied += n
+            if tally is not None:
+                tally[0][tally[1]] += n
             if self.on_copied is not None:
                 self.on_copied(rel)
             return n
 
-    def run(self, max_tracks: int | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+    def run(self, max_tracks: int | None = None, progress: Callable[[int, int], None] | None = None,
+            tally: tuple[np.ndarray, int] | None = None) -> int:
         """Copy until done (or ``max_tracks``); returns tracks copied."""
         total = self.remaining() if progress is not None else 0
         done = 0
         while max_tracks is None or done < max_tracks:
-            n = self.step(None if max_tracks is None else max_tracks - done)
+            n = self.step(None if max_tracks is None else max_tracks - done, tally)
             if n == 0:
                 break
             done += n
@@ -404,13 +420,15 @@ class TrackCopier:
                 progress(done, total)
         return done
 
-    def read_pit(self, rel: int) -> np.ndarray | None:
+    def read_pit(self, rel: int, tally: tuple[np.ndarray, int] | None = None) -> np.ndarray | None:
         """The point-in-time image of relative track ``rel`` while it is still to copy
         (a private copy taken under the lock, relocated to the target address), or None
-        when the track is already on the target."""
+        when the track is already on the target; a read served counts in ``tally``."""
         with self.lock:
             if not self.to_copy.test(rel):
                 return None
+            if tally is not None:
+                tally[0][tally[1]] += 1
             s = self.tmap.src1(rel)
             if not self.source.written.test(s) and not _refresh(self.source, np.array([s], dtype=np.int64)):
                 from dasdlab.emulator.volume import unformatted

@@ -77,7 +77,8 @@ later, S91), 65,534 relationships per volume.
 
 **Persistence and crash safety.**  Under ``SITE/state/SUBSYSTEM/flashcopy/``:
 ``FCnnnn.json`` (the record) and ``FCnnnn.maps.bm``, one shared-mapped file of uint64
-words: eight counters (so counts survive ``kill -9``), then the four bitmaps
+words: eight counters (so counts survive ``kill -9``; copies add to them under the
+copier's lock, so counts of processes copying at once add up), then the four bitmaps
 (``to_copy``, ``src_changed``, ``tgt_changed``, ``allocated``), each ``ceil(n/64)``
 words; unused ones stay holes.  One file keeps establish at a few system calls
 (docs/limits.md A6).  ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
@@ -713,8 +714,7 @@ class FlashCopyService(CopyService):
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
             return
-        if copier.copy_one(r):
-            rel.ctr[CTR_COW] += np.uint64(1)
+        if copier.copy_one(r, (rel.ctr, CTR_COW)):
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -731,9 +731,8 @@ class FlashCopyService(CopyService):
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, rels, copier):
             return  # the relationship failed; the host write goes ahead
-        done = copier.copy_now(rels)
+        done = copier.copy_now(rels, (rel.ctr, CTR_COW))
         if done.size:
-            rel.ctr[CTR_COW] += np.uint64(done.size)
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -774,14 +773,13 @@ class FlashCopyService(CopyService):
                            f"full ({used} of {cap} tracks used); relationship {rel.id} failed.")
                 raise self._failed_error(rel)
         # the source image first: a partial write must land on the point-in-time track
-        done = copier.copy_now(rels)
+        done = copier.copy_now(rels, (rel.ctr, CTR_TARGET_WRITES))
         with copier.lock:
             if rel.tgt_changed is not None:
                 rel.tgt_changed.set_many(rels)
             if rel.allocated is not None:
                 rel._allocate(rels)
         if done.size:
-            rel.ctr[CTR_TARGET_WRITES] += np.uint64(done.size)
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -793,10 +791,7 @@ class FlashCopyService(CopyService):
             return None
         if not rel.to_copy.test(r):
             return None
-        img = rel.copier().read_pit(r)
-        if img is not None:
-            rel.ctr[CTR_REDIRECT] += np.uint64(1)
-        return img
+        return rel.copier().read_pit(r, (rel.ctr, CTR_REDIRECT))
 
     def _failed_error(self, rel: FlashCopyRelationship) -> CopyServiceError:
         return CopyServiceError(
@@ -876,9 +871,7 @@ class FlashCopyService(CopyService):
         return done
 
     def _background(self, rel: FlashCopyRelationship, max_tracks, progress) -> int:
-        n = rel.copier().run(max_tracks=max_tracks, progress=progress)
-        if n:
-            rel.ctr[CTR_BACKGROUND] += np.uint64(n)
+        n = rel.copier().run(max_tracks=max_tracks, progress=progress, tally=(rel.ctr, CTR_BACKGROUND))
         if rel.remaining == 0 and rel.active:
             self._settle(rel)
         return n
