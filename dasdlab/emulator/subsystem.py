@@ -63,8 +63,7 @@ establish returns.  The mechanism, chosen for its cost on the host write:
   2.4 us; later writes (the bit already clear) never take it.
 * Each process has its own map of which tracks of a volume are written (the file is
   shared).  A copier that put tracks onto a volume bumps, at the release of its
-  ``flock``, a shared word in the same ``copy-VOLSER.lock`` file
-  (:meth:`_ProcessLocks.copies_word`); a read of a track this process's map calls
+  ``flock``, a word shared by every process (:meth:`_ProcessLocks.volume_words`); a read of a track this process's map calls
   never written compares the word first (one load, about 0.15 us on a never-written
   track, nothing on a written one) and, when it moved, looks for the track in the file
   once (:meth:`Volume.holds_image <dasdlab.emulator.volume.Volume.holds_image>`).  A
@@ -153,22 +152,26 @@ class _ProcessLocks:
         self.users = 0  # Subsystem instances of this process that write
         self.writers: weakref.WeakSet = weakref.WeakSet()  # those instances
         self.tlock = threading.RLock()
-        self._copies: dict[str, tuple] = {}
+        self._words: dict[str, tuple] = {}
 
-    def copies_word(self, volser: str):
-        """The shared word counting copies onto volume ``volser`` (``word[0]`` of the map
-        of ``copy-VOLSER.lock``, the file whose ``flock`` is the copiers' lock)."""
-        got = self._copies.get(volser)
+    def volume_words(self, volser: str):
+        """The words every process shares about volume ``volser``, ``SITE/state/
+        SUBSYSTEM/volume-VOLSER.words`` mapped: ``[0]`` counts copies onto it (bumped
+        by its copiers, :class:`CopyLock`), ``[1]`` counts updates of its VTOC (bumped
+        under the VTOC lock, :mod:`dasdlab.emulator.vtoc`).  Each is returned as a
+        one-word view, so ``w[0]`` reads it."""
+        got = self._words.get(volser)
         if got is None:
-            fd = os.open(self.dir / f"copy-{volser}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.dir / f"volume-{volser}.words", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                if os.fstat(fd).st_size < 8:
-                    os.ftruncate(fd, 8)  # growing to the same size twice is harmless
-                mm = mmap.mmap(fd, 8)
+                if os.fstat(fd).st_size < 16:
+                    os.ftruncate(fd, 16)  # growing to the same size twice is harmless
+                mm = mmap.mmap(fd, 16)
             finally:
-                os.close(fd)  # the map keeps the pages; flock is on the copiers' own files
-            got = self._copies[volser] = (mm, memoryview(mm).cast("Q"))
-        return got[1]
+                os.close(fd)  # the map keeps the pages
+            words = memoryview(mm).cast("Q")
+            got = self._words[volser] = (mm, words[0:1], words[1:2])
+        return got[1], got[2]
 
     def writer_file(self) -> Path:
         return self.dir / "writers" / f"{os.getpid()}.lock"
@@ -383,8 +386,10 @@ class Subsystem:
             vol = self._open_storage(volser, spec, writable)
             vol.subsystem = self
             vol.volser_hint = volser
+            copies, vtoc = self.locks.volume_words(volser)
             if not getattr(vol, "pooled", False):  # pool volumes share their map otherwise
-                vol.copies_word = self.locks.copies_word(volser)
+                vol.copies_word = copies
+            vol.vtoc_word = vtoc
             self._volumes[volser] = vol
             self._update_hooks(volser)
         if self._seen == -1:
@@ -469,7 +474,7 @@ class Subsystem:
     def copy_lock(self, vol: Volume) -> CopyLock:
         """A new lock for a track copier onto ``vol`` (see :class:`CopyLock`)."""
         volser = (vol.volser_hint or "VOLUME").upper()
-        return CopyLock(self.locks.dir / f"copy-{volser}.lock", self.locks.copies_word(volser), vol)
+        return CopyLock(self.locks.dir / f"copy-{volser}.lock", self.locks.volume_words(volser)[0], vol)
 
     def _note_bump(self, old: int, new: int) -> None:
         """A store of this subsystem changed the state: nothing to reload for it."""

@@ -182,6 +182,9 @@ class Volume:
     #: the shared "tracks were copied onto this volume" word (a one-element view of a
     #: shared map), or None outside a site: see :meth:`holds_image`
     copies_word = None
+    #: the shared count of this volume's VTOC updates (None outside a site): see
+    #: :mod:`dasdlab.emulator.vtoc`
+    vtoc_word = None
     _copies_seen = -1
     _holes = b""  # per track, 1: found never written since ``_copies_seen``
 
