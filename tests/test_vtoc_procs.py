@@ -118,3 +118,45 @@ sys.exit(run(["dataset", "alloc", sys.argv[2], "--site", sys.argv[3], "--volser"
     assert sorted(ext) == ["A.ONE", "B.TWO"] and _disjoint(ext), ext
     assert not vol.vtoc.check()
     site.close()
+
+
+def test_an_update_waiting_too_long_is_refused_and_changes_nothing(tmp_path, monkeypatch):
+    from dasdlab.emulator import vtoc as vtoc_mod
+    from dasdlab.errors import VtocError
+
+    site = Site.init(tmp_path / "site")
+    site.add_volume("DS8K1", "VOL001", "3390-1", cylinders=10)
+    site.close()
+    ready, done = tmp_path / "ready", tmp_path / "done"
+    holder = subprocess.Popen([sys.executable, "-c", r"""
+import fcntl, os, sys, time
+from dasdlab.emulator.site import Site
+from dasdlab.emulator import vtoc
+site = Site.open(sys.argv[1])
+vol = site.volume("VOL001", writable=True)
+with vtoc._vtoc_lock(vol).held(fcntl.LOCK_EX, "VOL001"):   # an update that takes its time
+    open(sys.argv[2], "w").close()
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.01)
+site.close()
+""", str(tmp_path / "site"), str(ready), str(done)], env=_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < end and holder.poll() is None
+            time.sleep(0.01)
+        monkeypatch.setattr(vtoc_mod, "VTOC_LOCK_WAIT_S", 0.3)
+        site = Site.open(tmp_path / "site")
+        vol = site.volume("VOL001", writable=True)
+        first_vtoc_track = vol.vtoc.vtoc_tracks[0]
+        before = bytes(vol.read_track(first_vtoc_track))
+        with pytest.raises(VtocError) as e:
+            vol.vtoc.allocate("LATE.DS", lrecl=80, blksize=800, primary=2)
+        assert str(e.value).startswith("DLB290E"), e.value
+        assert "LATE.DS" not in vol.vtoc.datasets
+        after = bytes(vol.read_track(first_vtoc_track))
+        assert after == before
+        site.close()
+    finally:
+        done.touch()
+        holder.communicate(timeout=30)
