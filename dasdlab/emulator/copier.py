@@ -251,7 +251,8 @@ def _single_array(vol) -> np.ndarray | None:
 class TrackCopier:
     """Copy the tracks set in ``to_copy`` (relative numbering of ``tmap``).
 
-    ``on_copied(rel)`` is called after each batch lands (a service counts it);
+    ``on_copied(rel)`` is called after each batch lands (a service counts it; ``rel`` is
+    valid during the call only);
     ``kernels`` may be :mod:`dasdlab.emulator.kernels_ref` to run without numba;
     ``parallel`` uses the multi-threaded row copy for background chunks.
     """
@@ -277,6 +278,10 @@ class TrackCopier:
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # copy_one's plain row views, kept while both volumes keep their maps, and its
+        # one-track array for on_copied (valid during the call only)
+        self._rows: tuple | None = None
+        self._one = np.zeros(1, dtype=np.int64)
         self.copied = 0
 
     def _plain(self, vol) -> np.ndarray | None:
@@ -329,28 +334,41 @@ class TrackCopier:
         per-write path of a host writing one track at a time); True if it was copied."""
         with self.lock:
             words = self.to_copy.words
-            if not (int(words[r >> 6]) >> (r & 63)) & 1:
+            w = int(words[r >> 6])
+            m = 1 << (r & 63)
+            if not w & m:
                 return False
             if self.tmap.is_identity:
                 s = d = r
             else:
                 s, d = self.tmap.src1(r), self.tmap.dst1(r)
-            sa, da = self._plain(self.source), self._plain(self.target)
-            if not self.source.written.test(s):
-                _refresh(self.source, np.array([s], dtype=np.int64))
-            if sa is None or da is None or s != d or not self.source.written.test(s):
+            src, tgt = self.source, self.target
+            sw = src.written.words
+            if not (int(sw[s >> 6]) >> (s & 63)) & 1:
+                _refresh(src, np.array([s], dtype=np.int64))
+            rows = self._rows
+            if rows is None or rows[0] is not src._single or rows[1] is not tgt._single:
+                rows = self._rows = (src._single, tgt._single, self._plain(src), self._plain(tgt)) \
+                    if hasattr(src, "_single") and hasattr(tgt, "_single") else (None, None, None, None)
+            sa, da = rows[2], rows[3]
+            if sa is None or da is None or s != d or not (int(sw[s >> 6]) >> (s & 63)) & 1:
                 self._copy(np.array([r], dtype=np.int64))
             else:
                 da[d] = sa[s]  # one contiguous row: numpy's memcpy
-                self.target.written.set(d)
+                tw = tgt.written.words
+                k = int(tw[d >> 6])
+                if not k >> (d & 63) & 1:
+                    tw[d >> 6] = k | (1 << (d & 63))
                 if self._tells:
                     self.lock.dirty = True
-            self.to_copy.clear(r)
+            words[r >> 6] = int(words[r >> 6]) & ~m  # re-read: the copy may have touched it
             self.copied += 1
             if tally is not None:
                 tally[0][tally[1]] += 1
             if self.on_copied is not None:
-                self.on_copied(np.array([r], dtype=np.int64))
+                one = self._one
+                one[0] = r
+                self.on_copied(one)
             return True
 
     def _cow_batch(self, rel: np.ndarray) -> np.ndarray | None:

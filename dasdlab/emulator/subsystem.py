@@ -247,21 +247,35 @@ class CopyLock:
         self._depth -= 1
         if self._depth == 0:
             if self.dirty:
-                self.dirty = False
-                w = self._word
-                if w is not None:
-                    old = w[0]
-                    w[0] = old + 1
-                    if self._vol is not None:
-                        self._vol.copies_landed(old, old + 1)
+                self._tell()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._r.release()
 
+    def _tell(self) -> None:
+        self.dirty = False
+        w = self._word
+        if w is not None:
+            old = w[0]
+            w[0] = old + 1
+            if self._vol is not None:
+                self._vol.copies_landed(old, old + 1)
+
+    # the bodies again rather than calls of acquire/release: the lock is taken once per
+    # copy-on-write of the per-track host write, where each call frame counts
     def __enter__(self) -> CopyLock:
-        return self.acquire() and self
+        self._r.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.release()
+        self._depth -= 1
+        if self._depth == 0:
+            if self.dirty:
+                self._tell()
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._r.release()
 
     def __del__(self) -> None:
         try:

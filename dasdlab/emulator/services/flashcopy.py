@@ -145,6 +145,11 @@ class RelState(Enum):
     COMPLETED = "COMPLETED"      # ended by itself after the last track was copied
     WITHDRAWN = "WITHDRAWN"      # gone
 
+    # members are singletons compared by identity, so the identity hash agrees with
+    # equality; Enum's own hashes the name in Python code, and state membership tests
+    # (``in _ACTIVE``) run on every copy-on-write
+    __hash__ = object.__hash__
+
 
 S = RelState
 _ACTIVE = frozenset({S.NOCOPY, S.COPYING, S.COPIED, S.WITHDRAWING})
@@ -711,7 +716,9 @@ class FlashCopyService(CopyService):
         words = rel.to_copy.words
         if not (int(words[r >> 6]) >> (r & 63)) & 1:
             return  # already on the target
-        copier = rel.copier(source_vol=vol)
+        copier = rel._copier
+        if copier is None or copier.source is not vol:
+            copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
             return
         if copier.copy_one(r, (rel.ctr, CTR_COW)):
