@@ -200,6 +200,10 @@ class CopyService:
     #: lock, after re-reading every process's persisted state
     #: (:mod:`dasdlab.emulator.subsystem`); a service adds its own verbs to these
     control_verbs: ClassVar[frozenset[str]] = frozenset({"establish", "withdraw"})
+    #: Hypothesis state machines of the service's own verbs that the conformance kit
+    #: runs besides its shared checks, as ``"module:function"``
+    #: (:mod:`dasdlab.testing.models`); a subclass inherits them
+    kit_models: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kw) -> None:
         super().__init_subclass__(**kw)

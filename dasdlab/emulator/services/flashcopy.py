@@ -342,6 +342,7 @@ class FlashCopyService(CopyService):
         virtual_cc="flash", point_in_time_reader="target", cross_subsystem=False,
         subsystem_kinds={"ds8000"})
     lifecycle = (RelState, TRANSITIONS, VERBS)
+    kit_models = ("dasdlab.testing.models.flashcopy:machine",)
     rate_setting = "fc_background_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"refresh", "reverse", "thaw"}
 

@@ -330,6 +330,7 @@ class TimeFinderService(CopyService):
         virtual_cc=None, point_in_time_reader="target", cross_subsystem=False,
         subsystem_kinds={"symmetrix"})
     lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
+    kit_models = ("dasdlab.testing.models.timefinder:machine",)
     rate_setting = "clone_background_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"create", "activate", "recreate", "restore", "terminate"}
 
