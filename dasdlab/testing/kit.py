@@ -70,7 +70,17 @@ def checks(subject: Subject) -> list[Check]:
     for spec in getattr(getattr(subject, "cls", None), "kit_models", ()):
         out.append(Check(models.check_name(spec), lambda s, p, sp=spec: models.run_spec(sp, s, p),
                          f"the service's own Hypothesis state machine ({spec})"))
+    for spec in getattr(getattr(subject, "cls", None), "kit_kills", ()):
+        out.append(Check(f"kill-9[{spec.rpartition(':')[2]}]", lambda s, p, sp=spec: _harness(sp)(s, p),
+                         f"the service's own kill -9 harness ({spec})"))
     return out
+
+
+def _harness(spec: str):
+    import importlib
+
+    mod, _, fn = spec.partition(":")
+    return getattr(importlib.import_module(mod), fn)
 
 
 def run_check(subject: Subject | str, name: str, workdir: Path | None = None) -> CheckResult:

@@ -204,6 +204,9 @@ class CopyService:
     #: runs besides its shared checks, as ``"module:function"``
     #: (:mod:`dasdlab.testing.models`); a subclass inherits them
     kit_models: ClassVar[tuple[str, ...]] = ()
+    #: kill -9 harnesses of the service's own mechanism, run by the kit as
+    #: ``kill-9[FUNCTION]`` (:mod:`dasdlab.testing.crashes`), as ``"module:function"``
+    kit_kills: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kw) -> None:
         super().__init_subclass__(**kw)

@@ -331,6 +331,7 @@ class TimeFinderService(CopyService):
         subsystem_kinds={"symmetrix"})
     lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
     kit_models = ("dasdlab.testing.models.timefinder:machine",)
+    kit_kills = ("dasdlab.testing.crashes:clone_copies",)
     rate_setting = "clone_background_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"create", "activate", "recreate", "restore", "terminate"}
 
