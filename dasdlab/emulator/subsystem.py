@@ -156,13 +156,14 @@ class _ProcessLocks:
 
     def volume_words(self, volser: str):
         """The words every process shares about volume ``volser``, ``SITE/state/
-        SUBSYSTEM/volume-VOLSER.words`` mapped: ``[0]`` counts copies onto it (bumped
+        SUBSYSTEM/volume-VOLSER.lock`` mapped: ``[0]`` counts copies onto it (bumped
         by its copiers, :class:`CopyLock`), ``[1]`` counts updates of its VTOC (bumped
         under the VTOC lock, :mod:`dasdlab.emulator.vtoc`).  Each is returned as a
-        one-word view, so ``w[0]`` reads it."""
+        one-word view, so ``w[0]`` reads it.  Named ``.lock`` like ``generation.lock``:
+        coordination between processes, not data of the site."""
         got = self._words.get(volser)
         if got is None:
-            fd = os.open(self.dir / f"volume-{volser}.words", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.dir / f"volume-{volser}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 if os.fstat(fd).st_size < 16:
                     os.ftruncate(fd, 16)  # growing to the same size twice is harmless
