@@ -1,5 +1,6 @@
 """SnapShot: pointer copies, redirect-on-write on either side, counters, life cycle,
-bad input, persistence, the CLI, and a state machine against a numpy model."""
+bad input, persistence and the CLI.  The state machine against a numpy model is the
+conformance kit's ``model[snapshot]`` (dasdlab/testing/models/snapshot.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import note, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from dasdlab.cli.main import run
 from dasdlab.emulator import trackfmt
@@ -223,96 +221,3 @@ def test_cli_snap_volume_dataset_query_pool(tmp_path):
     assert run(["snap", "query", "--site", str(d), "SN0099"]) == 8
     assert run(["snap", "export", "RV0002", str(tmp_path / "x.ckd"), "--site", str(d)]) == 0
     assert run(["volume", "ls", str(tmp_path / "x.ckd")]) == 0
-
-
-# ---------------------------------------------------------------------- state machine
-TRACKS = 40  # tracks 15.. of each volume are used by the machine
-
-
-class SnapMachine(RuleBasedStateMachine):
-    """Writes, partial updates, discards and snaps on three pool volumes, against a
-    model that is a plain numpy array per volume (the snap is a numpy copy taken at
-    the instant of the snap)."""
-
-    @initialize()
-    def setup(self):
-        import tempfile
-        from pathlib import Path
-
-        self.tmp = tempfile.TemporaryDirectory()
-        self.site = new_site(Path(self.tmp.name) / "s", vols=("RV0001", "RV0002", "RV0003"), slots=3000)
-        self.vols = {v: self.site.volume(v, writable=True) for v in ("RV0001", "RV0002", "RV0003")}
-        self.svc = self.site.subsystem("RVA1").service("snapshot")
-        # model: per volume, per track, the fill byte of its records (0 = never written)
-        self.model = {v: np.zeros(TRACKS, dtype=np.int64) for v in self.vols}
-        self.version = 0
-
-    def teardown(self):
-        self.site.close()
-        self.tmp.cleanup()
-
-    vol = st.sampled_from(["RV0001", "RV0002", "RV0003"])
-    trk = st.integers(0, TRACKS - 1)
-
-    @rule(v=vol, t=trk)
-    def write(self, v, t):
-        self.version += 1
-        fill = self.version % 250 + 1
-        vol = self.vols[v]
-        vol.write_track(15 + t, image(vol, 15 + t, fill))
-        self.model[v][t] = fill
-
-    @rule(v=vol, t=trk)
-    def update(self, v, t):
-        if self.model[v][t] == 0:
-            return
-        self.version += 1
-        fill = self.version % 250 + 1
-        vol = self.vols[v]
-        offs = [trackfmt.fixed_data_offset(0, 4096, i) for i in range(3)]
-        vol.write_many(np.full(3, 15 + t), np.array(offs), np.full((3, 4096), fill, np.uint8))
-        self.model[v][t] = fill
-
-    @rule(v=vol, t=trk)
-    def discard(self, v, t):
-        self.vols[v].discard_track(15 + t)
-        self.model[v][t] = 0
-
-    @rule(src=vol, dst=vol, a=trk, b=trk, n=st.integers(1, 10))
-    def snap(self, src, dst, a, b, n):
-        n = min(n, TRACKS - a, TRACKS - b)
-        if src == dst and a < b + n and b < a + n:
-            return
-        note(f"snap {src}[{a}:{a + n}] -> {dst}[{b}:{b + n}]")
-        self.svc.snap(src, dst, [(15 + a, 15 + a + n)], [(15 + b, 15 + b + n)])
-        self.model[dst][b:b + n] = self.model[src][a:a + n].copy()
-
-    @invariant()
-    def contents_match_the_model(self):
-        for v, vol in self.vols.items():
-            for t in range(TRACKS):
-                want = self.model[v][t]
-                if want == 0:
-                    assert not vol.is_written(15 + t)
-                else:
-                    img = vol.read_track(15 + t)
-                    recs = trackfmt.parse_track(img, expect=vol.cchh(15 + t))
-                    assert {int(img[r.data_offset]) for r in recs[:3]} == {want}
-
-    @invariant()
-    def counts_are_exact(self):
-        pool = self.site.subsystem("RVA1").pool
-        counts = np.zeros(pool.nslots, dtype=np.int64)
-        for vol in self.vols.values():
-            counts += np.bincount(np.asarray(vol.ftd), minlength=pool.nslots)[: pool.nslots]
-        counts[0] = 0
-        assert np.array_equal(counts, np.asarray(pool.refs, dtype=np.int64))
-
-    @invariant()
-    def snap_counters_add_up(self):
-        for r in self.svc.query():
-            assert r["tracks_shared"] + r["tracks_unshared"] + r["tracks_empty"] == r["tracks_total"]
-
-
-SnapMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
-TestSnapMachine = SnapMachine.TestCase

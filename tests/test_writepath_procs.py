@@ -493,3 +493,58 @@ site.close()
     rec1 = trackfmt.parse_track(bytes(img))[0]
     assert bytes(img[rec1.data_offset:rec1.data_offset + 800]) == b"\x02" * 800  # the point in time
     site.close()
+
+
+@pytest.mark.parametrize("kind", ["flashcopy", "timefinder"])
+def test_a_target_opened_before_another_process_copied_onto_it_reads_the_copies(tmp_path, kind):
+    """A process that read target tracks as never written, before a relationship of
+    another process copied onto them (and was withdrawn), reads the copies afterwards:
+    its written map is not the file's."""
+    sub = "DS8K1" if kind == "flashcopy" else "VMAX1"
+    site = Site.init(tmp_path / "site")
+    for v in ("SRC001", "TGT001"):
+        site.add_volume(sub, v, "3390-1", cylinders=3)
+    src = site.volume("SRC001", writable=True)
+    for t in range(20, 25):
+        cyl, head = src.cchh(t)
+        src.write_track(t, trackfmt.build_track(cyl, head, [(1, b"", struct.pack(">II", t, 5) * 500)], src.slot))
+    site.close()
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    reader = _py(r"""
+import os, struct, sys, time
+from dasdlab.emulator import trackfmt
+from dasdlab.emulator.site import Site
+def first_word(img):
+    rec = trackfmt.parse_track(bytes(img))[0]
+    return struct.unpack(">II", bytes(img[rec.data_offset:rec.data_offset + 8]))[0]
+site = Site.open(sys.argv[1])
+tgt = site.volume("TGT001")
+before = [tgt.is_written(t) for t in range(19, 26)]   # never written, and known so
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.005)
+after = []
+for _ in range(2):                                    # the second pass reads what the first learned
+    after.append([first_word(tgt.read_track(t)) if tgt.is_written(t) else None
+                  for t in range(19, 26)])
+print((before, after))
+site.close()
+""", tmp_path / "site", ready, go)
+    _wait_for(ready)
+    site = Site.open(tmp_path / "site")
+    svc = site.subsystem(sub).service(kind)
+    if kind == "flashcopy":
+        rid = svc.establish("SRC001", "TGT001", mode="COPY").id
+        svc.drain(rid)
+        svc.withdraw(rid)
+    else:
+        s = svc.create("SRC001", "TGT001")
+        svc.activate(s.id)
+        svc.drain(s.id)
+        svc.terminate(s.id)
+    site.close()
+    go.touch()
+    code, out, err = _done(reader)
+    assert code == 0, err
+    want = [None, 20, 21, 22, 23, 24, None]
+    assert out.strip() == str(([False] * 7, [want, want])), out

@@ -19,6 +19,13 @@ Crash safety (``kill -9``): a bit is cleared only after its track image is compl
 on the target, so at any instant a set bit means "the target slot may be stale or torn;
 the point-in-time image is still the source's".  Never-written source tracks are not
 read: the target track is made never-written too (a hole), before the bit is cleared.
+
+Counting: a service's counters of copied tracks (copy-on-write, background, ...) may
+live in a file every process maps.  The copying calls take a ``tally`` -- a pair
+``(words, index)`` of such a ``uint64`` array -- and add the tracks they copied to
+``words[index]`` while they still hold the lock, so increments of processes copying
+onto one target at once are serial and none is lost (an increment after the release
+is a read-modify-write that another process's can overwrite).
 """
 
 from __future__ import annotations
@@ -231,7 +238,8 @@ def _single_array(vol) -> np.ndarray | None:
 class TrackCopier:
     """Copy the tracks set in ``to_copy`` (relative numbering of ``tmap``).
 
-    ``on_copied(rel)`` is called after each batch lands (a service counts it);
+    ``on_copied(rel)`` is called after each batch lands (a service counts it; ``rel`` is
+    valid during the call only);
     ``kernels`` may be :mod:`dasdlab.emulator.kernels_ref` to run without numba;
     ``parallel`` uses the multi-threaded row copy for background chunks.
     """
@@ -252,9 +260,15 @@ class TrackCopier:
         sub = getattr(target, "subsystem", None)
         # a target in a site: the lock also excludes other processes' copies onto it
         self.lock = sub.copy_lock(target) if hasattr(sub, "copy_lock") else threading.RLock()
+        # a site's lock tells other processes, at its release, that tracks landed here
+        self._tells = hasattr(self.lock, "dirty")
         self._cursor = 0
         self._buf = np.empty(chunk, dtype=np.int64)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # copy_one's plain row views, kept while both volumes keep their maps, and its
+        # one-track array for on_copied (valid during the call only)
+        self._rows: tuple | None = None
+        self._one = np.zeros(1, dtype=np.int64)
         self.copied = 0
 
     def _plain(self, vol) -> np.ndarray | None:
@@ -276,15 +290,17 @@ class TrackCopier:
         return not self.to_copy.any()
 
     # ------------------------------------------------------------------ copying
-    def copy_now(self, rel: np.ndarray) -> np.ndarray:
+    def copy_now(self, rel: np.ndarray, tally: tuple[np.ndarray, int] | None = None) -> np.ndarray:
         """Copy those of ``rel`` still to copy, at once (copy-before-write); returns the
-        relative tracks that were copied."""
+        relative tracks that were copied (and adds their number to ``tally``)."""
         rel = np.asarray(rel, dtype=np.int64)
         if rel.size == 0:
             return rel
         with self.lock:
             fast = self._cow_batch(rel)
             if fast is not None:
+                if tally is not None and fast.size:
+                    tally[0][tally[1]] += fast.size
                 return fast
             out = np.empty(rel.size, dtype=np.int64)
             n = self.k.select_set(self.to_copy.words, rel, out)
@@ -294,33 +310,52 @@ class TrackCopier:
             self._copy(todo, parallel=False)
             self.k.clear_bits(self.to_copy.words, todo)
             self.copied += n
+            if tally is not None:
+                tally[0][tally[1]] += n
             if self.on_copied is not None:
                 self.on_copied(todo)
             return todo
 
-    def copy_one(self, r: int) -> bool:
+    def copy_one(self, r: int, tally: tuple[np.ndarray, int] | None = None) -> bool:
         """:meth:`copy_now` for one relative track, without numpy batch machinery (the
         per-write path of a host writing one track at a time); True if it was copied."""
         with self.lock:
             words = self.to_copy.words
-            if not (int(words[r >> 6]) >> (r & 63)) & 1:
+            w = int(words[r >> 6])
+            m = 1 << (r & 63)
+            if not w & m:
                 return False
             if self.tmap.is_identity:
                 s = d = r
             else:
                 s, d = self.tmap.src1(r), self.tmap.dst1(r)
-            sa, da = self._plain(self.source), self._plain(self.target)
-            if not self.source.written.test(s):
-                _refresh(self.source, np.array([s], dtype=np.int64))
-            if sa is None or da is None or s != d or not self.source.written.test(s):
+            src, tgt = self.source, self.target
+            sw = src.written.words
+            if not (int(sw[s >> 6]) >> (s & 63)) & 1:
+                _refresh(src, np.array([s], dtype=np.int64))
+            rows = self._rows
+            if rows is None or rows[0] is not src._single or rows[1] is not tgt._single:
+                rows = self._rows = (src._single, tgt._single, self._plain(src), self._plain(tgt)) \
+                    if hasattr(src, "_single") and hasattr(tgt, "_single") else (None, None, None, None)
+            sa, da = rows[2], rows[3]
+            if sa is None or da is None or s != d or not (int(sw[s >> 6]) >> (s & 63)) & 1:
                 self._copy(np.array([r], dtype=np.int64))
             else:
                 da[d] = sa[s]  # one contiguous row: numpy's memcpy
-                self.target.written.set(d)
-            self.to_copy.clear(r)
+                tw = tgt.written.words
+                k = int(tw[d >> 6])
+                if not k >> (d & 63) & 1:
+                    tw[d >> 6] = k | (1 << (d & 63))
+                if self._tells:
+                    self.lock.dirty = True
+            words[r >> 6] = int(words[r >> 6]) & ~m  # re-read: the copy may have touched it
             self.copied += 1
+            if tally is not None:
+                tally[0][tally[1]] += 1
             if self.on_copied is not None:
-                self.on_copied(np.array([r], dtype=np.int64))
+                one = self._one
+                one[0] = r
+                self.on_copied(one)
             return True
 
     def _cow_batch(self, rel: np.ndarray) -> np.ndarray | None:
@@ -343,6 +378,8 @@ class TrackCopier:
         # mark the target tracks written *before* the kernel clears their bits: a reader
         # that finds a bit clear (without the lock) must find its track written
         self.target.written.set_many(todo)
+        if self._tells:
+            self.lock.dirty = True
         taken = np.empty(n, dtype=np.bool_)
         self.k.cow_batch(sa, da, self.to_copy.words, todo, todo, todo, src_written[:n], taken)
         self.copied += n
@@ -350,7 +387,7 @@ class TrackCopier:
             self.on_copied(todo)
         return todo
 
-    def step(self, max_tracks: int | None = None) -> int:
+    def step(self, max_tracks: int | None = None, tally: tuple[np.ndarray, int] | None = None) -> int:
         """Copy the next chunk of set bits after the cursor; returns tracks copied."""
         limit = self.chunk if max_tracks is None else min(max_tracks, self.chunk)
         if limit <= 0:
@@ -368,16 +405,19 @@ class TrackCopier:
             self.k.clear_bits(self.to_copy.words, rel)
             self._cursor = int(rel[-1]) + 1
             self.copied += n
+            if tally is not None:
+                tally[0][tally[1]] += n
             if self.on_copied is not None:
                 self.on_copied(rel)
             return n
 
-    def run(self, max_tracks: int | None = None, progress: Callable[[int, int], None] | None = None) -> int:
+    def run(self, max_tracks: int | None = None, progress: Callable[[int, int], None] | None = None,
+            tally: tuple[np.ndarray, int] | None = None) -> int:
         """Copy until done (or ``max_tracks``); returns tracks copied."""
         total = self.remaining() if progress is not None else 0
         done = 0
         while max_tracks is None or done < max_tracks:
-            n = self.step(None if max_tracks is None else max_tracks - done)
+            n = self.step(None if max_tracks is None else max_tracks - done, tally)
             if n == 0:
                 break
             done += n
@@ -385,13 +425,15 @@ class TrackCopier:
                 progress(done, total)
         return done
 
-    def read_pit(self, rel: int) -> np.ndarray | None:
+    def read_pit(self, rel: int, tally: tuple[np.ndarray, int] | None = None) -> np.ndarray | None:
         """The point-in-time image of relative track ``rel`` while it is still to copy
         (a private copy taken under the lock, relocated to the target address), or None
-        when the track is already on the target."""
+        when the track is already on the target; a read served counts in ``tally``."""
         with self.lock:
             if not self.to_copy.test(rel):
                 return None
+            if tally is not None:
+                tally[0][tally[1]] += 1
             s = self.tmap.src1(rel)
             if not self.source.written.test(s) and not _refresh(self.source, np.array([s], dtype=np.int64)):
                 from dasdlab.emulator.volume import unformatted
@@ -413,6 +455,8 @@ class TrackCopier:
         else:
             src_t = self.tmap.src(rel)
             dst_t = self.tmap.dst(rel)
+        if self._tells:
+            self.lock.dirty = True
         src_written = self.source.written.test_many(src_t)
         if not src_written.all() and _refresh(self.source, src_t[~src_written]):
             src_written = self.source.written.test_many(src_t)  # another process formatted some

@@ -168,7 +168,25 @@ class Volume:
     Fixed at open: :attr:`geometry`, :attr:`cylinders`, :attr:`ntracks`, :attr:`slot`,
     :attr:`files`, :attr:`read_only`.  Mutable: the track contents and
     :attr:`written`, whose set bits are *the tracks whose slot holds a track image*.
+
+    :attr:`written` is this process's map; the file is shared.  A copy service of
+    another process may put tracks onto a volume this process has open (a FlashCopy or
+    TimeFinder target).  Its track copier then bumps a word shared by every process,
+    :attr:`copies_word`, that the subsystem attaches to the volume.  A read of a track
+    that the map calls never written compares that word with the value this process
+    last saw.  While it is unchanged, the track's absence is already known (one word
+    load and one bit test).  When it moved, the track is looked up in the file once
+    (:meth:`refresh_written`) before it is read as never written.
     """
+
+    #: the shared "tracks were copied onto this volume" word (a one-element view of a
+    #: shared map), or None outside a site: see :meth:`holds_image`
+    copies_word = None
+    #: the shared count of this volume's VTOC updates (None outside a site): see
+    #: :mod:`dasdlab.emulator.vtoc`
+    vtoc_word = None
+    _copies_seen = -1
+    _holes = b""  # per track, 1: found never written since ``_copies_seen``
 
     def __init__(self, path: Path, files: list[ImageFile], geometry: DeviceModel,
                  read_only: bool) -> None:
@@ -446,11 +464,49 @@ class Volume:
     def own_track(self, t: int) -> np.ndarray:
         """Track ``t`` as this volume's storage holds it, without read redirection."""
         if not self.written.test(t):
-            if not 0 <= t < self.ntracks:
-                self._loc(t)
-            return unformatted(self.slot)
+            w = self.copies_word
+            # known never written since the copies word last moved: one load, one index
+            if w is None or (w[0] == self._copies_seen and 0 <= t < len(self._holes) and self._holes[t]) \
+                    or not self._copied_here(t):
+                if not 0 <= t < self.ntracks:
+                    self._loc(t)
+                return unformatted(self.slot)
         arr, lt = self._loc(t)
         return arr[lt]
+
+    def holds_image(self, t: int) -> bool:
+        """True when track ``t``'s own slot holds a track image (no read redirection),
+        counting tracks another process's copier put there after this map was built."""
+        if self.written.test(t):
+            return True
+        w = self.copies_word
+        if w is None or (w[0] == self._copies_seen and 0 <= t < len(self._holes) and self._holes[t]):
+            return False
+        return self._copied_here(t)
+
+    def _copied_here(self, t: int) -> bool:
+        """Whether never-written (in this map) track ``t`` was copied onto the volume by
+        another process; it is then taken into :attr:`written`."""
+        if not 0 <= t < self.ntracks:
+            return False
+        g = self.copies_word[0]  # read before the file: a later copy moves it again
+        holes = self._holes
+        if g != self._copies_seen or len(holes) != self.ntracks:
+            self._copies_seen = g
+            holes = self._holes = bytearray(self.ntracks)  # a byte a track: indexing is cheapest
+        elif holes[t]:
+            return False
+        if self.refresh_written(np.array([t], dtype=np.int64)).size:
+            return True
+        holes[t] = 1
+        return False
+
+    def copies_landed(self, old: int, new: int) -> None:
+        """This process's copier moved :attr:`copies_word` from ``old`` to ``new``, with
+        :attr:`written` kept up to date itself: what was known to be never written
+        still is, unless another process copied in between (then ``old`` was not seen)."""
+        if self._copies_seen == old:
+            self._copies_seen = new
 
     def is_written(self, t: int) -> bool:
         """True when track ``t`` holds a track image (for a copy target: when reading it
@@ -460,7 +516,12 @@ class Volume:
             img = self.read_hook(self, t)
             if img is not None:
                 return img is not unformatted(self.slot)
-        return self.written.test(t)
+        if self.written.test(t):
+            return True
+        w = self.copies_word  # as in holds_image, inlined: a call frame costs as much
+        if w is None or (w[0] == self._copies_seen and 0 <= t < len(self._holes) and self._holes[t]):
+            return False
+        return self._copied_here(t)
 
     def reopen_writable(self) -> None:
         """Turn this read-only instance into a writable one in place, so everything that

@@ -16,13 +16,43 @@ Free space is kept in the Format-5 chain while the volume has at most 65,535 tra
 is empty or disagrees with the extents of the data sets (``dasdload`` leaves it empty
 and sets the DOS bit), dasdlab rebuilds free space from the Format-1/3 extents, as
 DADSM does when ``DS4DOSBT`` is on.
+
+**Updates across processes.**  Each process reads the VTOC into memory; two processes
+allocating on one volume from their own copies would hand out the same free extents
+and DSCB slots.  So every update (allocate, extend, delete, rename, end of data)
+holds the volume's VTOC lock -- an exclusive ``flock`` of the volume's image file (the
+FTD file of a track-pool volume), with a thread lock around it, re-entrant, shared
+by every instance of the volume in a process, as DADSM serialises on the VTOC with a
+RESERVE -- and re-reads the VTOC under it before it decides anything, unless it is
+known unchanged: a volume of a site has a word shared by every process that each
+update bumps under the lock (``vtoc_word``), and a VTOC read at the value it still
+has is current (a re-read costs milliseconds; the word one load).  An update that
+cannot get the lock within :data:`VTOC_LOCK_WAIT_S` seconds is refused with DLB290E,
+and nothing changes.
+
+Reads take no lock, as before: an update formats its new tracks with host writes,
+which may wait for a copy-service verb holding the subsystem, and such a verb may
+read a VTOC; a read that waited for the update would close the circle.  (A verb
+that *updates* a VTOC -- Concurrent Copy allocating its working data sets -- can
+still meet an allocation on the same volume the other way round; one of the two
+then gives up with DLB290E or DLB306E rather than waiting for ever.)  A read that
+overlaps an update may see it half done (DS4DIRF set: free space is rebuilt from
+the data sets' extents); the next update re-reads under the lock.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
+import functools
+import os
 import re
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
 
 from dasdlab.emulator import trackfmt
 from dasdlab.emulator.geometry import decode_cchh, encode_cchh
@@ -443,6 +473,93 @@ def _subtract(total: tuple[int, int], used: list[tuple[int, int]]) -> list[tuple
     return [f for f in free if f[1] > f[0]]
 
 
+#: how long a VTOC update waits for another process's update of the same volume
+VTOC_LOCK_WAIT_S = 30.0
+
+
+class _VtocLock:
+    """The VTOC lock of one image file in this process (see the module docstring):
+    ``flock`` locks belong to an open file, so every instance of the volume in the
+    process shares this one, and its thread lock orders the threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY)
+        self.tlock = threading.RLock()
+        self.depth = 0
+
+    @contextmanager
+    def held(self, op: int, what: str) -> Iterator[None]:
+        with self.tlock:
+            if self.depth:  # this thread holds it already
+                self.depth += 1
+                try:
+                    yield
+                finally:
+                    self.depth -= 1
+                return
+            deadline = time.monotonic() + VTOC_LOCK_WAIT_S
+            pause = 0.0005
+            while True:
+                try:
+                    fcntl.flock(self.fd, op | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise VtocError(
+                            "DLB290E", f"the VTOC of {what} is being updated by another process; this "
+                            f"update gave up after {VTOC_LOCK_WAIT_S:g} s and changed nothing. Retry "
+                            "when the other process is done.") from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.02)
+            self.depth = 1
+            try:
+                yield
+            finally:
+                self.depth = 0
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+_VTOC_LOCKS: dict[str, _VtocLock] = {}
+_VTOC_LOCKS_LOCK = threading.Lock()
+
+
+def _vtoc_lock(vol) -> _VtocLock | None:
+    """This process's VTOC lock of ``vol``'s image; None for a volume without a file."""
+    path = getattr(vol, "path", None)
+    if path is None or not os.path.exists(path):
+        return None
+    # keyed by process too: a forked child must not share its parent's open file
+    key = f"{os.getpid()}:{os.path.realpath(path)}"
+    with _VTOC_LOCKS_LOCK:
+        lk = _VTOC_LOCKS.get(key)
+        if lk is None:
+            lk = _VTOC_LOCKS[key] = _VtocLock(Path(os.path.realpath(path)))
+        return lk
+
+
+def _updating(fn):
+    """A VTOC update: under the volume's exclusive VTOC lock, on a VTOC re-read under
+    it (another process may have changed it since this one read it)."""
+    @functools.wraps(fn)
+    def update(self, *args, **kwargs):
+        lk = _vtoc_lock(self.vol)
+        if lk is None:
+            return fn(self, *args, **kwargs)
+        with lk.held(fcntl.LOCK_EX, self._what()):
+            if lk.depth > 1:
+                return fn(self, *args, **kwargs)
+            w = getattr(self.vol, "vtoc_word", None)
+            if w is None or w[0] != self._generation:
+                self._reread()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                if w is not None:  # what this instance holds is the VTOC as it now is
+                    w[0] = self._generation = w[0] + 1
+    return update
+
+
 class Vtoc:
     """The VTOC of one volume, read into memory and written back DSCB by DSCB.
 
@@ -463,13 +580,31 @@ class Vtoc:
         self.f5_addrs: list[CCHHR] = []
         self.free: list[tuple[int, int]] = []
         self.free_source = "F5"
+        #: the volume's ``vtoc_word`` when this was read (-1: not known)
+        self._generation = -1
 
     # ------------------------------------------------------------------ reading
     @classmethod
     def read(cls, vol) -> Vtoc:
         v = cls(vol)
+        w = getattr(vol, "vtoc_word", None)
+        gen = w[0] if w is not None else -1  # before the read: an update meanwhile moves it
         v._read()
+        v._generation = gen
         return v
+
+    def _what(self) -> str:
+        vol1 = getattr(self, "vol1", None)
+        return f"volume {vol1.volser}" if vol1 is not None else str(getattr(self.vol, "path", "the volume"))
+
+    def _reread(self) -> None:
+        """Read the VTOC again, in place (holders of this object see the new state)."""
+        fresh = Vtoc(self.vol)
+        w = getattr(self.vol, "vtoc_word", None)
+        gen = w[0] if w is not None else -1  # under the exclusive lock: it does not move
+        fresh._read()
+        fresh._generation = gen
+        self.__dict__.update(fresh.__dict__)
 
     def _read_dscb(self, addr: CCHHR) -> bytes:
         vol = self.vol
@@ -708,6 +843,7 @@ class Vtoc:
     def _remove_free(self, runs: list[tuple[int, int]]) -> None:
         self.free = [piece for run in self.free for piece in _subtract(run, runs)]
 
+    @_updating
     def allocate(
         self,
         dsn: str,
@@ -815,6 +951,7 @@ class Vtoc:
         entry.f1.lstar = (0, 1)
         entry.f1.trbal = self.vol.geometry.track_balance(self.vol.geometry.record_bytes(0, 0))
 
+    @_updating
     def extend(self, dsn: str) -> Extent:
         """Add one secondary extent to a data set (DS1SCALO units), or raise."""
         entry = self.get(dsn)
@@ -894,6 +1031,7 @@ class Vtoc:
             raise VtocError("DLB218E", f"the VTOC of {self.vol1.volser} is full: no free DSCB to extend {entry.dsn}.")
         return n
 
+    @_updating
     def update_end(self, dsn: str, lstar: tuple[int, int], trbal: int) -> None:
         """Record where the data set's last block (its EOF record) is."""
         entry = self.get(dsn)
@@ -901,6 +1039,7 @@ class Vtoc:
         entry.f1.trbal = trbal
         self._write_dscb(entry.f1_addr, entry.f1.pack())
 
+    @_updating
     def delete(self, dsn: str) -> DatasetEntry:
         """Scratch a data set: free its DSCBs and return its tracks to free space."""
         entry = self.get(dsn)
@@ -912,6 +1051,7 @@ class Vtoc:
         self._end_update()
         return entry
 
+    @_updating
     def rename(self, dsn: str, new: str) -> None:
         entry = self.get(dsn)
         new = check_dsn(new)

@@ -18,7 +18,10 @@ every check passes.  The checks (:mod:`dasdlab.testing.kit`):
 * ``second-process``, ``concurrent-processes``, ``concurrent-writers``, ``kill-9`` --
   real other processes
   (:mod:`.processes`, :mod:`.child`);
-* ``model`` -- a Hypothesis state machine against a full-copy model (:mod:`.model`).
+* ``model`` -- a Hypothesis state machine against a full-copy model (:mod:`.model`);
+* ``model[NAME]`` and ``kill-9[NAME]`` -- state machines and kill -9 harnesses of a
+  service's own verbs and mechanism, which the service declares (``kit_models``,
+  ``kit_kills``; the built-ins' are in :mod:`.models` and :mod:`.crashes`).
 
 How the kit reaches a service is :mod:`.subject`.
 """

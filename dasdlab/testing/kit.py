@@ -2,7 +2,8 @@
 
 :func:`checks` lists the checks a service gets (they depend on its capabilities: a
 service without data-set level gets no data-set scenarios, a session reader no target
-writes); :func:`run` runs them, each in its own temporary site, and returns one
+writes; a service may add state machines of its own, :mod:`dasdlab.testing.models`);
+:func:`run` runs them, each in its own temporary site, and returns one
 :class:`CheckResult` per check.  ``dasdlab services test NAME`` prints them; the
 project's tests call :func:`run_check` per check, so a failing check is named.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from dasdlab.errors import DasdlabError
-from dasdlab.testing import lifecycle, model, processes, scenario
+from dasdlab.testing import lifecycle, model, models, processes, scenario
 from dasdlab.testing.subject import Subject, resolve
 
 
@@ -66,7 +67,20 @@ def checks(subject: Subject) -> list[Check]:
                      "kill -9 of a writing process at random instants"))
     out.append(Check("model", model.full_copy_model,
                      "a Hypothesis state machine against a full-copy model"))
+    for spec in getattr(getattr(subject, "cls", None), "kit_models", ()):
+        out.append(Check(models.check_name(spec), lambda s, p, sp=spec: models.run_spec(sp, s, p),
+                         f"the service's own Hypothesis state machine ({spec})"))
+    for spec in getattr(getattr(subject, "cls", None), "kit_kills", ()):
+        out.append(Check(f"kill-9[{spec.rpartition(':')[2]}]", lambda s, p, sp=spec: _harness(sp)(s, p),
+                         f"the service's own kill -9 harness ({spec})"))
     return out
+
+
+def _harness(spec: str):
+    import importlib
+
+    mod, _, fn = spec.partition(":")
+    return getattr(importlib.import_module(mod), fn)
 
 
 def run_check(subject: Subject | str, name: str, workdir: Path | None = None) -> CheckResult:

@@ -170,20 +170,26 @@ def build_machine(subject, root: Path):
 
 def full_copy_model(subject, path: Path) -> list[str]:
     try:
-        from hypothesis import HealthCheck, Phase, settings
-        from hypothesis.stateful import run_state_machine_as_test
+        import hypothesis  # noqa: F401
     except ImportError:
         return ["hypothesis is not installed (pip install 'dasdlab[test]')"]
     path.mkdir(parents=True, exist_ok=True)
-    machine = build_machine(subject, path)
+    return run_machine(build_machine(subject, path), MAX_EXAMPLES, STEPS)
+
+
+def run_machine(machine, examples: int, steps: int) -> list[str]:
+    """Run a state machine; its first failing sequence, as one problem, or none."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
     try:
         run_state_machine_as_test(machine, settings=settings(
-            max_examples=MAX_EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
+            max_examples=examples, stateful_step_count=steps, deadline=None, database=None,
             suppress_health_check=list(HealthCheck), print_blob=False,
             # no shrinking: a failing service reports its first failing sequence at once
             phases=[Phase.explicit, Phase.reuse, Phase.generate]))
     except Exception as e:  # noqa: BLE001 - the machine's failure is the check's finding
         notes = [n for n in getattr(e, "__notes__", []) if n.startswith(("state.", "Falsifying"))]
-        steps = " / ".join(n.replace("state.", "").strip() for n in notes[:12])
-        return [f"{type(e).__name__}: {e} -- steps: {steps}"]
+        steps_seen = " / ".join(n.replace("state.", "").strip() for n in notes[:12])
+        return [f"{type(e).__name__}: {e} -- steps: {steps_seen}"]
     return []

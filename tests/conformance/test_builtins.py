@@ -1,12 +1,7 @@
 """The four built-in copy services through the conformance kit, one test per check.
 
-Known faults are marked ``xfail(strict=True)`` for exactly the checks that find them,
-so that the day they are fixed the mark has to go:
-
-* a process that opened a FlashCopy or TimeFinder/Clone target before another process
-  copied tracks onto it keeps its own map of which target tracks are written: its host
-  reads of such a track still see it as never written (the copiers re-check the file,
-  host reads do not).
+A known fault would be marked ``xfail(strict=True)`` in ``KNOWN`` for exactly the
+checks that find it, so that the day it is fixed the mark has to go.  None is known.
 """
 
 from __future__ import annotations
@@ -18,12 +13,8 @@ from dasdlab.testing.subject import resolve
 
 BUILT_INS = ("flashcopy", "concurrent_copy", "snapshot", "timefinder")
 
-STALE_WRITTEN = ("a process that opened the target before another process copied onto it reads those "
-                 "tracks as never written: host reads do not re-check the written map")
-KNOWN = {
-    ("flashcopy", "concurrent-processes"): STALE_WRITTEN,
-    ("timefinder", "concurrent-processes"): STALE_WRITTEN,
-}
+#: (service, check family) -> why it fails
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _cases():

@@ -284,6 +284,7 @@ class ConcurrentCopyService(CopyService):
         virtual_cc=None, point_in_time_reader="session", cross_subsystem=False,
         subsystem_kinds={"ds8000", "rva"})
     lifecycle = (CCState, CCSession.TRANSITIONS, CCSession.VERBS)
+    kit_models = ("dasdlab.testing.models.concurrent_copy:machine",)
     rate_setting = "cc_drain_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"start"}
 

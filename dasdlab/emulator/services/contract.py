@@ -52,8 +52,6 @@ the same instant (SnapShot) sends both, logical first.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping
@@ -227,6 +225,13 @@ class CopyService:
     #: lock, after re-reading every process's persisted state
     #: (:mod:`dasdlab.emulator.subsystem`); a service adds its own verbs to these
     control_verbs: ClassVar[frozenset[str]] = frozenset({"establish", "withdraw"})
+    #: Hypothesis state machines of the service's own verbs that the conformance kit
+    #: runs besides its shared checks, as ``"module:function"``
+    #: (:mod:`dasdlab.testing.models`); a subclass inherits them
+    kit_models: ClassVar[tuple[str, ...]] = ()
+    #: kill -9 harnesses of the service's own mechanism, run by the kit as
+    #: ``kill-9[FUNCTION]`` (:mod:`dasdlab.testing.crashes`), as ``"module:function"``
+    kit_kills: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kw) -> None:
         super().__init_subclass__(**kw)
@@ -242,7 +247,6 @@ class CopyService:
         self.store = StateStore(subsystem.state_dir(self.name))
         self._subscribers: list[Callable[[CompletionEvent], None]] = []
         self._track_listeners: list[Callable[[TrackEvent], None]] = []
-        self._idfds: dict[str, int] = {}  # id prefix -> open counter file
         self._intercepts: dict[str, ProtectIntercept] = {}
 
     # ------------------------------------------------------------------ the verbs
@@ -288,9 +292,7 @@ class CopyService:
 
     def close(self) -> None:
         """Release what the base class holds (subclasses call it last)."""
-        for fd in self._idfds.values():
-            os.close(fd)
-        self._idfds.clear()
+        self.store.close()
 
     def describe(self, rid: str) -> Relationship:
         """The descriptor of one relationship (``query(rid)[0]``)."""
@@ -425,33 +427,9 @@ class CopyService:
 
     # ------------------------------------------------------------------ ids
     def _new_id(self, prefix: str) -> str:
-        """``PREFIXnnnn``, never reused in this site's subsystem.
-
-        The counter file ``.PREFIX.next`` of the store (the format of
-        :meth:`StateStore.next_id`) is kept open and read, advanced and rewritten in
-        place under an exclusive lock: a few system calls, and two processes never get
-        one id."""
-        fd = self._idfds.get(prefix)
-        if fd is None:
-            self.store.ensure()
-            fd = self._idfds[prefix] = os.open(self.store.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            raw = os.pread(fd, 64, 0).strip()
-            try:
-                n = int(raw) if raw else 0
-            except ValueError:
-                n = 0
-            if n <= 0:  # new or unreadable: never below an existing record
-                used = [int(k[len(prefix):]) for k in self.store.keys()
-                        if k.startswith(prefix) and k[len(prefix):].isdigit()]
-                n = max(used, default=0) + 1
-            while self.store.dir.joinpath(f"{prefix}{n:04d}.json").exists():
-                n += 1
-            os.pwrite(fd, f"{n + 1:<20d}".encode(), 0)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        return f"{prefix}{n:04d}"
+        """``PREFIXnnnn``, never reused in this site's subsystem, whichever process
+        asks (:meth:`StateStore.next_id`)."""
+        return self.store.next_id(prefix)
 
     # ------------------------------------------------------------------ intents
     @staticmethod
@@ -498,7 +476,7 @@ class CopyService:
 
         s, d = tmap.src1(r), tmap.dst1(r)
         vol, t = (src_vol, s) if pending else (tgt_vol, d)
-        if not vol.written.test(t):  # the storage itself: no read redirection, no counters
+        if not vol.holds_image(t):  # the storage itself: no read redirection, no counters
             return unformatted(src_vol.slot)
         img = np.array(vol.own_track(t))
         if t != s:

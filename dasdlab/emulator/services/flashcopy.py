@@ -77,7 +77,8 @@ later, S91), 65,534 relationships per volume.
 
 **Persistence and crash safety.**  Under ``SITE/state/SUBSYSTEM/flashcopy/``:
 ``FCnnnn.json`` (the record) and ``FCnnnn.maps.bm``, one shared-mapped file of uint64
-words: eight counters (so counts survive ``kill -9``), then the four bitmaps
+words: eight counters (so counts survive ``kill -9``; copies add to them under the
+copier's lock, so counts of processes copying at once add up), then the four bitmaps
 (``to_copy``, ``src_changed``, ``tgt_changed``, ``allocated``), each ``ceil(n/64)``
 words; unused ones stay holes.  One file keeps establish at a few system calls
 (docs/limits.md A6).  ``FREEZE.json`` holds frozen volumes.  Bitmaps are written before the
@@ -144,6 +145,11 @@ class RelState(Enum):
     FAILED = "FAILED"            # invalid (repository full, damaged state); only withdraw
     COMPLETED = "COMPLETED"      # ended by itself after the last track was copied
     WITHDRAWN = "WITHDRAWN"      # gone
+
+    # members are singletons compared by identity, so the identity hash agrees with
+    # equality; Enum's own hashes the name in Python code, and state membership tests
+    # (``in _ACTIVE``) run on every copy-on-write
+    __hash__ = object.__hash__
 
 
 S = RelState
@@ -338,6 +344,7 @@ class FlashCopyService(CopyService):
         virtual_cc="flash", point_in_time_reader="target", cross_subsystem=False,
         subsystem_kinds={"ds8000"})
     lifecycle = (RelState, TRANSITIONS, VERBS)
+    kit_models = ("dasdlab.testing.models.flashcopy:machine",)
     rate_setting = "fc_background_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"refresh", "reverse", "thaw"}
 
@@ -712,11 +719,12 @@ class FlashCopyService(CopyService):
         words = rel.to_copy.words
         if not (int(words[r >> 6]) >> (r & 63)) & 1:
             return  # already on the target
-        copier = rel.copier(source_vol=vol)
+        copier = rel._copier
+        if copier is None or copier.source is not vol:
+            copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, np.array([r], dtype=np.int64), copier):
             return
-        if copier.copy_one(r):
-            rel.ctr[CTR_COW] += np.uint64(1)
+        if copier.copy_one(r, (rel.ctr, CTR_COW)):
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -733,9 +741,8 @@ class FlashCopyService(CopyService):
         copier = rel.copier(source_vol=vol)
         if rel.space_efficient and not self._reserve(rel, rels, copier):
             return  # the relationship failed; the host write goes ahead
-        done = copier.copy_now(rels)
+        done = copier.copy_now(rels, (rel.ctr, CTR_COW))
         if done.size:
-            rel.ctr[CTR_COW] += np.uint64(done.size)
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -776,14 +783,13 @@ class FlashCopyService(CopyService):
                            f"full ({used} of {cap} tracks used); relationship {rel.id} failed.")
                 raise self._failed_error(rel)
         # the source image first: a partial write must land on the point-in-time track
-        done = copier.copy_now(rels)
+        done = copier.copy_now(rels, (rel.ctr, CTR_TARGET_WRITES))
         with copier.lock:
             if rel.tgt_changed is not None:
                 rel.tgt_changed.set_many(rels)
             if rel.allocated is not None:
                 rel._allocate(rels)
         if done.size:
-            rel.ctr[CTR_TARGET_WRITES] += np.uint64(done.size)
             if rel.remaining == 0:
                 self._settle(rel)
 
@@ -795,10 +801,7 @@ class FlashCopyService(CopyService):
             return None
         if not rel.to_copy.test(r):
             return None
-        img = rel.copier().read_pit(r)
-        if img is not None:
-            rel.ctr[CTR_REDIRECT] += np.uint64(1)
-        return img
+        return rel.copier().read_pit(r, (rel.ctr, CTR_REDIRECT))
 
     def _failed_error(self, rel: FlashCopyRelationship) -> CopyServiceError:
         return CopyServiceError(
@@ -878,9 +881,7 @@ class FlashCopyService(CopyService):
         return done
 
     def _background(self, rel: FlashCopyRelationship, max_tracks, progress) -> int:
-        n = rel.copier().run(max_tracks=max_tracks, progress=progress)
-        if n:
-            rel.ctr[CTR_BACKGROUND] += np.uint64(n)
+        n = rel.copier().run(max_tracks=max_tracks, progress=progress, tally=(rel.ctr, CTR_BACKGROUND))
         if rel.remaining == 0 and rel.active:
             self._settle(rel)
         return n

@@ -114,6 +114,8 @@ class SnapShotService(CopyService):
         virtual_cc="snap", point_in_time_reader="target", cross_subsystem=False,
         subsystem_kinds={"rva"})
     lifecycle = (SnapState, TRANSITIONS, VERBS)
+    kit_models = ("dasdlab.testing.models.snapshot:machine",)
+    kit_kills = ("dasdlab.testing.crashes:track_pool",)
     control_verbs = CopyService.control_verbs | {"snap", "snap_dataset", "release"}
 
     def __init__(self, subsystem) -> None:

@@ -123,6 +123,7 @@ class StateStore:
         #: sets it so that its own changes do not make it reload
         self.on_bump: Callable[[int, int], None] | None = None
         self._gen: Generation | None = None
+        self._idfds: dict[str, int] = {}  # id prefix -> open counter file
 
     @property
     def generation(self) -> Generation:
@@ -203,25 +204,41 @@ class StateStore:
             self._bumped(gen.bump())
 
     def next_id(self, prefix: str) -> str:
-        """A new key ``PREFIXnnnn`` not used before in this store (a counter file).
+        """A new key ``PREFIXnnnn`` not used before in this store.
 
-        The counter is replaced atomically; if a crash left it unreadable anyway, it is
-        rebuilt from the highest record number, so an id is never reused while its
-        record exists."""
-        self.ensure()
-        with self.generation.locked():  # two processes never take one number
-            counter = self.dir / f".{prefix}.next"
+        The counter file ``.PREFIX.next`` is kept open and read, advanced and rewritten
+        in place under an exclusive ``flock`` of it: a few system calls, and two
+        processes never get one number.  (Replacing the file by a new one would not do:
+        a process holding the old one open would lock and advance a file nobody else
+        sees.)  If a crash left it unreadable, it is rebuilt from the highest record
+        number, so an id is never reused while its record exists."""
+        fd = self._idfds.get(prefix)
+        if fd is None:
+            self.ensure()
+            fd = self._idfds[prefix] = os.open(self.dir / f".{prefix}.next", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(fd, 64, 0).strip()
             try:
-                n = int(counter.read_text())
-            except (FileNotFoundError, ValueError):
+                n = int(raw) if raw else 0
+            except ValueError:
+                n = 0
+            if n <= 0:  # new or unreadable: never below an existing record
                 used = [int(k[len(prefix):]) for k in self.keys() if k.startswith(prefix) and k[len(prefix):].isdigit()]
                 n = max(used, default=0) + 1
             while self._rec(f"{prefix}{n:04d}").exists():
                 n += 1
-            tmp = counter.with_name(counter.name + ".tmp")
-            tmp.write_text(str(n + 1))
-            os.replace(tmp, counter)
-            return f"{prefix}{n:04d}"
+            # fixed width: a shorter number never leaves digits of a longer one behind
+            os.pwrite(fd, f"{n + 1:<20d}".encode(), 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return f"{prefix}{n:04d}"
+
+    def close(self) -> None:
+        """Close the counter files this store keeps open."""
+        for fd in self._idfds.values():
+            os.close(fd)
+        self._idfds.clear()
 
     # ------------------------------------------------------------------ bitmaps
     def bitmap_path(self, key: str, name: str) -> Path:

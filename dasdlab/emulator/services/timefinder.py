@@ -83,6 +83,7 @@ from the writing thread, or quiesce writes around verbs, as a consistent activat
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from enum import Enum
 from typing import Callable, ClassVar
@@ -125,6 +126,34 @@ _ALL_LIVE = frozenset(S) - {S.TERMINATED}
 #: States in which an access to a track no longer to copy needs nothing (but a write
 #: may still have to be recorded in a changed-track bitmap).
 _QUIET = FORWARD_READY | REVERSE
+
+
+class SessionCounters:
+    """A session's counters of copied tracks (:attr:`CloneSession.COUNTERS`).
+
+    Once the session's files are mapped they are the words of ``SID.counters.bm``,
+    shared by every process, and copies add to them under the copier's lock (the
+    ``tally`` of :mod:`dasdlab.emulator.copier`): two processes copying for one session
+    at once both count, where counters each process kept and saved in the record
+    would keep only the last saver's.  Before that (and for a session whose files are
+    damaged) they are a private array read from the record."""
+
+    def __init__(self, names: tuple[str, ...], words: np.ndarray) -> None:
+        self.index = {k: i for i, k in enumerate(names)}
+        self.words = words
+
+    def __getitem__(self, name: str) -> int:
+        return int(self.words[self.index[name]])
+
+    def tally(self, name: str) -> tuple[np.ndarray, int]:
+        """The ``(words, index)`` a copier adds ``name``'s tracks to."""
+        return self.words, self.index[name]
+
+    def reset(self) -> None:
+        self.words[:] = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(self.words[i]) for k, i in self.index.items()}
 
 
 class CloneSession(Lifecycle):
@@ -192,7 +221,9 @@ class CloneSession(Lifecycle):
         self.op: str | None = rec.get("op")
         self.message: str | None = rec.get("message")
         self.times: dict[str, float | None] = dict(rec.get("times", {}))
-        self.counters: dict[str, int] = {k: int(rec.get("counters", {}).get(k, 0)) for k in self.COUNTERS}
+        saved = rec.get("counters", {})
+        self.counters = SessionCounters(
+            self.COUNTERS, np.array([int(saved.get(k, 0)) for k in self.COUNTERS], dtype=np.uint64))
         self.bg_time: float = float(rec.get("bg_time", 0.0))
         self.carry: float = float(rec.get("carry", 0.0))
         self.pending: Bitmap | None = None
@@ -214,7 +245,7 @@ class CloneSession(Lifecycle):
             "id": self.id, "source": self.source, "target": self.target,
             "map": self.tmap.to_json(), "mode": self.mode, "differential": self.differential,
             "state": self.state.value, "direction": self.direction, "op": self.op,
-            "message": self.message, "times": self.times, "counters": self.counters,
+            "message": self.message, "times": self.times, "counters": self.counters.as_dict(),
             "bg_time": self.bg_time, "carry": self.carry,
         }
 
@@ -299,6 +330,8 @@ class TimeFinderService(CopyService):
         virtual_cc=None, point_in_time_reader="target", cross_subsystem=False,
         subsystem_kinds={"symmetrix"})
     lifecycle = (CloneState, CloneSession.TRANSITIONS, CloneSession.VERBS)
+    kit_models = ("dasdlab.testing.models.timefinder:machine",)
+    kit_kills = ("dasdlab.testing.crashes:clone_copies",)
     rate_setting = "clone_background_tracks_per_s"
     control_verbs = CopyService.control_verbs | {"create", "activate", "recreate", "restore", "terminate"}
 
@@ -347,7 +380,7 @@ class TimeFinderService(CopyService):
             fresh = CloneSession(self, rec)
             if fresh.direction != s.direction:  # restored or recreated by another process
                 s._copier = None
-            for attr in ("state", "direction", "op", "message", "times", "counters"):
+            for attr in ("state", "direction", "op", "message", "times"):  # counters are shared
                 setattr(s, attr, getattr(fresh, attr))
             self._rehook(s)
         now = self.sub.clock.now()
@@ -378,8 +411,7 @@ class TimeFinderService(CopyService):
             slots -= 1
             budget = (now - s.bg_time) * rate + s.carry
             n = int(budget)
-            got = self._copier(s).run(max_tracks=n) if n else 0
-            s.counters["background"] += got
+            got = self._copier(s).run(max_tracks=n, tally=s.counters.tally("background")) if n else 0
             # track k of this tick lands when the credit reaches k
             done_at = s.bg_time + max(got - s.carry, 0.0) / rate
             s.carry = budget - n
@@ -531,8 +563,7 @@ class TimeFinderService(CopyService):
         got = 0
         for s in group:
             if s.pending.any():
-                n = self._copier(s).run(progress=progress)
-                s.counters["background"] += n
+                n = self._copier(s).run(progress=progress, tally=s.counters.tally("background"))
                 got += n
             self._after_copy(s, self.sub.clock.now())
             self._save(s)
@@ -624,9 +655,8 @@ class TimeFinderService(CopyService):
         if kind == "read" and role != receiving:
             return None
         need = s.pending.test(int(rel[0])) if rel.size == 1 else bool(s.pending.test_many(rel).any())
-        got = self._copier(s).copy_now(rel) if need else rel[:0]
+        got = self._copier(s).copy_now(rel, s.counters.tally(f"{role}_{kind}")) if need else rel[:0]
         if got.size:
-            s.counters[f"{role}_{kind}"] += int(got.size)
             if not s.pending.any():
                 self._after_copy(s, self.sub.clock.now())
                 self._save(s)
@@ -695,10 +725,30 @@ class TimeFinderService(CopyService):
                 return (f"its {name} bitmap {path.name} is missing or not {want} bytes, so which "
                         "tracks are copied is unknown.")
         s.pending = self.store.bitmap(s.id, "pending", s.ntracks)
+        s.counters.words = self._counter_words(s)
         if s.differential:
             s.changed_src = self.store.bitmap(s.id, "changed_src", s.ntracks)
             s.changed_tgt = self.store.bitmap(s.id, "changed_tgt", s.ntracks)
         return None
+
+    def _counter_words(self, s: CloneSession) -> np.ndarray:
+        """The shared words of the session's counters (``SID.counters.bm``); made from
+        the record's counters for a session saved before they had a file."""
+        n = len(s.COUNTERS)
+        path = self.store.bitmap_path(s.id, "counters")
+        if not path.exists() or path.stat().st_size != n * 8:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(s.counters.words.astype(np.uint64).tobytes())
+            try:
+                if path.exists():  # short: a process killed before the link cannot leave one
+                    path.unlink()
+                os.link(tmp, path)  # never a short file under the final name; a process
+            except FileExistsError:  # that linked first made the same words
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        # a plain ndarray view of the mapped pages (np.memmap indexing runs Python code)
+        return np.memmap(path, dtype=np.uint64, mode="r+", shape=(n,)).view(np.ndarray)
 
     def _recreate_steps(self, s: CloneSession) -> None:
         self._apply_recreate(s)
@@ -720,7 +770,7 @@ class TimeFinderService(CopyService):
     def _finish_recreate(self, s: CloneSession) -> None:
         s.to(S.PRECOPY if s.mode == "PRECOPY" else S.CREATED)
         s.direction = "forward"
-        s.counters = dict.fromkeys(s.COUNTERS, 0)
+        s.counters.reset()
         s.times.update(copied=None)
         s.bg_time, s.carry = self.sub.clock.now(), 0.0
         s._copier = None
@@ -733,7 +783,7 @@ class TimeFinderService(CopyService):
     def _finish_restore(self, s: CloneSession, now: float) -> None:
         s.direction = "reverse"
         s._copier = None
-        s.counters = dict.fromkeys(s.COUNTERS, 0)
+        s.counters.reset()
         s.times.update(restore_started=now, restored=None)
         s.to(S.RESTORE_IN_PROG)
         s.bg_time, s.carry = now, 0.0
