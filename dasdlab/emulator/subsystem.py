@@ -666,7 +666,7 @@ class Rva(Subsystem):
         "compression_ratio": 3.6,  # IBM's typical RVA figure (S63)
         "pool_slots": 2_000_000,  # track pool settings: see dasdlab.emulator.rva
         "pool_capacity_bytes": 500 * 10**9,
-        "fsc_threshold_slots": 4096,
+        "fsc_threshold_slots": 512,
     }
 
     # Volumes live in the log-structured track pool (dasdlab.emulator.rva).

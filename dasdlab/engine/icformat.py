@@ -63,6 +63,7 @@ as the twin the tests compare the streaming forms against.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -534,7 +535,7 @@ class CopyReader:
         carry = np.empty(0, np.uint8)
         self.bytes_read = lrecl
         self.records_crc = 0
-        for c in [*chunks, *self._phys]:
+        for c in itertools.chain(chunks, self._phys):  # lazily: never the whole copy at once
             c = np.asarray(c, dtype=np.uint8).reshape(-1)
             self.bytes_read += c.size
             if carry.size:

@@ -892,6 +892,11 @@ class _WorkArea:
         wvol = sub.open_volume(self.volser, writable=True)
         for d in self.dsns:
             if d in wvol.vtoc:
+                # the space goes back with the data set: a scratched work area whose tracks
+                # stayed written would keep its slots (or its file's blocks) for ever
+                runs = wvol.vtoc.get(d).track_list(wvol.heads)
+                wvol.discard_tracks(np.concatenate([np.arange(x, y, dtype=np.int64) for x, y in runs])
+                                    if runs else np.empty(0, np.int64))
                 wvol.vtoc.delete(d)
 
 
