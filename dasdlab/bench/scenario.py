@@ -61,7 +61,12 @@ half-cache rule of Concurrent Copy) and host sidefile space are divided by the s
 like its rates (:meth:`~dasdlab.engine.timemodel.DeviceProfile.scaled`), so a sidefile
 of ``n`` emulated tracks meets them exactly where ``n x scale`` modeled tracks meet the
 real box's; the same modeled database gets the same verdict at scale 1, 8 or 64.  The
-cache is the profile's (realistic per box, with its source) or ``cache_size``.
+cache is the profile's (realistic per box, with its source) or ``cache_size``.  The
+box's other size limits -- an RVA pool's back-end capacity, the space-efficient
+FlashCopy repository -- are the profile's when it gives them, else the subsystem's own
+settings, divided by the scale the same way
+(:data:`~dasdlab.engine.timemodel.SCALED_LIMITS`, applied by
+:func:`~dasdlab.engine.hpic.apply_profile`).
 
 **Long runs.**  The driver skips slices in which nothing happens (no arrival, or a
 quiesced database whose arrivals only queue) with the same draws as stepping them

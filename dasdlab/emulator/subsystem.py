@@ -648,6 +648,8 @@ class Ds8000(Subsystem):
         "fc_cascading": False,  # no cascading (DS6000, S57); True: DS8880 R8.3 and later (S91)
         "fc_background_tracks_per_s": 2000.0,  # modeled; assumption, see profiles
         "cg_timer_s": 120.0,  # consistency-group timer for CKD (S62)
+        # space-efficient FlashCopy repository: flashcopy.DEFAULT_REPOSITORY_TRACKS
+        "fc_repository_tracks": 150_255,
     }
 
 

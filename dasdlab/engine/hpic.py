@@ -118,7 +118,7 @@ import numpy as np
 from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
-from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, SCALED_LIMITS, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
 
 READ_CHUNK_TRACKS = 15  # one cylinder per channel program (a profile may say otherwise)
@@ -201,6 +201,19 @@ def apply_profile(site, profile: DeviceProfile) -> None:
             sub.settings["cache_bytes"] = profile.cache_bytes
         if profile.host_sidefile_bytes > 0:
             sub.settings["host_sidefile_bytes"] = profile.host_sidefile_bytes
+        # the box's other size limits: the profile's (already scaled), else the
+        # subsystem's own setting divided by the scale -- from its configuration, not
+        # from its settings in memory, which an earlier profile may have scaled already
+        own = {**type(sub).DEFAULT_SETTINGS, **site.config["subsystems"][sub.name].get("settings", {})}
+        for setting, field_name in SCALED_LIMITS.items():
+            value = getattr(profile, field_name)
+            if value <= 0:
+                if setting not in own:
+                    continue
+                value = max(1, int(round(int(own[setting]) / profile.size_scale)))
+            sub.settings[setting] = value
+            if setting == "pool_capacity_bytes" and getattr(sub, "_pool", None) is not None:
+                sub._pool.capacity_bytes = value  # an open pool read its capacity when it opened
 
 
 class ImageCopyEngine:
