@@ -418,6 +418,7 @@ class _OutputTracks:
         self.records = 1
 
     def add(self, track, first: int, step: int, count: int, rba0: int, block_size: int) -> None:
+        track = np.ascontiguousarray(track, dtype=np.uint8)  # the kernel copies whole bytes
         cap = self.buf.shape[0] * self.rpt
         done = 0
         while done < count:
