@@ -844,7 +844,7 @@ class CopyRun:
         tgt = self._target_volume(sub, ntr, "SHADOW" if kind == "SHADOW" else None)
         dsn = self._name(kind)
         new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
-        self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
+        self._cleanup.append(lambda: _scratch_with_space(tgt, dsn))
         src_runs = entry.track_list(src_vol.heads)
         dst_runs = new.track_list(tgt.heads)
         p = self.plan.process
@@ -888,12 +888,10 @@ class CopyRun:
         return tgt, dsn, done
 
     def _drop_clone(self, vol, dsn: str) -> None:
-        from dasdlab.emulator import dsalloc
-
         rel = getattr(self, "_rel", None)
         if rel is not None and rel.active:
             vol.subsystem.service("flashcopy").withdraw(rel.id)
-        dsalloc.scratch(vol, dsn)
+        _scratch_with_space(vol, dsn)
         self.engine.site.catalog.remove(dsn)
 
     # ------------------------------------------------------------------ output
@@ -1006,6 +1004,19 @@ class CopyRun:
         self.report.status = "failed"
         self.report.message = str(err)
         self.done = True
+
+
+def _scratch_with_space(vol, dsn: str) -> None:
+    """Scratch a shadow or clone data set and give its tracks' space back (a discard,
+    after its relationship is gone): a scratched data set whose tracks stay written
+    keeps their disk (or their pool slots) until something else is allocated there."""
+    from dasdlab.emulator import dsalloc
+
+    if dsn in vol.vtoc:
+        runs = vol.vtoc.get(dsn).track_list(vol.heads)
+        if runs:
+            vol.discard_tracks(np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs]))
+    dsalloc.scratch(vol, dsn)
 
 
 def ds_offset(block_size: int, i: int) -> int:
