@@ -238,3 +238,15 @@ def test_large_standard_copy_is_built_in_track_images_and_read_back(vol):
     with pytest.raises(ImageCopyFormatError) as e:
         decode(old)
     assert e.value.msgid == "DLB645E"
+
+
+def test_track_record_kernel_refuses_blocks_outside_the_track():
+    """The kernel copies with memcpy, so it checks the bounds itself."""
+    from dasdlab.engine import kernels as K
+
+    trk = np.zeros(100, np.uint8)
+    out = np.zeros((2, 200), np.uint8)
+    with pytest.raises(IndexError):
+        K.ic_track_records(trk, 60, 50, 1, 64, 0, out, 0, 1, 1, 72, 21, 8)  # block ends past the track
+    with pytest.raises(IndexError):
+        K.ic_track_records(np.zeros(400, np.uint8), 0, 64, 1, 64, 0, np.zeros((1, 90), np.uint8), 0, 1, 1, 72, 21, 8)
