@@ -61,7 +61,12 @@ half-cache rule of Concurrent Copy) and host sidefile space are divided by the s
 like its rates (:meth:`~dasdlab.engine.timemodel.DeviceProfile.scaled`), so a sidefile
 of ``n`` emulated tracks meets them exactly where ``n x scale`` modeled tracks meet the
 real box's; the same modeled database gets the same verdict at scale 1, 8 or 64.  The
-cache is the profile's (realistic per box, with its source) or ``cache_size``.
+cache is the profile's (realistic per box, with its source) or ``cache_size``.  The
+box's other size limits -- an RVA pool's back-end capacity, the space-efficient
+FlashCopy repository -- are the profile's when it gives them, else the subsystem's own
+settings, divided by the scale the same way
+(:data:`~dasdlab.engine.timemodel.SCALED_LIMITS`, applied by
+:func:`~dasdlab.engine.hpic.apply_profile`).
 
 **Long runs.**  The driver skips slices in which nothing happens (no arrival, or a
 quiesced database whose arrivals only queue) with the same draws as stepping them
@@ -757,6 +762,7 @@ class _MethodRun:
             lam = wl.spec.rate * step  # expected updates per slice
             sample_dt = (expect_end - t_begin) / MAX_SAMPLES
             last_kept = -math.inf
+            dropped_at = 0
             while True:
                 now = system.now()
                 if run is None and now >= copy_at - 1e-9:
@@ -791,6 +797,9 @@ class _MethodRun:
                     if k and wl.skip_quiet(step, k):
                         continue
                 wl.step(dt)
+                if wl.stats.committed - dropped_at >= DROP_UPDATES:
+                    _drop_resident(site)
+                    dropped_at = wl.stats.committed
                 self.progress(0.05 + 0.75 * min(1.0, (system.now() - t_begin) / max(expect_end - t_begin, 1e-9)))
             wall_run = time.perf_counter() - w_run
             tracer.detach()
@@ -942,8 +951,12 @@ def _drop_resident(site) -> None:
 
 
 #: tracks (or blocks' worth of ranges) a pass reads between two _drop_resident calls
-DROP_TRACKS = 2048
-DROP_RANGES = 16
+DROP_TRACKS = 512
+DROP_RANGES = 4
+#: committed updates between two _drop_resident calls during the online run: on a
+#: log-structured pool every flushed update maps a new slot (56 KiB of a 3390), so the
+#: maps' resident pages would otherwise grow with the run's length
+DROP_UPDATES = 512
 
 
 def _dropping_reads(site, on_read):

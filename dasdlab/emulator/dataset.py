@@ -327,6 +327,19 @@ class Dataset:
         self.entry = vt.get(self.dsn)
         return WriteResult(buf.size // lrecl, nblocks, tt_eof + 1, grow, (tt_eof, r_eof))
 
+    def ensure_tracks(self, ntracks: int) -> None:
+        """Grow into secondary extents until the data set has at least ``ntracks``
+        tracks (for a writer that builds its tracks itself); raises, changing nothing,
+        when it cannot grow that far."""
+        vt = self.vol.vtoc
+        grow = vt.plan_growth(self.dsn, ntracks - self.ntracks)
+        if not grow:
+            return
+        for _ in range(grow):
+            vt.extend(self.dsn)
+        self.entry = vt.get(self.dsn)
+        self._refresh_tracks()
+
     def _append_point(self) -> tuple[int, int, np.ndarray]:
         """Where DISP=MOD continues: the track of the EOF, and a short last block to refill."""
         tt, r = self.entry.f1.lstar

@@ -92,6 +92,8 @@ _ALLOC_WORDS = 8
 _A_MAGIC, _A_HEAD, _A_HWM, _A_LIVE, _A_CONSUMED = range(5)
 _ALLOC_MAGIC = 0x444C42414C4C4F43  # "DLBALLOC"
 _SCAN_WINDOW = 65536
+#: slots written between two give-backs of the slot map's pages (58 MB of 3390 slots)
+DROP_SLOTS = 1024
 
 #: settings an RVA-like subsystem reads for its pool (added to ``Rva.DEFAULT_SETTINGS``)
 POOL_DEFAULTS = {
@@ -101,8 +103,10 @@ POOL_DEFAULTS = {
     # modeled back-end capacity after compression; an RVA Turbo held up to 1.6 TB of
     # functional capacity (assumption for the default, not a sourced figure)
     "pool_capacity_bytes": 500 * 10**9,
-    # free-space collection reuses the log's freed slots once this many are free
-    "fsc_threshold_slots": 4096,
+    # free-space collection reuses the log's freed slots once this many are free; the
+    # freed slots not yet reused take disk, so this is kept small (29 MB of 3390 slots):
+    # a sweep of the region's counts costs far less than the disk it gives back
+    "fsc_threshold_slots": 512,
 }
 
 
@@ -193,6 +197,7 @@ class TrackPool:
         #: per slot: compacted bytes of its image (meaningful while its count is above 0)
         self.used = self._maps[2].view(np.ndarray)
         self.collections = 0
+        self._since_drop = 0
         self.recovered = False
         self._lockf = open(self.dir / "pool.lock", "a+")
         self._open_lock(ftd_paths)
@@ -409,8 +414,9 @@ class TrackPool:
         view and returns its compacted size.  Order: images, then counts up, then the
         pointers, then the old counts down (see the module docstring).
         """
+        tracks = np.asarray(tracks, dtype=np.int64)
+        self._count_written(int(tracks.size))
         with self._alloc():
-            tracks = np.asarray(tracks, dtype=np.int64)
             if tracks.size == 1:
                 self._write1(ftd, int(tracks[0]), fill)
                 return
@@ -423,6 +429,15 @@ class TrackPool:
             self._claim(new, used)
             ftd[tracks] = new.astype(np.uint32)
             self._release(old[old != 0])
+
+    def _count_written(self, n: int) -> None:
+        """Every write maps fresh slots (and reads old ones), so the slot map's resident
+        pages would grow with the writes, whoever makes them: give them back every
+        :data:`DROP_SLOTS` slots (``MADV_DONTNEED`` on a shared file map loses nothing)."""
+        self._since_drop += n
+        if self._since_drop >= DROP_SLOTS:
+            self._since_drop = 0
+            _dont_need(self._maps[0])
 
     def drop(self, ftd: np.ndarray, tracks: np.ndarray) -> None:
         """Make ``tracks`` never-written: pointer to 0 first, then the count down."""
@@ -502,15 +517,8 @@ class TrackPool:
     def drop_resident(self) -> None:
         """Give back this process's pages of the pool's maps (``MADV_DONTNEED`` on shared
         file maps loses nothing; see :meth:`dasdlab.emulator.volume.Volume.drop_resident`)."""
-        import mmap
-
         for m in self._maps:
-            mm = getattr(m, "_mmap", None)
-            if mm is not None and hasattr(mm, "madvise"):
-                try:
-                    mm.madvise(mmap.MADV_DONTNEED)
-                except (OSError, ValueError):
-                    pass
+            _dont_need(m)
 
     def close(self) -> None:
         """Persist the head and drop the dirty mark if this is the last opener."""
@@ -533,6 +541,17 @@ class TrackPool:
             self._lockf.close()
             self._lockf = None
         self._allocf.close()
+
+
+def _dont_need(m: np.memmap) -> None:
+    import mmap
+
+    mm = getattr(m, "_mmap", None)
+    if mm is not None and hasattr(mm, "madvise"):
+        try:
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass  # an old kernel or a closed map: resident pages are only memory
 
 
 def _punch(fd: int, offset: int, length: int) -> None:
@@ -653,6 +672,10 @@ class PoolVolume(Volume):
         from dasdlab.errors import GeometryError
 
         raise GeometryError("DLB104E", f"track {t} is outside the volume (0..{self.ntracks - 1}).")
+
+    def drop_resident(self) -> None:
+        """The volume's tracks are the pool's slots: give back the pool's pages."""
+        self.pool.drop_resident()
 
     def _loc(self, t: int):  # only Volume internals call this; a pool volume has no slot file
         self._check_track(t)

@@ -711,6 +711,8 @@ class Ds8000(Subsystem):
         "fc_cascading": False,  # no cascading (DS6000, S57); True: DS8880 R8.3 and later (S91)
         "fc_background_tracks_per_s": 2000.0,  # modeled; assumption, see profiles
         "cg_timer_s": 120.0,  # consistency-group timer for CKD (S62)
+        # space-efficient FlashCopy repository: flashcopy.DEFAULT_REPOSITORY_TRACKS
+        "fc_repository_tracks": 150_255,
     }
 
 
@@ -729,7 +731,7 @@ class Rva(Subsystem):
         "compression_ratio": 3.6,  # IBM's typical RVA figure (S63)
         "pool_slots": 2_000_000,  # track pool settings: see dasdlab.emulator.rva
         "pool_capacity_bytes": 500 * 10**9,
-        "fsc_threshold_slots": 4096,
+        "fsc_threshold_slots": 512,
     }
 
     # Volumes live in the log-structured track pool (dasdlab.emulator.rva).

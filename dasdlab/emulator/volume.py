@@ -471,6 +471,14 @@ class Volume:
                 if not 0 <= t < self.ntracks:
                     self._loc(t)
                 return unformatted(self.slot)
+        single = self._single
+        if single is not None and 0 <= t < self.ntracks:
+            # a row of a plain ndarray view: a row of the memmap object itself costs a
+            # finalize call per track, more than a sequential pass's copy of the track
+            nd = self.__dict__.get("_single_nd")
+            if nd is None or nd.base is not single:
+                nd = self._single_nd = single.view(np.ndarray)
+            return nd[t]
         arr, lt = self._loc(t)
         return arr[lt]
 

@@ -79,6 +79,7 @@ def damage(site, name: str, ddn: str | None = None, blocks: int = 1, seed: int =
             garbage = rng.integers(0, 256, (part.size, d.block_size), dtype=np.uint8)
             trk, off = ds.locate_many(part)
             ds.vol.write_many(trk, off, garbage)
+            ds.vol.drop_resident()  # nor pages of the map: they would follow the data set
         ds.vol.flush()
         rep.blocks[d.ddn] = mine.tolist()
     return rep

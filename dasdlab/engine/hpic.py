@@ -125,7 +125,7 @@ import numpy as np
 from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
-from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
+from dasdlab.engine.timemodel import DEFAULT_PROFILE, SCALED_LIMITS, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
 from dasdlab.host import replication
 
@@ -209,6 +209,19 @@ def apply_profile(site, profile: DeviceProfile) -> None:
             sub.settings["cache_bytes"] = profile.cache_bytes
         if profile.host_sidefile_bytes > 0:
             sub.settings["host_sidefile_bytes"] = profile.host_sidefile_bytes
+        # the box's other size limits: the profile's (already scaled), else the
+        # subsystem's own setting divided by the scale -- from its configuration, not
+        # from its settings in memory, which an earlier profile may have scaled already
+        own = {**type(sub).DEFAULT_SETTINGS, **site.config["subsystems"][sub.name].get("settings", {})}
+        for setting, field_name in SCALED_LIMITS.items():
+            value = getattr(profile, field_name)
+            if value <= 0:
+                if setting not in own:
+                    continue
+                value = max(1, int(round(int(own[setting]) / profile.size_scale)))
+            sub.settings[setting] = value
+            if setting == "pool_capacity_bytes" and getattr(sub, "_pool", None) is not None:
+                sub._pool.capacity_bytes = value  # an open pool read its capacity when it opened
 
 
 class ImageCopyEngine:
@@ -843,11 +856,11 @@ class CopyRun:
         if replication.mover(self.plan.service).uses_dss:
             # DATA_MOVER=ADRDSSU: DFSMSdss makes the copy, as HP Image Copy calls it
             rep = self._dfsmsdss_copy(tgt, dsn, nocopy)
-            self._cleanup.append(lambda: (dsalloc.scratch(tgt, dsn), self.engine.site.catalog.remove(dsn)))
+            self._cleanup.append(lambda: (_scratch_with_space(tgt, dsn), self.engine.site.catalog.remove(dsn)))
         else:
             # EMCSNAP or a copy service by name: its own establish (replication facade)
             new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
-            self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
+            self._cleanup.append(lambda: _scratch_with_space(tgt, dsn))
             rep = replication.establish(sub, self.plan.service, self.dbds.volser, tgt.volser,
                                         entry.track_list(src_vol.heads), new.track_list(tgt.heads),
                                         background_copy=not nocopy)
@@ -891,12 +904,10 @@ class CopyRun:
         return replication.Replica(sub.service(SERVICE_OF[Method(res.method)]), res.relationship)
 
     def _drop_clone(self, vol, dsn: str) -> None:
-        from dasdlab.emulator import dsalloc
-
         rep = getattr(self, "_replica", None)
         if rep is not None and rep.active():  # its background copy still runs onto the clone
             rep.withdraw()
-        dsalloc.scratch(vol, dsn)
+        _scratch_with_space(vol, dsn)
         self.engine.site.catalog.remove(dsn)
 
     # ------------------------------------------------------------------ output
@@ -1009,6 +1020,19 @@ class CopyRun:
         self.report.status = "failed"
         self.report.message = str(err)
         self.done = True
+
+
+def _scratch_with_space(vol, dsn: str) -> None:
+    """Scratch a shadow or clone data set and give its tracks' space back (a discard,
+    after its relationship is gone): a scratched data set whose tracks stay written
+    keeps their disk (or their pool slots) until something else is allocated there."""
+    from dasdlab.emulator import dsalloc
+
+    if dsn in vol.vtoc:
+        runs = vol.vtoc.get(dsn).track_list(vol.heads)
+        if runs:
+            vol.discard_tracks(np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in runs]))
+    dsalloc.scratch(vol, dsn)
 
 
 def ds_offset(block_size: int, i: int) -> int:

@@ -19,7 +19,7 @@ EBCDIC and blank-padded; numbers are big-endian.
 offset  len   field
 ======  ====  ==============================================================
 0       4     eye-catcher ``ICHD`` (EBCDIC)
-4       1     format version (1)
+4       1     format version (2; version 1 is still read, see offset 56)
 5       1     format: ``S`` standard, ``C`` compressed
 6       1     access method of the source: ``O`` OSAM, ``V`` VSAM ESDS
 7       1     copy kind: ``B`` clean (batch), ``C`` concurrent (fuzzy)
@@ -31,7 +31,8 @@ offset  len   field
 36      4     number of blocks / CIs
 40      8     run time: modeled microseconds (signed) when the copy started
 48      8     stop time: modeled microseconds at logical completion
-56      4     CRC-32 of all block data in RBA order
+56      4     CRC-32 of every record after this one, as written (version 1:
+              of all block data in RBA order)
 60      4     reserved, zero
 ======  ====  ==============================================================
 
@@ -44,19 +45,25 @@ count (4), compressed length (4), then that many bytes of zlib data holding the 
 A frame with block count 0 ends the stream.
 
 **Streaming.**  A copy is written by :class:`CopyWriter` and read by
-:class:`CopyReader` piece by piece: the writer builds the records of each source track
-in place in one piece buffer (:func:`dasdlab.engine.kernels.ic_records`) and writes the
-data set in pieces of :data:`PIECE_BYTES` (whole output blocks), then patches the header
-record with the CRC-32 once the last block is in; the reader yields blocks in RBA order
-in ranges of at most :data:`PIECE_BLOCKS` and checks the CRC-32 when the last range has
-been read.  Neither ever holds the whole copy.  The CRC-32 is zlib's (its C code runs at
-memory speed, faster than a table-driven numba loop), updated piece by piece.
+:class:`CopyReader` piece by piece.  The writer of a standard-format copy builds the
+records of each source track straight into output *track images* (one copy of the
+bytes, :func:`dasdlab.engine.kernels.ic_track_records`; HA, R0, count fields and end of
+track stamped around them by :func:`dasdlab.engine.kernels.track_frames`) and writes
+runs of about :data:`PIECE_BYTES` of consecutive tracks in one write each; small and
+compressed copies go through a buffer of records and ``Dataset.write``.  The header
+record is patched with the CRC-32 once the last block is in.  The reader yields blocks
+in RBA order in ranges of at most :data:`PIECE_BLOCKS` and checks the CRC-32 when the
+last range has been read.  Neither ever holds the whole copy.  The CRC-32 is zlib's
+(its C code runs at memory speed, faster than a table-driven or a Fletcher-style numba
+loop fused with the copy, measured), over the records as written, so it is one call
+per output block (version 1 summed the block data, one call per record).
 :func:`encode` and :func:`decode` are the whole-array forms, kept for small copies and
 as the twin the tests compare the streaming forms against.
 """
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -66,7 +73,9 @@ import numpy as np
 from dasdlab.errors import DasdlabError
 
 EYE = "ICHD".encode("cp037")
-VERSION = 1
+VERSION = 2
+#: versions the reader takes: 1 had the CRC-32 over the block data alone
+VERSIONS = (1, 2)
 PREFIX = 8
 HEADER_LEN = 64
 FRAME = struct.Struct(">III")
@@ -96,10 +105,11 @@ class IcHeader:
     run_time: float  # modeled seconds
     stop_time: float
     crc32: int
+    version: int = VERSION
 
     def pack(self) -> bytes:
         return _HDR.pack(
-            EYE, VERSION, b"C" if self.compressed else b"S", self.access.encode(), self.kind.encode(),
+            EYE, self.version, b"C" if self.compressed else b"S", self.access.encode(), self.kind.encode(),
             self.dbd.ljust(8).encode("cp037"), self.ddn.ljust(8).encode("cp037"),
             self.volser.ljust(6).encode("cp037"), self.copy_number, self.block_size, self.nblocks,
             round(self.run_time * 1e6), round(self.stop_time * 1e6), self.crc32, 0,
@@ -110,10 +120,10 @@ class IcHeader:
         if len(raw) < HEADER_LEN or raw[:4] != EYE:
             raise ImageCopyFormatError("DLB640E", f"{where} does not start with an image copy header (ICHD).")
         (_, ver, fmt, acc, kind, dbd, ddn, vol, num, bs, n, run, stop, crc, _r) = _HDR.unpack_from(raw)
-        if ver != VERSION or fmt not in (b"S", b"C"):
+        if ver not in VERSIONS or fmt not in (b"S", b"C"):
             raise ImageCopyFormatError("DLB641E", f"{where}: image copy format version {ver}/{fmt!r} is not known.")
         return cls(dbd.decode("cp037").strip(), ddn.decode("cp037").strip(), vol.decode("cp037").strip(),
-                   acc.decode(), kind.decode(), fmt == b"C", num, bs, n, run / 1e6, stop / 1e6, crc)
+                   acc.decode(), kind.decode(), fmt == b"C", num, bs, n, run / 1e6, stop / 1e6, crc, ver)
 
     @property
     def lrecl(self) -> int:
@@ -134,20 +144,15 @@ def encode(header: IcHeader, blocks: np.ndarray) -> np.ndarray:
     n, bs = blocks.shape
     if bs != header.block_size:
         raise ValueError("block size does not match the header")
-    crc = zlib.crc32(blocks)
-    hdr = IcHeader(**{**header.__dict__, "nblocks": n, "crc32": crc})
+    hdr = IcHeader(**{**header.__dict__, "nblocks": n, "crc32": 0, "version": VERSION})
     lrecl = hdr.lrecl
-    head = np.zeros((1, lrecl), dtype=np.uint8)
-    head[0, :HEADER_LEN] = np.frombuffer(hdr.pack(), dtype=np.uint8)
     if not hdr.compressed:
-        recs = np.empty((n + 1, lrecl), dtype=np.uint8)  # one pass over the bytes, no concatenation
-        recs[0] = head[0]
+        recs = np.zeros((n + 1, lrecl), dtype=np.uint8)  # one pass over the bytes, no concatenation
         body = recs[1:]
         rba = (np.arange(n, dtype=np.uint64) * np.uint64(bs)).astype(">u4")
         body[:, 0:4] = rba.view(np.uint8).reshape(n, 4)
-        body[:, 4:PREFIX] = 0
         body[:, PREFIX:] = blocks
-        return recs
+        return _with_header(recs, hdr)
     stream = bytearray()
     for first in range(0, n, FRAME_BLOCKS):
         chunk = blocks[first : first + FRAME_BLOCKS]
@@ -155,9 +160,17 @@ def encode(header: IcHeader, blocks: np.ndarray) -> np.ndarray:
         stream += FRAME.pack(first, len(chunk), len(data)) + data
     stream += FRAME.pack(n, 0, 0)
     nrec = -(-len(stream) // lrecl)
-    body = np.zeros(nrec * lrecl, dtype=np.uint8)
-    body[: len(stream)] = np.frombuffer(bytes(stream), dtype=np.uint8)
-    return np.concatenate((head, body.reshape(nrec, lrecl)))
+    recs = np.zeros((nrec + 1, lrecl), dtype=np.uint8)
+    recs[1:].reshape(-1)[: len(stream)] = np.frombuffer(bytes(stream), dtype=np.uint8)
+    return _with_header(recs, hdr)
+
+
+def _with_header(recs: np.ndarray, hdr: IcHeader) -> np.ndarray:
+    """Record 1 of ``recs`` filled with ``hdr`` and the CRC-32 of every record after it."""
+    crc = zlib.crc32(recs[1:])
+    recs[0] = 0
+    recs[0, :HEADER_LEN] = np.frombuffer(IcHeader(**{**hdr.__dict__, "crc32": crc}).pack(), dtype=np.uint8)
+    return recs
 
 
 def decode_whole(data: bytes | np.ndarray, where: str = "image copy") -> tuple[IcHeader, np.ndarray]:
@@ -199,7 +212,8 @@ def decode_whole(data: bytes | np.ndarray, where: str = "image copy") -> tuple[I
             pos += clen
         if seen != n:
             raise ImageCopyFormatError("DLB644E", f"{where}: {seen} blocks in the frames; the header says {n}.")
-    if zlib.crc32(np.ascontiguousarray(blocks)) != hdr.crc32:
+    crc = zlib.crc32(np.ascontiguousarray(blocks)) if hdr.version == 1 else zlib.crc32(raw[lrecl:])
+    if crc != hdr.crc32:
         raise ImageCopyFormatError("DLB645E", f"{where}: the block data does not match the header's CRC-32.")
     return hdr, blocks
 
@@ -215,26 +229,39 @@ class CopyWriter:
     ``ds`` is the freshly allocated, empty output :class:`~dasdlab.emulator.dataset.
     Dataset` (RECFM=FB, LRECL = block size + 8); feed blocks in RBA order with
     :meth:`add_track` (straight from a source track image) or :meth:`add_blocks`, then
-    :meth:`close`.  ``nblocks`` is the count the header announces."""
+    :meth:`close`.  ``nblocks`` is the count the header announces.
+
+    A standard-format copy of at least two output tracks is built straight into output
+    track images (:class:`_OutputTracks`); smaller ones, and compressed copies, go
+    through records in a piece buffer and :meth:`Dataset.write
+    <dasdlab.emulator.dataset.Dataset.write>`."""
 
     def __init__(self, ds, header: IcHeader, nblocks: int, kernels=None) -> None:
         if kernels is None:
             from dasdlab.engine import kernels
         self.k = kernels
         self.ds = ds
-        self.hdr = IcHeader(**{**header.__dict__, "nblocks": int(nblocks), "crc32": 0})
+        self.hdr = IcHeader(**{**header.__dict__, "nblocks": int(nblocks), "crc32": 0, "version": VERSION})
         self.lrecl = lrecl = self.hdr.lrecl
         self.bs = self.hdr.block_size
         if ds.lrecl != lrecl or ds.blksize % lrecl:
             raise ValueError("output data set LRECL/BLKSIZE do not fit the copy's records")
-        per_piece = max(1, PIECE_BYTES // ds.blksize) * (ds.blksize // lrecl)
-        self.buf = np.zeros((per_piece, lrecl), dtype=np.uint8)
-        self.buf[0, :HEADER_LEN] = np.frombuffer(self.hdr.pack(), dtype=np.uint8)
-        self.fill = 1  # records in buf (the header first)
         self.pieces = 0
         self.blocks = 0
         self.crc = 0
         self.bytes = 0
+        head = np.zeros(lrecl, dtype=np.uint8)
+        head[:HEADER_LEN] = np.frombuffer(self.hdr.pack(), dtype=np.uint8)
+        self.tracks = None
+        if not self.hdr.compressed and ds.keylen == 0 and ds.blocks_per_track > 0:
+            rpt = ds.blksize // lrecl * ds.blocks_per_track
+            if self.hdr.nblocks + 1 >= 2 * rpt:
+                self.tracks = _OutputTracks(ds, lrecl, head, kernels)
+                return
+        per_piece = max(1, PIECE_BYTES // ds.blksize) * (ds.blksize // lrecl)
+        self.buf = np.zeros((per_piece, lrecl), dtype=np.uint8)
+        self.buf[0] = head
+        self.fill = 1  # records in buf (the header first)
         self._stream = bytearray()  # compressed: bytes not yet cut into records
         self._stage = np.empty((FRAME_BLOCKS, self.bs), dtype=np.uint8) if self.hdr.compressed else None
         self._staged = 0
@@ -246,6 +273,10 @@ class CopyWriter:
         ``first``, one every ``step`` bytes (the next blocks of the copy)."""
         if count <= 0:
             return
+        if self.tracks is not None:
+            self.tracks.add(track, first, step, count, self.blocks * self.bs, self.bs)
+            self.blocks += count
+            return
         if self.hdr.compressed:
             blocks = np.lib.stride_tricks.as_strided(track[first:], shape=(count, self.bs), strides=(step, 1),
                                                      writeable=False)
@@ -256,7 +287,6 @@ class CopyWriter:
             k = min(count - done, self.buf.shape[0] - self.fill)
             self.k.ic_records(track, first + done * step, step, k, self.bs, (self.blocks + done) * self.bs,
                               self.buf, self.fill)
-            self.crc = _crc_rows(self.buf[self.fill : self.fill + k, PREFIX:], self.crc)
             self.fill += k
             done += k
             if self.fill == self.buf.shape[0]:
@@ -289,7 +319,6 @@ class CopyWriter:
         if not self._staged:
             return
         chunk = self._stage[: self._staged]
-        self.crc = zlib.crc32(chunk, self.crc)
         data = zlib.compress(chunk, 1)
         self._stream += FRAME.pack(self._stage_first, self._staged, len(data))
         self._stream += data
@@ -320,6 +349,8 @@ class CopyWriter:
         if not self.fill:
             return
         piece = self.buf[: self.fill]
+        # the CRC covers every record after the header (contiguous rows here)
+        self.crc = zlib.crc32(piece[1:] if self.pieces == 0 else piece, self.crc)
         self.ds.write(piece, append=self.pieces > 0)
         self.bytes += piece.size
         self.pieces += 1
@@ -330,23 +361,133 @@ class CopyWriter:
         known only at the end, such as the stop time); returns the final header."""
         if self.blocks != self.hdr.nblocks:
             raise ValueError(f"the copy was announced with {self.hdr.nblocks} blocks, got {self.blocks}")
-        if self.hdr.compressed:
-            self._frame()
-            self._stream += FRAME.pack(self.hdr.nblocks, 0, 0)
-            self._cut_stream(final=True)
-        self._flush()
+        if self.tracks is not None:
+            self.crc, self.bytes, self.pieces = self.tracks.close()
+        else:
+            if self.hdr.compressed:
+                self._frame()
+                self._stream += FRAME.pack(self.hdr.nblocks, 0, 0)
+                self._cut_stream(final=True)
+            self._flush()
+            self.buf = None
         self.hdr = IcHeader(**{**self.hdr.__dict__, **fields, "crc32": self.crc})
         t, off = self.ds.locate(0)  # the header is the start of the first block
         self.ds.vol.write_bytes(t, off, self.hdr.pack())
-        self.buf = None
         return self.hdr
 
 
-def _crc_rows(rows: np.ndarray, crc: int) -> int:
-    """CRC-32 of the rows' bytes in order (rows of a record buffer are not contiguous)."""
-    for r in rows:
-        crc = zlib.crc32(r, crc)
-    return crc
+class _OutputTracks:
+    """A standard-format copy built in place in output track images: the records go
+    straight from the source tracks into a run of output track slots
+    (:func:`~dasdlab.engine.kernels.ic_track_records`), the HA, R0, count fields and
+    end of track are stamped from a template track
+    (:func:`~dasdlab.engine.kernels.track_frames`, the layout
+    :func:`~dasdlab.emulator.trackfmt.fixed_track` gives every full track of the data
+    set), and every full track of the run goes out in one write of consecutive tracks
+    (:meth:`Volume.write_tracks <dasdlab.emulator.volume.Volume.write_tracks>`).  The
+    records of the last, partial track -- short last block and EOF -- are appended with
+    :meth:`Dataset.write <dasdlab.emulator.dataset.Dataset.write>`, so the end of the
+    data set is laid out by the same code as any other."""
+
+    def __init__(self, ds, lrecl: int, head: np.ndarray, kernels) -> None:
+        from dasdlab.emulator import trackfmt
+        from dasdlab.emulator.geometry import COUNT_LEN, TRACK_HEADER_LEN
+
+        self.k = kernels
+        self.ds, self.vol, self.lrecl = ds, ds.vol, lrecl
+        self.blksize = ds.blksize
+        self.rpb = ds.blksize // lrecl
+        self.bpt = ds.blocks_per_track
+        self.rpt = self.rpb * self.bpt
+        self.head_len, self.count_len = TRACK_HEADER_LEN, COUNT_LEN
+        slot = self.vol.slot
+        self.buf = np.zeros((max(2, PIECE_BYTES // slot), slot), dtype=np.uint8)
+        self.template = trackfmt.fixed_track(0, 0, 0, self.blksize, self.bpt, None, slot)
+        rec = COUNT_LEN + self.blksize
+        counts = TRACK_HEADER_LEN + np.arange(self.bpt, dtype=np.int64) * rec
+        end = TRACK_HEADER_LEN + self.bpt * rec
+        self.frame_start = np.concatenate(([0], counts, [end]))
+        self.frame_stop = np.concatenate(([TRACK_HEADER_LEN], counts + COUNT_LEN, [slot]))
+        self.cchh_pos = np.concatenate(([1, 5], counts))
+        self.data_pos = counts + COUNT_LEN  # where each output block's data starts
+        self.fill = 1  # records in the run (the header first)
+        off = self.data_pos[0]
+        self.buf[0, off : off + lrecl] = head
+        self.done = 0  # output tracks written
+        self.crc = 0
+        self.records = 1
+
+    def add(self, track, first: int, step: int, count: int, rba0: int, block_size: int) -> None:
+        track = np.ascontiguousarray(track, dtype=np.uint8)  # the kernel copies whole bytes
+        cap = self.buf.shape[0] * self.rpt
+        done = 0
+        while done < count:
+            k = min(count - done, cap - self.fill)
+            self.k.ic_track_records(track, first + done * step, step, k, block_size, rba0 + done * block_size,
+                                    self.buf, self.fill, self.rpb, self.bpt, self.blksize, self.head_len,
+                                    self.count_len)
+            self.fill += k
+            done += k
+            if self.fill == cap:
+                self._flush_full()
+        self.records += count
+
+    def _flush_full(self) -> None:
+        """Write the full tracks of the run; a partial last track moves to row 0."""
+        n = self.fill // self.rpt
+        if not n:
+            return
+        ds = self.ds
+        need = self.done + n + (1 if self.fill % self.rpt else 0)
+        ds.ensure_tracks(need)
+        from dasdlab.emulator.geometry import encode_cchh
+
+        tracks = ds.tracks[self.done : self.done + n]
+        heads = self.vol.heads
+        cchh = np.frombuffer(b"".join(encode_cchh(*divmod(int(t), heads)) for t in tracks),
+                             dtype=np.uint8).reshape(n, 4)
+        self.k.track_frames(self.buf, n, self.template, self.frame_start, self.frame_stop, self.cchh_pos, cchh)
+        lr = self.lrecl
+        for row in range(n):  # the CRC over the records after the header, block by block
+            o = self.buf[row]
+            for b, p in enumerate(self.data_pos.tolist()):
+                skip = lr if (self.done + row == 0 and b == 0) else 0
+                self.crc = zlib.crc32(o[p + skip : p + self.blksize], self.crc)
+        # runs of consecutive tracks that are all new (the allocation may have written
+        # the first one) go out in one write each
+        old = self.vol.written.test_many(tracks)
+        a = 0
+        while a < n:
+            b = a + 1
+            while b < n and tracks[b] == tracks[b - 1] + 1 and old[b] == old[a]:
+                b += 1
+            self.vol.write_tracks(int(tracks[a]), self.buf[a:b])
+            a = b
+        self.done += n
+        left = self.fill - n * self.rpt
+        if left:
+            self.buf[0] = self.buf[n]
+        self.fill = left
+
+    def close(self) -> tuple[int, int, int]:
+        """Write the rest; returns (CRC-32 of the records after the header, record
+        bytes written, pieces)."""
+        self._flush_full()
+        ds, vt = self.ds, self.vol.vtoc
+        if self.done == 0:  # pragma: no cover  (a copy of two tracks or more writes one)
+            raise AssertionError("an in-place copy wrote no full track")
+        # the end of the last full track, so that the rest is appended after it
+        vt.update_end(ds.dsn, (self.done - 1, self.bpt + 1), 0)
+        ds.entry = vt.get(ds.dsn)
+        tail = np.empty((self.fill, self.lrecl), dtype=np.uint8)
+        for j in range(self.fill):
+            blk, k = divmod(j, self.rpb)
+            off = int(self.data_pos[blk]) + k * self.lrecl
+            tail[j] = self.buf[0, off : off + self.lrecl]
+        self.crc = zlib.crc32(tail, self.crc)
+        ds.write(tail, append=True)
+        self.buf = None
+        return self.crc, self.records * self.lrecl, self.done + 1
 
 
 class CopyReader:
@@ -394,7 +535,8 @@ class CopyReader:
         chunks = [rest] if rest.size else []
         carry = np.empty(0, np.uint8)
         self.bytes_read = lrecl
-        for c in [*chunks, *self._phys]:
+        self.records_crc = 0
+        for c in itertools.chain(chunks, self._phys):  # lazily: never the whole copy at once
             c = np.asarray(c, dtype=np.uint8).reshape(-1)
             self.bytes_read += c.size
             if carry.size:
@@ -402,6 +544,7 @@ class CopyReader:
             whole = c.size // lrecl * lrecl
             carry = c[whole:]
             if whole:
+                self.records_crc = zlib.crc32(c[:whole], self.records_crc)
                 yield c[:whole].reshape(-1, lrecl)
         if carry.size:
             raise ImageCopyFormatError("DLB642E", f"{self.where} is not whole {lrecl}-byte records.")
@@ -410,6 +553,7 @@ class CopyReader:
         hdr, n, bs = self.header, self.header.nblocks, self.header.block_size
         out = np.empty((min(max_blocks, max(n, 1)), bs), dtype=np.uint8)
         crc = 0
+        v1 = hdr.version == 1  # version 1: the CRC-32 of the block data, not of the records
         seen = 0
         fill = 0
         if not hdr.compressed:
@@ -426,12 +570,14 @@ class CopyReader:
                     fill += k
                     pos += k
                     if fill == out.shape[0]:
-                        crc = zlib.crc32(out[:fill], crc)
+                        if v1:
+                            crc = zlib.crc32(out[:fill], crc)
                         yield seen, out[:fill]
                         seen += fill
                         fill = 0
             if fill:
-                crc = zlib.crc32(out[:fill], crc)
+                if v1:
+                    crc = zlib.crc32(out[:fill], crc)
                 yield seen, out[:fill]
                 seen += fill
             if seen != n:
@@ -470,7 +616,8 @@ class CopyReader:
                     raise ImageCopyFormatError("DLB644E", f"{self.where}: compressed frame at block {first} holds "
                                                           f"{len(chunk)} bytes, not {count} blocks.")
                 del stream[: FRAME.size + clen]
-                crc = zlib.crc32(chunk, crc)
+                if v1:
+                    crc = zlib.crc32(chunk, crc)
                 got = np.frombuffer(chunk, dtype=np.uint8).reshape(count, bs)
                 pos = 0
                 while pos < count:  # frames are small: gather them into ranges
@@ -488,7 +635,7 @@ class CopyReader:
                 pass
             if seen != n:
                 raise ImageCopyFormatError("DLB644E", f"{self.where}: {seen} blocks in the frames; the header says {n}.")
-        if crc != hdr.crc32:
+        if (crc if hdr.version == 1 else self.records_crc) != hdr.crc32:
             raise ImageCopyFormatError("DLB645E", f"{self.where}: the block data does not match the header's CRC-32.")
 
 

@@ -21,9 +21,32 @@ The buffer pool state (:func:`pool_apply`) is a set of arrays owned by
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _JIT = dict(cache=True, nogil=True)
+
+
+@intrinsic
+def _copy_bytes(typingctx, dst, dst_at, src, src_at, n):
+    """``dst[dst_at : dst_at + n] = src[src_at : src_at + n]`` for 1-D C-contiguous
+    uint8 arrays, as one ``memcpy``: numba's slice assignment is an element loop that
+    runs at a third of memory speed or less, the largest cost of building image copy
+    records.  The caller checks the bounds."""
+    u8 = (dst.dtype == types.uint8 and src.dtype == types.uint8 and dst.ndim == 1 and src.ndim == 1)
+    if not (u8 and dst.layout == "C" and src.layout == "C"):
+        return None
+    sig = types.void(dst, types.intp, src, types.intp, types.intp)
+
+    def codegen(context, builder, signature, args):
+        d, d_at, s_, s_at, nbytes = args
+        da = context.make_array(signature.args[0])(context, builder, d)
+        sa = context.make_array(signature.args[2])(context, builder, s_)
+        cgutils.raw_memcpy(builder, builder.gep(da.data, [d_at]), builder.gep(sa.data, [s_at]), nbytes, 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(**_JIT)
@@ -276,3 +299,58 @@ def ic_blocks(recs, rba0, block_size, out, row0):
             bad = i
         out[row0 + i, :block_size] = recs[i, 8 : 8 + block_size]
     return bad
+
+
+@njit(**_JIT)
+def ic_track_records(track, first, step, count, block_size, rba0, out, rec0, recs_per_block, blocks_per_track,
+                     blksize, head_len, count_len):
+    """Standard image copy records of the ``count`` blocks of one source track image,
+    built in place in output *track images*: record ``rec0 + i`` of the run goes into
+    row ``(rec0 + i) // (recs_per_block * blocks_per_track)`` of ``out`` (a run of
+    output track slots), in output block ``j // recs_per_block`` of that track (each
+    block ``count_len + blksize`` bytes after the ``head_len`` bytes of HA and R0, its
+    data after its count field), at record ``j % recs_per_block`` of the block.  The
+    record is the block's RBA (``rba0 + i * block_size``, 4 bytes big-endian), 4 zero
+    bytes, then the block's data from ``track[first + i * step :]``.  Count fields, HA,
+    R0 and the end of track are left to :func:`track_frames`."""
+    lrecl = block_size + 8
+    rpt = recs_per_block * blocks_per_track
+    for i in range(count):
+        r = rec0 + i
+        row = r // rpt
+        j = r - row * rpt
+        blk = j // recs_per_block
+        off = head_len + blk * (count_len + blksize) + count_len + (j - blk * recs_per_block) * lrecl
+        o = out[row]
+        rba = (rba0 + i * block_size) & 0xFFFFFFFF
+        o[off] = (rba >> 24) & 0xFF
+        o[off + 1] = (rba >> 16) & 0xFF
+        o[off + 2] = (rba >> 8) & 0xFF
+        o[off + 3] = rba & 0xFF
+        o[off + 4] = 0
+        o[off + 5] = 0
+        o[off + 6] = 0
+        o[off + 7] = 0
+        src = first + i * step
+        if src < 0 or src + block_size > track.shape[0] or off < 0 or off + lrecl > o.shape[0]:
+            raise IndexError("ic_track_records: a record or a block outside its track")
+        _copy_bytes(o, off + 8, track, src, block_size)
+
+
+@njit(**_JIT)
+def track_frames(out, nrows, template, frame_start, frame_stop, cchh_pos, cchh):
+    """Everything of rows ``0..nrows-1`` of ``out`` (track images) but the record data:
+    the bytes ``frame_start[k]:frame_stop[k]`` of ``template`` (a track image of the
+    same layout: HA, R0, count fields, end of track and the zeros after it), then
+    each row's 4-byte CCHH ``cchh[row]`` at every offset of ``cchh_pos``."""
+    for row in range(nrows):
+        o = out[row]
+        for k in range(frame_start.shape[0]):
+            a = frame_start[k]
+            o[a : frame_stop[k]] = template[a : frame_stop[k]]
+        for k in range(cchh_pos.shape[0]):
+            p = cchh_pos[k]
+            o[p] = cchh[row, 0]
+            o[p + 1] = cchh[row, 1]
+            o[p + 2] = cchh[row, 2]
+            o[p + 3] = cchh[row, 3]

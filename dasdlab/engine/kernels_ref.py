@@ -145,3 +145,28 @@ def ic_blocks(recs, rba0, block_size, out, row0) -> int:
     want = (rba0 + np.arange(n, dtype=np.int64) * block_size) & 0xFFFFFFFF
     bad = np.flatnonzero(got != want)
     return int(bad[0]) if bad.size else -1
+
+
+def ic_track_records(track, first, step, count, block_size, rba0, out, rec0, recs_per_block, blocks_per_track,
+                     blksize, head_len, count_len) -> None:
+    if count <= 0:
+        return
+    lrecl = block_size + 8
+    rpt = recs_per_block * blocks_per_track
+    r = rec0 + np.arange(count, dtype=np.int64)
+    row, j = np.divmod(r, rpt)
+    blk, k = np.divmod(j, recs_per_block)
+    off = head_len + blk * (count_len + blksize) + count_len + k * lrecl
+    rba = ((rba0 + np.arange(count, dtype=np.int64) * block_size) & 0xFFFFFFFF).astype(">u4")
+    prefix = np.zeros((count, 8), np.uint8)
+    prefix[:, 0:4] = rba.view(np.uint8).reshape(count, 4)
+    data = track[first + np.arange(count)[:, None] * step + np.arange(block_size)[None, :]]
+    cols = off[:, None] + np.arange(lrecl)[None, :]
+    out[row[:, None], cols] = np.concatenate((prefix, data), axis=1)
+
+
+def track_frames(out, nrows, template, frame_start, frame_stop, cchh_pos, cchh) -> None:
+    for a, b in zip(frame_start.tolist(), frame_stop.tolist()):
+        out[:nrows, a:b] = template[None, a:b]
+    for p in cchh_pos.tolist():
+        out[:nrows, p : p + 4] = cchh[:nrows]

@@ -782,6 +782,9 @@ class _Recovery:
             if changed.any():
                 trk, off = ds.locate_many(tp[changed])
                 ds.vol.write_many(trk, off, img[changed])
+                # scattered blocks touch a track each (a new slot each on a log-structured
+                # pool): give the pages back per piece, or resident memory follows the log
+                ds.vol.drop_resident()
             if later is not None and len(later):
                 before = img.copy()
                 apply_to(before, tp, by_later.of(tp))
@@ -821,7 +824,7 @@ class _Recovery:
                 for i, (first, blocks) in enumerate(reader.ranges(), 1):
                     trk, off = ds.locate_many(np.arange(first, first + blocks.shape[0], dtype=np.int64))
                     ds.vol.write_many(trk, off, blocks)
-                    if i % 16 == 0:  # resident memory must not grow with the data set
+                    if i % 4 == 0:  # resident memory must not grow with the data set
                         ds.vol.drop_resident()
                         copy_ds.vol.drop_resident()
             except DasdlabError as e:

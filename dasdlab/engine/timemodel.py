@@ -102,6 +102,11 @@ class DeviceProfile:
     # -- limits, in bytes of the modeled box (compared in modeled units: see scaled()) --
     cache_bytes: int = 0  # controller cache; Concurrent Copy's half-cache rule (0: the subsystem's setting)
     host_sidefile_bytes: int = 2 * 1024**3  # the SDM data space holding host sidefiles (S41)
+    pool_capacity_bytes: int = 0  # a track pool's back-end capacity (0: the subsystem's setting)
+    repository_tracks: int = 0  # the space-efficient FlashCopy repository (0: the subsystem's setting)
+    #: modeled tracks per emulated track (set by scaled()): the subsystem's own size
+    #: limits (SCALED_LIMITS) are divided by it when the profile is applied
+    size_scale: float = 1.0
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     # -- costs ------------------------------------------------------------------------
@@ -155,12 +160,24 @@ class DeviceProfile:
                        # ones and meets the modeled box's limit at the same point
                        cache_bytes=int(round(self.cache_bytes / scale)),
                        host_sidefile_bytes=int(round(self.host_sidefile_bytes / scale)),
+                       pool_capacity_bytes=int(round(self.pool_capacity_bytes / scale)),
+                       repository_tracks=int(round(self.repository_tracks / scale)),
+                       size_scale=self.size_scale * scale,
                        name=f"{self.name}*{scale:g}")
+
+
+#: what the limits every built-in profile leaves to the subsystem say
+_SUBSYSTEM_LIMITS = {
+    "pool_capacity_bytes": "assumption: 0, the subsystem's pool_capacity_bytes setting (dasdlab.emulator.rva)",
+    "repository_tracks": "assumption: 0, the subsystem's fc_repository_tracks setting "
+                         "(dasdlab.emulator.services.flashcopy)",
+    "size_scale": "assumption: 1, an unscaled profile (scaled() sets it)",
+}
 
 
 def _profile(**kw) -> DeviceProfile:
     src = kw.pop("sources")
-    return DeviceProfile(sources=src, **kw)
+    return DeviceProfile(sources={**_SUBSYSTEM_LIMITS, **src}, **kw)
 
 
 _ASSUME = "assumption"
@@ -295,7 +312,18 @@ def get_profile(name: str, extra: dict[str, DeviceProfile] | None = None) -> Dev
         raise ProfileError("DLB700E", f"unknown device profile {name!r}; known: {', '.join(table)}.") from None
 
 
-_WHOLE = frozenset({"tracks_per_request", "cache_bytes", "host_sidefile_bytes"})
+_WHOLE = frozenset({"tracks_per_request", "cache_bytes", "host_sidefile_bytes", "pool_capacity_bytes",
+                    "repository_tracks"})
+
+#: subsystem settings that are sizes of the modeled box, compared in modeled units like
+#: the cache, and the profile field that overrides each: the track pool's back-end
+#: capacity (dasdlab.emulator.rva) and the space-efficient FlashCopy repository
+#: (dasdlab.emulator.services.flashcopy).  The pool's physical slot count is the
+#: emulator's own file size, not a modeled limit, and is not scaled.
+SCALED_LIMITS: dict[str, str] = {
+    "pool_capacity_bytes": "pool_capacity_bytes",
+    "fc_repository_tracks": "repository_tracks",
+}
 _NUMERIC = {f.name for f in fields(DeviceProfile)} - {"name", "description", "subsystem_kind", "sources"}
 
 

@@ -10,9 +10,9 @@ blocks, recovery pieces of 1,024 blocks), so the growth between them is what dep
 the size.  A whole-database array at the larger size alone would add
 ``BIG - SMALL`` bytes; the bound is a third of that.
 
-Not covered here: ``dump-cc``, whose cache sidefile holds before-images of the updated
-tracks in memory by design (the controller cache it models; its size follows the updates
-during the copy, and the half-cache rule bounds it).
+``dump-cc`` is not in the comparison's methods: its sidefiles' size follows the updates
+during the copy, not the database.  The last test checks them directly: before-images saved
+in the cache and host sidefiles are kept on disk, not in the process's memory.
 """
 
 from __future__ import annotations
@@ -54,3 +54,48 @@ def test_peak_allocations_do_not_grow_with_the_database(tmp_path):
     assert growth < (BIG - SMALL) / 3, (f"peak traced memory grew by {growth / MiB:.1f} MiB from {SMALL // MiB} to "
                                         f"{BIG // MiB} MiB of database (small {small / MiB:.1f} MiB, big "
                                         f"{big / MiB:.1f} MiB): something holds a whole-database array")
+
+
+def test_concurrent_copy_sidefiles_are_not_held_in_memory(tmp_path):
+    """The cache and host sidefiles of a Concurrent Copy session hold before-images on
+    disk, not in the process: saving hundreds of track images (cache, then drained to the
+    host sidefile) adds far less traced memory than the images' bytes, and the dump still
+    reads every saved track as it was when the session started."""
+    import numpy as np
+
+    from dasdlab.emulator.site import Site
+    from tests.copy.conftest import pattern_track
+
+    site = Site.init(tmp_path / "site")
+    site.config["subsystems"]["DS8K1"]["settings"].update(cache_bytes=64 * 2**30)
+    site._write_config(site.config)
+    site = Site.open(tmp_path / "site")
+    try:
+        site.add_volume("DS8K1", "SRC001", "3390-1", cylinders=40)  # 600 tracks
+        src = site.volume("SRC001", writable=True)
+        n = 560
+        for t in range(15, 15 + n):
+            src.write_track(t, pattern_track(src, t, 1))
+        cc = site.subsystem("DS8K1").service("concurrent_copy")
+        sess = cc.start("SRC001", [(15, 15 + n)])
+        new = [pattern_track(src, t, 2) for t in range(15, 15 + n)]  # made before tracing
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            for i, t in enumerate(range(15, 15 + n // 2)):  # saved in the cache sidefile
+                src.write_track(t, new[i])
+            cc.drain()  # ... moved to the host sidefile
+            for i, t in enumerate(range(15 + n // 2, 15 + n), start=n // 2):  # and the cache again
+                src.write_track(t, new[i])
+            grown = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        saved = n * src.slot
+        q = sess.query()
+        assert q["cache_sidefile_tracks"] == n - n // 2 and q["host_sidefile_tracks"] == n // 2
+        assert grown < saved / 8, (f"saving {n} before-images ({saved / MiB:.1f} MiB) grew traced memory by "
+                                   f"{grown / MiB:.1f} MiB: the sidefile is held in memory")
+        for t, img in sess.read_tracks():  # the point in time, from the sidefiles
+            assert np.array_equal(img, np.frombuffer(bytes(pattern_track(src, t, 1)), np.uint8)), t
+    finally:
+        site.close()

@@ -1,5 +1,7 @@
 """Image copy formats: header fields, standard and compressed encodings, damage detection."""
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -167,3 +169,84 @@ def test_record_kernels_match_twins(count, bs, gap, seed, rba0):
     bad = [k.ic_blocks(recs, rba0, bs, b, 1) for k, b in zip((K, R), backs)]
     assert bad[0] == bad[1] == (2 if count > 2 and seed % 2 else -1)
     assert np.array_equal(backs[0], backs[1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(0, 30), rec0=st.integers(0, 20), rpb=st.integers(1, 4), bpt=st.integers(1, 3),
+       bs=st.sampled_from([8, 64]), gap=st.integers(0, 12), seed=st.integers(0, 99))
+def test_track_record_kernels_match_twins(count, rec0, rpb, bpt, bs, gap, seed):
+    """Records built in place in output track images, and the track frames stamped
+    around them: the kernels against their numpy twins, and the frames against
+    :func:`~dasdlab.emulator.trackfmt.fixed_track` with the records' data."""
+    from dasdlab.emulator import trackfmt
+    from dasdlab.emulator.geometry import COUNT_LEN, TRACK_HEADER_LEN, encode_cchh
+    from dasdlab.engine import kernels as K
+    from dasdlab.engine import kernels_ref as R
+
+    rng = np.random.default_rng(seed)
+    lrecl, step = bs + 8, bs + gap
+    blksize = rpb * lrecl
+    slot = TRACK_HEADER_LEN + bpt * (COUNT_LEN + blksize) + 8 + int(rng.integers(0, 9))
+    rows = -(-(rec0 + count) // (rpb * bpt)) + 1
+    trk = rng.integers(0, 256, 3 + count * step + 1, dtype=np.uint8)
+    outs = [np.full((rows, slot), 0xAA, np.uint8) for _ in range(2)]
+    for k, o in zip((K, R), outs):
+        k.ic_track_records(trk, 3, step, count, bs, 4096, o, rec0, rpb, bpt, blksize, TRACK_HEADER_LEN, COUNT_LEN)
+    assert np.array_equal(outs[0], outs[1])
+    template = trackfmt.fixed_track(0, 0, 0, blksize, bpt, None, slot)
+    counts = TRACK_HEADER_LEN + np.arange(bpt) * (COUNT_LEN + blksize)
+    end = TRACK_HEADER_LEN + bpt * (COUNT_LEN + blksize)
+    start, stop = np.concatenate(([0], counts, [end])), np.concatenate(([TRACK_HEADER_LEN], counts + 8, [slot]))
+    pos = np.concatenate(([1, 5], counts))
+    cyls = rng.integers(0, 70000, rows)
+    cchh = np.array([list(encode_cchh(int(c), 3)) for c in cyls], np.uint8).reshape(rows, 4)
+    for k, o in zip((K, R), outs):
+        k.track_frames(o, rows, template, start, stop, pos, cchh)
+    assert np.array_equal(outs[0], outs[1])
+    for row in range(rows):  # each row is the track fixed_track builds around its data
+        data = np.concatenate([outs[0][row, p + 8 : p + 8 + blksize] for p in counts])
+        want = trackfmt.fixed_track(int(cyls[row]), 3, 0, blksize, bpt, data, slot)
+        assert np.array_equal(outs[0][row], want)
+
+
+def test_large_standard_copy_is_built_in_track_images_and_read_back(vol):
+    """A copy of many tracks takes the in-place track path, and what it writes is the
+    whole-array encoding; a version-1 copy (CRC-32 of the block data) is still read."""
+    import dataclasses
+
+    import dasdlab.engine.icformat as icf
+
+    blocks = np.random.default_rng(7).integers(0, 256, (400, 4096), dtype=np.uint8)
+    h = header()
+    ds = _out_ds(vol, "IMSIC.TRACKS.IC1", 4104, primary=3)
+    w = CopyWriter(ds, h, 400)
+    assert w.tracks is not None
+    for b0 in range(0, 400, 12):
+        w.add_blocks(blocks[b0 : b0 + 12])
+    got = w.close()
+    want = encode(h, blocks)
+    assert got.crc32 == decode(want)[0].crc32 and got.version == icf.VERSION == 2
+    raw = np.frombuffer(Dataset(vol, "IMSIC.TRACKS.IC1").read(), np.uint8)
+    assert np.array_equal(raw, want.reshape(-1))
+    old = want.copy()
+    v1 = dataclasses.replace(decode(want)[0], version=1, crc32=zlib.crc32(blocks))
+    old[0, :HEADER_LEN] = np.frombuffer(v1.pack(), np.uint8)
+    assert np.array_equal(decode(old)[1], blocks)
+    back = np.concatenate([part.copy() for _, part in CopyReader(old).ranges(max_blocks=77)])
+    assert np.array_equal(back, blocks)
+    old[5, 100] ^= 1
+    with pytest.raises(ImageCopyFormatError) as e:
+        decode(old)
+    assert e.value.msgid == "DLB645E"
+
+
+def test_track_record_kernel_refuses_blocks_outside_the_track():
+    """The kernel copies with memcpy, so it checks the bounds itself."""
+    from dasdlab.engine import kernels as K
+
+    trk = np.zeros(100, np.uint8)
+    out = np.zeros((2, 200), np.uint8)
+    with pytest.raises(IndexError):
+        K.ic_track_records(trk, 60, 50, 1, 64, 0, out, 0, 1, 1, 72, 21, 8)  # block ends past the track
+    with pytest.raises(IndexError):
+        K.ic_track_records(np.zeros(400, np.uint8), 0, 64, 1, 64, 0, np.zeros((1, 90), np.uint8), 0, 1, 1, 72, 21, 8)

@@ -58,8 +58,10 @@ without calling it.  With ``virtual="prefer"`` a virtual session is tried first 
 cache session made when no working space or mechanism is available (DSS
 ``VIRTUALPREFERRED``); ``"require"`` fails instead (``VIRTUALREQUIRED``).
 
-**Where sessions live.**  The sidefiles are this process's memory, as the real host
-sidefile is the SDM's data space: a session lives in the process that started it.
+**Where sessions live.**  The sidefiles belong to this process, as the real host
+sidefile is the SDM's data space: a session lives in the process that started it.  Their
+images are kept in an unnamed temporary file (:class:`_Slab`), not in the process's
+memory, so a copy's memory does not grow with the updates it has to save.
 Its record (state and counters) is kept in the service's state store for
 ``dasdlab cc query`` and for the limits of other processes.  A process that loads the
 service and finds an ACTIVE session whose process is gone marks it FAILED (message
@@ -225,7 +227,7 @@ class CCSession(Lifecycle):
                 progress(i + 1, len(tracks))
 
     def sidefile_image(self, r: int) -> np.ndarray | None:
-        """The before-image of relative track ``r`` held in a sidefile (a view), or None."""
+        """The before-image of relative track ``r`` held in a sidefile (a copy), or None."""
         i = self.cache.get(r, self.host.get(r))
         return None if i is None else self.service._slab(self.track_slot).get(i)
 
@@ -377,6 +379,9 @@ class ConcurrentCopyService(CopyService):
                              "the dump cannot complete (data on the volume is not affected).")
         self.closed = True
         _LIVE.pop(self.token, None)
+        for slab in self._slabs.values():
+            slab.close()
+        self._slabs.clear()
         super().close()
 
     # ------------------------------------------------------------------ the contract
@@ -540,7 +545,8 @@ class ConcurrentCopyService(CopyService):
     def _slab(self, slot: int) -> _Slab:
         slab = self._slabs.get(slot)
         if slab is None:
-            slab = self._slabs[slot] = _Slab(slot)
+            folder = getattr(getattr(self.sub, "site", None), "path", None)
+            slab = self._slabs[slot] = _Slab(slot, folder)
         return slab
 
     def _check_limits(self, volser: str) -> CopyServiceError | None:
@@ -664,7 +670,7 @@ class ConcurrentCopyService(CopyService):
         img = None
         if i is not None:
             slab = self._slab(s.track_slot)
-            img = slab.get(i).copy()
+            img = slab.get(i)
             slab.release(i)
             s.counters["read_sidefile"] += 1
         elif s.work is not None:
@@ -742,30 +748,48 @@ class ConcurrentCopyService(CopyService):
 
 
 class _Slab:
-    """The sidefiles' track images, in one growing array per track slot size: saving a
-    before-image copies it into memory already touched, instead of allocating a fresh
-    array per track (``docs/limits.md`` A1: a copy into new memory runs at 0.1-0.45x)."""
+    """The sidefiles' track images, one slot per image in an unnamed temporary file (in
+    the site's folder when it has one): the sidefiles stand for the controller cache and
+    the SDM's data spaces, not for this process's memory, so they live in the page cache
+    the kernel can write back, and the process's resident memory does not grow with the
+    updates a copy has to save.  The file has no name from the start (``O_TMPFILE`` or
+    unlinked at once), so a killed process leaves nothing behind.  Freed slots are
+    reused, so the file is as large as the sidefiles' high-water mark."""
 
-    def __init__(self, slot: int) -> None:
-        self.rows = np.empty((0, slot), dtype=np.uint8)
+    def __init__(self, slot: int, folder=None) -> None:
+        import tempfile
+
+        self.slot = slot
+        self.file = tempfile.TemporaryFile(prefix="cc-sidefile-", dir=folder)
+        self.fd = self.file.fileno()
         self.free: list[int] = []
+        self.slots = 0  # slots ever used: the file's size in images
 
     def put(self, img: np.ndarray) -> int:
-        if not self.free:
-            n = len(self.rows)
-            grown = np.empty((max(64, 2 * n), self.rows.shape[1]), dtype=np.uint8)
-            grown[:n] = self.rows
-            self.rows = grown
-            self.free = list(range(len(grown) - 1, n - 1, -1))
-        i = self.free.pop()
-        self.rows[i] = img
+        if self.free:
+            i = self.free.pop()
+        else:
+            i = self.slots
+            self.slots += 1
+        os.pwrite(self.fd, np.ascontiguousarray(img), i * self.slot)
         return i
 
     def get(self, i: int) -> np.ndarray:
-        return self.rows[i]
+        """A new array holding image ``i`` (the slot may be reused once released)."""
+        out = np.empty(self.slot, dtype=np.uint8)
+        if os.preadv(self.fd, [out], i * self.slot) != self.slot:  # pragma: no cover
+            raise OSError(f"short read of sidefile slot {i}")
+        return out
 
     def release(self, i: int) -> None:
         self.free.append(i)
+        if len(self.free) == self.slots:  # empty: give the disk back
+            self.free.clear()
+            self.slots = 0
+            os.ftruncate(self.fd, 0)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class _WorkArea:
@@ -871,6 +895,11 @@ class _WorkArea:
         wvol = sub.open_volume(self.volser, writable=True)
         for d in self.dsns:
             if d in wvol.vtoc:
+                # the space goes back with the data set: a scratched work area whose tracks
+                # stayed written would keep its slots (or its file's blocks) for ever
+                runs = wvol.vtoc.get(d).track_list(wvol.heads)
+                wvol.discard_tracks(np.concatenate([np.arange(x, y, dtype=np.int64) for x, y in runs])
+                                    if runs else np.empty(0, np.int64))
                 wvol.vtoc.delete(d)
 
 
