@@ -53,7 +53,8 @@ def notify_uic(site, dbd: str, ddn: str, dsn: str, run_time: float | None = None
                now: float | None = None) -> dict:
     """Register data set ``dsn`` (on ``volser``, default: where the catalog says) as a
     user image copy of DBDS ``dbd.ddn`` taken at modeled time ``run_time`` (default:
-    RECON's time now, or ``now``: a running subsystem's time); ``concurrent``: taken while the database was updated, from
+    RECON's time now, or ``now``: a running subsystem's time); ``concurrent``: taken
+    while the database was updated, from
     ``run_time`` to ``stop_time``.  Returns the IMAGE record; DLB633E for bad input."""
     from dasdlab.engine.recovery import _exists
 

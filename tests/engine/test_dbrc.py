@@ -4,6 +4,7 @@ recovery checked byte for byte against the committed truth."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from dasdlab.engine.damage import damage
 from dasdlab.engine.errors import ImsError
 from dasdlab.engine.hpic import ImageCopyEngine
 from dasdlab.engine.icein import parse
-from dasdlab.engine.recovery import RecoveryError, plan, recover, recovs
+from dasdlab.engine.recovery import RecoveryError, execute, plan, recover, recovs
 from dasdlab.engine.system import ImsSystem
 from dasdlab.engine.timemodel import get_profile
 from dasdlab.engine.truth import Truth
@@ -26,15 +27,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE = get_profile("ds8000-ficon16").scaled(1000)
 
 
+#: the copy service of each subsystem, and its volumes' prefix
+SERVICES = {"flashcopy": ("DS8K1", "DSA"), "snapshot": ("RVA1", "RVA"), "timefinder": ("VMAX1", "SYM")}
+
+
 class Lab:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, service: str = "flashcopy") -> None:
         from dasdlab.emulator.site import Site
 
         self.site = site = Site.init(path)
-        site.add_volume("DS8K1", "DSA001", "3390-1")
-        site.add_volume("DS8K1", "DSA002", "3390-1")
+        sub, v = SERVICES[service]
+        self.service, self.vol1, self.vol2 = service, v + "001", v + "002"
+        site.add_volume(sub, self.vol1, "3390-1")
+        site.add_volume(sub, self.vol2, "3390-1")
         database.define(site, ROOT / "fixtures" / "dbd" / "hdamdb01.dbd")
-        database.load(site, "HDAMDB01", 2**20, seed=1, volser="DSA001")
+        database.load(site, "HDAMDB01", 2**20, seed=1, volser=self.vol1)
         self.system = ImsSystem(site, buffers=48, dirty_limit=0.7, checkpoint_interval=3600.0)
         self.system.start()
         self.engine = ImageCopyEngine(site, self.system, PROFILE)
@@ -186,34 +193,50 @@ def test_groups_in_recon_refuse_bad_definitions(lab):
 
 
 def _user_copy(lab, ddn: str, dsn: str):
-    """A data-set-level FlashCopy of the DBDS onto a new data set on DSA002 (as
-    'dasdlab flashcopy establish --dataset --target-dataset' makes), drained and
-    withdrawn."""
+    """A data-set-level copy of the DBDS onto a new data set on the second volume by
+    the subsystem's copy service (as 'dasdlab flashcopy establish --dataset', 'snap
+    dataset' or 'clone create' make), run to its end."""
     site = lab.site
     d = database.ImsDatabase.open(site, "HDAMDB01").ddn(ddn)
-    src = site.volume("DSA001")
+    src = site.volume(lab.vol1)
     entry = src.vtoc.get(d.dsn)
-    tgt = site.volume("DSA002")
+    tgt = site.volume(lab.vol2)
     dsalloc.allocate_like(tgt, dsn, entry.f1, entry.tracks(src.heads), tgt.heads)
-    return _flash(site, "DSA001", d.dsn, "DSA002", dsn)
+    _copy(site, lab.service, lab.vol1, d.dsn, lab.vol2, dsn)
 
 
-def _flash(site, svol, sdsn, tvol, tdsn):
-    fc = site.subsystem_of(svol).service("flashcopy")
+def _copy(site, service, svol, sdsn, tvol, tdsn):
+    svc = site.subsystem_of(svol).service(service)
     s, t = site.volume(svol), site.volume(tvol)
-    rel = fc.establish(svol, tvol, src_runs=s.vtoc.get(sdsn).track_list(s.heads),
-                       dst_runs=t.vtoc.get(tdsn).track_list(t.heads), mode="COPY")
-    fc.drain(rel.id)
-    fc.withdraw(rel.id)
-    return rel
+    sr, tr = s.vtoc.get(sdsn).track_list(s.heads), t.vtoc.get(tdsn).track_list(t.heads)
+    if service == "flashcopy":
+        rel = svc.establish(svol, tvol, src_runs=sr, dst_runs=tr, mode="COPY")
+        svc.drain(rel.id)
+        svc.withdraw(rel.id)
+    elif service == "snapshot":
+        svc.release(svc.snap(svol, tvol, sr, tr)["id"])
+    else:
+        sess = svc.create(svol, tvol, src_runs=sr, dst_runs=tr, mode="COPY")
+        svc.activate(sess.id)
+        svc.drain(sess.id)
+        svc.terminate(sess.id)
 
 
-@pytest.mark.parametrize("kind", ["batch", "concurrent"])
-def test_user_image_copy_notify_recov_and_usedbds_recovery_equals_the_truth(lab, kind):
+@pytest.mark.parametrize("kind, service", [("batch", "flashcopy"), ("batch", "snapshot"), ("batch", "timefinder"),
+                                           ("concurrent", "flashcopy"), ("concurrent", "timefinder")])
+def test_user_image_copy_notify_recov_and_usedbds_recovery_equals_the_truth(tmp_path, kind, service):
     """A FlashCopy of the data set registered with NOTIFY.UIC (batch: database stopped;
     concurrent: online with dirty buffers), more updates, a media failure, the user's
     own restore (FlashCopy back), NOTIFY.RECOV, then a USEDBDS recovery: equals the
     committed content."""
+    lab = Lab(tmp_path / "site", service)
+    try:
+        _uic_round_trip(lab, kind)
+    finally:
+        lab.system.shutdown()
+
+
+def _uic_round_trip(lab, kind):
     site, recon, sysm = lab.site, lab.system.recon, lab.system
     ddn, dsn = "HDAMDD01", "USER.HDAMDB01.UIC1"
     d = database.ImsDatabase.open(site, "HDAMDB01").ddn(ddn)
@@ -224,7 +247,7 @@ def test_user_image_copy_notify_recov_and_usedbds_recovery_equals_the_truth(lab,
         with pytest.raises(ImsError) as e:  # the copy is not catalogued: its volume is named
             dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, recon=recon)
         assert e.value.msgid == "DLB633E"
-        uic = dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser="DSA002", run_time=sysm.now(), recon=recon)
+        uic = dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser=lab.vol2, run_time=sysm.now(), recon=recon)
         assert uic["type"] == "UICBATCH" and uic["purge_time"] == uic["run_time"]
         sysm.start_db("HDAMDB01")
     else:
@@ -234,9 +257,9 @@ def test_user_image_copy_notify_recov_and_usedbds_recovery_equals_the_truth(lab,
         t = sysm.now()
         _user_copy(lab, ddn, dsn)
         with pytest.raises(ImsError) as e:  # allocated for update: not a batch copy
-            dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser="DSA002", run_time=t, recon=recon, now=t)
+            dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser=lab.vol2, run_time=t, recon=recon, now=t)
         assert e.value.msgid == "DLB633E" and "concurrent" in e.value.text
-        uic = dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser="DSA002", run_time=t, stop_time=t,
+        uic = dbrc.notify_uic(site, "HDAMDB01", ddn, dsn, volser=lab.vol2, run_time=t, stop_time=t,
                               concurrent=True, recon=recon, now=t)
         assert uic["type"] == "UICCIC" and uic["purge_time"] < t
     # DBRC never restores a user image copy itself
@@ -249,11 +272,18 @@ def test_user_image_copy_notify_recov_and_usedbds_recovery_equals_the_truth(lab,
     assert e.value.msgid == "DLB635E"
     sysm.stop("HDAMDB01")
     damage(site, "HDAMDB01", ddn, blocks=5, seed=2)
-    _flash(site, "DSA002", dsn, "DSA001", d.dsn)  # the user's restore
+    _copy(site, lab.service, lab.vol2, dsn, lab.vol1, d.dsn)  # the user's restore
     rec = dbrc.notify_recov(site, "HDAMDB01", ddn, recon=recon, now=sysm.now())
     assert rec["image_id"] == uic["id"] and any(x["recov"] for x in recon.dbds("HDAMDB01"))
     job = dbrc.genjcl_recov(site, "HDAMDB01", ddn, usedbds=True, recon=recon, now=sysm.now())
     assert "//DFSUDUMP DD DUMMY" in job.jcl and "USEDBDS" in job.jcl
+    if kind == "concurrent":  # from the copy's own log position, updates still in buffers are lost
+        (p,) = plan(site, "HDAMDB01", ddn, recon=recon, now=sysm.now(), usedbds=True)
+        assert p.from_seq == uic["purge_seq"] + 1
+        execute(site, sysm, [dataclasses.replace(p, from_seq=dbrc._seq_at(site, recon, uic["run_time"]) + 1)],
+                "HDAMDB01", profile=PROFILE, record=False)
+        assert not np.array_equal(lab.content(ddn), lab.truth.content_at(ddn))
+        _copy(site, lab.service, lab.vol2, dsn, lab.vol1, d.dsn)  # restore again
     rep = recover(site, "HDAMDB01", ddn, system=sysm, profile=PROFILE, usedbds=True)
     (res,) = rep.results
     assert res.method == "usedbds" and res.image_id == uic["id"] and res.records > 0
@@ -269,9 +299,9 @@ def test_notify_uic_refuses_bad_input(lab):
     site, recon, sysm = lab.site, lab.system.recon, lab.system
     ddn = "HDAMDD01"
     d = database.ImsDatabase.open(site, "HDAMDB01").ddn(ddn)
-    cases = [dict(dsn="NO.SUCH.DS", volser="DSA002"), dict(dsn=d.dsn, volser="DSA001"),
+    cases = [dict(dsn="NO.SUCH.DS", volser=lab.vol2), dict(dsn=d.dsn, volser="DSA001"),
              dict(dsn=d.dsn, run_time=sysm.now() + 10), dict(dsn=d.dsn, volser="NOVOL"),
-             dict(dsn=d.dsn, volser="DSA001", stop_time=1.0)]
+             dict(dsn=d.dsn, volser=lab.vol1, stop_time=1.0)]
     n = len(recon.images())
     for c in cases:
         with pytest.raises(ImsError) as e:
