@@ -207,7 +207,17 @@ ICEINS = {
     "unknownddn": "  IC       DBD=HDAMDB01,DDN=NOSUCHDD,ICOUT=*\n",
     "badfastic": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(MAYBE,COPY)\n",
     "badmover": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(REQ,COPY),DATA_MOVER=TAPE\n",
-    "badicout": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=(*,*,*)\n",
+    "badicout": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=(*,*,*,*,*,*,*,*)\n",
+    "icoutddname": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=IC01\n",
+    "groupnofunc": "  GROUP    CAGRP=CAG1,ICOUT=*\n",
+    "groupwithdbd": "  GROUP    FUNC=IC,CAGRP=CAG1,DBD=HDAMDB01,ICOUT=*\n",
+    "funconic": "  IC       DBD=HDAMDB01,FUNC=IC,ICOUT=*\n",
+    "groupunknown": "  GROUP    FUNC=IC,DBDSGRP=NOSUCH,ICOUT=*\n",
+    "badregtimestmp": "  GLOBAL   REGTIMESTMP=SOMETIMES\n  IC       DBD=HDAMDB01,ICOUT=*\n",
+    "regtimestmponic": "  IC       DBD=HDAMDB01,ICOUT=*,REGTIMESTMP=SAME\n",
+    "baddball": "  GLOBAL   DBALL=(Y,MAYBE)\n  IC       DBD=HDAMDB01,ICOUT=*\n",
+    "badfastic3": "  IC       DBD=HDAMDB01,ICOUT=*,FASTIC=(REQ,COPY,FCWAIT)\n",
+    "icoutnocopy": "  IC       DBD=HDAMDB01,ICOUT=%NO,FASTIC=(REQ,COPY)\n",
     "badglobal": "  GLOBAL   DBRC=MAYBE\n  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*\n",
     "unbalanced": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(REQ,COPY\n",
     "continued": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,\n",
@@ -693,7 +703,11 @@ case("workload-unknown-db", "DLB5", "workload", "run", "--site", S, "NOSUCHDB", 
 
 # ---------------------------------------------------------------- ICEIN and hpic
 for name in ICEINS:
-    case(f"icein-{name}", "DLB5" if name in ("unknowndbd", "unknownddn") else "DLB6", "hpic", "--site", S, F + f"/{name}.icein")
+    msg = {"unknowndbd": "DLB5", "unknownddn": "DLB5", "badicout": "DLB566E", "groupnofunc": "DLB563E",
+           "groupwithdbd": "DLB563E", "funconic": "DLB563E", "groupunknown": "DLB630E",
+           "badregtimestmp": "DLB564E", "regtimestmponic": "DLB622E", "baddball": "DLB565E",
+           "badfastic3": "DLB567E", "icoutnocopy": "DLB566E"}.get(name, "DLB6")
+    case(f"icein-{name}", msg, "hpic", "--site", S, F + f"/{name}.icein")
 case("icein-missing", "DLB6", "hpic", "--site", S, F + "/nothere.icein")
 case("icein-dir", "DLB003E", "hpic", "--site", S, F + "/dir")
 case("icein-binary", "DLB004E", "hpic", "--site", S, F + "/binary")
