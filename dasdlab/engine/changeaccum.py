@@ -178,17 +178,25 @@ def usable(recon: Recon, site, dbd: str, ddn: str, from_seq: int, to: float | No
             continue
         if not (ca_dir(site.path) / Path(ca["path"]).name).is_file():
             continue
+        if to is not None:  # units of work in flight at the CA's stop must have committed by ``to``
+            from dasdlab.engine.uow import committed_through
+
+            upto = committed_through(site, recon, dbd, to)
+            if upto is not None and upto < ca["stop_seq"]:
+                continue
         return ca, m
     return None
 
 
-def _purge_from(recon: Recon, dbd: str, ddn: str) -> int:
+def _purge_from(site, recon: Recon, dbd: str, ddn: str) -> int:
     """The first change record a member's recovery can need: from its newest image copy
     (the purge rule, S25); 1 when it has none."""
     from dasdlab.engine.recovery import _from_seq
 
+    from dasdlab.engine.uow import first_needed
+
     ims = [im for im in recon.images(dbd, ddn) if im["status"] == "IN USE" and im["purge_seq"] is not None]
-    return _from_seq(recon, ims[-1]) if ims else 1
+    return first_needed(site, recon, dbd, _from_seq(recon, ims[-1])) if ims else 1
 
 
 def accumulate(site, cagrp: str, recon: Recon | None = None, now: float | None = None) -> CaReport:
@@ -215,7 +223,7 @@ def accumulate(site, cagrp: str, recon: Recon | None = None, now: float | None =
             prev = None
         parts, members = [], []
         for dbd, ddn in grp["members"]:
-            purge = _purge_from(recon, dbd, ddn)
+            purge = _purge_from(site, recon, dbd, ddn)
             pm = None if prev is None else next((m for m in prev["members"] if (m["dbd"], m["ddn"]) == (dbd, ddn)),
                                                 None)
             start = purge

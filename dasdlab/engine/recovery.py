@@ -352,7 +352,9 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
                                     + (f" ({'; '.join(notes)})" if notes else "")
                                     + "; take one with 'dasdlab hpic' first.")
             im, fmt, there = chosen
-            first = _from_seq(recon, im)
+            from dasdlab.engine.uow import first_needed
+
+            first = first_needed(site, recon, db.name, _from_seq(recon, im))
             ca = None
             if use_ca:
                 from dasdlab.engine import changeaccum
@@ -835,11 +837,26 @@ class _Recovery:
             res.ca, res.ca_records = p.ca["dsn"], len(acc)
             ch = changeaccum._concat(acc, ch)
         else:
-            ch = _changes_of(_read_changes(self.site, db.name, p.logs, p.from_seq), p.ddn, p.from_seq)
+            cs = _read_changes(self.site, db.name, p.logs, p.from_seq)
+            ch = _changes_of(cs, p.ddn, p.from_seq)
         later = None
         if p.to_time is not None and len(ch):
             keep = ch.time <= p.to_time
-            later, ch = ch.select(~keep), ch.select(keep)
+            from dasdlab.engine.uow import backout_view, committed_through
+
+            upto = committed_through(self.site, self.recon, db.name, p.to_time)
+            # what the recovery discards: the records after the point, and those of a unit
+            # of work still in flight then (it committed or was backed out later)
+            later = ch.select(~keep | (ch.seq > upto)) if upto is not None else ch.select(~keep)
+            ch = ch.select(keep)
+            if upto is not None and (ch.seq > upto).any():
+                # a unit of work in flight at the point: applied, then backed out from its
+                # before images, newest first (the copy may hold some of its changes)
+                from dasdlab.engine import changeaccum
+
+                if p.ca is not None:
+                    cs = _read_changes(self.site, db.name, p.logs, p.ca["stop_seq"] + 1)
+                ch = changeaccum._concat(ch, backout_view(cs, p.ddn, upto, p.to_time))
         rows = np.unique(ch.block)
         touch = rows if later is None or not len(later) else np.union1d(rows, later.block)
         # the touched blocks piece by piece, so memory does not grow with the data set:
@@ -1016,5 +1033,9 @@ class _Recovery:
                 truth.close()
         self.recon.open_alloc(name, p.ddn, t, int(seqs[0]), log.dsn)
         log.write(seqs, times, CHANGE, name, p.ddn, blocks, offs, before, after)
+        from dasdlab.engine import uow
+
+        if uow.uow_mode(self.recon, name):  # the compensation is committed work
+            uow.log_commits(log, name, np.array([t]), np.array([int(seqs[-1])]))
         self.recon.close_allocs(name, t, int(seqs[-1]))
         return n
