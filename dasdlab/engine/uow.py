@@ -33,8 +33,9 @@ of work committed at once, as before):
   COMMIT record; the truth drops what the log never committed.
 * **Where the log range of a copy starts**: a unit of work in flight at the copy's log
   position (the purge checkpoint of a fuzzy copy) may have changes in the copy, so the
-  range starts at its first change (:func:`first_needed`) -- as IMS keeps the logs
-  back to the oldest unit of work in flight (S107).
+  range starts at its first change (:func:`first_needed`).  Our choice: IBM's purge
+  rule steps back to a checkpoint (S25); backing out needs the log back to the start of
+  the unit of work, as emergency restart scans it (S107).
 * **Which change records are committed at ``T``** (:func:`committed_through`): those up
   to the ``block`` of the last COMMIT record at or before ``T``.  A point-in-time
   recovery and the check of a fuzzy copy apply only those; a full recovery stops the

@@ -147,3 +147,20 @@ def test_uow_calls_is_checked():
             WorkloadSpec(uow_calls=bad).check()
         assert e.value.msgid == "DLB581E"
     WorkloadSpec(uow_calls=1).check()
+
+
+def test_workload_cli_with_units_of_work_leaves_the_committed_database(tmp_path, capsys):
+    from dasdlab.cli.main import run
+
+    s = tmp_path / "site"
+    for argv in (["site", "init", str(s)],
+                 ["site", "add-volume", str(s), "DS8K1", "DSA001", "--model", "3390-1", "--cylinders", "40"],
+                 ["db", "define", "--site", str(s), str(ROOT / "fixtures" / "dbd" / "hdamdb01.dbd")],
+                 ["db", "load", "--site", str(s), NAME, "--size", "1MiB"],
+                 ["workload", "run", "--site", str(s), NAME, "--duration", "1s", "--buffers", "32",
+                  "--uow-calls", "8"],
+                 ["db", "verify", "--site", str(s), NAME]):
+        assert run(argv) == 0, argv
+    capsys.readouterr()
+    assert run(["workload", "run", "--site", str(s), NAME, "--duration", "1s", "--uow-calls", "0"]) != 0
+    assert "DLB581E" in capsys.readouterr().err
