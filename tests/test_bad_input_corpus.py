@@ -700,6 +700,7 @@ for cid, args in (("rate-nan", ["--rate", "nan"]), ("rate-inf", ["--rate", "inf"
                   ("checkpoint-word", ["--checkpoint", "often"])):
     case(f"workload-{cid}", "DLB", *WL, "--duration", "1s", *args)
 case("workload-unknown-db", "DLB5", "workload", "run", "--site", S, "NOSUCHDB", "--duration", "1s")
+case("workload-uow-calls-zero", "DLB581E", *WL, "--duration", "1s", "--uow-calls", "0")
 
 # ---------------------------------------------------------------- ICEIN and hpic
 for name in ICEINS:
@@ -727,6 +728,20 @@ case("recover-no-copy-ddn", "DLB6", "recover", "--site", S, "HDAMDB01", "--ddn",
 case("recover-profile-unknown", "DLB", "recover", "--site", S, "HDAMDB01", "--profile", "fast")
 case("recover-copy-gone", "DLB6", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
      prep=sql("site/catalog.db", "DELETE FROM datasets WHERE dsn NOT LIKE 'IMS.HDAMDB01.HDAMDD0_' AND dsn != 'MY.DATA';"))
+
+# ---------------------------------------------------------------- DBRC workflow
+case("recon-init-cagrp-bad-member", "DLB630E", "recon", "init-cagrp", "CAG1", "HDAMDB01", "--site", S)
+case("recon-init-dbdsgrp-unknown-dbds", "DLB630E", "recon", "init-dbdsgrp", "G1", "HDAMDB01.NOSUCH", "--site", S)
+case("recon-change-accum-unknown-group", "DLB630E", "recon", "change-accum", "NOSUCH", "--site", S)
+case("recon-notify-uic-no-data-set", "DLB633E", "recon", "notify-uic", "HDAMDB01", "HDAMDD01", "NO.SUCH.DS",
+     "--site", S)
+case("recon-notify-uic-bad-time", "DLB633E", "recon", "notify-uic", "HDAMDB01", "HDAMDD01", "NO.SUCH.DS",
+     "--time", "soon", "--site", S)
+case("recon-notify-recov-no-uic", "DLB634E", "recon", "notify-recov", "HDAMDB01", "HDAMDD01", "--site", S)
+case("recon-genjcl-recov-nothing-named", "DLB636E", "recon", "genjcl-recov", "--site", S)
+case("recon-genjcl-recov-to-nan", "DLB666E", "recon", "genjcl-recov", "HDAMDB01", "--to", "nan", "--site", S)
+case("recover-usedbds-without-notify-recov", "DLB635E", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
+     "--usedbds")
 
 # ---------------------------------------------------------------- IMS commands
 for cid, cmd in (("empty", ""), ("blank", "  "), ("unknown", "/XYZ DB HDAMDB01"), ("no-slash", "DBR DB HDAMDB01"),

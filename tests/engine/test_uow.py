@@ -127,6 +127,7 @@ def test_a_unit_of_work_in_flight_at_a_crash_is_backed_out_at_restart(tmp_path):
     recon = Recon.of_site(site.path)
     recon._db.execute("UPDATE logs SET pid=? WHERE status='OPEN'", (2**22 + 4321,))  # a pid no process has
     recon._db.execute("UPDATE auth SET pid=?", (2**22 + 4321,))
+    assert verify(site, NAME).ok  # before the restart: DASD + log, the unit in flight backed out, is the truth
     system = ImsSystem(site)
     notes = system.start()
     assert any(f"backed out ({n_inflight} change records" in n for n in notes), notes
