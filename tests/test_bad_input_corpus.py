@@ -207,7 +207,17 @@ ICEINS = {
     "unknownddn": "  IC       DBD=HDAMDB01,DDN=NOSUCHDD,ICOUT=*\n",
     "badfastic": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(MAYBE,COPY)\n",
     "badmover": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(REQ,COPY),DATA_MOVER=TAPE\n",
-    "badicout": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=(*,*,*)\n",
+    "badicout": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=(*,*,*,*,*,*,*,*)\n",
+    "icoutddname": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=IC01\n",
+    "groupnofunc": "  GROUP    CAGRP=CAG1,ICOUT=*\n",
+    "groupwithdbd": "  GROUP    FUNC=IC,CAGRP=CAG1,DBD=HDAMDB01,ICOUT=*\n",
+    "funconic": "  IC       DBD=HDAMDB01,FUNC=IC,ICOUT=*\n",
+    "groupunknown": "  GROUP    FUNC=IC,DBDSGRP=NOSUCH,ICOUT=*\n",
+    "badregtimestmp": "  GLOBAL   REGTIMESTMP=SOMETIMES\n  IC       DBD=HDAMDB01,ICOUT=*\n",
+    "regtimestmponic": "  IC       DBD=HDAMDB01,ICOUT=*,REGTIMESTMP=SAME\n",
+    "baddball": "  GLOBAL   DBALL=(Y,MAYBE)\n  IC       DBD=HDAMDB01,ICOUT=*\n",
+    "badfastic3": "  IC       DBD=HDAMDB01,ICOUT=*,FASTIC=(REQ,COPY,FCWAIT)\n",
+    "icoutnocopy": "  IC       DBD=HDAMDB01,ICOUT=%NO,FASTIC=(REQ,COPY)\n",
     "badglobal": "  GLOBAL   DBRC=MAYBE\n  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*\n",
     "unbalanced": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,ICOUT=*,FASTIC=(REQ,COPY\n",
     "continued": "  IC       DBD=HDAMDB01,DDN=HDAMDD01,\n",
@@ -690,10 +700,15 @@ for cid, args in (("rate-nan", ["--rate", "nan"]), ("rate-inf", ["--rate", "inf"
                   ("checkpoint-word", ["--checkpoint", "often"])):
     case(f"workload-{cid}", "DLB", *WL, "--duration", "1s", *args)
 case("workload-unknown-db", "DLB5", "workload", "run", "--site", S, "NOSUCHDB", "--duration", "1s")
+case("workload-uow-calls-zero", "DLB581E", *WL, "--duration", "1s", "--uow-calls", "0")
 
 # ---------------------------------------------------------------- ICEIN and hpic
 for name in ICEINS:
-    case(f"icein-{name}", "DLB5" if name in ("unknowndbd", "unknownddn") else "DLB6", "hpic", "--site", S, F + f"/{name}.icein")
+    msg = {"unknowndbd": "DLB5", "unknownddn": "DLB5", "badicout": "DLB566E", "groupnofunc": "DLB563E",
+           "groupwithdbd": "DLB563E", "funconic": "DLB563E", "groupunknown": "DLB630E",
+           "badregtimestmp": "DLB564E", "regtimestmponic": "DLB622E", "baddball": "DLB565E",
+           "badfastic3": "DLB567E", "icoutnocopy": "DLB566E"}.get(name, "DLB6")
+    case(f"icein-{name}", msg, "hpic", "--site", S, F + f"/{name}.icein")
 case("icein-missing", "DLB6", "hpic", "--site", S, F + "/nothere.icein")
 case("icein-dir", "DLB003E", "hpic", "--site", S, F + "/dir")
 case("icein-binary", "DLB004E", "hpic", "--site", S, F + "/binary")
@@ -713,6 +728,20 @@ case("recover-no-copy-ddn", "DLB6", "recover", "--site", S, "HDAMDB01", "--ddn",
 case("recover-profile-unknown", "DLB", "recover", "--site", S, "HDAMDB01", "--profile", "fast")
 case("recover-copy-gone", "DLB6", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
      prep=sql("site/catalog.db", "DELETE FROM datasets WHERE dsn NOT LIKE 'IMS.HDAMDB01.HDAMDD0_' AND dsn != 'MY.DATA';"))
+
+# ---------------------------------------------------------------- DBRC workflow
+case("recon-init-cagrp-bad-member", "DLB630E", "recon", "init-cagrp", "CAG1", "HDAMDB01", "--site", S)
+case("recon-init-dbdsgrp-unknown-dbds", "DLB630E", "recon", "init-dbdsgrp", "G1", "HDAMDB01.NOSUCH", "--site", S)
+case("recon-change-accum-unknown-group", "DLB630E", "recon", "change-accum", "NOSUCH", "--site", S)
+case("recon-notify-uic-no-data-set", "DLB633E", "recon", "notify-uic", "HDAMDB01", "HDAMDD01", "NO.SUCH.DS",
+     "--site", S)
+case("recon-notify-uic-bad-time", "DLB633E", "recon", "notify-uic", "HDAMDB01", "HDAMDD01", "NO.SUCH.DS",
+     "--time", "soon", "--site", S)
+case("recon-notify-recov-no-uic", "DLB634E", "recon", "notify-recov", "HDAMDB01", "HDAMDD01", "--site", S)
+case("recon-genjcl-recov-nothing-named", "DLB636E", "recon", "genjcl-recov", "--site", S)
+case("recon-genjcl-recov-to-nan", "DLB666E", "recon", "genjcl-recov", "HDAMDB01", "--to", "nan", "--site", S)
+case("recover-usedbds-without-notify-recov", "DLB635E", "recover", "--site", S, "HDAMDB01", "--ddn", "HDAMDD01",
+     "--usedbds")
 
 # ---------------------------------------------------------------- IMS commands
 for cid, cmd in (("empty", ""), ("blank", "  "), ("unknown", "/XYZ DB HDAMDB01"), ("no-slash", "DBR DB HDAMDB01"),

@@ -154,6 +154,9 @@ def recover(
     data_mover: Annotated[Optional[str], typer.Option(
         help="DATA_MOVER that copies a Fast Recovery copy back: ADRDSSU or EMCSNAP (default: the "
              "one that made it).")] = None,
+    usedbds: Annotated[bool, typer.Option(
+        help="No restore: apply the log to the DBDS as you restored it from a user image copy "
+             "(after 'dasdlab recon notify-recov').")] = False,
 ) -> None:
     """Restore the newest usable image copy, then apply the log (to the end, or --to),
     and check the result against the committed content at that point.  A database
@@ -176,7 +179,8 @@ def recover(
     try:
         with bar(f"recovering {dbdname.upper()}", "steps") as cb:
             rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
-                             data_mover=data_mover.upper() if data_mover is not None else None)
+                             data_mover=data_mover.upper() if data_mover is not None else None,
+                             usedbds=usedbds)
         checks = check_recovery(s, rep)
     finally:
         s.close()
@@ -193,6 +197,8 @@ def recover(
     for note in rep.notes:
         typer.echo(f"DLB692W {note}")
     for r in rep.results:
+        if r.ca:
+            typer.echo(f"  {rep.dbd}.{r.ddn}: {r.ca_records} change records from change accumulation {r.ca}")
         typer.echo(f"DLB690I {rep.dbd}.{r.ddn} restored from image copy {r.image_id} ({r.image_type}, {r.fmt} "
                    f"{r.source}) by {r.method}; {r.records} change records "
                    + (f"{r.from_seq}-{r.last_seq} " if r.records else "")

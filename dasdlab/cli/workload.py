@@ -30,6 +30,8 @@ def run(
     checkpoint: Annotated[str | None, typer.Option(
         help=f"Also a checkpoint every this much modeled time ({DURATION_HELP}); default: by log records only.")] = None,
     realtime: Annotated[bool, typer.Option(help="Pace slices to the wall clock.")] = False,
+    uow_calls: Annotated[int, typer.Option(
+        help="DL/I calls per unit of work; with more than 1, uncommitted changes can reach DASD.")] = 1,
     json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Run committed updates in time slices; a clean end takes a checkpoint.
@@ -44,7 +46,8 @@ def run(
     from dasdlab.engine.workload import Workload, WorkloadSpec, preflight
 
     spec = WorkloadSpec(rate=rate, duration=parse_duration(duration, "--duration"), skew=skew.lower(), zipf_s=zipf,
-                        update_size=update_size, seed=seed, slice=parse_duration(slice_, "--slice"))
+                        update_size=update_size, seed=seed, slice=parse_duration(slice_, "--slice"),
+                        uow_calls=uow_calls)
     s = Site.open(site)
     interval = parse_duration(checkpoint, "--checkpoint") if checkpoint else None
     preflight(s, dbdname, spec, buffers, policy.lower(), interval)

@@ -106,6 +106,19 @@ Clean types start recovery at the run time; fuzzy ones (CONCUR, SMSONLC) at the 
 time, the checkpoint before the run time (RECON applies the rule).  Fast Recovery
 copies carry ``format='FR'`` and the clone's data set name as IC1.
 
+**One time stamp for several copies** (REGTIMESTMP=SAME on GLOBAL, or DBALL=(,Y) for a
+statement's logical group; FDUMP only, S102, S103): the job first holds every database
+of those batch FDUMP copies, then makes their shadows one by one, releasing each
+database once its own shadow exists; every copy is registered with the instant the
+last database was held (run time and log position), which is a point in time each of
+them reflects because all were held from then until their shadows.  Choices where IBM is
+silent: CIC FDUMP copies (never held) keep their own time stamps; the holds are counted
+as one /DBR each, before the job's first copy starts.
+
+**ICOUT**: up to seven standard copies (IC1..IC7) are written and reported; RECON
+registers IC1 and IC2 (S13, S21).  ``ICOUT=%NO`` reads the data set as the HASH check
+does and writes and registers nothing.
+
 Output data sets are catalogued as ``ICHLQ.DBD.DDN.ICn.Cnnnnnnn`` (standard and
 compressed, RECFM=FB, LRECL = block size + 8) and ``ICHLQ.DBD.DDN.FR.Cnnnnnnn``
 (clones, like the source), with ``Cnnnnnnn`` a run counter; ``ICOUT=*`` places a
@@ -273,8 +286,12 @@ class ImageCopyEngine:
         other.  All tasks start at the job's start and run as parallel processes in
         modeled time, sharing the channel and one DFSMSdss server (:class:`Job`).
         Reports come in statement order."""
+        from dasdlab.engine.icein import expand
+
+        icein = expand(icein, self.site, self.recon)  # GROUP statements, DBALL
         job = Job(self)
         job.toiauto_stops_left = self._toiauto_stops(icein)
+        self._same_time_stamp(icein, job)
         by_stmt: dict[int, list[CopyReport]] = {}
         active: list[CopyRun] = []
         serial: list[CopyRun | Statement] = []
@@ -332,8 +349,57 @@ class ImageCopyEngine:
             steps += 1
             if steps > 10_000_000:  # pragma: no cover - a process that never finishes
                 raise HpicError("DLB699E", "image copy did not finish.")
+        for name in list(job.same_db):  # a shared-time-stamp copy that never started
+            del job.same_db[name]
+            held = job.holds.pop(name, None)
+            if held is not None:
+                held[1](name)
         return [r for i in sorted(by_stmt) for r in by_stmt[i]]
 
+
+    def _same_time_stamp(self, icein: Icein, job: Job) -> None:
+        """REGTIMESTMP=SAME / DBALL=(,Y): hold every database of the batch FDUMP copies
+        that share a time stamp before any copy starts (module docstring)."""
+        from dasdlab.engine.database import ImsDatabase
+
+        sets: dict[str, list[Statement]] = {}
+        for st in icein.statements:
+            o = st.options
+            if st.concurrent or o.fastic is None or o.fastic[1] != "FDUMP":
+                continue
+            key = st.same_key or ("REGTIMESTMP" if o.regtimestmp == "SAME" else None)
+            if key is not None and not (o.toiauto is not None and o.toiauto[0] == "N"):
+                sets.setdefault(key, []).append(st)
+        if not sets:
+            return
+        sysm, prof = self.system, self.profile
+        t = self.now()
+        for key, sts in sets.items():
+            for st in sts:
+                try:
+                    n = 1 if st.ddn else len(ImsDatabase.open(self.site, st.dbd, self.recon).dbds)
+                except DasdlabError:
+                    continue  # the statement's own start reports it
+                name = st.dbd
+                job.same_of[(st.line, st.dbd, st.ddn)] = key
+                if name in job.same_db:
+                    job.same_db[name] += n
+                    continue
+                job.same_db[name] = n
+                job.same_hold[name] = t
+                ta = st.options.toiauto
+                leave = lambda _name: None  # noqa: E731
+                if self.recon.db(name)["state"] == "STOPPED":
+                    job.holds[name] = [1, leave]
+                elif st.options.quiesce:
+                    sysm.hold(name)
+                    job.holds[name] = [1, sysm.release]
+                else:
+                    (sysm.readonly if ta is not None and ta[2] == "DBD" else sysm.stop)(name)
+                    job.holds[name] = [1, leave if ta is not None and ta[0] == "O" else sysm.start_db]
+                t += prof.db_stop_s
+            sysm.advance(t)
+            job.same_time[key] = (self.now(), int(sysm.log.next_seq - 1))
 
     def _toiauto_stops(self, icein: Icein) -> int:
         """How many database stops TOIAUTO=Y|O issues in the job (data set groups of
@@ -377,6 +443,14 @@ class Job:
         self.holds: dict[str, list] = {}  # database -> [count, release verb]
         #: database stops TOIAUTO still has to issue in this job (for TOIAUTO=(...,LAST))
         self.toiauto_stops_left = 1
+        #: one time stamp for several FDUMP copies (REGTIMESTMP=SAME, DBALL=(,Y)):
+        #: (line, dbd, ddn) of a statement -> its key; key -> (time, log position);
+        #: database -> copies still to make under the job's own hold of it, and when
+        #: that hold began
+        self.same_of: dict[tuple, str] = {}
+        self.same_time: dict[str, tuple[float, int]] = {}
+        self.same_db: dict[str, int] = {}
+        self.same_hold: dict[str, float] = {}
 
     # -- the channel: processor sharing among the job's sequential reads ----------------
     def transfer(self, run: CopyRun, now: float, nbytes: int) -> float:
@@ -433,9 +507,12 @@ def image_copy_preflight(site, icein: Icein) -> int:
 
     if not (Path(site.path) / "ims" / "recon.db").is_file():
         raise HpicError("DLB680E", f"site {site.path} has no IMS databases (no RECON); define and load one first.")
+    from dasdlab.engine.icein import expand
+
     recon = Recon.of_site(site.path)
     try:
         groups = 0
+        icein = expand(icein, site, recon)
         for st in icein.statements:
             db = ImsDatabase.open(site, st.dbd, recon)
             db.require_loaded()
@@ -608,11 +685,24 @@ class CopyRun:
         if self._held:
             held = self.job.holds[self.db.name]
             held[0] -= 1
+            if self._same() is not None and self.db.name in self.job.same_db:
+                # one time stamp: the job's own hold ends with the database's last copy
+                self.job.same_db[self.db.name] -= 1
+                if self.job.same_db[self.db.name] == 0:
+                    del self.job.same_db[self.db.name]
+                    held[0] -= 1
             if held[0] == 0:
                 del self.job.holds[self.db.name]
                 held[1](self.db.name)
             self._held = False
             self._mark("hold_end")
+
+    def _same(self) -> tuple[float, int] | None:
+        """(time stamp, log position) shared with other copies, or None."""
+        key = self.job.same_of.get((self.st.line, self.st.dbd, self.st.ddn))
+        if key is None or not self.plan.process.startswith("fdump-") or not self.plan.clean:
+            return None
+        return self.job.same_time.get(key)
 
     # ------------------------------------------------------------------ the process
     def _process(self) -> Generator[float, None, None]:
@@ -733,6 +823,10 @@ class CopyRun:
         self._mark("logical")
         self.pit = self._now
         self._mark_seq()
+        same = self._same()
+        if same is not None:  # held since the shared time stamp: this copy reflects it
+            self.pit, self.report.run_seq = same
+            self.report.hold_start = self.job.same_hold.get(self.db.name, self.report.hold_start)
         if clean:
             yield self._now + self._start_cost()
             self._release()
@@ -999,6 +1093,9 @@ class CopyRun:
 
     def _run_time(self) -> float:
         r = self.report
+        same = self._same()
+        if same is not None:
+            return same[0]
         if r.process in ("standard", "dump-plain"):
             return r.hold_start if r.hold_start is not None else r.started
         if r.process == "cic":

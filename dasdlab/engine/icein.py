@@ -8,15 +8,35 @@ ends with a comma continues on the next; text after the options (``/* ... */`` o
 remark after a blank) is a comment; a line with ``*`` in column 1 is a comment.
 
 Statements: ``GLOBAL`` (defaults for the job, at most one, first), ``IC``/``AIC``
-(batch image copy) and ``CIC``/``ACIC`` (concurrent image copy).  Keywords (S17-S23,
-``docs/sources.md``):
+(batch image copy), ``CIC``/``ACIC`` (concurrent image copy) and ``GROUP`` (every DBDS of
+a CA group or DBDS group defined in RECON, ``FUNC=IC|AIC|CIC|ACIC`` required, S104;
+expanded into one statement per member by :func:`expand` when the job runs).
+Keywords (S17-S23, ``docs/sources.md``):
 
 =============  ===============================================================
 DBD=name       the database (required on IC/CIC)
 DDN=ddname     one data set group; omitted: every DBDS of the database
-ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2)
-FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY)`` Advanced Image Copy Services,
-               or ``N`` for the standard process
+ICOUT=         ``*`` one copy, ``(*,*)`` primary and secondary (IC1/IC2), up to
+               seven ``(*,*,...)``; ``%NO`` reads the data set (HASH check) and writes
+               no copy (S21).  RECON records IC1 and IC2 only (S13): copies 3-7 are
+               written and reported, not registered
+FASTIC=        ``(REQ|PREF|FREQ,DUMP|FDUMP|COPY[,FCTOPPRCP[(PRESMIRREQ|PRESMIRPREF|
+               PMR|PMP)]])`` Advanced Image Copy Services, or ``N`` for the standard
+               process.  The third operand is DFSMSdss's FCTOPPRCPRIMARY for the COPY
+               process, ignored with DUMP and FDUMP (S105); dasdlab has no Metro Mirror,
+               so no FlashCopy target is a PPRC primary and the operand changes nothing:
+               it is parsed, checked and reported (``Options.fctopprcp``)
+CAGRP=, DBDSGRP=  GROUP only: the RECON group whose members are copied (one of them)
+FUNC=          GROUP only: ``IC``, ``AIC``, ``CIC`` or ``ACIC`` (CRC is not modeled)
+REGTIMESTMP=   GLOBAL only: ``SAME`` -- every batch FDUMP copy of the job is registered
+               with one time stamp: the databases are all held first, the shadows made
+               one by one, each database released after its own (S102); ``DIFFER``
+               (default) each its own.  Ignored unless FASTIC=(,FDUMP)
+DBALL=         GLOBAL only: ``(Y|XIDX|N[,N|Y])`` -- a statement also copies the
+               databases its DBD's LCHILD statements relate it to (``XIDX``: not the
+               index databases, PTR=INDX) when they are registered in RECON; a second
+               operand ``Y`` gives their FDUMP copies one time stamp, as REGTIMESTMP=SAME
+               (S103)
 DATA_MOVER=    GLOBAL only: ``ADRDSSU`` (DFSMSdss, default) or ``EMCSNAP``
                (TimeFinder/Clone) for the FDUMP and COPY processes (S79)
                dasdlab extension: ``DATA_MOVER=NAME``, any registered copy service with
@@ -59,9 +79,13 @@ from pathlib import Path
 
 from dasdlab.errors import ParseError
 
-STATEMENTS = ("GLOBAL", "IC", "AIC", "CIC", "ACIC")
-#: keywords only the GLOBAL statement supports (S79, S23)
-GLOBAL_ONLY = ("DATA_MOVER", "TOIAUTO_Q")
+STATEMENTS = ("GLOBAL", "IC", "AIC", "CIC", "ACIC", "GROUP")
+#: keywords only the GLOBAL statement supports (S79, S23, S102, S103)
+GLOBAL_ONLY = ("DATA_MOVER", "TOIAUTO_Q", "REGTIMESTMP", "DBALL")
+#: keywords only the GROUP statement supports (S104)
+GROUP_ONLY = ("CAGRP", "DBDSGRP", "FUNC")
+MAX_COPIES = 7  # ICOUT (S21)
+FCTOPPRCP = ("FCTOPPRCP", "FCTOPPRCP(PRESMIRREQ)", "FCTOPPRCP(PRESMIRPREF)", "FCTOPPRCP(PMR)", "FCTOPPRCP(PMP)")
 AVAILABILITY = ("REQ", "PREF", "FREQ")
 METHODS = ("DUMP", "FDUMP", "COPY")
 _NAME = re.compile(r"^[A-Z@#$][A-Z0-9@#$]{0,7}$")
@@ -74,7 +98,7 @@ class Options:
     """Options in force for one statement (GLOBAL defaults merged with its own)."""
 
     dbrc: bool = True
-    copies: int = 1  # ICOUT=* -> 1, ICOUT=(*,*) -> 2
+    copies: int = 1  # ICOUT=* -> 1, ICOUT=(*,*) -> 2, ... up to 7; ICOUT=%NO -> 0
     fastic: tuple[str, str] | None = None  # (availability, method) or None for FASTIC=N
     data_mover: str = "ADRDSSU"
     compress: bool = False
@@ -85,6 +109,10 @@ class Options:
     cc_type: str = "ANY"
     #: TOIAUTO=(Y|N|O, EVERY|LAST|NO, DBR|DBD, FIRST|SECOND); None: not coded
     toiauto: tuple[str, str, str, str] | None = None
+    #: FASTIC's third operand (FCTOPPRCP...), None when not coded
+    fctopprcp: str | None = None
+    regtimestmp: str = "DIFFER"  # SAME | DIFFER
+    dball: tuple[str, str] = ("N", "N")  # (Y|XIDX|N, N|Y)
 
     @property
     def method(self) -> str:
@@ -106,6 +134,10 @@ class Statement:
     options: Options
     line: int
     text: str = field(compare=False, default="")
+    #: a GROUP statement: ("CAGRP" | "DBDSGRP", name), before :func:`expand`
+    group: tuple[str, str] | None = None
+    #: the statements expanded from one DBALL search share this key (DBALL=(,Y))
+    same_key: str | None = None
 
     @property
     def concurrent(self) -> bool:
@@ -203,6 +235,30 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
     if key in GLOBAL_ONLY and stmt != "GLOBAL":
         raise _err("DLB622E", source, line, col, f"{key}= is a GLOBAL-only keyword; code it on the GLOBAL "
                    f"statement, not on {stmt}.")
+    if key in GROUP_ONLY:
+        if stmt != "GROUP":
+            raise _err("DLB563E", source, line, col, f"{key}= goes on the GROUP statement only, not on {stmt}.")
+        if key == "FUNC":
+            if v not in ("IC", "AIC", "CIC", "ACIC"):
+                raise _err("DLB563E", source, line, col, f"FUNC={v}: code IC, AIC, CIC or ACIC (the Create "
+                           "Image Copy function, CRC, is not modeled).")
+            extra["func"] = v
+        else:
+            if not _NAME.match(v):
+                raise _err("DLB563E", source, line, col, f"{key}={v} is not a valid group name (1-8 characters).")
+            extra["group"] = (key, v)
+        return opts, extra
+    if key == "REGTIMESTMP":
+        if v not in ("SAME", "DIFFER"):
+            raise _err("DLB564E", source, line, col, f"REGTIMESTMP={v}: code SAME or DIFFER.")
+        return replace(opts, regtimestmp=v), extra
+    if key == "DBALL":
+        m = re.match(r"^\(([^()]*)\)$", v)
+        parts = m.group(1).split(",") if m else [v]
+        if not (1 <= len(parts) <= 2) or parts[0] not in ("Y", "XIDX", "N") or \
+                (len(parts) == 2 and parts[1] not in ("Y", "N")):
+            raise _err("DLB565E", source, line, col, f"DBALL={v}: code DBALL=Y|XIDX|N or DBALL=(Y|XIDX|N,N|Y).")
+        return replace(opts, dball=(parts[0], parts[1] if len(parts) == 2 else "N")), extra
     if key in ("DBD", "DDN"):
         if stmt == "GLOBAL":
             raise _err("DLB604E", source, line, col, f"{key}= is not allowed on GLOBAL.")
@@ -213,19 +269,31 @@ def _apply(opts: Options, key: str, v: str, source: str, line: int, col: int, st
     if key == "ICOUT":
         if v == "*":
             return replace(opts, copies=1), extra
-        if v == "(*,*)":
-            return replace(opts, copies=2), extra
         if v == "%NO":
-            raise _err("DLB606E", source, line, col, "ICOUT=%NO (HASH check only) is not supported; code ICOUT=* or ICOUT=(*,*).")
-        raise _err("DLB606E", source, line, col, f"ICOUT={v}: only ICOUT=* and ICOUT=(*,*) (dynamic allocation) are supported.")
+            return replace(opts, copies=0), extra
+        m = re.match(r"^\(([^()]*)\)$", v)
+        parts = m.group(1).split(",") if m else []
+        if parts and all(x == "*" for x in parts):
+            if len(parts) > MAX_COPIES:
+                raise _err("DLB566E", source, line, col, f"ICOUT={v}: at most {MAX_COPIES} image copies (S21).")
+            return replace(opts, copies=len(parts)), extra
+        raise _err("DLB606E", source, line, col, f"ICOUT={v}: code ICOUT=*, (*,*) ... up to seven, or %NO "
+                   "(dynamic allocation; DD names are not supported).")
     if key == "FASTIC":
         if v == "N":
-            return replace(opts, fastic=None), extra
-        m = re.match(r"^\((\w+),(\w+)\)$", v)
+            return replace(opts, fastic=None, fctopprcp=None), extra
+        m = re.match(r"^\((\w+),(\w+)(?:,(FCTOPPRCP(?:\(\w+\))?))?\)$", v)
         if not m or m.group(1) not in AVAILABILITY or m.group(2) not in METHODS:
+            third = re.match(r"^\((\w+),(\w+),(.*)\)$", v)
+            if third and third.group(1) in AVAILABILITY and third.group(2) in METHODS:
+                raise _err("DLB567E", source, line, col, f"FASTIC={v}: the third operand is one of "
+                           f"{', '.join(FCTOPPRCP)} (S105).")
             raise _err("DLB607E", source, line, col,
                        f"FASTIC={v}: code FASTIC=(REQ|PREF|FREQ,DUMP|FDUMP|COPY) or FASTIC=N.")
-        return replace(opts, fastic=(m.group(1), m.group(2))), extra
+        if m.group(3) is not None and m.group(3) not in FCTOPPRCP:
+            raise _err("DLB567E", source, line, col, f"FASTIC={v}: the third operand is one of "
+                       f"{', '.join(FCTOPPRCP)} (S105).")
+        return replace(opts, fastic=(m.group(1), m.group(2)), fctopprcp=m.group(3)), extra
     if key == "DATA_MOVER":
         if v not in ("ADRDSSU", "EMCSNAP") and v.lower() not in fast_replication_services():
             others = "".join(f", {n.upper()}" for n in sorted(fast_replication_services()))
@@ -293,7 +361,8 @@ def _check(st: Statement, source: str) -> None:
     o = st.options
 
     def bad(msgid: str, text: str) -> ParseError:
-        return ParseError(msgid, f"{source} line {st.line}: {st.kind} DBD={st.dbd}: {text}")
+        what = f"GROUP {st.group[0]}={st.group[1]}" if st.group else f"{st.kind} DBD={st.dbd}"
+        return ParseError(msgid, f"{source} line {st.line}: {what}: {text}")
 
     if not st.concurrent and o.quiesce and o.toiauto is not None and o.toiauto[0] != "N":
         raise bad("DLB626E", "TOIAUTO_Q=Y (UPDATE DB QUIESCE) and TOIAUTO=Y|O (stop and start the "
@@ -310,6 +379,9 @@ def _check(st: Statement, source: str) -> None:
     if o.fastic is not None and o.fastic[1] == "COPY" and o.compress:
         raise bad("DLB612E", "COMP=Y cannot be used with FASTIC=(...,COPY): a Fast Recovery image copy "
                              "is a clone of the data set, not a compressed copy (S11).")
+    if o.fastic is not None and o.fastic[1] == "COPY" and o.copies == 0:
+        raise bad("DLB566E", "ICOUT=%NO cannot be used with FASTIC=(...,COPY): the Fast Recovery clone is "
+                             "the copy.")
     if o.fastic is not None and o.fastic[1] == "COPY" and o.copies > 1:
         raise bad("DLB613E", "ICOUT=(*,*) cannot be used with FASTIC=(...,COPY): the clone is the only "
                              "copy (HP-IC's offload of a second copy is not modelled).")
@@ -349,14 +421,82 @@ def parse(text: str, source: str = "ICEIN") -> Icein:
         if name == "GLOBAL":
             glob = opts
             continue
+        if name == "GROUP":
+            if "dbd" in named or "ddn" in named:
+                raise _err("DLB563E", source, first, 1, "GROUP names its DBDSs by CAGRP= or DBDSGRP=, not DBD= "
+                           "or DDN=.")
+            if ("CAGRP" in named) == ("DBDSGRP" in named):
+                raise _err("DLB563E", source, first, 1, "GROUP needs one of CAGRP= and DBDSGRP=.")
+            if "func" not in named:
+                raise _err("DLB563E", source, first, 1, "GROUP needs FUNC=IC|AIC|CIC|ACIC (S104).")
+            st = Statement(named["func"], "", None, opts, first, full, group=named["group"])
+            _check(st, source)
+            statements.append(st)
+            continue
         if "dbd" not in named:
             raise _err("DLB618E", source, first, 1, f"{name} needs DBD=.")
         st = Statement(name, named["dbd"], named.get("ddn"), opts, first, full)
         _check(st, source)
         statements.append(st)
     if not statements:
-        raise ParseError("DLB619E", f"{source}: no IC, AIC, CIC or ACIC statement.")
+        raise ParseError("DLB619E", f"{source}: no IC, AIC, CIC, ACIC or GROUP statement.")
     return Icein(source, glob, statements)
+
+
+def expand(icein: Icein, site, recon) -> Icein:
+    """The job's statements as the engine runs them: each GROUP statement becomes one
+    statement (its FUNC) per member DBDS of its RECON group, in the group's order; with
+    GLOBAL DBALL=Y|XIDX each statement is followed by one per database its DBD relates
+    to (LCHILD) that RECON knows, not already named.  Refuses (DLB630E) a group RECON
+    does not have; returns ``icein`` itself when there is nothing to expand."""
+    if not any(st.group for st in icein.statements) and icein.glob.dball[0] == "N":
+        return icein
+    out: list[Statement] = []
+    for st in icein.statements:
+        if st.group is not None:
+            kind, name = st.group
+            g = recon.group(name, kind)
+            out += [replace(st, dbd=d, ddn=x, group=None) for d, x in g["members"]]
+        else:
+            out.append(st)
+    if icein.glob.dball[0] != "N":
+        named = {st.dbd for st in out}
+        more: list[Statement] = []
+        for st in out:
+            more.append(st)
+            related = logical_group(site, recon, st.dbd, include_index=icein.glob.dball[0] == "Y")
+            key = f"DBALL:{st.dbd}:{st.line}" if icein.glob.dball[1] == "Y" else None
+            if related and key:
+                more[-1] = replace(st, same_key=key)
+            for db in related:
+                if db not in named:
+                    named.add(db)
+                    more.append(replace(st, dbd=db, ddn=None, same_key=key))
+        out = more
+    return Icein(icein.source, icein.glob, out)
+
+
+def logical_group(site, recon, dbd: str, include_index: bool = True) -> list[str]:
+    """The registered databases DBD ``dbd`` names in its LCHILD statements
+    (``NAME=(segment,database)``), index databases (``PTR=INDX``) only with
+    ``include_index`` (DBALL=Y vs XIDX, S103); ones RECON does not know are left out
+    (dasdlab does not build index databases)."""
+    from dasdlab.engine.database import ImsDatabase
+
+    known = {d["dbd"] for d in recon.databases()}
+    try:
+        lchild = ImsDatabase.open(site, dbd, recon).dbd.lchild
+    except Exception:  # noqa: BLE001 - the statement's own check reports a bad database
+        return []
+    out = []
+    for text in lchild:
+        m = re.search(r"NAME=\((\w+),(\w+)\)", text.upper())
+        if not m:
+            continue
+        index = re.search(r"PTR=INDX\b", text.upper()) is not None
+        if (include_index or not index) and m.group(2) in known and m.group(2) != dbd and m.group(2) not in out:
+            out.append(m.group(2))
+    return out
 
 
 def parse_file(path: str | Path) -> Icein:

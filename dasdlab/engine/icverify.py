@@ -139,14 +139,23 @@ def verify_report(site, rep) -> list[OutputCheck]:
             try:
                 img = next((i for i in recon.images(rep.dbd, rep.ddn) if i["id"] == rep.image_id), None)
                 since = int(img["purge_seq"] or 0) + 1 if img is not None else 1  # DBRC=N: the whole log
+                from dasdlab.engine.uow import first_needed
+
+                since = first_needed(site, recon, rep.dbd, since)
                 end = float(img["stop_time"]) if img is not None and img["stop_time"] is not None else rep.physical
                 cs = changeset(LogReader(site.path, recon).read(since_seq=since, until_time=end, types=(CHANGE,),
                                                                 dbd=rep.dbd, ddn=rep.ddn))
+                from dasdlab.engine.uow import committed_through
+
+                upto = committed_through(site, recon, rep.dbd, end)  # the last change committed by then
             finally:
                 recon.close()
             blocks = blocks.copy()
             if len(cs):
                 apply_changes(blocks, 0, cs.block, cs.offset, cs.after, cs.start, cs.length)
+                if upto is not None:  # a unit of work in flight then: backed out, newest first
+                    r = np.flatnonzero(cs.seq > upto)[::-1]
+                    apply_changes(blocks, 0, cs.block[r], cs.offset[r], cs.before, cs.start[r], cs.length[r])
             expect = truth.content_at(rep.ddn, t=end)
             differing = (int((expect != blocks).any(axis=1).sum()) if expect.shape == blocks.shape
                          else int(max(blocks.shape[0], expect.shape[0])))

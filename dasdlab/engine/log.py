@@ -7,7 +7,9 @@ starting point RECON gives; applying an after image twice gives the same bytes, 
 apply is idempotent.
 
 **Record types** (column ``type``): ``0x50`` change, ``0x40`` checkpoint (all dirty
-buffers were written before it), ``0x20`` data set open, ``0x21`` data set close.
+buffers were written before it), ``0x20`` data set open, ``0x21`` data set close,
+``0x37`` commit of a unit of work (``block``: the last change record it commits;
+:mod:`dasdlab.engine.uow`).
 
 **Schema** (one row per record)::
 
@@ -48,8 +50,8 @@ import pyarrow.compute as pc
 from dasdlab.engine.errors import ImsError
 from dasdlab.engine.recon import Recon, pid_alive
 
-CHANGE, CHECKPOINT, OPEN, CLOSE = 0x50, 0x40, 0x20, 0x21
-TYPE_NAMES = {CHANGE: "CHANGE", CHECKPOINT: "CHECKPOINT", OPEN: "OPEN", CLOSE: "CLOSE"}
+CHANGE, CHECKPOINT, OPEN, CLOSE, COMMIT = 0x50, 0x40, 0x20, 0x21, 0x37
+TYPE_NAMES = {CHANGE: "CHANGE", CHECKPOINT: "CHECKPOINT", OPEN: "OPEN", CLOSE: "CLOSE", COMMIT: "COMMIT"}
 DEFAULT_LIMIT = 64 * 1024 * 1024
 _DICT = pa.dictionary(pa.int16(), pa.string())
 SCHEMA = pa.schema([

@@ -31,6 +31,16 @@ type each HP Image Copy process registers is decided in :mod:`dasdlab.engine.hpi
 the last checkpoint at or before the run time (one checkpoint back for full function),
 since changes committed before the copy may still have been in buffers.
 
+* **Group** records: a *DBDS group* (``DBDSGRP``, INIT.DBDSGRP) names DBDSs that commands
+  such as GENJCL.RECOV and HP Image Copy's GROUP statement act on together; a *change
+  accumulation group* (``CAGRP``, INIT.CAGRP) names the DBDSs whose changes one run of
+  the change accumulation utility gathers.  A DBDS belongs to at most one CA group, to
+  any number of DBDS groups (S94, S95).
+* **CA** records: one per run of the change accumulation utility
+  (:mod:`dasdlab.engine.changeaccum`): data set name and file, run time, the stop time
+  and last sequence number of the last log it read, and per member DBDS the first
+  change record it holds (S96).
+
 Times are modeled seconds of the site clock.  RECON keeps the high-water mark of the
 IMS modeled time (:meth:`Recon.last_time`) so that a later process continues the
 timeline instead of starting again at zero.
@@ -135,6 +145,22 @@ CREATE TABLE IF NOT EXISTS images (
     ic2_volser  TEXT,
     status      TEXT NOT NULL DEFAULT 'IN USE',
     extra       TEXT
+);
+CREATE TABLE IF NOT EXISTS groups (
+    name    TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    members TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cas (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    cagrp      TEXT NOT NULL,
+    dsn        TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    run_time   REAL NOT NULL,
+    stop_time  REAL NOT NULL,
+    stop_seq   INTEGER NOT NULL,
+    members    TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'IN USE'
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -445,6 +471,77 @@ class Recon:
             r["extra"] = json.loads(r["extra"]) if r["extra"] else {}
         return rows
 
+    # ------------------------------------------------------------------ groups
+    def define_group(self, kind: str, name: str, members: list[tuple[str, str]]) -> dict[str, Any]:
+        """INIT.DBDSGRP / INIT.CAGRP: a group of registered DBDSs (dbd, ddn).  Refused
+        (DLB630E) for a bad name, a DBDS RECON does not know, a repeated member, a
+        name already used, or -- CA groups -- a DBDS already in another CA group."""
+        kind, name = kind.upper(), name.upper()
+        if kind not in ("DBDSGRP", "CAGRP"):
+            raise ValueError(kind)
+        if not re.fullmatch(r"[A-Z@#$][A-Z0-9@#$]{0,7}", name):
+            raise ImsError("DLB630E", f"group name {name!r} is not 1-8 letters, digits or @#$ starting with a "
+                           "letter.")
+        if not members:
+            raise ImsError("DLB630E", f"{kind} {name} needs at least one member DBDS (DBD.DDN).")
+        mem = [(d.upper(), x.upper()) for d, x in members]
+        if len(set(mem)) != len(mem):
+            raise ImsError("DLB630E", f"{kind} {name} names a DBDS twice.")
+        with self._tx():
+            for d, x in mem:
+                if not any(r["ddn"] == x for r in self.dbds(d)):
+                    raise ImsError("DLB630E", f"{kind} {name}: {d}.{x} is not a DBDS registered in RECON.")
+            if self._db.execute("SELECT 1 FROM groups WHERE name=?", (name,)).fetchone():
+                raise ImsError("DLB630E", f"a group named {name} is already defined in RECON.")
+            if kind == "CAGRP":
+                for g in self.groups("CAGRP"):
+                    both = set(mem) & {tuple(m) for m in g["members"]}
+                    if both:
+                        d, x = sorted(both)[0]
+                        raise ImsError("DLB630E", f"{d}.{x} already belongs to change accumulation group "
+                                       f"{g['name']}; a DBDS belongs to one CA group only.")
+            self._db.execute("INSERT INTO groups VALUES (?,?,?)", (name, kind, json.dumps(mem)))
+        return self.group(name)
+
+    def group(self, name: str, kind: str | None = None) -> dict[str, Any]:
+        """Group ``name`` (of ``kind`` when given; a CA group also serves where a DBDS
+        group is asked for, as DBRC allows); DLB630E when there is none."""
+        rows = self._rows("SELECT * FROM groups WHERE name=?", (name.upper(),))
+        if not rows or (kind is not None and kind.upper() == "CAGRP" and rows[0]["kind"] != "CAGRP"):
+            known = [g["name"] for g in self.groups(kind)]
+            raise ImsError("DLB630E", f"RECON has no {(kind or 'group').upper()} named {name.upper()}"
+                           + (f" (defined: {', '.join(known)})" if known else "") + ".")
+        g = rows[0]
+        g["members"] = [tuple(m) for m in json.loads(g["members"])]
+        return g
+
+    def groups(self, kind: str | None = None) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM groups" + (" WHERE kind=?" if kind else "") + " ORDER BY name",
+                          (kind.upper(),) if kind else ())
+        for g in rows:
+            g["members"] = [tuple(m) for m in json.loads(g["members"])]
+        return rows
+
+    # ------------------------------------------------------------------ CA
+    def register_ca(self, cagrp: str, dsn: str, path: str, run_time: float, stop_time: float,
+                    stop_seq: int, members: list[dict[str, Any]]) -> dict[str, Any]:
+        cur = self._db.execute("INSERT INTO cas(cagrp, dsn, path, run_time, stop_time, stop_seq, members) "
+                               "VALUES (?,?,?,?,?,?,?)", (cagrp.upper(), dsn, path, run_time, stop_time,
+                                                          stop_seq, json.dumps(members)))
+        return self.cas(ca_id=int(cur.lastrowid))[0]
+
+    def cas(self, cagrp: str | None = None, ca_id: int | None = None) -> list[dict[str, Any]]:
+        """CA records, oldest first."""
+        sql, args = "SELECT * FROM cas", ()
+        if ca_id is not None:
+            sql, args = sql + " WHERE id=?", (ca_id,)
+        elif cagrp:
+            sql, args = sql + " WHERE cagrp=?", (cagrp.upper(),)
+        rows = self._rows(sql + " ORDER BY id", args)
+        for r in rows:
+            r["members"] = json.loads(r["members"])
+        return rows
+
     # ------------------------------------------------------------------ listing
     def listing(self) -> dict[str, list[dict[str, Any]]]:
         """Everything, in the spirit of LIST.RECON: databases (with their DBDS and
@@ -459,7 +556,8 @@ class Recon:
         cks = self.checkpoints()
         for lg in logs:
             lg["checkpoints"] = [c for c in cks if c["log_dsn"] == lg["dsn"]]
-        return {"databases": dbs, "allocs": self.allocs(), "logs": logs, "images": self.images()}
+        return {"databases": dbs, "allocs": self.allocs(), "logs": logs, "images": self.images(),
+                "groups": self.groups(), "cas": self.cas()}
 
 
 class _Tx:

@@ -147,6 +147,12 @@ class DbdsPlan:
     #: how a Fast Recovery clone is copied back: "fast" (flash, snap, clone) or
     #: "traditional" (DFSMSdss standard I/O, when fast replication cannot be used now)
     copy_back: str = "fast"
+    #: a change accumulation data set read instead of the logs up to its stop (the RECON
+    #: CA record), then the logs after it
+    ca: dict | None = None
+    #: USEDBDS: no restore -- the DBDS as it is (restored by the user from the user image
+    #: copy ``image``, recorded with NOTIFY.RECOV) is where the apply starts
+    usedbds: bool = False
 
     @property
     def point_in_time(self) -> float:
@@ -171,6 +177,8 @@ class DbdsResult:
     modeled: dict[str, float] = field(default_factory=dict)
     wall: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ca: str | None = None  # the change accumulation data set read, if any
+    ca_records: int = 0  # of the records applied, those from it
 
     @property
     def apply_rate(self) -> float:
@@ -279,11 +287,15 @@ def _logs_for(recon: Recon, site, from_seq: int, to_time: float | None, what: st
 
 def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon: Recon | None = None,
          now: float | None = None, image_id: int | None = None,
-         data_mover: str | None = None) -> list[DbdsPlan]:
+         data_mover: str | None = None, usedbds: bool = False, use_ca: bool = True) -> list[DbdsPlan]:
     """Choose the image copy and the log range of each DBDS to recover (``ddn`` or all
     of database ``name``), to the end of the log or to modeled time ``to``; with
     ``image_id``, restore that IMAGE record (as DFSURDB0 restores the copy it is given)
-    instead of the newest.  Reads only."""
+    instead of the newest.  A change accumulation data set that covers the range is
+    read instead of those logs (``use_ca``, as GENJCL.RECOV selects it).  User image
+    copies are never restored by DBRC; with ``usedbds`` the DBDS as it is -- restored
+    from a user image copy and recorded with NOTIFY.RECOV (:mod:`dasdlab.engine.dbrc`)
+    -- is the starting point.  Reads only."""
     from dasdlab.engine.database import ImsDatabase
 
     own = recon is None
@@ -305,6 +317,13 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
             what = f"recovery of {db.name}.{d.ddn}"
             images = [im for im in recon.images(db.name, d.ddn) if im["status"] == "IN USE"
                       and (image_id is None or im["id"] == image_id)]
+            if usedbds:
+                from dasdlab.engine.dbrc import restored_from
+
+                uic = restored_from(site, recon, db.name, d.ddn)
+                images = [im for im in images if im["id"] == uic["id"]]
+            else:  # a user image copy is restored by its user (S15), not by DBRC
+                images = [im for im in images if not im["type"].startswith("UIC")]
             if to is not None:
                 images = [im for im in images if im["run_time"] <= to
                           and (not _is_fuzzy(im) or (im["stop_time"] if im["stop_time"] is not None
@@ -314,6 +333,9 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
             chosen = None
             for im in images:
                 fmt = (im.get("extra") or {}).get("format", "IMS")
+                if usedbds:
+                    chosen = (im, "UIC", [(im["ic1_dsn"], im["ic1_volser"])])
+                    break
                 cands = [(im["ic1_dsn"], im["ic1_volser"])]
                 if im["ic2_dsn"] and fmt != "FR":
                     cands.append((im["ic2_dsn"], im["ic2_volser"]))
@@ -331,10 +353,18 @@ def plan(site, name: str, ddn: str | None = None, to: float | None = None, recon
                                     + (f" ({'; '.join(notes)})" if notes else "")
                                     + "; take one with 'dasdlab hpic' first.")
             im, fmt, there = chosen
-            first = _from_seq(recon, im)
-            logs = _logs_for(recon, site, first, to, what)
+            from dasdlab.engine.uow import first_needed
+
+            first = first_needed(site, recon, db.name, _from_seq(recon, im))
+            ca = None
+            if use_ca:
+                from dasdlab.engine import changeaccum
+
+                ca = changeaccum.usable(recon, site, db.name, d.ddn, first, to)
+            logs = _logs_for(recon, site, ca[0]["stop_seq"] + 1 if ca else first, to, what)
             pl = DbdsPlan(d.ddn, d.dsn, d.index, d.nblocks, d.block_size, im, fmt, there,
-                          _is_fuzzy(im), first, to, logs, notes, data_mover)
+                          _is_fuzzy(im), first, to, logs, notes, data_mover,
+                          ca=ca[0] if ca else None, usedbds=usedbds)
             if fmt == "FR":
                 check_flash_back(site, pl, d.volser)
             plans.append(pl)
@@ -511,7 +541,8 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
             profile: DeviceProfile | str | None = None, restart: bool = True, record: bool = True,
             progress: Callable[[int, int], None] | None = None,
             wall: Callable[[], float] = time.perf_counter, image_id: int | None = None,
-            data_mover: str | None = None, image_copy: bool = False) -> RecoveryReport:
+            data_mover: str | None = None, image_copy: bool = False, usedbds: bool = False,
+            use_ca: bool = True) -> RecoveryReport:
     """Recover DBDS ``ddn`` (or every DBDS) of database ``name`` to the end of the log,
     or to modeled time ``to`` (from IMAGE record ``image_id`` when given; a Fast Recovery
     copy is copied back by ``data_mover``, default the one that made it).  ``system``
@@ -527,7 +558,7 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
     if data_mover is not None:
         _data_mover_services(data_mover)  # a name no copy service answers to is refused before anything runs
     if system is not None:
-        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover)
+        plans = plan(site, name, ddn, to, system.recon, system.now(), image_id, data_mover, usedbds, use_ca)
         return execute(site, system, plans, name, prof, restart, record, progress, wall, image_copy)
     recon = Recon.of_site(site.path)
     try:
@@ -538,7 +569,8 @@ def recover(site, name: str, ddn: str | None = None, to: float | None = None, sy
         if owner is not None:
             raise RecoveryError("DLB665E", f"database {name.upper()} is online in {owner['ssid']} (process "
                                 f"{owner['pid']}); stop it there with '/DBR DB {name.upper()}' before recovering it.")
-        plans = plan(site, name, ddn, to, recon, image_id=image_id, data_mover=data_mover)
+        plans = plan(site, name, ddn, to, recon, image_id=image_id, data_mover=data_mover, usedbds=usedbds,
+                     use_ca=use_ca)
     finally:
         recon.close()
     system = ImsSystem(site)
@@ -753,7 +785,10 @@ class _Recovery:
         res = DbdsResult(p.ddn, int(p.image["id"]), p.image["type"], p.fmt, p.sources[0][0], "", p.from_seq,
                          p.from_seq - 1, 0, d.nblocks, 0, notes=list(p.notes))
         w = self.wall()
-        if p.fmt == "FR":
+        if p.usedbds:  # the user restored the data set from the user image copy
+            res.method, res.blocks_restored = "usedbds", 0
+            res.modeled["restore"] = 0.0
+        elif p.fmt == "FR":
             self._flash_back(d, ds, p, res, finished)
         else:
             self._reload(d, ds, p, res)
@@ -761,11 +796,35 @@ class _Recovery:
         if self.progress:
             self.progress(k + 1, total)
         w = self.wall()
-        ch = _changes_of(_read_changes(self.site, db.name, p.logs, p.from_seq), p.ddn, p.from_seq)
+        if p.ca is not None:  # the CA data set up to its stop, then the logs after it
+            from dasdlab.engine import changeaccum
+
+            after = p.ca["stop_seq"] + 1
+            ch = _changes_of(_read_changes(self.site, db.name, p.logs, after), p.ddn, after)
+            acc = changeaccum.read_ca(self.site, p.ca, db.name, p.ddn)
+            res.ca, res.ca_records = p.ca["dsn"], len(acc)
+            ch = changeaccum._concat(acc, ch)
+        else:
+            cs = _read_changes(self.site, db.name, p.logs, p.from_seq)
+            ch = _changes_of(cs, p.ddn, p.from_seq)
         later = None
         if p.to_time is not None and len(ch):
             keep = ch.time <= p.to_time
-            later, ch = ch.select(~keep), ch.select(keep)
+            from dasdlab.engine.uow import backout_view, committed_through
+
+            upto = committed_through(self.site, self.recon, db.name, p.to_time)
+            # what the recovery discards: the records after the point, and those of a unit
+            # of work still in flight then (it committed or was backed out later)
+            later = ch.select(~keep | (ch.seq > upto)) if upto is not None else ch.select(~keep)
+            ch = ch.select(keep)
+            if upto is not None and (ch.seq > upto).any():
+                # a unit of work in flight at the point: applied, then backed out from its
+                # before images, newest first (the copy may hold some of its changes)
+                from dasdlab.engine import changeaccum
+
+                if p.ca is not None:
+                    cs = _read_changes(self.site, db.name, p.logs, p.ca["stop_seq"] + 1)
+                ch = changeaccum._concat(ch, backout_view(cs, p.ddn, upto, p.to_time))
         rows = np.unique(ch.block)
         touch = rows if later is None or not len(later) else np.union1d(rows, later.block)
         # the touched blocks piece by piece, so memory does not grow with the data set:
@@ -914,5 +973,9 @@ class _Recovery:
                 truth.close()
         self.recon.open_alloc(name, p.ddn, t, int(seqs[0]), log.dsn)
         log.write(seqs, times, CHANGE, name, p.ddn, blocks, offs, before, after)
+        from dasdlab.engine import uow
+
+        if uow.uow_mode(self.recon, name):  # the compensation is committed work
+            uow.log_commits(log, name, np.array([t]), np.array([int(seqs[-1])]))
         self.recon.close_allocs(name, t, int(seqs[-1]))
         return n

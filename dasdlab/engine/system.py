@@ -78,6 +78,12 @@ class OnlineDb:
     state: str
     allocated: bool = False
     ddn_names: list[str] = field(default_factory=list)
+    #: units of work (:mod:`dasdlab.engine.uow`): the one in flight (arrays), whether
+    #: the database is in that mode, and whether a stop brought the one in flight to
+    #: its sync point (the workload then starts a new one)
+    inflight: dict | None = None
+    uow: bool = False
+    uow_closed: bool = False
 
     @property
     def name(self) -> str:
@@ -153,6 +159,9 @@ class ImsSystem:
         notes = list(self.log.restart_notes)
         committed = self.log.next_seq - 1
         notes += self._redo(committed)
+        from dasdlab.engine import uow
+
+        notes += uow.backout_at_restart(self)
         for d in self.recon.databases():
             if not d["loaded"]:
                 continue
@@ -236,14 +245,21 @@ class ImsSystem:
                 self.recon.authorize(name, self.ssid, "READ", "ONLINE", self.now())
             pools = [BufferPool(d.dataset(writable=True), d.nblocks, self.buffers, self.policy,
                                 self.dirty_limit, self.use_kernels) for d in db.dbds]
-            odb = OnlineDb(db, Truth(self.site.path, name), pools, state, ddn_names=[d.ddn for d in db.dbds])
+            from dasdlab.engine import uow
+
+            odb = OnlineDb(db, Truth(self.site.path, name), pools, state, ddn_names=[d.ddn for d in db.dbds],
+                           uow=uow.uow_mode(self.recon, name))
             self.dbs[name] = odb
             return odb
 
     def shutdown(self) -> None:
         """Clean end: checkpoint, close the databases' ALLOCs, close the log."""
         with self.lock:
+            from dasdlab.engine import uow
+
             t = self.now()
+            for odb in self.dbs.values():  # units of work in flight reach their sync point
+                uow.finish_inflight(self, odb, t)
             self.checkpoint()
             for odb in self.dbs.values():
                 self._deallocate(odb, t)
@@ -258,10 +274,13 @@ class ImsSystem:
 
     # ------------------------------------------------------------------ commit
     def commit(self, odb: OnlineDb, group: np.ndarray, block: np.ndarray, offset: np.ndarray,
-               after: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               after: np.ndarray, times: np.ndarray, uow: np.ndarray | None = None,
+               last_open: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Commit updates of one database (in order); returns (sequence numbers, before
         images).  The database must be ONLINE (the workload refuses or holds updates
-        otherwise)."""
+        otherwise).  With ``uow`` (a unit-of-work id per update, non-decreasing) the
+        updates are changes of units of work that commit when complete; the last one
+        stays in flight with ``last_open`` (:mod:`dasdlab.engine.uow`)."""
         n = int(block.size)
         if n == 0:
             return np.empty(0, np.int64), np.empty((0, after.shape[1] if after.ndim == 2 else 0), np.uint8)
@@ -271,8 +290,13 @@ class ImsSystem:
             if not odb.allocated:
                 self._allocate(odb, float(times[0]))
             group = np.asarray(group, np.int16)
+            if uow is None and odb.inflight is not None:
+                from dasdlab.engine import uow as uowmod
+
+                uowmod.finish_inflight(self, odb, float(times[0]))
             seqs = self.log.reserve(n)
-            odb.truth.append(seqs, times, group, block, offset, after)
+            if uow is None:
+                odb.truth.append(seqs, times, group, block, offset, after)
             before = np.empty_like(after)
             if len(odb.pools) == 1:
                 before[:] = odb.pools[0].apply(block, offset, after, seqs)
@@ -283,6 +307,14 @@ class ImsSystem:
                         before[m] = pool.apply(block[m], offset[m], after[m], seqs[m])
             self.log.write(seqs, times, CHANGE, odb.name, group, block, offset, before, after,
                            ddn_names=odb.ddn_names)
+            if uow is not None or odb.uow:
+                from dasdlab.engine import uow as uowmod
+
+                if uow is not None:
+                    uowmod.commit(self, odb, seqs, np.asarray(times, np.float64), group, np.asarray(block, np.int64),
+                                  np.asarray(offset, np.int64), after, np.asarray(uow, np.int64), last_open)
+                else:  # a database in unit-of-work mode: each update its own unit
+                    uowmod.log_commits(self.log, odb.name, np.array([float(times[-1])]), np.array([int(seqs[-1])]))
             for pool in odb.pools:
                 pool.write_pending()
             self.records_since_checkpoint += n * self.log_record_weight
@@ -345,6 +377,9 @@ class ImsSystem:
             odb = self.dbs.get(name)
             verb = cmd.verb
             if odb is not None and verb in (cmds.DBR, cmds.DBD, cmds.QUIESCE, cmds.QUIESCE_HOLD):
+                from dasdlab.engine import uow
+
+                uow.finish_inflight(self, odb, t)  # the unit of work in flight reaches its sync point
                 for pool in odb.pools:
                     pool.write_pending()
                     pool.flush()

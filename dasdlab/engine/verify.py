@@ -80,12 +80,19 @@ def verify(site, name: str, ddn: str | None = None,
         cks = [c["seq"] for c in recon.checkpoints()]
         reader = LogReader(site.path, recon)
         log_tbl = reader.read(since_seq=max(cks, default=0))
+        from dasdlab.engine.uow import committed_through
+
+        # units of work: changes after the last COMMIT never committed; backed out below
+        committed = committed_through(site, recon, db.name)
+        inflight = (changeset(reader.read(since_seq=committed + 1, dbd=db.name, types=(0x50,)))
+                    if committed is not None else None)
     finally:
         recon.close()
     truth = Truth(site.path, db.name)
     seqs = log_tbl["seq"].to_numpy().astype(np.int64) if log_tbl.num_rows else np.empty(0, np.int64)
     types = log_tbl["type"].to_numpy() if log_tbl.num_rows else np.empty(0, np.uint8)
     upto = int(seqs.max()) if seqs.size else max(cks, default=0)  # truth entries beyond never committed
+    truth_upto = upto if committed is None else min(upto, committed)
     ck = seqs[types == CHECKPOINT]
     ck_seq = int(ck.max()) if ck.size else max(cks, default=0)
     report = VerifyReport(db.name, upto, ck_seq, 0, notes=list(reader.notes))
@@ -100,7 +107,7 @@ def verify(site, name: str, ddn: str | None = None,
                                                      pc.equal(pc.cast(log_tbl["ddn"], "string"), d.ddn))))) \
             if log_tbl.num_rows else log_tbl
         cs = changeset(sel)
-        jr = truth.journal(until_seq=upto, ddn=d.ddn)
+        jr = truth.journal(until_seq=truth_upto, ddn=d.ddn)
         ds = d.dataset(writable=False)
         mism = 0
         first = None
@@ -110,7 +117,11 @@ def verify(site, name: str, ddn: str | None = None,
             img = read_blocks(ds, a, n)
             if len(cs):
                 applied += apply_changes(img, a, cs.block, cs.offset, cs.after, cs.start, cs.length)
-            want = truth.content_at(d.ddn, seq=upto, first=a, count=n, journal=jr)
+            if inflight is not None and len(inflight) and d.ddn in inflight.ddn_names:  # newest first
+                r = np.flatnonzero(inflight.ddn_code == inflight.ddn_names.index(d.ddn))[::-1]
+                apply_changes(img, a, inflight.block[r], inflight.offset[r], inflight.before, inflight.start[r],
+                              inflight.length[r])
+            want = truth.content_at(d.ddn, seq=truth_upto, first=a, count=n, journal=jr)
             diff = img != want
             if diff.any():
                 rows = np.flatnonzero(diff.any(axis=1))

@@ -69,6 +69,8 @@ class WorkloadSpec:
     seed: int = 1
     slice: float = 0.1
     service_time: float = 0.0
+    #: DL/I calls per unit of work (:mod:`dasdlab.engine.uow`); 1: each update commits alone
+    uow_calls: int = 1
 
     def check(self) -> None:
         import math
@@ -86,6 +88,9 @@ class WorkloadSpec:
             raise ImsError("DLB592E", f"the Zipf parameter must be positive and finite, got {self.zipf_s}.")
         if self.update_size < 1:
             raise ImsError("DLB592E", "the update size must be at least one byte.")
+        from dasdlab.engine.uow import check_calls
+
+        check_calls(self.uow_calls)
 
 
 @dataclass
@@ -184,6 +189,8 @@ class Workload:
         self.after_slice: list[Callable[[Workload, SliceResult], None]] = []
         self.stop_requested = False
         self._t_done = self.t_start
+        self._uow_id = 0  # the unit of work being made, and how many of its calls are done
+        self._uow_pos = 0
 
     # ------------------------------------------------------------------ generation
     @property
@@ -253,9 +260,15 @@ class Workload:
                     # updates released together after a hold commit in bounded batches,
                     # so the buffer pool's steal area does not grow with the hold
                     cap = self._commit_cap()
+                    uow, open_end = self._units(m)
                     for a in range(0, m, cap):
                         b = min(m, a + cap)
-                        sysm.commit(self.odb, group[a:b], block[a:b], offset[a:b], after[a:b], commit_t[a:b])
+                        if uow is None:
+                            sysm.commit(self.odb, group[a:b], block[a:b], offset[a:b], after[a:b], commit_t[a:b])
+                        else:
+                            last_open = open_end if b == m else bool(uow[b - 1] == uow[b])
+                            sysm.commit(self.odb, group[a:b], block[a:b], offset[a:b], after[a:b], commit_t[a:b],
+                                        uow=uow[a:b], last_open=last_open)
                     self.stats._lat.append((commit_t - allarr).astype(np.float32))
                     committed = m
         waiting = self._held_n
@@ -272,6 +285,22 @@ class Workload:
         for cb in list(self.after_slice):
             cb(self, res)
         return res
+
+    def _units(self, m: int) -> tuple[np.ndarray | None, bool]:
+        """Unit-of-work ids of the next ``m`` updates, and whether the last unit stays in
+        flight past them (None with one call per unit)."""
+        k = self.spec.uow_calls
+        if k == 1:
+            return None, False
+        if self.odb.uow_closed:  # a stop brought the unit in flight to its sync point
+            self.odb.uow_closed = False
+            if self._uow_pos:
+                self._uow_id, self._uow_pos = self._uow_id + 1, 0
+        pos = self._uow_pos + np.arange(m, dtype=np.int64)
+        uow = self._uow_id + pos // k
+        done = self._uow_pos + m
+        self._uow_id, self._uow_pos = self._uow_id + done // k, done % k
+        return uow, self._uow_pos != 0
 
     def skip_quiet(self, dt: float, k: int) -> int:
         """Run up to ``k`` slices of ``dt`` from now at once while nothing happens in

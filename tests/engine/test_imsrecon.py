@@ -166,7 +166,7 @@ def test_cli_define_load_workload_recon_ims(tmp_path, capsys):
     capsys.readouterr()
     assert run(["recon", "list", "--site", str(site), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert sorted(data) == ["allocs", "databases", "images", "logs"]
+    assert sorted(data) == ["allocs", "cas", "databases", "groups", "images", "logs"]
     assert all(isinstance(v, list) for v in data.values())
     assert data["databases"][0]["dbd"] == "HIDAMDB1" and data["logs"][0]["status"] == "CLOSED"
     assert run(["ims", "--site", str(site), "/DBR DB HIDAMDB1"]) == 0
@@ -227,7 +227,8 @@ def test_site_without_ims(tmp_path, capsys):
     run(["site", "init", str(site)])
     capsys.readouterr()
     assert run(["recon", "list", "--site", str(site), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"databases": [], "allocs": [], "logs": [], "images": []}
+    assert json.loads(capsys.readouterr().out) == {"databases": [], "allocs": [], "logs": [], "images": [],
+                                                  "groups": [], "cas": []}
     assert run(["ims", "--site", str(site), "/DBR DB HDAMDB01"]) == 8
     assert "DLB558E" in capsys.readouterr().err
     assert run(["workload", "run", "--site", str(site), "HDAMDB01"]) == 8
