@@ -258,3 +258,86 @@ def cckd_swap(path: CckdPath) -> None:
 
     order = swap_image(path)
     typer.echo(f"DLB899I {path} is now {order}-endian.")
+
+
+sf_app = typer.Typer(help="Shadow files of a compressed volume: add one, remove or merge the "
+                          "top one, compress it, show the stack -- Hercules' sf+, sf-, sfc and "
+                          "sfd commands, offline.", no_args_is_help=True)
+app.add_typer(sf_app, name="sf")
+SfBase = Annotated[Path, typer.Argument(help="Compressed base image (CKD_C370).")]
+SfName = Annotated[Optional[list[str]], typer.Argument(help="sf=NAME, Hercules' form of --sf.",
+                                                       show_default=False)]
+SfPattern = Annotated[Optional[str], typer.Option("--sf", help="Shadow file name as Hercules' "
+                                                  "sf=, e.g. 'shadows/base_*.shd' (required).")]
+
+
+def _sf_name(sf_args: list[str] | None, sf: str | None) -> str:
+    rest, name = take_sf(list(sf_args or []), sf)
+    if rest:
+        raise typer.BadParameter(f"unexpected argument {rest[0]!r} (only sf=NAME may follow the image)")
+    if name is None:
+        raise typer.BadParameter("name the shadow files with --sf PATTERN or sf=PATTERN")
+    return name
+
+
+@sf_app.command("add")
+def sf_add(base: SfBase, sf_args: SfName = None, sf: SfPattern = None) -> None:
+    """Add a new, empty shadow file on top of the stack (Hercules 'sf+').
+
+    Example: dasdlab volume sf add base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import add_shadow
+
+    new = add_shadow(base, _sf_name(sf_args, sf))
+    typer.echo(f"DLB176I shadow file {new} added over {base}; the emulator writes to the top shadow.")
+
+
+@sf_app.command("remove")
+def sf_remove(base: SfBase, sf_args: SfName = None, sf: SfPattern = None,
+              merge: Annotated[bool, typer.Option("--merge/--no-merge",
+                                                  help="Merge the top shadow's tracks into the file "
+                                                       "below before removing it (Hercules "
+                                                       "'sf- merge', the default), or drop them "
+                                                       "('sf- nomerge').")] = True) -> None:
+    """Remove the top shadow file, merging it into the file below (Hercules 'sf-').
+
+    Example: dasdlab volume sf remove base.cckd sf=base_*.shd --no-merge
+    """
+    from dasdlab.emulator.shadowfiles import remove_shadow
+
+    res = remove_shadow(base, _sf_name(sf_args, sf), merge=merge)
+    if res.merged_into is not None:
+        typer.echo(f"DLB177I shadow file {res.removed} merged into {res.merged_into} "
+                   f"({res.entries} track entries) and removed.")
+    else:
+        typer.echo(f"DLB177I shadow file {res.removed} removed; its changes are dropped.")
+
+
+@sf_app.command("compress")
+def sf_compress(base: SfBase, sf_args: SfName = None, sf: SfPattern = None) -> None:
+    """Remove the free space of the top file of the stack (Hercules 'sfc').
+
+    Example: dasdlab volume sf compress base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import compress_top
+
+    top, before, after = compress_top(base, _sf_name(sf_args, sf))
+    typer.echo(f"DLB178I {top} compressed: {before} bytes before, {after} after.")
+
+
+@sf_app.command("show")
+def sf_show(base: SfBase, sf_args: SfName = None, sf: SfPattern = None,
+            json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
+    """List the base and its shadow files, lowest first (Hercules 'sfd').
+
+    Example: dasdlab volume sf show base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import show_stack
+
+    files = show_stack(base, _sf_name(sf_args, sf))
+    if json_:
+        print_json([f.as_json() for f in files])
+        return
+    typer.echo(f"{'file':>4} {'size':>12} {'free':>12} {'tracks held':>11}  name")
+    for f in files:
+        typer.echo(f"{'[' + str(f.index) + ']':>4} {f.size:>12} {f.free_total:>12} {f.tracks_held:>11}  {f.path}")
