@@ -31,22 +31,44 @@ def _open(target: str, site, sf: str | None, sf_args: list[str] | None):
 def init(
     path: Annotated[Path, typer.Argument(help="Image file to create.")],
     model: Annotated[str, typer.Option(help="Device model, e.g. 3390-3.")] = "3390-3",
-    volser: Annotated[str, typer.Option(help="Volume serial, 1-6 characters.")] = ...,
+    volser: Annotated[Optional[str], typer.Option(help="Volume serial, 1-6 characters.")] = None,
     cylinders: Annotated[Optional[int], typer.Option(help="Cylinders (default: the model's).")] = None,
     vtoc_tracks: Annotated[Optional[int], typer.Option(help="VTOC size in tracks (default: rest of cylinder 0).")] = None,
     split: Annotated[bool, typer.Option(help="Split at 2 GB into name_1, name_2... like dasdinit without -lfs.")] = False,
     null_tracks: Annotated[bool, typer.Option("--null-tracks", help="Write every free track as an empty "
                                               "(null) track, as dasdinit does, so that a Hercules guest "
                                               "can use the free space; costs about 4 KB of disk a track.")] = False,
+    vtoc: Annotated[bool, typer.Option("--vtoc", help="Give the existing image PATH, made by "
+                                       "dasdinit (a VOL1 label, no VTOC), an empty VTOC where "
+                                       "dasdload puts one: cylinder 0 head 1, --vtoc-tracks "
+                                       "tracks (default 1).")] = False,
 ) -> None:
     """Create a new sparse volume with a VOL1 label and an empty VTOC."""
     from dasdlab.emulator.volume import Volume
+
+    if vtoc:
+        _add_vtoc(path, vtoc_tracks)
+        return
+    if volser is None:
+        raise typer.BadParameter("give the volume serial with --volser")
 
     vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split,
                         null_tracks=null_tracks)
     typer.echo(f"DLB140I volume {vol.volser} created: {vol.geometry.name}, {vol.cylinders} cylinders, "
                f"{vol.ntracks} tracks, {len(vol.files)} file(s), {path}")
     vol.close()
+
+
+def _add_vtoc(path: Path, vtoc_tracks: int | None) -> None:
+    from dasdlab.emulator.volume import Volume
+    from dasdlab.emulator.vtoc import add_vtoc
+
+    with Volume.open(path, writable=True) as vol:
+        addr = add_vtoc(vol, vtoc_tracks or 1)
+        first, stop = vol.vtoc.vtoc_tracks
+        n = stop - first
+        typer.echo(f"DLB836I {path}: VTOC of {n} track(s) written at CCHHR {addr} for volume "
+                   f"{vol.volser}.")
 
 
 @app.command("ls")
