@@ -392,6 +392,11 @@ for cid, args, msgid in (
     argv = ["volume", "init", "{W}/new.ckd", "--model", "3390-1", "--cylinders", "2", "--volser", "NEW001"] + args
     case(f"geometry-{cid}", msgid, *argv)
 case("geometry-init-over-existing", "DLB117E", "volume", "init", V, "--volser", "X", "--cylinders", "1")
+case("init-vtoc-already-there", "DLB832E", "volume", "init", V, "--vtoc")
+case("init-vtoc-missing-image", "DLB1", "volume", "init", "{W}/nothere.ckd", "--vtoc")
+case("init-vtoc-text", "DLB1", "volume", "init", F + "/latin1.txt", "--vtoc")
+case("init-vtoc-compressed-already-there", "DLB832E", "volume", "init", F + "/vol.cckd", "--vtoc")
+case("init-without-volser", "DLB002E", "volume", "init", "{W}/new.ckd")
 case("geometry-init-in-missing-folder", "DLB1", "volume", "init", "{W}/no/such/dir/new.ckd", "--volser", "X",
      "--cylinders", "1", "--model", "3390-1")
 for cid, cyl, head in (("cyl-beyond", "5", "0"), ("head-15", "0", "15"), ("cyl-negative", "-1", "0"),
@@ -887,6 +892,20 @@ case("cckd-check-repair-truncated", "DLB1", "volume", "cckd", "check", CCKD, "--
 case("cckd-check-level-negative", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "-1")
 case("cckd-check-level-4", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "4")
 case("cckd-check-level-word", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "deep")
+
+# ---------------------------------------------------------------- shadow files (volume sf)
+for verb in ("add", "remove", "compress", "show"):
+    case(f"sf-{verb}-missing", "DLB1", "volume", "sf", verb, F + "/nothere.cckd", "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-plain-image", "DLB1", "volume", "sf", verb, V, "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-text", "DLB1", "volume", "sf", verb, F + "/latin1.txt", "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-no-name", "DLB002E", "volume", "sf", verb, CCKD)
+    case(f"sf-{verb}-two-names", "DLB188E", "volume", "sf", verb, CCKD, "--sf", "{W}/a_*.shd",
+         "sf={W}/b_*.shd")
+    case(f"sf-{verb}-extra-arg", "DLB002E", "volume", "sf", verb, CCKD, "sf={W}/a_*.shd", "extra")
+case("sf-remove-no-shadow", "DLB173E", "volume", "sf", "remove", CCKD, "--sf", "{W}/s_*.shd")
+case("sf-add-missing-dir", "DLB171E", "volume", "sf", "add", CCKD, "--sf", "{W}/no/dir/s_*.shd")
+case("sf-compress-damaged-base", "DLB1", "volume", "sf", "compress", CCKD, "--sf", "{W}/s_*.shd",
+     prep=overwrite("files/vol.cckd", b"\xff" * 64, 512 + 512))
 
 # ---------------------------------------------------------------- copy services
 for cid, name in (("unknown", "nosuch"), ("empty", ""), ("path", "../flashcopy"), ("upper", "FLASHCOPY X")):
