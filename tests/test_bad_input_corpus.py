@@ -858,6 +858,14 @@ case("pds-write-ascii-binary", "DLB", "pds", "write", V, "SOME.PDS", "NEWMEM", "
 case("pds-write-no-from", "DLB002E", "pds", "write", V, "SOME.PDS", "NEWMEM")
 case("pds-list-sf-nothing", "DLB1", "pds", "list", V, "SOME.PDS", "--sf", "{W}/shadows/none_*.shd")
 case("dataset-write-ascii-binary", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/binary", "--ascii")
+for cid, src in (("text", "/latin1.txt"), ("records", "/data.bin"), ("empty", "/empty"), ("binary", "/binary")):
+    case(f"pds-load-{cid}", "DLB837E", "pds", "load", V, "NEW.PDS", F + src)
+case("pds-load-missing-file", "DLB", "pds", "load", V, "NEW.PDS", F + "/nothere.xmi")
+case("pds-load-dir", "DLB", "pds", "load", V, "NEW.PDS", F + "/dir")
+case("pds-load-bad-dsn", "DLB2", "pds", "load", V, "1BAD..", F + "/data.bin")
+case("pds-load-missing-image", "DLB1", "pds", "load", "{W}/nothere.ckd", "NEW.PDS", F + "/data.bin")
+case("pds-load-tracks-and-cylinders", "DLB002E", "pds", "load", V, "NEW.PDS", F + "/data.bin", "--tracks", "1",
+     "--cylinders", "1")
 case("dataset-write-ascii-latin1", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/latin1.txt",
      "--ascii")
 case("dataset-write-ascii-line-too-long", "DLB2", "dataset", "write", V, "SOME.DATA", "--from", F + "/longline.txt",
