@@ -377,7 +377,11 @@ def dasdls_(args: Annotated[list[str], typer.Argument(
     from dasdlab.cli.common import open_volume
     from dasdlab.emulator.dasdls import listing, parse_args
 
-    req = parse_args(args)
+    try:
+        req = parse_args(args)
+    except ValueError as e:
+        raise typer.BadParameter(f"unknown option {e}; dasdls' options are -info -hdr -caldt -refdt "
+                                 "-expdt -dsnl[=N] -yroffs[=N]") from None
     if not req.images:
         raise typer.BadParameter("name at least one image")
     for i, (name, sf, opt) in enumerate(req.images):

@@ -45,8 +45,8 @@ class Request:
 
 
 def parse_args(args: list[str]) -> Request:
-    """Read a ``dasdls`` argument list as ``dasdls`` does (an unknown ``-x`` is an image
-    name to it too)."""
+    """Read a ``dasdls`` argument list as ``dasdls`` does; ValueError names an unknown
+    option (which ``dasdls`` would take for an image name)."""
     req, opt, i = Request(), Options(), 0
     while i < len(args):
         a = args[i]
@@ -69,6 +69,9 @@ def parse_args(args: list[str]) -> Request:
             opt.yroffs, opt.info = _atoi(a[8:]), True
         elif a == "-yroffs":
             opt.yroffs, opt.info = 28, True
+        elif a.startswith("-") and len(a) > 1:
+            # dasdls would try to open it as an image; a usage error says more
+            raise ValueError(a)
         else:
             sf = None
             if i < len(args) and args[i].startswith("sf=") and len(args[i]) > 3:
