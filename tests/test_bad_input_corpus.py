@@ -402,6 +402,11 @@ for cid, args, msgid in (
     argv = ["volume", "init", "{W}/new.ckd", "--model", "3390-1", "--cylinders", "2", "--volser", "NEW001"] + args
     case(f"geometry-{cid}", msgid, *argv)
 case("geometry-init-over-existing", "DLB117E", "volume", "init", V, "--volser", "X", "--cylinders", "1")
+case("init-vtoc-already-there", "DLB832E", "volume", "init", V, "--vtoc")
+case("init-vtoc-missing-image", "DLB1", "volume", "init", "{W}/nothere.ckd", "--vtoc")
+case("init-vtoc-text", "DLB1", "volume", "init", F + "/latin1.txt", "--vtoc")
+case("init-vtoc-compressed-already-there", "DLB832E", "volume", "init", F + "/vol.cckd", "--vtoc")
+case("init-without-volser", "DLB002E", "volume", "init", "{W}/new.ckd")
 case("geometry-init-in-missing-folder", "DLB1", "volume", "init", "{W}/no/such/dir/new.ckd", "--volser", "X",
      "--cylinders", "1", "--model", "3390-1")
 for cid, cyl, head in (("cyl-beyond", "5", "0"), ("head-15", "0", "15"), ("cyl-negative", "-1", "0"),
@@ -882,6 +887,14 @@ case("pds-write-ascii-binary", "DLB", "pds", "write", V, "SOME.PDS", "NEWMEM", "
 case("pds-write-no-from", "DLB002E", "pds", "write", V, "SOME.PDS", "NEWMEM")
 case("pds-list-sf-nothing", "DLB1", "pds", "list", V, "SOME.PDS", "--sf", "{W}/shadows/none_*.shd")
 case("dataset-write-ascii-binary", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/binary", "--ascii")
+for cid, src in (("text", "/latin1.txt"), ("records", "/data.bin"), ("empty", "/empty"), ("binary", "/binary")):
+    case(f"pds-load-{cid}", "DLB837E", "pds", "load", V, "NEW.PDS", F + src)
+case("pds-load-missing-file", "DLB", "pds", "load", V, "NEW.PDS", F + "/nothere.xmi")
+case("pds-load-dir", "DLB", "pds", "load", V, "NEW.PDS", F + "/dir")
+case("pds-load-bad-dsn", "DLB2", "pds", "load", V, "1BAD..", F + "/data.bin")
+case("pds-load-missing-image", "DLB1", "pds", "load", "{W}/nothere.ckd", "NEW.PDS", F + "/data.bin")
+case("pds-load-tracks-and-cylinders", "DLB002E", "pds", "load", V, "NEW.PDS", F + "/data.bin", "--tracks", "1",
+     "--cylinders", "1")
 case("dataset-write-ascii-latin1", "DLB", "dataset", "write", V, "SOME.DATA", "--from", F + "/latin1.txt",
      "--ascii")
 case("dataset-write-ascii-line-too-long", "DLB2", "dataset", "write", V, "SOME.DATA", "--from", F + "/longline.txt",
@@ -916,6 +929,24 @@ case("cckd-check-repair-truncated", "DLB1", "volume", "cckd", "check", CCKD, "--
 case("cckd-check-level-negative", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "-1")
 case("cckd-check-level-4", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "4")
 case("cckd-check-level-word", "DLB002E", "volume", "cckd", "check", CCKD, "--level", "deep")
+
+# ---------------------------------------------------------------- shadow files (volume sf)
+for verb in ("add", "remove", "compress", "show"):
+    case(f"sf-{verb}-missing", "DLB1", "volume", "sf", verb, F + "/nothere.cckd", "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-plain-image", "DLB1", "volume", "sf", verb, V, "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-text", "DLB1", "volume", "sf", verb, F + "/latin1.txt", "--sf", "{W}/s_*.shd")
+    case(f"sf-{verb}-no-name", "DLB002E", "volume", "sf", verb, CCKD)
+    case(f"sf-{verb}-two-names", "DLB188E", "volume", "sf", verb, CCKD, "--sf", "{W}/a_*.shd",
+         "sf={W}/b_*.shd")
+    case(f"sf-{verb}-extra-arg", "DLB002E", "volume", "sf", verb, CCKD, "sf={W}/a_*.shd", "extra")
+case("dasdls-no-image", "DLB002E", "volume", "dasdls", "-hdr")
+case("dasdls-missing-image", "DLB1", "volume", "dasdls", "-info", F + "/nothere.ckd")
+case("dasdls-text", "DLB1", "volume", "dasdls", F + "/latin1.txt")
+case("dasdls-sf-nothing", "DLB1", "volume", "dasdls", CCKD, "sf={W}/none_*.shd")
+case("sf-remove-no-shadow", "DLB173E", "volume", "sf", "remove", CCKD, "--sf", "{W}/s_*.shd")
+case("sf-add-missing-dir", "DLB171E", "volume", "sf", "add", CCKD, "--sf", "{W}/no/dir/s_*.shd")
+case("sf-compress-damaged-base", "DLB1", "volume", "sf", "compress", CCKD, "--sf", "{W}/s_*.shd",
+     prep=overwrite("files/vol.cckd", b"\xff" * 64, 512 + 512))
 
 # ---------------------------------------------------------------- copy services
 for cid, name in (("unknown", "nosuch"), ("empty", ""), ("path", "../flashcopy"), ("upper", "FLASHCOPY X")):

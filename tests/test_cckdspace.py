@@ -49,3 +49,32 @@ def test_first_fit_then_end_of_file():
     assert space.allocate(96) == (1024, 100)       # 4 bytes left cannot hold a chain entry
     assert space.allocate(2048, exact=True) == (5000, 2048)  # none fits: the end of the file
     assert space.file_end == 7048
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(FREEBLK_LEN, 400), min_size=1, max_size=30), order=st.sampled_from("<>"))
+def test_both_chain_formats_read_back_the_same_blocks(lengths, order, tmp_path_factory):
+    import os
+
+    # free blocks with a used gap of 16 bytes between them, in a file of stale bytes
+    blocks, at = [], FLOOR
+    for n in lengths:
+        blocks.append((at, n))
+        at += n + 16
+    path = tmp_path_factory.mktemp("fs") / "img"
+    path.write_bytes(np.random.default_rng(len(lengths)).integers(0, 256, at, np.uint8).tobytes())
+    fd = os.open(path, os.O_RDWR)
+    try:
+        space = FreeSpace(at, blocks)
+        first = space.write_array(fd, order)
+        back = FreeSpace.read_chain(fd, first, at, order, FLOOR, number=len(blocks))
+        assert [tuple(b) for b in back.blocks] == blocks
+        holds = [p for p, n in blocks if n >= (len(blocks) + 1) * FREEBLK_LEN]
+        # the array goes into the first block that holds it; else the old chain is written
+        assert (os.pread(fd, 8, first) == b"FREE_BLK") == bool(holds)
+        assert first == (holds[0] if holds else blocks[0][0])
+        space.write_chain(fd, order)
+        back = FreeSpace.read_chain(fd, space.first, at, order, FLOOR, number=len(blocks))
+        assert [tuple(b) for b in back.blocks] == blocks
+    finally:
+        os.close(fd)

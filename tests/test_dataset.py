@@ -81,3 +81,36 @@ def test_fixed_blocks_locate_read_write(vol):
     assert e.value.msgid == "DLB252E"
     with pytest.raises(DatasetError):
         ds.read_block(120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lengths=st.lists(st.integers(0, 3000), min_size=1, max_size=40),
+       blksize=st.integers(9, 1200), blocked=st.booleans())
+def test_spanned_blocks_round_trip_and_obey_the_segment_rules(lengths, blksize, blocked):
+    from dasdlab.emulator.dataset import LRECL_X, _variable_records, spanned_blocks
+
+    recs = [bytes([i % 251]) * n for i, n in enumerate(lengths)]
+    blocks = spanned_blocks(recs, LRECL_X, blksize, blocked, "T.VBS")
+    assert list(_variable_records(blocks, True, "T.VBS")) == recs
+    for b in blocks:
+        assert len(b) <= blksize and int.from_bytes(b[:2], "big") == len(b)
+        segs, pos = [], 4
+        while pos < len(b):
+            n = int.from_bytes(b[pos : pos + 2], "big")
+            segs.append((b[pos + 2], n))
+            pos += n
+        assert pos == len(b)
+        if not blocked:
+            assert len(segs) == 1
+        # a first or middle segment ends its block, filling it
+        for i, (code, _n) in enumerate(segs):
+            if code in (1, 3):
+                assert i == len(segs) - 1 and len(b) == blksize
+
+
+def test_spanned_records_longer_than_lrecl_are_refused(vol):
+    vol.vtoc.allocate("T.VBS", recfm="VBS", lrecl=100, blksize=60, primary=1)
+    ds = Dataset(vol, "T.VBS")
+    with pytest.raises(DatasetError, match="DLB256E"):
+        ds.write((100).to_bytes(2, "big") + bytes(2) + bytes(96) + (101).to_bytes(2, "big") + bytes(2) + bytes(97))
+    assert ds.read() == b""

@@ -54,6 +54,11 @@ def test_cchh_eav_round_trip():
 def test_model_for_image():
     assert g.model_for_image(0x90, 15, 56832, 10).name == "3390-1"
     assert g.model_for_image(0x90, 15, 56832, 2600).name == "3390-3"
+    # 3380 images are named by IBM's model letters, alternate cylinders included
+    slot = g.model("3380-K").slot_size
+    for cyls, name in ((10, "3380-J"), (885, "3380-J"), (886, "3380-J"), (1000, "3380-E"),
+                       (1772, "3380-E"), (2655, "3380-K"), (2658, "3380-K")):
+        assert g.model_for_image(0x80, 15, slot, cyls).name == name, cyls
     with pytest.raises(GeometryError) as e:
         g.model_for_image(0x90, 15, 47616, 10)
     assert e.value.msgid == "DLB106E"

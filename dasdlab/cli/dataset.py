@@ -122,6 +122,9 @@ def read(
     sf: Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)] = None,
     ascii: Annotated[bool, typer.Option("--ascii", help="One text line per record (EBCDIC code "
                                         "page 037, trailing blanks removed), as dasdseq -ascii.")] = False,
+    keys: Annotated[bool, typer.Option("--keys", help="Keep each block's key: F/FB blocks as key "
+                                       "then data (dasdload's SEQ input for a keyed data set), "
+                                       "U blocks as key+data records.")] = False,
 ) -> None:
     """Read a DSORG=PS data set's records: F/FB byte-identical to Hercules dasdseq, V/VB/VBS/U
     deblocked into a record file (each record a 4-byte RDW, then its data)."""
@@ -130,12 +133,20 @@ def read(
     vol, dsn = dataset_volume(args, site, None, writable=False, sf=sf)
     ds = Dataset(vol, dsn)
     ds.check_sequential()
+    if keys and ascii:
+        raise typer.BadParameter("--keys and --ascii do not go together")
+
+    def emit(f) -> int:
+        return ds.read_keyed_to(f) if keys else ds.read_to(f, ascii=ascii)
+
+    if keys:
+        ds.check_keyed()  # before an output file is made
     if to is None:
-        ds.read_to(sys.stdout.buffer, ascii=ascii)
+        emit(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     else:
         with output_file(to) as f:
-            n = ds.read_to(f, ascii=ascii)
+            n = emit(f)
         typer.echo(f"DLB243I {n} bytes read from {ds.dsn} to {to}.", err=True)
 
 

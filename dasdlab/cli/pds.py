@@ -131,3 +131,32 @@ def rename(
     m = pds.rename(member, new)
     vol.flush()
     typer.echo(f"DLB283I {pds.dsn}({member.upper()}) renamed to {m.name}.")
+
+
+@app.command("load")
+def load(
+    path: Annotated[str, typer.Argument(help="Image path.")],
+    dsn: Annotated[str, typer.Argument(help="The new PDS.")],
+    file: Annotated[Path, typer.Argument(help="A TSO XMIT file of a PDS, or an IEBCOPY unload "
+                                         "(raw, or with record descriptor words).")],
+    tracks: Annotated[Optional[int], typer.Option("--tracks", help="Primary space in tracks "
+                                                  "(default: what the members need).")] = None,
+    cylinders: Annotated[Optional[int], typer.Option("--cylinders", help="Primary space in cylinders.")] = None,
+    secondary: Annotated[int, typer.Option("--secondary", help="Secondary space, same unit.")] = 0,
+) -> None:
+    """Allocate a PDS and load it from an XMIT file or an IEBCOPY unload, as Hercules
+    dasdload's XMIT and VS methods do (blocks, keys and directory as unloaded, TTRs mapped).
+
+    Example: dasdlab pds load vol1.ckd SYS2.MACLIB maclib.xmi --tracks 30 --secondary 5
+    """
+    from dasdlab.cli.common import open_volume
+    from dasdlab.emulator.unload import load_pds
+
+    if tracks is not None and cylinders is not None:
+        raise typer.BadParameter("give --tracks or --cylinders, not both")
+    unit, primary = ("CYL", cylinders) if cylinders is not None else ("TRK", tracks)
+    vol = open_volume(path, None, writable=True)
+    res = load_pds(vol, dsn, file, unit=unit, primary=primary, secondary=secondary)
+    vol.flush()
+    typer.echo(f"DLB839I {res.dsn} loaded from the {res.form} file {file}: {res.members} "
+               f"directory entries, {res.directory_blocks} directory blocks, {res.tracks} tracks.")

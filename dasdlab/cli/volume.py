@@ -31,22 +31,44 @@ def _open(target: str, site, sf: str | None, sf_args: list[str] | None):
 def init(
     path: Annotated[Path, typer.Argument(help="Image file to create.")],
     model: Annotated[str, typer.Option(help="Device model, e.g. 3390-3.")] = "3390-3",
-    volser: Annotated[str, typer.Option(help="Volume serial, 1-6 characters.")] = ...,
+    volser: Annotated[Optional[str], typer.Option(help="Volume serial, 1-6 characters.")] = None,
     cylinders: Annotated[Optional[int], typer.Option(help="Cylinders (default: the model's).")] = None,
     vtoc_tracks: Annotated[Optional[int], typer.Option(help="VTOC size in tracks (default: rest of cylinder 0).")] = None,
     split: Annotated[bool, typer.Option(help="Split at 2 GB into name_1, name_2... like dasdinit without -lfs.")] = False,
     null_tracks: Annotated[bool, typer.Option("--null-tracks", help="Write every free track as an empty "
                                               "(null) track, as dasdinit does, so that a Hercules guest "
                                               "can use the free space; costs about 4 KB of disk a track.")] = False,
+    vtoc: Annotated[bool, typer.Option("--vtoc", help="Give the existing image PATH, made by "
+                                       "dasdinit (a VOL1 label, no VTOC), an empty VTOC where "
+                                       "dasdload puts one: cylinder 0 head 1, --vtoc-tracks "
+                                       "tracks (default 1).")] = False,
 ) -> None:
     """Create a new sparse volume with a VOL1 label and an empty VTOC."""
     from dasdlab.emulator.volume import Volume
+
+    if vtoc:
+        _add_vtoc(path, vtoc_tracks)
+        return
+    if volser is None:
+        raise typer.BadParameter("give the volume serial with --volser")
 
     vol = Volume.create(path, model, volser, cylinders=cylinders, vtoc_tracks=vtoc_tracks, split=split,
                         null_tracks=null_tracks)
     typer.echo(f"DLB140I volume {vol.volser} created: {vol.geometry.name}, {vol.cylinders} cylinders, "
                f"{vol.ntracks} tracks, {len(vol.files)} file(s), {path}")
     vol.close()
+
+
+def _add_vtoc(path: Path, vtoc_tracks: int | None) -> None:
+    from dasdlab.emulator.volume import Volume
+    from dasdlab.emulator.vtoc import add_vtoc
+
+    with Volume.open(path, writable=True) as vol:
+        addr = add_vtoc(vol, vtoc_tracks or 1)
+        first, stop = vol.vtoc.vtoc_tracks
+        n = stop - first
+        typer.echo(f"DLB836I {path}: VTOC of {n} track(s) written at CCHHR {addr} for volume "
+                   f"{vol.volser}.")
 
 
 @app.command("ls")
@@ -258,3 +280,114 @@ def cckd_swap(path: CckdPath) -> None:
 
     order = swap_image(path)
     typer.echo(f"DLB899I {path} is now {order}-endian.")
+
+
+sf_app = typer.Typer(help="Shadow files of a compressed volume: add one, remove or merge the "
+                          "top one, compress it, show the stack -- Hercules' sf+, sf-, sfc and "
+                          "sfd commands, offline.", no_args_is_help=True)
+app.add_typer(sf_app, name="sf")
+SfBase = Annotated[Path, typer.Argument(help="Compressed base image (CKD_C370).")]
+SfName = Annotated[Optional[list[str]], typer.Argument(help="sf=NAME, Hercules' form of --sf.",
+                                                       show_default=False)]
+SfPattern = Annotated[Optional[str], typer.Option("--sf", help="Shadow file name as Hercules' "
+                                                  "sf=, e.g. 'shadows/base_*.shd' (required).")]
+
+
+def _sf_name(sf_args: list[str] | None, sf: str | None) -> str:
+    rest, name = take_sf(list(sf_args or []), sf)
+    if rest:
+        raise typer.BadParameter(f"unexpected argument {rest[0]!r} (only sf=NAME may follow the image)")
+    if name is None:
+        raise typer.BadParameter("name the shadow files with --sf PATTERN or sf=PATTERN")
+    return name
+
+
+@sf_app.command("add")
+def sf_add(base: SfBase, sf_args: SfName = None, sf: SfPattern = None) -> None:
+    """Add a new, empty shadow file on top of the stack (Hercules 'sf+').
+
+    Example: dasdlab volume sf add base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import add_shadow
+
+    new = add_shadow(base, _sf_name(sf_args, sf))
+    typer.echo(f"DLB176I shadow file {new} added over {base}; the emulator writes to the top shadow.")
+
+
+@sf_app.command("remove")
+def sf_remove(base: SfBase, sf_args: SfName = None, sf: SfPattern = None,
+              merge: Annotated[bool, typer.Option("--merge/--no-merge",
+                                                  help="Merge the top shadow's tracks into the file "
+                                                       "below before removing it (Hercules "
+                                                       "'sf- merge', the default), or drop them "
+                                                       "('sf- nomerge').")] = True) -> None:
+    """Remove the top shadow file, merging it into the file below (Hercules 'sf-').
+
+    Example: dasdlab volume sf remove base.cckd sf=base_*.shd --no-merge
+    """
+    from dasdlab.emulator.shadowfiles import remove_shadow
+
+    res = remove_shadow(base, _sf_name(sf_args, sf), merge=merge)
+    if res.merged_into is not None:
+        typer.echo(f"DLB177I shadow file {res.removed} merged into {res.merged_into} "
+                   f"({res.entries} track entries) and removed.")
+    else:
+        typer.echo(f"DLB177I shadow file {res.removed} removed; its changes are dropped.")
+
+
+@sf_app.command("compress")
+def sf_compress(base: SfBase, sf_args: SfName = None, sf: SfPattern = None) -> None:
+    """Remove the free space of the top file of the stack (Hercules 'sfc').
+
+    Example: dasdlab volume sf compress base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import compress_top
+
+    top, before, after = compress_top(base, _sf_name(sf_args, sf))
+    typer.echo(f"DLB178I {top} compressed: {before} bytes before, {after} after.")
+
+
+@sf_app.command("show")
+def sf_show(base: SfBase, sf_args: SfName = None, sf: SfPattern = None,
+            json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
+    """List the base and its shadow files, lowest first (Hercules 'sfd').
+
+    Example: dasdlab volume sf show base.cckd --sf 'base_*.shd'
+    """
+    from dasdlab.emulator.shadowfiles import show_stack
+
+    files = show_stack(base, _sf_name(sf_args, sf))
+    if json_:
+        print_json([f.as_json() for f in files])
+        return
+    typer.echo(f"{'file':>4} {'size':>12} {'free':>12} {'tracks held':>11}  name")
+    for f in files:
+        typer.echo(f"{'[' + str(f.index) + ']':>4} {f.size:>12} {f.free_total:>12} {f.tracks_held:>11}  {f.path}")
+
+
+@app.command("dasdls", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def dasdls_(args: Annotated[list[str], typer.Argument(
+        help="dasdls' own command line: [-info] [-hdr] [-caldt] [-refdt] [-expdt] [-dsnl[=N]] "
+             "[-yroffs[=N]] IMAGE [sf=NAME] ... (options apply to the images after them).",
+        metavar="[OPTIONS] IMAGE [sf=NAME]...")]) -> None:
+    """List data sets exactly as Hercules 'dasdls' prints them, with every option it has.
+
+    Example: dasdlab volume dasdls -hdr -caldt vol1.ckd
+    """
+    from dasdlab.cli.common import open_volume
+    from dasdlab.emulator.dasdls import listing, parse_args
+
+    try:
+        req = parse_args(args)
+    except ValueError as e:
+        raise typer.BadParameter(f"unknown option {e}; dasdls' options are -info -hdr -caldt -refdt "
+                                 "-expdt -dsnl[=N] -yroffs[=N]") from None
+    if not req.images:
+        raise typer.BadParameter("name at least one image")
+    for i, (name, sf, opt) in enumerate(req.images):
+        vol = open_volume(name, None, sf=sf)
+        lines = listing(vol, name, opt)
+        if i:
+            typer.echo("")
+        for line in lines:
+            typer.echo(line)

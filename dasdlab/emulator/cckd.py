@@ -381,7 +381,7 @@ class CckdVolume(Volume):
                 )
             try:
                 self._space = FreeSpace.read_chain(base.fd, c.free, base.size, c.byteorder,
-                                                   base.l2_floor)
+                                                   base.l2_floor, number=c.free_number)
             except ValueError as e:
                 raise ImageError(
                     "DLB892E",

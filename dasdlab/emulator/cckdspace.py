@@ -17,6 +17,14 @@ checked with Hercules 3.13 ``cckdcdsk -3`` on images dasdlab writes in place:
   does, to the end of the file; the space an image leaves is freed, and free space that
   reaches the end of the file is cut off instead of chained.
 
+The emulator (``cckd_write_fsp``/``cckd_read_fsp`` in ``cckddasd.c``) writes the chain in
+a second, "new" format when it closes an image it changed: ``FREE_BLK`` (8 bytes) then
+``pos(4) len(4)`` for every free block in file order -- here ``pos`` is the block's own
+offset -- stored inside the first free block big enough to hold it (the header's
+first-free offset then points at that block); the other free blocks keep stale bytes.
+Both formats are read; dasdlab writes the old one, except where it does what the
+emulator does (:mod:`dasdlab.emulator.shadowfiles`).
+
 A free block must hold its 8-byte chain entry, so a block is split only when at least
 that much remains; otherwise a track image takes the whole block and the rest is
 imbedded free space.
@@ -30,6 +38,8 @@ import struct
 
 #: A free block's chain entry: next block's offset, this block's length.
 FREEBLK_LEN = 8
+#: Eye-catcher of the emulator's free-space array.
+FREE_BLK = b"FREE_BLK"
 
 
 class FreeSpace:
@@ -45,10 +55,13 @@ class FreeSpace:
 
     @classmethod
     def read_chain(cls, fd: int, first: int, file_end: int, order: str, floor: int,
-                   limit: int = 1 << 24) -> FreeSpace:
-        """Walk the chain from ``first``; ValueError when it leaves the file or loops."""
+                   limit: int = 1 << 24, number: int | None = None) -> FreeSpace:
+        """Walk the chain from ``first`` (either format; ``number``, the header's block
+        count, is needed for the emulator's); ValueError when it leaves the file or loops."""
         blocks = []
         pos = first
+        if pos and os.pread(fd, FREEBLK_LEN, pos) == FREE_BLK:
+            return cls._read_array(fd, pos, file_end, order, floor, number)
         while pos:
             if pos < floor or pos + FREEBLK_LEN > file_end or len(blocks) >= limit or \
                     (blocks and pos <= blocks[-1][0]):
@@ -58,6 +71,25 @@ class FreeSpace:
                 raise ValueError(f"free block at byte {pos} has length {n}")
             blocks.append((pos, n))
             pos = nxt
+        return cls(file_end, blocks)
+
+    @classmethod
+    def _read_array(cls, fd: int, at: int, file_end: int, order: str, floor: int,
+                    number: int | None) -> FreeSpace:
+        """The emulator's format: ``FREE_BLK`` at ``at``, then ``number`` pairs of
+        (own offset, length), the count taken from the header as the emulator does."""
+        if number is None or number <= 0:
+            raise ValueError(f"free-space array at byte {at} without a block count")
+        raw = os.pread(fd, FREEBLK_LEN * number, at + FREEBLK_LEN)
+        if len(raw) < FREEBLK_LEN * number:
+            raise ValueError(f"free-space array at byte {at} runs past the end of the file")
+        blocks: list[tuple[int, int]] = []
+        for pos, n in struct.iter_unpack(order + "II", raw):
+            if pos < floor or n < FREEBLK_LEN or pos + n > file_end or \
+                    (blocks and pos < blocks[-1][0] + blocks[-1][1]):
+                raise ValueError(f"free block at byte {pos} of length {n} (free-space array at "
+                                 f"byte {at}) is outside the file or out of order")
+            blocks.append((pos, n))
         return cls(file_end, blocks)
 
     # ------------------------------------------------------------------ figures
@@ -117,10 +149,25 @@ class FreeSpace:
             self.file_end = last[0]
             self.blocks.pop()
 
+    def write_array(self, fd: int, order: str) -> int:
+        """Store the free space as the emulator does when it closes an image (the
+        ``FREE_BLK`` array inside the first block that holds it); returns the offset
+        for the header's first-free field.  When no block is big enough the old chain
+        is written instead (the emulator would append the array past the file's end)."""
+        if not self.blocks:
+            return 0
+        need = (len(self.blocks) + 1) * FREEBLK_LEN
+        host = next((p for p, n in self.blocks if n >= need), None)
+        if host is None:
+            self.write_chain(fd, order)
+            return self.first
+        os.pwrite(fd, FREE_BLK + b"".join(struct.pack(order + "II", p, n) for p, n in self.blocks), host)
+        return host
+
     def write_chain(self, fd: int, order: str) -> None:
         for i, (pos, n) in enumerate(self.blocks):
             nxt = self.blocks[i + 1][0] if i + 1 < len(self.blocks) else 0
             os.pwrite(fd, struct.pack(order + "II", nxt, n), pos)
 
 
-__all__ = ["FREEBLK_LEN", "FreeSpace"]
+__all__ = ["FREEBLK_LEN", "FREE_BLK", "FreeSpace"]

@@ -49,7 +49,7 @@ from dasdlab.emulator.cckd import (
 )
 from dasdlab.emulator.cckdspace import FREEBLK_LEN, FreeSpace
 from dasdlab.emulator.geometry import DEVHDR_LEN
-from dasdlab.emulator.volume import EYE_CCKD
+from dasdlab.emulator.volume import EYE_CCKD, EYE_SHADOW
 from dasdlab.errors import ImageError
 
 LEVELS = (0, 1, 2, 3)
@@ -72,7 +72,11 @@ class CheckReport:
 
 
 def _open(path: Path, writable: bool = False) -> CckdFile:
-    return CckdFile(Path(path), EYE_CCKD, writable=writable)
+    """A compressed base or one shadow file of a stack (both have the same layout)."""
+    from dasdlab.emulator.volume import read_header
+
+    eye = EYE_SHADOW if read_header(Path(path)).eyecatcher == EYE_SHADOW else EYE_CCKD
+    return CckdFile(Path(path), eye, writable=writable)
 
 
 def _used_pieces(f: CckdFile, report: CheckReport | None, level: int) -> list[tuple[int, int, str]]:
@@ -124,7 +128,8 @@ def check_image(path: str | os.PathLike, level: int = 1, repair: bool = False) -
         if c.size != f.size:
             report.repairable.append(f"the header says the file is {c.size} bytes; it is {f.size}")
         try:
-            space = FreeSpace.read_chain(f.fd, c.free, f.size, c.byteorder, f.l2_floor)
+            space = FreeSpace.read_chain(f.fd, c.free, f.size, c.byteorder, f.l2_floor,
+                                         number=c.free_number)
         except ValueError as e:
             space = None
             report.repairable.append(f"free-space chain: {e}")
@@ -250,8 +255,9 @@ def compact_image(path: str | os.PathLike) -> tuple[int, int]:
         before = f.size
         c = f.cdev
         order = c.byteorder
-        groups = [l1x for l1x in range(len(f.l1)) if int(f.l1[l1x]) != 0]
-        l1 = np.zeros(len(f.l1), dtype=order + "u4")
+        # a shadow's 'look below' entries stay as they are: they hold nothing
+        groups = [l1x for l1x in range(len(f.l1)) if int(f.l1[l1x]) not in (0, FALL_THROUGH)]
+        l1 = np.where(f.l1 == FALL_THROUGH, FALL_THROUGH, 0).astype(order + "u4")
         tables = {}
         at = f.l2_floor
         for l1x in groups:
@@ -260,7 +266,7 @@ def compact_image(path: str | os.PathLike) -> tuple[int, int]:
         moves = []
         for l1x in groups:
             tab = f.l2(l1x).copy()
-            for l2x in np.flatnonzero(tab["pos"] != 0).tolist():
+            for l2x in np.flatnonzero((tab["pos"] != 0) & (tab["pos"] != FALL_THROUGH)).tolist():
                 n = int(tab[l2x]["len"])
                 moves.append((at, int(tab[l2x]["pos"]), n))
                 tab[l2x] = (at, n, n)
@@ -299,7 +305,8 @@ def swap_image(path: str | os.PathLike) -> str:
     try:
         c = f.cdev
         old, new = c.byteorder, ("<" if c.big_endian else ">")
-        space = FreeSpace.read_chain(f.fd, c.free, f.size, old, f.l2_floor)
+        space = FreeSpace.read_chain(f.fd, c.free, f.size, old, f.l2_floor,
+                                     number=c.free_number)
         data = bytearray(os.pread(f.fd, f.size, 0))
         cdev = replace(c, options=c.options ^ OPT_BIGENDIAN)
         data[DEVHDR_LEN : DEVHDR_LEN + len(cdev.pack())] = cdev.pack()

@@ -15,8 +15,9 @@ does; V/VB blocks start with a block descriptor word (BDW: length of the block, 
 or 4 with the high bit set for a large block) and hold records that each start with a
 record descriptor word (RDW: length including the RDW, 2 bytes, then a segment code
 and a zero byte).  In a spanned data set (VBS) a record may be split into segments:
-code 0 a whole record, 1 the first, 3 a middle and 2 the last segment.  A U block is one
-record.  Only DSORG=PS data sets are read sequentially (dasdseq's rule); a PDS is read
+code 0 a whole record, 1 the first, 3 a middle and 2 the last segment (written as QSAM
+writes them: :func:`spanned_blocks`).  A U block is one record; with keys, blocks can
+also be read key and data together (:meth:`Dataset.read_keyed_to`).  Only DSORG=PS data sets are read sequentially (dasdseq's rule); a PDS is read
 member by member (:mod:`dasdlab.emulator.pds`).
 
 The *record file* is how records of varying length leave and enter dasdlab (``dataset
@@ -174,6 +175,59 @@ def _variable_records(blocks: Iterable[bytes], spanned: bool, name: str) -> Iter
                     pending = None
     if pending is not None:
         raise DatasetError("DLB258E", f"{name} ends inside a spanned record.")
+
+
+#: LRECL=X: a spanned record of any length (DCB LRECL X'8000').
+LRECL_X = 0x8000
+
+
+def spanned_blocks(records: list[bytes], lrecl: int, blksize: int, blocked: bool, dsn: str) -> list[bytes]:
+    """The blocks QSAM writes for ``records`` in a spanned (VS/VBS) data set: a record
+    that does not fit in what is left of the block is cut into segments -- the first
+    fills the block, middle ones fill whole blocks, the last starts a new one -- each
+    with a segment descriptor word (length, then code 0 whole, 1 first, 3 middle, 2
+    last); a segment is begun only when the block has room for its SDW and one byte
+    (IBM *DFSMS Using Data Sets*, "Spanned variable-length records").  Unblocked (VS),
+    every block holds one segment."""
+    if blksize < RDW_LEN + RDW_LEN + 1:
+        raise DatasetError("DLB256E", f"{dsn} has BLKSIZE {blksize}, too small for a spanned segment.")
+    blocks: list[bytes] = []
+    cur: list[bytes] = []
+    size = RDW_LEN
+
+    def flush() -> None:
+        nonlocal cur, size
+        if cur:
+            blocks.append(size.to_bytes(2, "big") + b"\x00\x00" + b"".join(cur))
+        cur, size = [], RDW_LEN
+
+    for i, r in enumerate(records):
+        if lrecl != LRECL_X and len(r) + RDW_LEN > lrecl:
+            raise DatasetError("DLB256E", f"record {i + 1} is {len(r)} bytes, {len(r) + RDW_LEN} with its RDW; "
+                                          f"{dsn} has LRECL {lrecl}.")
+        pos, first = 0, True
+        while True:
+            room = blksize - size
+            rest = len(r) - pos
+            if rest + RDW_LEN <= room:
+                code = 0 if first else 2
+                take = rest
+            elif room >= RDW_LEN + 1:
+                code = 1 if first else 3
+                take = room - RDW_LEN
+            else:
+                flush()
+                continue
+            cur.append((take + RDW_LEN).to_bytes(2, "big") + bytes((code, 0)) + r[pos : pos + take])
+            size += take + RDW_LEN
+            pos += take
+            first = False
+            if not blocked or code in (1, 3):
+                flush()
+            if code in (0, 2):
+                break
+    flush()
+    return blocks
 
 
 class Dataset:
@@ -394,7 +448,7 @@ class Dataset:
 
     def blocks_for(self, records: list[bytes]) -> list[bytes]:
         """The blocks that hold ``records`` (data only) under this data set's RECFM,
-        LRECL and BLKSIZE; raises (DLB256E, DLB260E) for a record that does not fit."""
+        LRECL and BLKSIZE; raises DLB256E for a record that does not fit."""
         f1 = self.entry.f1
         kind = record_kind(f1.recfm)
         if self.keylen:
@@ -416,10 +470,9 @@ class Dataset:
                         f"1 to {blksize} (BLKSIZE) bytes.",
                     )
             blocks = records
+        elif kind == "V" and f1.recfm & 0x08:
+            return spanned_blocks(records, lrecl, blksize, bool(f1.recfm & 0x10), self.dsn)
         elif kind == "V":
-            if f1.recfm & 0x08:
-                raise DatasetError("DLB260E", f"{self.dsn} is spanned (RECFM={f1.recfm_name}); dasdlab "
-                                   "reads spanned records but writes V and VB only.")
             limit = min(lrecl or blksize - RDW_LEN, blksize - RDW_LEN)
             cur: list[bytes] = []
             size = RDW_LEN
@@ -515,6 +568,44 @@ class Dataset:
                 yield img[rec.data_offset : rec.end]
             if lstar_valid and tt >= lstar[0]:
                 return
+
+    def keyed_blocks(self) -> Iterator[tuple[bytes, bytes]]:
+        """(key, data) of every block, with :meth:`blocks`' end rules."""
+        lstar = self.entry.f1.lstar
+        lstar_valid = lstar != (0, 0)
+        for tt in range(self.ntracks):
+            t = int(self.tracks[tt])
+            if not self.vol.is_written(t):
+                return
+            img = self.vol.read_track(t)
+            for rec in trackfmt.parse_track(img, where=f"{self.dsn} TT={tt}"):
+                if lstar_valid and tt == lstar[0] and rec.r > lstar[1]:
+                    return
+                if rec.datalen == 0:
+                    return
+                yield bytes(img[rec.key_offset : rec.data_offset]), bytes(img[rec.data_offset : rec.end])
+            if lstar_valid and tt >= lstar[0]:
+                return
+
+    def check_keyed(self) -> None:
+        """Raise unless :meth:`read_keyed_to` can read this data set."""
+        self.check_sequential()
+        if record_kind(self.entry.f1.recfm) == "V":
+            raise DatasetError("DLB838E", f"{self.dsn} is RECFM={self.entry.f1.recfm_name}: its records share "
+                                          "their block's key, so --keys applies to F, FB and U only.")
+
+    def read_keyed_to(self, out: BinaryIO) -> int:
+        """Write every block with its key: F and FB as key then data, block after block
+        (the input form of dasdload's SEQ method for a keyed data set), U as a record file
+        of key+data records.  V records share a block's key, so they are refused."""
+        self.check_keyed()
+        kind = record_kind(self.entry.f1.recfm)
+        n = 0
+        for key, data in self.keyed_blocks():
+            piece = key + data if kind == "F" else rdw_record(key + data)
+            out.write(piece)
+            n += len(piece)
+        return n
 
     def check_sequential(self) -> None:
         """Raise unless the data set can be read sequentially (DSORG=PS, as dasdseq)."""

@@ -269,11 +269,19 @@ def model(name: str) -> DeviceModel:
         ) from None
 
 
+#: The names an image of one of these sizes gets: IBM's model letters (3380-J, -E, -K:
+#: 885, 1,770 and 2,655 cylinders), where Hercules' table also has its own numbered
+#: aliases of the same geometry (3380-1, -2, -3) and older models of the same size.
+IMAGE_NAMES = frozenset({"3380-J", "3380-E", "3380-K"})
+
+
 def model_for_image(devtype_byte: int, heads: int, slot_size: int, cylinders: int) -> DeviceModel:
     """The table row that matches an image header, or a clear error.
 
-    The model name is not stored in a Hercules image, so the smallest standard model of
-    the family that holds ``cylinders`` is chosen (the name only matters for listings).
+    The model name is not stored in a Hercules image (nor shown by Hercules: ``devlist``
+    gives the device type and cylinders), so the smallest standard model of the family
+    that holds ``cylinders`` is chosen, by its IBM name where several rows have that size
+    (:data:`IMAGE_NAMES`); the name only matters for listings.
     """
     family = [m for m in _ROWS if m.devtype_byte == devtype_byte]
     if not family:
@@ -287,11 +295,11 @@ def model_for_image(devtype_byte: int, heads: int, slot_size: int, cylinders: in
             f"header says {heads} heads and {slot_size}-byte tracks, but a {geo.family} has "
             f"{geo.heads} heads and {geo.slot_size}-byte track slots.",
         )
-    for m in family:
-        if m.name.endswith("-A"):
-            continue
-        if cylinders <= m.cylinders + m.alt_cylinders:
-            return m
+    fits = [m for m in family if not m.name.endswith("-A")
+            and cylinders <= m.cylinders + m.alt_cylinders]
+    if fits:
+        same_size = [m for m in fits if m.cylinders == fits[0].cylinders]
+        return next((m for m in same_size if m.name in IMAGE_NAMES), same_size[0])
     eav = [m for m in family if cylinders <= m.max_cylinders]
     if not eav:
         raise GeometryError("DLB103E", f"{cylinders} cylinders is too many for a {geo.family}.")

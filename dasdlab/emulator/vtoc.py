@@ -1078,13 +1078,51 @@ def parse_recfm(recfm: str) -> int:
 
 def initialize(vol, volser: str, vtoc_tracks: int, owner: str = "DASDLAB", vtoc_start: int = 1) -> None:
     """Write track 0 (IPL1, IPL2, VOL1) and an empty VTOC of ``vtoc_tracks`` tracks."""
+    vtoc_addr = CCHHR(*divmod(vtoc_start, vol.heads), 1)
+    vol.format_track(0, track0_records(Vol1(volser, vtoc_addr, owner)))
+    _write_empty_vtoc(vol, vtoc_start, vtoc_tracks)
+
+
+def add_vtoc(vol, vtoc_tracks: int = 1, vtoc_start: int = 1) -> CCHHR:
+    """Give a volume that has a VOL1 label but no VTOC (what ``dasdinit`` makes) an
+    empty VTOC where ``dasdload`` puts one on a volume without data sets: from
+    cylinder 0 head 1, one track unless told (``HHCDL057I VTOC starts at cyl 0 head 1
+    and is 1 track``).  Track 0 keeps its records; only the VOL1 VTOC pointer is set.
+    Returns the VTOC's address.  Refused when the volume has a VTOC or the tracks hold
+    records.  The DSCBs are dasdlab's (:func:`initialize`): where dasdload's Format-4
+    sets the DOS bit and its Format-5 is empty, dasdlab's Format-5 holds the free space."""
+    from dasdlab.emulator.check import missing_vtoc
+
+    vol1 = read_vol1(vol)
+    if missing_vtoc(vol) is None:
+        raise VtocError("DLB832E", f"{vol.path.name} already has a VTOC (at {vol1.vtoc}); "
+                                   "nothing was changed.")
+    stop = vtoc_start + vtoc_tracks
+    if vtoc_tracks < 1 or vtoc_start < 1 or stop > min(vol.ntracks, 0xFFFF):
+        raise VtocError("DLB833E", f"a VTOC of {vtoc_tracks} track(s) from track {vtoc_start} "
+                                   f"does not fit {vol.path.name} ({vol.ntracks} tracks).")
+    for t in range(vtoc_start, stop):
+        used = [r for r in vol.records(t) if r.keylen or r.datalen]
+        if used:
+            raise VtocError("DLB835E", f"track {t} (CCHH {t // vol.heads},{t % vol.heads}) of "
+                                       f"{vol.path.name} holds {len(used)} record(s); the VTOC "
+                                       "would overwrite them. Nothing was changed.")
+    addr = CCHHR(*divmod(vtoc_start, vol.heads), 1)
+    track0 = vol.read_track(0)
+    recs = [(r.r, bytes(track0[r.key_offset : r.data_offset]), bytes(track0[r.data_offset : r.end]))
+            for r in vol.records(0)]
+    recs = [(r, k, Vol1(vol1.volser, addr, vol1.owner).pack() if k == ebcdic("VOL1", 4) else d)
+            for r, k, d in recs]
+    _write_empty_vtoc(vol, vtoc_start, vtoc_tracks)
+    vol.format_track(0, recs)
+    vol.invalidate_vtoc()
+    return addr
+
+
+def _write_empty_vtoc(vol, start: int, vtoc_tracks: int) -> None:
     geo = vol.geometry
     heads = vol.heads
-    start = vtoc_start
     stop = start + vtoc_tracks
-    vtoc_addr = CCHHR(*divmod(start, heads), 1)
-    vol1 = Vol1(volser, vtoc_addr, owner)
-    vol.format_track(0, track0_records(vol1))
     per_track = geo.records_per_track(DSCB_KEYLEN, DSCB_DATALEN)
     empty = bytes(DSCB_LEN)
     alt = (vol.cylinders, 0)

@@ -113,3 +113,50 @@ def binary_file(path: Path, nbytes: int, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     path.write_bytes(rng.integers(0, 256, nbytes, dtype=np.uint8).tobytes())
     return path
+
+
+EMULATOR_CONFIG = """\
+CPUSERIAL 000001
+CPUMODEL  3090
+MAINSIZE  16
+NUMCPU    1
+ARCHMODE  ESA/390
+PANRATE   SLOW
+"""
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """The Hercules emulator run headless: ``hercules -d`` (daemon mode, no panel) with a
+    configuration naming the devices and a run-commands file (``HERCULES_RC``) holding the
+    console commands, ending in ``quit``.  Daemon mode reads no commands from stdin, so
+    the commands go in that file; console commands such as ``sf-`` run in a thread of
+    their own, so each is followed by a ``pause`` before the next."""
+
+    path: str
+
+    def run(self, cwd: Path, devices: list[str], commands: list[str], pause: int = 1,
+            timeout: int = 60) -> str:
+        conf, rc = cwd / "hercules.cnf", cwd / "hercules.rc"
+        conf.write_text(EMULATOR_CONFIG + "".join(d + "\n" for d in devices))
+        rc.write_text("".join(f"{c}\npause {pause}\n" for c in commands) + "quit\n")
+        try:
+            proc = subprocess.run([self.path, "-f", conf.name, "-d"], cwd=cwd, capture_output=True,
+                                  stdin=subprocess.DEVNULL, timeout=timeout,
+                                  env={**os.environ, "HERCULES_RC": rc.name})
+        finally:
+            conf.unlink(missing_ok=True)
+            rc.unlink(missing_ok=True)
+        out = (proc.stdout + proc.stderr).decode(errors="replace")
+        assert proc.returncode == 0 and "HHCIN099I" in out, out[-3000:]
+        return out
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Emulator:
+    path = shutil.which("hercules")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{INSTALL} (missing: hercules); CI must run the emulator tests.")
+        pytest.skip(INSTALL)
+    return Emulator(path)

@@ -89,3 +89,51 @@ def unload(members: dict[str, list[bytes]], *, recfm: int = 0x90, lrecl: int = 8
             out.append(block(t, r, b"", data))
         out.append(block(t, len(blocks) + 1, b"", b""))
     return b"".join(out)
+
+
+def _segments(record: bytes, control: bool) -> bytes:
+    """One logical record as XMIT segments of at most 253 data bytes."""
+    out, pieces = [], [record[i : i + 253] for i in range(0, len(record), 253)] or [b""]
+    for i, piece in enumerate(pieces):
+        flags = (0x80 if i == 0 else 0) | (0x40 if i == len(pieces) - 1 else 0) | (0x20 if control else 0)
+        out.append(bytes((len(piece) + 2, flags)) + piece)
+    return b"".join(out)
+
+
+def _tu(key: int, *fields: bytes) -> bytes:
+    return struct.pack(">HH", key, len(fields)) + b"".join(struct.pack(">H", len(f)) + f for f in fields)
+
+
+def xmit(stream: bytes, dsname: str, *, recfm: int = 0x90, lrecl: int = 80, blksize: int = 800,
+         dir_blocks: int = 5, per_record: int = 3000) -> bytes:
+    """A TSO TRANSMIT file of the PDS whose unload stream (as :func:`unload` writes it) is
+    ``stream``: INMR01, INMR02 (utility IEBCOPY, the DCB), INMR03, the unload's records
+    (COPYR1, COPYR2, then data records of whole blocks up to ``per_record`` bytes), INMR06."""
+    def e(s: str) -> bytes:
+        return s.encode("cp037")
+
+    copyr1, copyr2, pos = stream[:56], stream[56 : 56 + 276], 56 + 276
+    records, cur = [copyr1, copyr2], b""
+    while pos < len(stream):
+        kl, dl = stream[pos + 9], int.from_bytes(stream[pos + 10 : pos + 12], "big")
+        blk = stream[pos : pos + 12 + kl + dl]
+        pos += len(blk)
+        if cur and len(cur) + len(blk) > per_record:
+            records.append(cur)
+            cur = b""
+        cur += blk
+    if cur:
+        records.append(cur)
+    inmr01 = e("INMR01") + _tu(0x1011, e("NODE")) + _tu(0x1012, e("USER")) + _tu(0x1001, e("NODE")) \
+        + _tu(0x1002, e("USER")) + _tu(0x1024, e("20260101120000")) + _tu(0x102F, b"\x01")
+    inmr02 = e("INMR02") + (1).to_bytes(4, "big") + _tu(0x1028, e("IEBCOPY")) \
+        + _tu(0x0002, *[e(q) for q in dsname.split(".")]) + _tu(0x003C, b"\x02\x00") \
+        + _tu(0x0049, bytes((recfm, 0))) + _tu(0x0042, lrecl.to_bytes(2, "big")) \
+        + _tu(0x0030, blksize.to_bytes(2, "big")) + _tu(0x000C, dir_blocks.to_bytes(2, "big"))
+    inmr02b = e("INMR02") + (1).to_bytes(4, "big") + _tu(0x1028, e("INMCOPY")) \
+        + _tu(0x003C, b"\x40\x00") + _tu(0x0049, b"\x48\x00") + _tu(0x0042, (32756).to_bytes(2, "big"))
+    inmr03 = e("INMR03") + _tu(0x003C, b"\x40\x00") + _tu(0x0049, b"\x48\x00")
+    out = [_segments(inmr01, True), _segments(inmr02, True), _segments(inmr02b, True), _segments(inmr03, True)]
+    out += [_segments(r, False) for r in records]
+    out.append(_segments(e("INMR06"), True))
+    return b"".join(out)

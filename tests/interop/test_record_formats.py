@@ -160,11 +160,16 @@ def test_spanned_records_are_assembled(herc, cli, tmp_path):
     raw_blocks = _blocks_of(_raw_blocks(herc, img, "T.VBS", tmp_path), "V")
     assert raw_blocks == blocks
     assert _records_of_v(raw_blocks) == records
-    # VBS is read, not written
+    # written by dasdlab, the same records give the same blocks, in Hercules' reading too
+    assert cli("dataset", "alloc", img, "T.VBS2", "--recfm", "VBS", "--lrecl", "32760",
+               "--blksize", "800", "--tracks", "5")[0] == 0
     src = tmp_path / "in.rdw"
-    src.write_bytes(_rdw_file(records[:2]))
-    code, _, err = cli("dataset", "write", img, "T.VBS", "--from", src)
-    assert code == 8 and err.startswith("DLB260E")
+    src.write_bytes(_rdw_file(records))
+    code, _, err = cli("dataset", "write", img, "T.VBS2", "--from", src)
+    assert code == 0, err
+    assert _blocks_of(_raw_blocks(herc, img, "T.VBS2", tmp_path), "V") == blocks
+    code, _, err = cli("dataset", "read", img, "T.VBS2", "--to", got)
+    assert code == 0 and got.read_bytes() == _rdw_file(records), err
 
 
 def test_undefined_records_are_one_block_each(herc, cli, tmp_path):
@@ -270,3 +275,28 @@ def test_what_is_not_sequential_is_refused_and_a_pds_is_never_overwritten(herc, 
     code, _, err = cli("dataset", "read", img, "I.IS")
     assert code == 8 and err.startswith("DLB252E")
     assert herc.run("dasdseq", img, "I.IS", cwd=tmp_path, check=False).returncode == 21
+
+
+def test_keys_are_kept_on_sequential_reads(herc, cli, tmp_path):
+    """dasdload's SEQ method stores a keyed F data set from blocks of key then data;
+    'dataset read --keys' gives that input back byte for byte."""
+    src = tmp_path / "k.bin"
+    src.write_bytes(b"".join(f"KEY{i:05d}".encode("cp037") + bytes([i % 256]) * 80 for i in range(300)))
+    (tmp_path / "k.ctl").write_text("KEY001 3390 10\nTEST.KEYED SEQ k.bin TRK 10 1 0 PS F 88 88 8\n"
+                                    "TEST.PLAIN SEQ k.bin TRK 10 1 0 PS FB 88 880\n")
+    img = tmp_path / "k.ckd"
+    herc.run("dasdload", "k.ctl", img.name, "0", cwd=tmp_path)
+    got = tmp_path / "got"
+    code, _, err = cli("dataset", "read", img, "TEST.KEYED", "--keys", "--to", got)
+    assert code == 0, err
+    assert got.read_bytes() == src.read_bytes()
+    # without keys in the data set, --keys changes nothing: the blocks as dasdseq reads them
+    code, _, err = cli("dataset", "read", img, "TEST.PLAIN", "--keys", "--to", got)
+    assert code == 0, err
+    assert got.read_bytes() == herc.dasdseq(img.name, "TEST.PLAIN", tmp_path) == src.read_bytes()
+    assert cli("dataset", "alloc", img, "T.VB", "--recfm", "VB", "--lrecl", "84", "--blksize", "800",
+               "--tracks", "1")[0] == 0
+    code, _, err = cli("dataset", "read", img, "T.VB", "--keys", "--to", got)
+    assert code == 8 and err.startswith("DLB838E")
+    code, _, err = cli("dataset", "read", img, "TEST.KEYED", "--keys", "--ascii")
+    assert code != 0 and "DLB002E" in err
