@@ -168,12 +168,14 @@ def _table(row: dict) -> pa.Table:
 # ====================================================================== the sweep
 def run_sweep(grid: Grid, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
               progress: Callable[[int, int], None] | None = None, scenario_fn: ScenarioFn | None = None,
-              make_spec: Callable[..., Any] | None = None) -> SweepReport:
+              make_spec: Callable[..., Any] | None = None,
+              on_phase: Callable[[str], None] | None = None) -> SweepReport:
     """Run every scenario of ``grid`` that has no ok result in ``out`` yet.
 
     ``scenario_fn(spec, workdir)`` defaults to
     :func:`dasdlab.bench.scenario.run_scenario`; ``make_spec`` to its ``ScenarioSpec``.
-    ``progress(done, total)`` is called as results arrive.  Grid and output folder
+    ``progress(done, total)`` is called as results arrive, and ``on_phase(text)`` with
+    the scenario that arrived and its status.  Grid and output folder
     are checked, and every spec built, before anything runs.
     """
     if workers is not None and workers < 0:
@@ -185,14 +187,15 @@ def run_sweep(grid: Grid, out: str | Path, *, scheduler: str | None = None, work
     _check_out(out, grid)
     client = _connect(scheduler) if scheduler is not None else None  # before anything is written
     try:
-        return _sweep(grid, scenarios, out, client, scheduler, workers, progress, scenario_fn)
+        return _sweep(grid, scenarios, out, client, scheduler, workers, progress, scenario_fn, on_phase)
     finally:
         if client is not None:
             client.close()
 
 
 def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: str | None, workers: int | None,
-           progress: Callable[[int, int], None] | None, scenario_fn: ScenarioFn) -> SweepReport:
+           progress: Callable[[int, int], None] | None, scenario_fn: ScenarioFn,
+           on_phase: Callable[[str], None] | None = None) -> SweepReport:
     _prepare(out, grid)
     done_ok = _ok_results(out)
     todo = [s for s in scenarios if s.id not in done_ok]
@@ -210,6 +213,8 @@ def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: 
             report.failed.append((row["scenario"], row["error"]))
         report.ran += 1
         ndone += 1
+        if on_phase is not None:
+            on_phase(f"scenario {row['scenario']} {row['status']}")
         if progress is not None:
             progress(ndone, report.total)
 

@@ -142,7 +142,7 @@ def outage(
     """
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
     from dasdlab.cli.common import print_json
-    from dasdlab.cli.progress import bar
+    from dasdlab.cli.progress import FRACTION, bar
 
     spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
                         zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
@@ -155,8 +155,8 @@ def outage(
     def shown(est) -> None:  # before anything is touched; stderr keeps --json parseable
         typer.echo(est.line(), err=json_)
 
-    with bar("outage comparison", "/1000") as cb:
-        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
+    with bar("outage comparison", FRACTION) as cb:
+        result = run_scenario(spec, out, progress=cb, on_phase=cb.phase, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
     if plots:
         from dasdlab.bench.plots import write_plots
 

@@ -44,7 +44,8 @@ def sweep(
     g = load_grid(grid)
     out = out if out is not None else Path("sweeps") / g.name
     with bar(f"sweep {g.name}", "scenarios") as progress:
-        rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress)
+        rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress,
+                        on_phase=progress.phase)
     results = load_results(out)
     if as_json:
         print_json(rep.as_dict())

@@ -73,7 +73,7 @@ def hpic(
     s = Site.open(site)
     try:
         with bar("image copy", "data set groups") as cb:
-            reports = batch_job(s, icein, prof, progress=cb)
+            reports = batch_job(s, icein, prof, progress=cb, on_phase=cb.phase)
         # every copy made is compared with the truth at its point in time
         checks = [verify_report(s, r) for r in reports]
     finally:

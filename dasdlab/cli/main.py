@@ -119,6 +119,14 @@ def _usage(e) -> None:
         typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
 
 
+def _interrupted() -> int:
+    """Ctrl-C: by the time it is reported, the run's own clean-up has removed what it
+    had half made (partial files, temporary sites); say so, and return 130."""
+    typer.echo("DLB001E interrupted (Ctrl-C); the run stopped and removed what it had half made "
+               "(partial files, temporary sites). Run the command again to redo it.", err=True)
+    return 130
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (also used by the tests in-process)."""
     from dasdlab.errors import DasdlabError
@@ -132,6 +140,8 @@ def run(argv: list[str] | None = None) -> int:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into the exit status 130, silently
+            code = _interrupted()
     except DasdlabError as e:
         typer.echo(str(e), err=True)
         code = e.exit_code
@@ -140,9 +150,8 @@ def run(argv: list[str] | None = None) -> int:
     except usage_error as e:
         _usage(e)
         code = e.exit_code
-    except typer.Abort:
-        typer.echo("DLB001E interrupted.", err=True)
-        code = 130
+    except (typer.Abort, KeyboardInterrupt):
+        code = _interrupted()
     except BrokenPipeError:
         code = 0
     except OSError as e:  # a file that is missing, a folder where a file should be, a full disk
