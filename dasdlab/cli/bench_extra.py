@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 from dasdlab.cli.verdict import AllowFailures, finish, row_problems
 
@@ -84,7 +85,7 @@ def _fmt(v) -> str:
 
 def teach(
     results: Annotated[Path, typer.Option("--results", help="Results folder of 'dasdlab bench outage'.")],
-    method: Annotated[str, typer.Option("--method", help="Copy method whose trace to draw, e.g. dump-cc.")],
+    method: Annotated[str, names.option("--method", kind="method", help="Copy method whose trace to draw.")],
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="PNG to write (default: RESULTS/teach-METHOD.png).")] = None,
     frames: Annotated[int, typer.Option(

@@ -21,11 +21,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="The site folder.")]
-ProfileOpt = Annotated[str, typer.Option("--profile", help="Device profile for the modeled time "
-                                         "(3390-3990, ds8000-ficon16, rva-escon, symmetrix-ficon8).")]
+ProfileOpt = Annotated[str, names.option("--profile", kind="profile", help="Device profile for the modeled time.")]
 
 #: how each copy process reads, for people
 METHOD_LABELS = {

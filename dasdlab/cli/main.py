@@ -60,7 +60,7 @@ app = typer.Typer(
     name="dasdlab",
     help="IBM 3390 DASD, storage copy services and IMS image copy, emulated.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 @app.callback()
@@ -109,6 +109,11 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from dasdlab.cli.examples import attach as _attach_examples  # noqa: E402
+
+_attach_examples(app)  # last: every command is registered by now
+
+
 def _usage(e) -> None:
     """A usage error as every other error: its message id first, then the usage line
     and where to find help."""
@@ -136,6 +141,10 @@ def run(argv: list[str] | None = None) -> int:
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     site_mod = sys.modules.get("dasdlab.emulator.site")
     before = site_mod.Site.open_sites() if site_mod else []
+    from dasdlab.cli import names
+
+    if names.wants_help(sys.argv[1:] if argv is None else list(argv)):
+        names.fill_help()  # profile, method and service names, plug-ins included
     try:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
@@ -147,6 +156,8 @@ def run(argv: list[str] | None = None) -> int:
         code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
+    except SystemExit as e:  # typer's completion options end with sys.exit
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 8
     except usage_error as e:
         _usage(e)
         code = e.exit_code
