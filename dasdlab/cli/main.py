@@ -21,6 +21,7 @@ from dasdlab.cli import clone as clone_cli
 from dasdlab.cli import dataset as dataset_cli
 from dasdlab.cli import db as db_cli
 from dasdlab.cli import dss as dss_cli
+from dasdlab.cli import fixtures as fixtures_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import hpic as hpic_cli
 from dasdlab.cli import ims as ims_cli
@@ -88,6 +89,7 @@ app.add_typer(workload_cli.app, name="workload")
 app.add_typer(recon_cli.app, name="recon")
 app.add_typer(ims_cli.app, name="ims")
 app.add_typer(bench_cli.app, name="bench")
+app.add_typer(fixtures_cli.app, name="fixtures")
 app.command("hpic")(hpic_cli.hpic)
 app.command("recover")(hpic_cli.recover)
 
