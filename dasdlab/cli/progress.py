@@ -108,7 +108,8 @@ class Reporter:
         elif self._total and first and not self._phase:
             where = f": {human_count(self._total, self.unit)} to do"
         elif self._total:
-            where = f", {human_count(self._done, self.unit)} of {human_count(self._total, self.unit)}"
+            done = human_count(self._done, self.unit) if self.unit == "bytes" else f"{self._done:,}"
+            where = f", {done} of {human_count(self._total, self.unit)}"
         eta = self.eta()
         # an ETA from less than a second of work says nothing
         left = f", ETA {human_time(eta)}" if eta is not None and self._last_line - self._t0 >= 1.0 else ""
@@ -122,7 +123,9 @@ class Reporter:
         spent = time.monotonic() - self._t0
         rate = ""
         if self.unit != FRACTION and spent > 0 and self._done:
-            rate = f", {human_count(self._done / spent, self.unit)}/s"
+            per_s = self._done / spent
+            rate = (f", {human_count(per_s, self.unit)}/s" if self.unit == "bytes" or per_s >= 10
+                    else f", {per_s:.2g} {self.unit}/s")
         count = "" if self.unit == FRACTION else f" {human_count(self._done, self.unit)}"
         typer.echo(f"DLB031I {self.description}: done,{count} in {human_time(spent)}{rate}", err=True)
 

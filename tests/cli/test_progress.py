@@ -61,4 +61,4 @@ def test_a_long_phase_gets_a_line_every_heartbeat(capsys, monkeypatch):
     rep(50, 100)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "DLB030I converting: 100 tracks to do"
-    assert len(lines) == 2 and lines[1].startswith("DLB030I converting, 50 tracks of 100 tracks, ETA 31.0 s")
+    assert len(lines) == 2 and lines[1].startswith("DLB030I converting, 50 of 100 tracks, ETA 31.0 s")
