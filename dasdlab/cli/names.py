@@ -100,4 +100,6 @@ def fill_help() -> None:
 
 
 def wants_help(argv: list[str]) -> bool:
-    return "--help" in argv
+    """A command's help is asked for (``dasdlab --help`` lists commands only, and stays
+    quick: it needs no names)."""
+    return "--help" in argv and not argv[0].startswith("-")
