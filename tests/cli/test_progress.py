@@ -62,3 +62,28 @@ def test_a_long_phase_gets_a_line_every_heartbeat(capsys, monkeypatch):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "DLB030I converting: 100 tracks to do"
     assert len(lines) == 2 and lines[1].startswith("DLB030I converting, 50 of 100 tracks, ETA 31.0 s")
+
+
+def test_on_a_terminal_a_bar_with_phase_rate_and_eta(capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "160")
+    with bar("converting", "tracks") as cb:
+        assert cb._progress is not None  # the rich bar, not the lines
+        cb.phase("pass 1")
+        for done in range(0, 101, 10):
+            cb(done, 100)
+        cb._progress.refresh()
+        shown = capsys.readouterr().err
+    assert "converting: pass 1" in shown and "100/100" in shown and "tracks" in shown and "ETA" in shown
+    assert "DLB030I" not in shown
+
+
+def test_the_rate_column_speaks_the_unit():
+    from types import SimpleNamespace
+
+    from dasdlab.cli.progress import _rate_column
+
+    col = _rate_column("tracks")
+    assert col.render(SimpleNamespace(finished_speed=None, speed=1234.4)).plain == "1,234 tracks/s"
+    assert col.render(SimpleNamespace(finished_speed=None, speed=None)).plain == ""
