@@ -145,8 +145,8 @@ def run(argv: list[str] | None = None) -> int:
     before = site_mod.Site.open_sites() if site_mod else []
     from dasdlab.cli import names
 
-    if names.wants_help(sys.argv[1:] if argv is None else list(argv)):
-        names.fill_help()  # profile, method and service names, plug-ins included
+    # profile, method and service names (plug-ins included) only when help is shown
+    names.fill_help(names.wants_help(sys.argv[1:] if argv is None else list(argv)))
     try:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")

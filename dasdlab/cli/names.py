@@ -12,12 +12,14 @@ not need them should not pay for.  :func:`fill_help` is called by
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import typer
 
-#: (option, kind, help text without the names) of every option made by :func:`option`
-_OPTIONS: list[tuple[object, str, str]] = []
+#: every live option made by :func:`option` or :func:`argument` (typer makes them again
+#: each time it reads a signature: the old ones go with their commands)
+_OPTIONS: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def profile_names() -> list[str]:
@@ -73,8 +75,8 @@ def _help(kind: str, text: str) -> str:
 
 
 def _made(info, kind: str, text: str):
-    if _SHOWN is None:
-        _OPTIONS.append((info, kind, text))
+    info.dasdlab_names = (kind, text)
+    _OPTIONS.add(info)
     return info
 
 
@@ -89,14 +91,15 @@ def argument(*decls: str, kind: str, help: str, **kw):
     return _made(typer.Argument(*decls, help=_help(kind, help), autocompletion=_completer(kind), **kw), kind, help)
 
 
-def fill_help() -> None:
+def fill_help(show: bool = True) -> None:
     """From now on, list the registries' current names in the help of every such
-    option: those made already, and those typer makes again when it reads a command's
-    signature (it evaluates the annotations afresh each time)."""
+    option (or, with ``show=False``, stop listing them): those made already, and those
+    typer makes again when it reads a command's signature (it evaluates the
+    annotations afresh each time)."""
     global _SHOWN
-    _SHOWN = {}
-    for info, kind, text in _OPTIONS:
-        info.help = _help(kind, text)
+    _SHOWN = {} if show else None
+    for info in list(_OPTIONS):
+        info.help = _help(*info.dasdlab_names)
 
 
 def wants_help(argv: list[str]) -> bool:
