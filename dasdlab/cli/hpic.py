@@ -72,8 +72,17 @@ def hpic(
     prof = get_profile(profile)
     s = Site.open(site)
     try:
-        with bar("image copy", "data set groups") as cb:
-            reports = batch_job(s, icein, prof, progress=cb, on_phase=cb.phase)
+        from dasdlab.engine import interrupted
+
+        before = interrupted.mark(s)
+        try:
+            with bar("image copy", "data set groups") as cb:
+                reports = batch_job(s, icein, prof, progress=cb, on_phase=cb.phase)
+        except KeyboardInterrupt:  # Ctrl-C: take back the half-made copy and the stopped database
+            prefixes = {f"{st.options.ichlq}.{st.dbd}.".upper() for st in icein.statements}
+            for line in interrupted.take_back(s, before, prefixes):
+                typer.echo(line, err=True)
+            raise
         # every copy made is compared with the truth at its point in time
         checks = [verify_report(s, r) for r in reports]
     finally:

@@ -29,7 +29,8 @@ def _start(argv, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def _interrupt_when(proc: subprocess.Popen, marker: str, timeout: float = 120.0) -> tuple[int, str, str]:
+def _interrupt_when(proc: subprocess.Popen, marker: str, timeout: float = 120.0,
+                    after: float = 0.0) -> tuple[int, str, str]:
     """Read stderr until a line holds ``marker``, send SIGINT to the process group,
     and return (exit status, stdout, stderr)."""
     err = b""
@@ -42,6 +43,7 @@ def _interrupt_when(proc: subprocess.Popen, marker: str, timeout: float = 120.0)
             if not chunk:
                 break
             err += chunk
+    time.sleep(after)  # into the work the marker announced (the checks hold at any instant)
     assert proc.poll() is None, f"the run ended before it could be interrupted: {err.decode()}"
     os.killpg(proc.pid, signal.SIGINT)
     out, rest = proc.communicate(timeout=timeout)
@@ -134,3 +136,34 @@ def test_ctrl_c_during_a_sweep_leaves_no_half_scenario(tmp_path, workers):
     assert 1 <= len(done) < 10
     for wd in (out / "work").iterdir():  # what is left of a scenario is a finished one
         assert (wd / "methods.parquet").is_file(), sorted(p.name for p in wd.iterdir())
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_hpic_takes_back_the_half_made_copy_and_starts_the_database(tmp_path):
+    """A standard copy stops the database and allocates its output before it registers
+    it: interrupted at any instant, the job leaves the database online and no image copy
+    data set that neither the catalog nor RECON knows."""
+    from dasdlab.cli.main import run
+
+    site = tmp_path / "s"
+    for argv in (["site", "init", str(site)], ["site", "add-volume", str(site), "DS8K1", "IMS001"],
+                 ["db", "define", "--site", str(site), str(ROOT / "fixtures" / "dbd" / "hdamdb01.dbd")],
+                 ["db", "load", "--site", str(site), "HDAMDB01", "--size", "64MiB", "--seed", "1"]):
+        assert run(argv) == 0
+    proc = _start(["hpic", "--site", site, ROOT / "fixtures" / "icein" / "standard.icein"], tmp_path)
+    code, out, err = _interrupt_when(proc, "DLB030I image copy", after=1.0)
+    _assert_interrupted(code, err)
+    from dasdlab.emulator.site import Site
+    from dasdlab.engine.recon import Recon
+
+    s = Site.open(site)
+    try:
+        recon = Recon.of_site(site)
+        listing = recon.listing()
+        recon.close()
+        assert [d["state"] for d in listing["databases"]] == ["ONLINE"], err
+        known = {dsn for dsn, _ in s.catalog.entries()} | {im["ic1_dsn"] for im in listing["images"]}
+        left = [dsn for dsn in s.volume("IMS001").vtoc.datasets if dsn.startswith("IMSIC.") and dsn not in known]
+        assert left == [], err
+    finally:
+        s.close()
