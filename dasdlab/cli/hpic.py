@@ -183,9 +183,16 @@ def recover(
     prof = get_profile(profile)
     s = Site.open(site)
     try:
-        with bar(f"recovering {dbdname.upper()}", "steps") as cb:
-            rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
-                             data_mover=data_mover.upper() if data_mover is not None else None)
+        try:
+            with bar(f"recovering {dbdname.upper()}", "steps (restore, apply)") as cb:
+                rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
+                                 data_mover=data_mover.upper() if data_mover is not None else None)
+        except KeyboardInterrupt:  # a data set may be restored in part: nothing to take back, but say so
+            again = " ".join(["dasdlab recover --site", str(site), dbdname] + (["--ddn", ddn] if ddn else [])
+                             + (["--to", str(to)] if to is not None else []))
+            typer.echo(f"DLB040W the recovery of {dbdname.upper()} was interrupted: its data sets may be "
+                       f"restored in part and it stays stopped; run the recovery again: {again}", err=True)
+            raise
         checks = check_recovery(s, rep)
     finally:
         s.close()

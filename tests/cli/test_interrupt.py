@@ -167,3 +167,28 @@ def test_ctrl_c_during_hpic_takes_back_the_half_made_copy_and_starts_the_databas
         assert left == [], err
     finally:
         s.close()
+
+
+def test_ctrl_c_during_recover_says_how_to_finish(tmp_path, monkeypatch, capsys):
+    """A recovery interrupted half-way has nothing to take back (the data set is being
+    overwritten by the restore): it says so, with the command that finishes it."""
+    import dasdlab.engine.recovery as recovery
+    from dasdlab.cli.main import run
+
+    site = tmp_path / "s"
+    for argv in (["site", "init", str(site)], ["site", "add-volume", str(site), "DS8K1", "IMS001"],
+                 ["db", "define", "--site", str(site), str(ROOT / "fixtures" / "dbd" / "hdamdb01.dbd")],
+                 ["db", "load", "--site", str(site), "HDAMDB01", "--size", "256KiB", "--seed", "1"]):
+        assert run(argv) == 0
+
+    def interrupted(*a, progress=None, **k):
+        progress(1, 4)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recovery, "recover", interrupted)
+    capsys.readouterr()
+    assert run(["recover", "--site", str(site), "HDAMDB01", "--ddn", "HDAMDD01"]) == 130
+    err = capsys.readouterr().err
+    assert f"DLB040W the recovery of HDAMDB01 was interrupted" in err
+    assert f"dasdlab recover --site {site} HDAMDB01 --ddn HDAMDD01" in err
+    assert err.strip().splitlines()[-1].startswith("DLB001E")
