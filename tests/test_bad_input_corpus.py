@@ -993,6 +993,38 @@ for cid, n in (("zero", "0"), ("negative", "-1"), ("too-few", "1023"), ("too-man
                ("word", "many")):
     case(f"workload-checkpoint-log-records-{cid}", "DLB", *WL, "--duration", "1s", "--checkpoint-log-records", n)
 
+# fixtures copy: never over a user's changed copy, never into what is not a folder
+def changed_fixtures(w: Path) -> None:
+    d = w / "fx" / "fixtures" / "dbd"
+    d.mkdir(parents=True)
+    (d / "hdamdb01.dbd").write_text("* my own DBD\n")
+
+
+case("fixtures-copy-over-changed", "DLB035E", "fixtures", "copy", "{W}/fx", prep=changed_fixtures)
+case("fixtures-copy-into-file", "DLB035E", "fixtures", "copy", F + "/data.bin")
+case("fixtures-copy-into-missing", "DLB035E", "fixtures", "copy", "{W}/nofolder")
+
+
+# bench plot-sweep: a folder that holds no sweep, or a sweep whose grid is gone or damaged
+def sweep_results(grid: str | None) -> Callable[[Path], None]:
+    def prep(w: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        (w / "sw" / "results").mkdir(parents=True)
+        pq.write_table(pa.table({"scenario": ["s0000-x"], "index": [0], "status": ["ok"],
+                                 "outage_modeled_s": [1.0]}), w / "sw" / "results" / "s0000-x.parquet")
+        if grid is not None:
+            (w / "sw" / "grid.toml").write_text(grid)
+    return prep
+
+
+case("plot-sweep-no-results", "DLB761E", "bench", "plot-sweep", "--results", F)
+case("plot-sweep-missing-folder", "DLB761E", "bench", "plot-sweep", "--results", "{W}/nosweep", "--to", "{W}/p.png")
+case("plot-sweep-grid-gone", "DLB750E", "bench", "plot-sweep", "--results", "{W}/sw", prep=sweep_results(None))
+case("plot-sweep-grid-damaged", "DLB751E", "bench", "plot-sweep", "--results", "{W}/sw",
+     prep=sweep_results("[grid\nmethods = ["))
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
@@ -1014,8 +1046,10 @@ def shared(pristine, tmp_path_factory):
 
 def test_the_corpus_is_big_enough():
     assert len(CASES) >= 300, len(CASES)
-    # version and warmup take no value a user could get wrong: only usage cases reach them
-    leaf = {tuple(p) for p, _ in _leaf_commands()} - {("version",), ("warmup",)}
+    # version, warmup, fixtures path and list take no value a user could get wrong: only
+    # usage cases reach them
+    leaf = {tuple(p) for p, _ in _leaf_commands()} - {("version",), ("warmup",), ("fixtures", "path"),
+                                                      ("fixtures", "list")}
     # the generated usage cases (an unknown option, a missing argument) reach every command
     # by construction: each command must have a case of its own besides them
     commands = set()

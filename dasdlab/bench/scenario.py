@@ -571,12 +571,14 @@ def _disk_use(folder: Path) -> int:
 # ====================================================================== running
 def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[int, int], None] | None = None,
                  keep_sites: bool = False, write: bool = True, max_wall: float | None = None,
-                 on_estimate: Callable[[RunEstimate], None] | None = None) -> ScenarioResult:
+                 on_estimate: Callable[[RunEstimate], None] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> ScenarioResult:
     """Run every method of ``spec``; sites live in ``workdir/sites/METHOD`` (removed
     after each method, once its figures and traces are in memory, unless
     ``keep_sites``).  With ``write`` the Parquet results and the traces go to
     ``workdir`` (:mod:`dasdlab.bench.results`).  ``progress(done, total)`` is called as
-    the methods advance (units: thousandths of the scenario).
+    the methods advance (units: thousandths of the scenario); ``on_phase(name)`` when a
+    method enters a phase (:data:`METHOD_PHASES`), named ``METHOD (i of n): PHASE``.
 
     Before anything is touched the run is estimated (:func:`estimate_run`, handed to
     ``on_estimate``) and refused when it would not fit the free disk or ``max_wall``
@@ -589,16 +591,40 @@ def run_scenario(spec: ScenarioSpec, workdir: str | Path, progress: Callable[[in
     if on_estimate is not None:
         on_estimate(est)
     check_fits(est, max_wall)
+    created = not wd.exists()
     prepare_folder(wd)
+    try:
+        return _run_methods(spec, wd, progress, on_phase, keep_sites, write, est)
+    except BaseException:
+        # an interrupted or failed run removes what it had half made: its sites, and
+        # the results folder when this run created it
+        if not keep_sites:
+            shutil.rmtree(wd / "sites", ignore_errors=True)
+        if created and not (wd / "results").exists():
+            shutil.rmtree(wd, ignore_errors=True)
+        raise
+
+
+#: the phases of one method, by the fraction of it done when each begins
+METHOD_PHASES = ((0.0, "set-up and load"), (0.05, "copy under the online workload"), (0.82, "verify and recover"))
+
+
+def _run_methods(spec: ScenarioSpec, wd: Path, progress, on_phase, keep_sites: bool, write: bool,
+                 est: RunEstimate) -> ScenarioResult:
     w0 = time.perf_counter()
     results, timelines, traces = [], {}, {}
     n = len(spec.methods)
     end_after = spec.run_after_start()
     disk_peak = 0
     for i, name in enumerate(spec.methods):
-        def sub_progress(frac: float, i=i) -> None:
+        def sub_progress(frac: float, i=i, name=name) -> None:
+            if on_phase is not None:
+                phase = [p for at, p in METHOD_PHASES if frac >= at][-1]
+                on_phase(f"{name} ({i + 1} of {n}): {phase}")
             if progress is not None:
                 progress(min(1000, int(1000 * (i + min(max(frac, 0.0), 1.0)) / n)), 1000)
+
+        sub_progress(0.0)
 
         res, tl, tr = run_method(spec, available()[name], wd / "sites" / name, sub_progress, end_after)
         results.append(res)

@@ -42,6 +42,7 @@ import os
 import shutil
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -102,6 +103,9 @@ def run_one(fn: ScenarioFn, scenario: Scenario, workdir: str, grid: str) -> pa.T
     except Exception as e:  # noqa: BLE001 - a bug in one scenario must not end the sweep
         tb = traceback.extract_tb(e.__traceback__)[-1]
         row.update(status="failed", error=f"{type(e).__name__}: {e} ({Path(tb.filename).name}:{tb.lineno})")
+    except BaseException:  # Ctrl-C: the half-run scenario leaves nothing; a resumed sweep reruns it
+        shutil.rmtree(wd, ignore_errors=True)
+        raise
     else:
         # the grid's own values win over the result's echo of them (same meaning, and
         # one column type for ok and failed rows); a result may report its own status
@@ -168,12 +172,14 @@ def _table(row: dict) -> pa.Table:
 # ====================================================================== the sweep
 def run_sweep(grid: Grid, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
               progress: Callable[[int, int], None] | None = None, scenario_fn: ScenarioFn | None = None,
-              make_spec: Callable[..., Any] | None = None) -> SweepReport:
+              make_spec: Callable[..., Any] | None = None,
+              on_phase: Callable[[str], None] | None = None) -> SweepReport:
     """Run every scenario of ``grid`` that has no ok result in ``out`` yet.
 
     ``scenario_fn(spec, workdir)`` defaults to
     :func:`dasdlab.bench.scenario.run_scenario`; ``make_spec`` to its ``ScenarioSpec``.
-    ``progress(done, total)`` is called as results arrive.  Grid and output folder
+    ``progress(done, total)`` is called as results arrive, and ``on_phase(text)`` with
+    the scenario that arrived and its status.  Grid and output folder
     are checked, and every spec built, before anything runs.
     """
     if workers is not None and workers < 0:
@@ -185,14 +191,15 @@ def run_sweep(grid: Grid, out: str | Path, *, scheduler: str | None = None, work
     _check_out(out, grid)
     client = _connect(scheduler) if scheduler is not None else None  # before anything is written
     try:
-        return _sweep(grid, scenarios, out, client, scheduler, workers, progress, scenario_fn)
+        return _sweep(grid, scenarios, out, client, scheduler, workers, progress, scenario_fn, on_phase)
     finally:
         if client is not None:
             client.close()
 
 
 def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: str | None, workers: int | None,
-           progress: Callable[[int, int], None] | None, scenario_fn: ScenarioFn) -> SweepReport:
+           progress: Callable[[int, int], None] | None, scenario_fn: ScenarioFn,
+           on_phase: Callable[[str], None] | None = None) -> SweepReport:
     _prepare(out, grid)
     done_ok = _ok_results(out)
     todo = [s for s in scenarios if s.id not in done_ok]
@@ -212,6 +219,8 @@ def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: 
         ndone += 1
         if progress is not None:
             progress(ndone, report.total)
+        if on_phase is not None:
+            on_phase(f"scenario {row['scenario']} {row['status']}")
 
     if not todo:
         report.where = "nothing to run"
@@ -227,13 +236,35 @@ def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: 
 
         n = workers if workers else min(os.cpu_count() or 1, len(todo))
         report.where = f"local Dask cluster of {n} worker process{'es' if n > 1 else ''}"
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as cluster, Client(cluster) as local:
+        with _sigint_ignored_by_children():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+        with cluster, Client(cluster) as local:
             _run_dask(local, scenario_fn, todo, out, grid.name, arrived)
     report.failed.sort()  # in scenario order, whatever order the workers finished in
     report.wall_s = time.perf_counter() - t0
     (out / "sweep.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     return report
+
+
+@contextmanager
+def _sigint_ignored_by_children():
+    """Start the local cluster's processes with Ctrl-C ignored (a disposition a child
+    inherits, and Python keeps): Ctrl-C at a terminal reaches the whole process group,
+    and workers killed in the middle of their start print tracebacks over the sweep's
+    own message.  This process still gets it afterwards, and closes the cluster on its
+    way out; a Ctrl-C in the seconds the cluster takes to start is lost (press it again)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _connect(scheduler: str):

@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from dasdlab.cli.common import DURATION_HELP, parse_duration
+from dasdlab.cli import names
+from dasdlab.cli.common import DEFAULT_SKEW, DURATION_HELP, parse_duration
 from dasdlab.cli.verdict import EXIT_CODES_HELP, AllowFailures, finish, method_problems
 
 app = typer.Typer(help="Benchmarks and outage scenarios. " + EXIT_CODES_HELP, no_args_is_help=True)
@@ -104,15 +105,16 @@ def outage(
     scale: Annotated[float | None, typer.Option(help="Modeled tracks per emulated track (instead of "
                                                      "--modeled-size).")] = None,
     rate: Annotated[float, typer.Option(help="Updates per modeled second against the modeled database.")] = 2000.0,
-    skew: Annotated[str, typer.Option(help="Access skew: uniform or zipf.")] = "zipf",
+    skew: Annotated[str, typer.Option(help="Access skew: uniform or zipf (the default of "
+                                          "'workload run' too).")] = DEFAULT_SKEW,
     zipf: Annotated[float, typer.Option(help="Zipf exponent s (with --skew zipf).")] = 1.0,
     update_size: Annotated[int, typer.Option(help="Bytes changed per update.")] = 16,
-    profile: Annotated[str, typer.Option(help="Device profile name.")] = "ds8000-ficon16",
+    profile: Annotated[str, names.option("--profile", kind="profile", help="Device profile name "
+                                         "(or one of --profile-file).")] = "ds8000-ficon16",
     profile_file: Annotated[Path | None, typer.Option(help="TOML file of user profiles (tables profiles.NAME).")] = None,
-    methods: Annotated[str, typer.Option(help="Comma-separated methods, or all: standard, cic, dump-cc, dump-vcc, "
-                                              "fdump, copy-flashcopy, copy-snapshot, copy-timefinder, and copy-NAME "
-                                              "for every other copy service with fast replication "
-                                              "('dasdlab services list').")] = "all",
+    methods: Annotated[str, names.option("--methods", kind="methods", help="Comma-separated methods, or all; "
+                                         "copy-NAME for every copy service with fast replication "
+                                         "('dasdlab services list').")] = "all",
     seed: Annotated[int, typer.Option(help="Seed of the database content and the workload.")] = 1,
     slice_: Annotated[str, typer.Option("--slice", help=f"Workload time slice (modeled): {DURATION_HELP}.")] = "100ms",
     warmup: Annotated[str, typer.Option(help=f"Workload before the copy starts (modeled): {DURATION_HELP}.")] = "30s",
@@ -142,7 +144,7 @@ def outage(
     """
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
     from dasdlab.cli.common import print_json
-    from dasdlab.cli.progress import bar
+    from dasdlab.cli.progress import FRACTION, bar
 
     spec = ScenarioSpec(db_size=db_size, modeled_size=modeled_size, scale=scale, rate=rate, skew=skew.lower(),
                         zipf_s=zipf, update_size=update_size, methods=methods, profile=profile,
@@ -155,8 +157,8 @@ def outage(
     def shown(est) -> None:  # before anything is touched; stderr keeps --json parseable
         typer.echo(est.line(), err=json_)
 
-    with bar("outage comparison", "/1000") as cb:
-        result = run_scenario(spec, out, progress=cb, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
+    with bar("outage comparison", FRACTION) as cb:
+        result = run_scenario(spec, out, progress=cb, on_phase=cb.phase, keep_sites=keep_sites, max_wall=max_wall, on_estimate=shown)
     if plots:
         from dasdlab.bench.plots import write_plots
 

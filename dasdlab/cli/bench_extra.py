@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 from dasdlab.cli.verdict import AllowFailures, finish, row_problems
 
@@ -29,6 +30,8 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Output folder (default: sweeps/GRIDNAME); running again resumes it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep summary as JSON.")] = False,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write OUT/sweep.png: outage and recovery "
+                                       "per scenario.")] = True,
     allow_failures: Annotated[bool, AllowFailures] = False,
 ) -> None:
     """Run every scenario of a grid on Dask; results in OUT/results/*.parquet.
@@ -44,12 +47,25 @@ def sweep(
     g = load_grid(grid)
     out = out if out is not None else Path("sweeps") / g.name
     with bar(f"sweep {g.name}", "scenarios") as progress:
-        rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress)
+        rep = run_sweep(g, out, scheduler=scheduler, workers=workers, progress=progress,
+                        on_phase=progress.phase)
     results = load_results(out)
+    if plot:
+        from dasdlab.bench.sweep_plot import SWEEP_PNG
+
+        _write_png(out, out / SWEEP_PNG)
     if as_json:
-        print_json(rep.as_dict())
+        from dasdlab.bench.sweep_plot import scenario_name
+
+        doc = rep.as_dict()
+        doc["scenarios"] = [{"id": r["scenario"], "name": scenario_name(r, g.varying), "status": r["status"],
+                             **{c: r.get(c) for c in OUTAGE_COLUMNS + ("recovery_modeled_s",) if c in r}}
+                            for r in results.to_pylist()]
+        print_json(doc)
     else:
-        _table(results, g.varying, rep)
+        _table(results, g, rep)
+        if plot:
+            typer.echo(f"DLB032I picture of the sweep in {out / 'sweep.png'}.")
     if rep.failed:
         first_id, first_msg = rep.failed[0]
         typer.echo(f"DLB760E {len(rep.failed)} of {rep.total} scenarios failed (first: {first_id}: {first_msg}); "
@@ -57,20 +73,62 @@ def sweep(
     finish(row_problems(results.to_pylist()), "scenarios", allow_failures, rep.total)
 
 
-def _table(results, varying: list[str], rep) -> None:
+def _table(results, grid, rep) -> None:
+    """The summary: one row per scenario, named by what sets it apart (the grid's
+    varying values: ``name``), with its status, outage and recovery."""
     from rich.console import Console
     from rich.table import Table
 
+    from dasdlab.bench.sweep_plot import scenario_name
+
     names = results.column_names
     outage = next((c for c in OUTAGE_COLUMNS if c in names), None)
-    cols = ["scenario", *[v for v in varying if v in names], "status"] + ([outage] if outage else []) + ["sweep_wall_s"]
-    t = Table(title=f"sweep {rep.grid}: {rep.ok} of {rep.total} ok, {rep.ran} run here "
+    figures = ([outage] if outage else []) + [c for c in ("recovery_modeled_s",) if c in names]
+    cols = ["scenario", "name", "status", *figures, "sweep_wall_s"]
+    what = f" ({grid.description})" if grid.description else ""
+    t = Table(title=f"sweep {rep.grid}{what}: {rep.ok} of {rep.total} ok, {rep.ran} run here "
                     f"({rep.where}, {rep.wall_s:,.1f} s), results in {rep.out / 'results'}")
     for c in cols:
-        t.add_column(c, justify="right" if c in (outage, "sweep_wall_s") else "left", no_wrap=c == "scenario")
-    for row in results.select(cols).to_pylist():
-        t.add_row(*[_fmt(row[c]) for c in cols])
-    Console().print(t)
+        t.add_column(c, justify="right" if c in (*figures, "sweep_wall_s") else "left", no_wrap=c == "scenario")
+    for row in results.to_pylist():
+        row["name"] = scenario_name(row, grid.varying)
+        t.add_row(*[_fmt(row.get(c)) for c in cols])
+    con = Console()
+    if not con.is_terminal:  # a log or a pipe: wide enough for every column
+        con = Console(width=max(con.width, 132))
+    con.print(t)
+
+
+def _write_png(results: Path, to: Path) -> None:
+    """The sweep's picture to ``to`` ('-': standard output), complete or not at all."""
+    import sys
+
+    from dasdlab.bench.sweep_plot import sweep_png
+    from dasdlab.cli.common import output_file, to_stdout
+
+    png = sweep_png(results)
+    if to_stdout(to):
+        sys.stdout.buffer.write(png)
+        sys.stdout.buffer.flush()
+        return
+    with output_file(to) as f:
+        f.write(png)
+
+
+def plot_sweep(
+    results: Annotated[Path, typer.Option("--results", help="Output folder of 'dasdlab bench sweep'.")],
+    to: Annotated[Optional[Path], typer.Option("--to", help="PNG file to write (default: RESULTS/sweep.png); "
+                                               "'-' is standard output.")] = None,
+) -> None:
+    """Draw a sweep: the modeled outage and recovery of every scenario, each named by
+    the grid values that set it apart; failed scenarios marked."""
+    from dasdlab.bench.sweep_plot import SWEEP_PNG
+    from dasdlab.cli.common import to_stdout
+
+    dest = results / SWEEP_PNG if to is None else to
+    _write_png(results, dest)
+    if not to_stdout(dest):
+        typer.echo(f"DLB032I picture of the sweep in {dest}.")
 
 
 def _fmt(v) -> str:
@@ -83,7 +141,7 @@ def _fmt(v) -> str:
 
 def teach(
     results: Annotated[Path, typer.Option("--results", help="Results folder of 'dasdlab bench outage'.")],
-    method: Annotated[str, typer.Option("--method", help="Copy method whose trace to draw, e.g. dump-cc.")],
+    method: Annotated[str, names.option("--method", kind="method", help="Copy method whose trace to draw.")],
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="PNG to write (default: RESULTS/teach-METHOD.png).")] = None,
     frames: Annotated[int, typer.Option(
@@ -126,5 +184,6 @@ def explore(
 def register(app: typer.Typer) -> None:
     """Add ``sweep``, ``teach`` and ``explore`` to the ``bench`` sub-app."""
     app.command("sweep")(sweep)
+    app.command("plot-sweep")(plot_sweep)
     app.command("teach")(teach)
     app.command("explore")(explore)

@@ -138,6 +138,11 @@ def dataset_volume(args: list[str], site: Path | None, volser: str | None, writa
     return s.dataset_volume(dsn, writable=writable), dsn
 
 
+#: the access skew of every command with a workload ('workload run', 'bench outage', and
+#: 'demo' through ScenarioSpec's own default, the same): an online database's updates
+#: concentrate on a few hot records, which a Zipf law models
+DEFAULT_SKEW = "zipf"
+
 DURATION_HELP = "plain seconds or with a unit: 30s, 100ms, 2m, 1h"
 
 
@@ -151,6 +156,14 @@ def parse_duration(text: str, option: str = "duration") -> float:
     if not m:
         raise typer.BadParameter(f"{option} {text!r} is not understood; write e.g. 30s, 100ms, 2m or 12.5 (seconds)")
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+TO_HELP = "Output file; '-' (the default) is standard output."
+
+
+def to_stdout(to: Path | None) -> bool:
+    """``--to -`` (or no ``--to``) means standard output, as ``--from -`` means stdin."""
+    return to is None or str(to) == "-"
 
 
 def print_json(obj) -> None:

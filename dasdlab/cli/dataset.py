@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SF_HELP, SITE_HELP, dataset_volume, output_file
+from dasdlab.cli.common import SF_HELP, SITE_HELP, TO_HELP, dataset_volume, output_file, to_stdout
 
 app = typer.Typer(help="Allocate, write, read and delete data sets on a volume.",
                   no_args_is_help=True)
@@ -117,7 +117,7 @@ def write(
 @app.command()
 def read(
     args: Annotated[list[str], typer.Argument(help="PATH [sf=NAME] DSN, or just DSN with --site.")],
-    to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
+    to: Annotated[Optional[Path], typer.Option(help=TO_HELP)] = None,
     site: SiteOpt = None,
     sf: Annotated[Optional[str], typer.Option("--sf", help=SF_HELP)] = None,
     ascii: Annotated[bool, typer.Option("--ascii", help="One text line per record (EBCDIC code "
@@ -141,7 +141,7 @@ def read(
 
     if keys:
         ds.check_keyed()  # before an output file is made
-    if to is None:
+    if to_stdout(to):
         emit(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     else:

@@ -48,7 +48,7 @@ def demo(
     from dasdlab.bench.plots import write_plots
     from dasdlab.bench.scenario import ScenarioSpec, run_scenario
     from dasdlab.cli.bench import default_caption, print_result
-    from dasdlab.cli.progress import bar
+    from dasdlab.cli.progress import FRACTION, bar
 
     w0 = time.perf_counter()
     if out.is_dir() and sorted(p.name for p in out.iterdir()) == ["demo01.ckd"]:
@@ -57,8 +57,8 @@ def demo(
     if not json_:
         typer.echo(f"DLB900I demo: the outage comparison of {len(spec.methods)} image copy methods on a "
                    f"{DB_SIZE} database modeled as {MODELED_SIZE}, under {RATE:,.0f} updates/s.")
-    with bar("outage comparison", "/1000") as cb:
-        result = run_scenario(spec, out, progress=cb)
+    with bar("outage comparison", FRACTION) as cb:
+        result = run_scenario(spec, out, progress=cb, on_phase=cb.phase)
     caption = (default_caption(result) + " Why these figures: the emulated database is small so the job "
                "runs in under two minutes; 16 GiB is an ordinary production database, big enough that "
                "reading it (standard process) dwarfs the seconds Advanced Image Copy Services hold it; "

@@ -50,7 +50,11 @@ def dss(
     events = []
     s = Site.open(site)
     with bar("copying", "tracks") as progress:
-        report = Dss(s, on_logical=events.append, on_physical=events.append, progress=progress,
+        def seen(e) -> None:  # each data set's logical and physical completion is a phase
+            events.append(e)
+            progress.phase(f"{e.dsn} {e.phase} ({e.method})")
+
+        report = Dss(s, on_logical=seen, on_physical=seen, progress=progress,
                      wait_physical=wait_physical).run(text)
     s.close()
     if json_:

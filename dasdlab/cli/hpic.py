@@ -21,11 +21,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="The site folder.")]
-ProfileOpt = Annotated[str, typer.Option("--profile", help="Device profile for the modeled time "
-                                         "(3390-3990, ds8000-ficon16, rva-escon, symmetrix-ficon8).")]
+ProfileOpt = Annotated[str, names.option("--profile", kind="profile", help="Device profile for the modeled time.")]
 
 #: how each copy process reads, for people
 METHOD_LABELS = {
@@ -72,8 +72,17 @@ def hpic(
     prof = get_profile(profile)
     s = Site.open(site)
     try:
-        with bar("image copy", "data set groups") as cb:
-            reports = batch_job(s, icein, prof, progress=cb)
+        from dasdlab.engine import interrupted
+
+        before = interrupted.mark(s)
+        try:
+            with bar("image copy", "data set groups") as cb:
+                reports = batch_job(s, icein, prof, progress=cb, on_phase=cb.phase)
+        except KeyboardInterrupt:  # Ctrl-C: take back the half-made copy and the stopped database
+            prefixes = {f"{st.options.ichlq}.{st.dbd}.".upper() for st in icein.statements}
+            for line in interrupted.take_back(s, before, prefixes):
+                typer.echo(line, err=True)
+            raise
         # every copy made is compared with the truth at its point in time
         checks = [verify_report(s, r) for r in reports]
     finally:
@@ -177,10 +186,17 @@ def recover(
     prof = get_profile(profile)
     s = Site.open(site)
     try:
-        with bar(f"recovering {dbdname.upper()}", "steps") as cb:
-            rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
-                             data_mover=data_mover.upper() if data_mover is not None else None,
-                             usedbds=usedbds)
+        try:
+            with bar(f"recovering {dbdname.upper()}", "steps (restore, apply)") as cb:
+                rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,
+                                 data_mover=data_mover.upper() if data_mover is not None else None,
+                                 usedbds=usedbds)
+        except KeyboardInterrupt:  # a data set may be restored in part: nothing to take back, but say so
+            again = " ".join(["dasdlab recover --site", str(site), dbdname] + (["--ddn", ddn] if ddn else [])
+                             + (["--to", str(to)] if to is not None else []))
+            typer.echo(f"DLB040W the recovery of {dbdname.upper()} was interrupted: its data sets may be "
+                       f"restored in part and it stays stopped; run the recovery again: {again}", err=True)
+            raise
         checks = check_recovery(s, rep)
     finally:
         s.close()

@@ -21,6 +21,7 @@ from dasdlab.cli import clone as clone_cli
 from dasdlab.cli import dataset as dataset_cli
 from dasdlab.cli import db as db_cli
 from dasdlab.cli import dss as dss_cli
+from dasdlab.cli import fixtures as fixtures_cli
 from dasdlab.cli import flashcopy as flashcopy_cli
 from dasdlab.cli import hpic as hpic_cli
 from dasdlab.cli import ims as ims_cli
@@ -60,7 +61,7 @@ app = typer.Typer(
     name="dasdlab",
     help="IBM 3390 DASD, storage copy services and IMS image copy, emulated.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 @app.callback()
@@ -88,6 +89,7 @@ app.add_typer(workload_cli.app, name="workload")
 app.add_typer(recon_cli.app, name="recon")
 app.add_typer(ims_cli.app, name="ims")
 app.add_typer(bench_cli.app, name="bench")
+app.add_typer(fixtures_cli.app, name="fixtures")
 app.command("hpic")(hpic_cli.hpic)
 app.command("recover")(hpic_cli.recover)
 
@@ -109,6 +111,11 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from dasdlab.cli.examples import attach as _attach_examples  # noqa: E402
+
+_attach_examples(app)  # last: every command is registered by now
+
+
 def _usage(e) -> None:
     """A usage error as every other error: its message id first, then the usage line
     and where to find help."""
@@ -117,6 +124,14 @@ def _usage(e) -> None:
     if ctx is not None:
         typer.echo(ctx.get_usage(), err=True)
         typer.echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: by the time it is reported, the run's own clean-up has removed what it
+    had half made (partial files, temporary sites); say so, and return 130."""
+    typer.echo("DLB001E interrupted (Ctrl-C); the run stopped and removed what it had half made "
+               "(partial files, temporary sites). Run the command again to redo it.", err=True)
+    return 130
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -128,21 +143,28 @@ def run(argv: list[str] | None = None) -> int:
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     site_mod = sys.modules.get("dasdlab.emulator.site")
     before = site_mod.Site.open_sites() if site_mod else []
+    from dasdlab.cli import names
+
+    # profile, method and service names (plug-ins included) only when help is shown
+    names.fill_help(names.wants_help(sys.argv[1:] if argv is None else list(argv)))
     try:
         # With standalone_mode=False, typer.Exit(n) comes back as the return value.
         rv = app(args=argv, standalone_mode=False, prog_name="dasdlab")
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into the exit status 130, silently
+            code = _interrupted()
     except DasdlabError as e:
         typer.echo(str(e), err=True)
         code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
+    except SystemExit as e:  # typer's completion options end with sys.exit
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 8
     except usage_error as e:
         _usage(e)
         code = e.exit_code
-    except typer.Abort:
-        typer.echo("DLB001E interrupted.", err=True)
-        code = 130
+    except (typer.Abort, KeyboardInterrupt):
+        code = _interrupted()
     except BrokenPipeError:
         code = 0
     except OSError as e:  # a file that is missing, a folder where a file should be, a full disk

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import SF_HELP, output_file, print_json, take_sf
+from dasdlab.cli.common import SF_HELP, TO_HELP, output_file, print_json, take_sf, to_stdout
 
 app = typer.Typer(help="Members of partitioned data sets (PDS), as Hercules dasdpdsu and dasdcat "
                   "see them.", no_args_is_help=True)
@@ -67,7 +67,7 @@ def read(
     path: Annotated[str, typer.Argument(help="Image path.")],
     dsn: Annotated[str, typer.Argument(help="The PDS.")],
     member: Annotated[str, typer.Argument(help="Member name.")],
-    to: Annotated[Optional[Path], typer.Option(help="Output file (default: stdout).")] = None,
+    to: Annotated[Optional[Path], typer.Option(help=TO_HELP)] = None,
     ascii: Annotated[bool, typer.Option("--ascii", help="One text line per record (code page "
                                         "037, trailing blanks removed), as dasdpdsu ascii.")] = False,
     sf: SfOpt = None,
@@ -76,7 +76,7 @@ def read(
     V/VB/U as a record file (each record a 4-byte RDW, then its data)."""
     _vol, pds = _open(path, [], sf, False, dsn)
     pds.member(member)  # a missing member fails before any output
-    if to is None:
+    if to_stdout(to):
         pds.read_to(member, sys.stdout.buffer, ascii=ascii)
         sys.stdout.buffer.flush()
         return

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 
 app = typer.Typer(help="Copy services: what is registered, where it comes from, what it can do.",
@@ -35,7 +36,8 @@ def list_(json_: Annotated[bool, typer.Option("--json", help="JSON for programs.
 
 @app.command("test")
 def test(
-    name: Annotated[str, typer.Argument(help="A registered copy service (see 'dasdlab services list').")],
+    name: Annotated[str, names.argument(kind="service", help="A registered copy service (see 'dasdlab services "
+                                                             "list'), or module:Class.")],
     json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False,
     check: Annotated[list[str] | None, typer.Option("--check", help="Run only this check (repeatable).")] = None,
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli import names
 from dasdlab.cli.common import print_json
 
 app = typer.Typer(help="Create and inspect sites: storage subsystems, volumes, catalog.",
@@ -44,7 +45,8 @@ def add_volume(
 def add_service(
     directory: Path,
     subsystem: str,
-    name: Annotated[str, typer.Argument(help="A registered copy service (see 'dasdlab services list').")],
+    name: Annotated[str, names.argument(kind="service", help="A registered copy service (see 'dasdlab services "
+                                                             "list').")],
 ) -> None:
     """Give a subsystem a registered copy service (a plug-in, or a built-in of another kind)."""
     from dasdlab.emulator.site import Site
@@ -55,7 +57,8 @@ def add_service(
 
 @app.command("ls")
 def ls(directory: Path, json_: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List subsystems, volumes and catalogued data sets."""
+    """List subsystems (with their copy services and volumes) and catalogued data sets,
+    under column headers."""
     from dasdlab.emulator.site import Site
 
     site = Site.open(directory)
@@ -68,7 +71,10 @@ def ls(directory: Path, json_: Annotated[bool, typer.Option("--json")] = False) 
     if json_:
         print_json(data)
         return
+    typer.echo(f"{'SUBSYS':<8} {'KIND':<10} {'COPY SERVICES':<34} VOLUMES")
     for s in data["subsystems"]:
         typer.echo(f"{s['name']:<8} {s['kind']:<10} {','.join(s['capabilities']):<34} {' '.join(s['volumes'])}")
+    if data["datasets"]:
+        typer.echo(f"\n  {'CATALOGUED DATA SET':<44} VOLSER")
     for d in data["datasets"]:
         typer.echo(f"  {d['dsn']:<44} {d['volser']}")

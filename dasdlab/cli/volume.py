@@ -73,9 +73,13 @@ def _add_vtoc(path: Path, vtoc_tracks: int | None) -> None:
 
 @app.command("ls")
 def ls(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = None,
-       json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False) -> None:
-    """List the data sets of a volume, like Hercules 'dasdls -info'."""
-    from dasdlab.emulator.listing import format_dasdls, list_volume
+       json_: Annotated[bool, typer.Option("--json", help="JSON for programs.")] = False,
+       dasdls: Annotated[bool, typer.Option("--dasdls", help="Exactly what Hercules 'dasdls -info' "
+                                            "prints (no column headers).")] = False) -> None:
+    """List the data sets of a volume, with the columns of Hercules 'dasdls -info' under
+    headers: YYDDD creation date, ORG, RECFM, LRECL, BLKSZ, KEY length, TRKS allocated,
+    USE percent of them used (-1 when unknown), EXT extents, SECONDARY allocation."""
+    from dasdlab.emulator.listing import format_dasdls, format_header, list_volume
 
     vol = _open(target, site, sf, sf_args)
     entries = list_volume(vol)
@@ -83,6 +87,8 @@ def ls(target: Target, sf_args: SfArg = None, site: SiteOpt = None, sf: SfOpt = 
         print_json([e.as_json() for e in entries])
         return
     typer.echo(f"{target}: VOLSER={vol.volser}")
+    if not dasdls:
+        typer.echo(format_header())
     for e in entries:
         typer.echo(format_dasdls(e))
 

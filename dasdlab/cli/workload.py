@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dasdlab.cli.common import DURATION_HELP, parse_duration
+from dasdlab.cli.common import DEFAULT_SKEW, DURATION_HELP, parse_duration
 
 app = typer.Typer(help="Online update workloads against IMS databases.", no_args_is_help=True)
 
@@ -19,7 +19,8 @@ def run(
     rate: Annotated[float, typer.Option(help="Updates per (modeled) second.")] = 2000.0,
     duration: Annotated[str, typer.Option(help=f"Modeled duration: {DURATION_HELP}.")] = "30s",
     seed: Annotated[int, typer.Option(help="Seed of the generated updates.")] = 1,
-    skew: Annotated[str, typer.Option(help="Access skew: uniform or zipf.")] = "uniform",
+    skew: Annotated[str, typer.Option(help="Access skew: uniform or zipf (the default of "
+                                          "'bench outage' too).")] = DEFAULT_SKEW,
     zipf: Annotated[float, typer.Option(help="Zipf exponent s (with --skew zipf).")] = 1.0,
     update_size: Annotated[int, typer.Option(help="Bytes changed per update.")] = 16,
     slice_: Annotated[str, typer.Option("--slice", help=f"Time slice: {DURATION_HELP}.")] = "100ms",

@@ -110,6 +110,14 @@ def list_volume(vol) -> list[ListEntry]:
     return [entry_of(d, vol.heads, vol.slot) for d in order]
 
 
+def format_header() -> str:
+    """Column headers over :func:`format_dasdls` lines (``dasdls -info`` prints none):
+    creation date as yyddd, DSORG, RECFM, LRECL, BLKSIZE, key length, tracks allocated,
+    percent of them used, extents, secondary allocation unit and quantity."""
+    return (f"{'DSNAME':<44} {'YYDDD'} {'ORG':<4}{'RECFM':<5}{'LRECL':>6} {'BLKSZ':>5}"
+            f" {'KEY':>3} {'TRKS':>5} {'USE':>3} {'EXT':>3} SECONDARY")
+
+
 def format_dasdls(e: ListEntry) -> str:
     """One line as ``dasdls -info`` prints it."""
     lrecl = str(e.lrecl) if e.lrecl else ""

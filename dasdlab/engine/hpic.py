@@ -535,11 +535,13 @@ def image_copy_preflight(site, icein: Icein) -> int:
 
 
 def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
-              progress: Callable[[int, int], None] | None = None) -> list[CopyReport]:
+              progress: Callable[[int, int], None] | None = None,
+              on_phase: Callable[[str], None] | None = None) -> list[CopyReport]:
     """``EXEC PGM=FABJMAIN`` with no online IMS in this process: check the statements'
     databases (:func:`image_copy_preflight`), start an IMS subsystem for the site (an
     emergency restart if the last one died), run every statement to completion, shut it
-    down.  ``progress(done, total)`` counts data set groups."""
+    down.  ``progress(done, total)`` counts data set groups; ``on_phase(text)`` gets each
+    finished group's one-line report."""
     from dasdlab.engine.system import ImsSystem
 
     groups = image_copy_preflight(site, icein)
@@ -547,12 +549,16 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
     system.start()
     done = 0
 
-    def step(_msg: str) -> None:
+    def step(msg: str) -> None:
         nonlocal done
         done += 1
+        if on_phase is not None:
+            on_phase(msg)
         if progress is not None:
             progress(done, max(groups, done))
 
+    if progress is not None:
+        progress(0, groups)  # the job has begun: a log shows it before the first copy ends
     try:
         return ImageCopyEngine(site, system, profile).run(icein, progress=step)
     finally:

@@ -40,7 +40,8 @@ def test_sweep_runs_and_reports_failures(tmp_path, monkeypatch, capsys):
     g.write_text("[sweep]\nname = 'two'\n[grid]\nmethods = ['standard', 'dump-cc', 'copy-flashcopy']\n")
     assert run(["bench", "sweep", "--grid", str(g), "--out", str(tmp_path / "o"), "--workers", "0"]) == 4
     out, err = capsys.readouterr()
-    assert err.startswith("DLB760E 1 of 3 scenarios failed") and "no sidefile today" in err
+    assert "DLB030I sweep two" in err  # a line per phase when stderr is not a terminal
+    assert "\nDLB760E 1 of 3 scenarios failed" in err and "no sidefile today" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("DLB775E 1 of 3 scenarios failed or not verified") and "no sidefile today" in last
     assert "12.500" in out and "0.250" in out and "failed" in out  # the table

@@ -94,7 +94,7 @@ def test_our_cckd_is_clean_and_readable_by_hercules(herc, cli, inputs, tmp_path,
     if compress == "zlib":
         assert out.stat().st_size < img.stat().st_size // 10
 
-    code, listed, err = cli("volume", "ls", out)
+    code, listed, err = cli("volume", "ls", "--dasdls", out)
     assert code == 0, err
     assert listed == herc.dasdls_info(out, tmp_path)
     for dsn, data in (("A.FB80", a), ("B.F4096", b)):
@@ -180,7 +180,7 @@ def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, cli, in
     # every reading command opens the stack, with --sf or Hercules' sf= form
     herc_ls = herc.dasdls_info(Path("base.cckd"), herc_dir, sf="base_*.shd").splitlines()[1:]
     for sf_args in (("--sf", pattern), (f"sf={pattern}",)):
-        code, out, err = cli("volume", "ls", base, *sf_args)
+        code, out, err = cli("volume", "ls", "--dasdls", base, *sf_args)
         assert code == 0 and err == "", err
         assert out.splitlines()[1:] == herc_ls
         for dsn, data in expected.items():
@@ -197,7 +197,7 @@ def test_shadow_stack_reads_like_hercules_and_merges_like_dasdcopy(herc, cli, in
         assert code == 0, err
         assert out == cli("volume", "dump-track", merged, *map(str, divmod(t, m.heads)))[1]
     # without a shadow name the base alone is read, and dasdlab says what it left out
-    code, out, err = cli("volume", "ls", base)
+    code, out, err = cli("volume", "ls", "--dasdls", base)
     assert code == 0 and err.startswith("DLB187W") and "base_1.shd" in err and "base_2.shd" in err
     assert out.splitlines()[1:] == herc.dasdls_info(Path("base.cckd"), herc_dir).splitlines()[1:]
     assert "NEW.TWO" not in out
@@ -236,7 +236,7 @@ def test_big_endian_image_from_cckdswap_opens_like_the_little_endian_one(herc, c
     raw = be.read_bytes()
     assert raw[512 + 3] & 0x02 and raw[512 + 4 : 512 + 8] != le.read_bytes()[512 + 4 : 512 + 8]
     before = _digest(be)
-    code, out, err = cli("volume", "ls", be)
+    code, out, err = cli("volume", "ls", "--dasdls", be)
     assert code == 0, err
     assert out == herc.dasdls_info(be, tmp_path)
     assert out.splitlines()[1:] == herc.dasdls_info(le, tmp_path).splitlines()[1:]

@@ -73,7 +73,7 @@ def test_volume_ls_equals_dasdls_info_for_real_dscb_values(herc, cli, tmp_path):
             e.f1 = replace(e.f1, dsorg=dsorg, recfm=recfm, lrecl=lrecl, blksize=blksize,
                            scalo_unit=scalo, secondary=sec)
             vt._write_dscb(e.f1_addr, e.f1.pack())
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert code == 0, err
     herc_out = herc.dasdls_info(img, tmp_path)
     assert out.splitlines() == herc_out.splitlines()

@@ -36,7 +36,7 @@ def test_dasdinit_volume_has_no_vtoc_for_either_tool(herc, cli, tmp_path):
 
     ls = herc.run("dasdls", "-info", img, cwd=tmp_path)
     assert ls.stdout == b"" and b"F4DSCB record not found" in ls.stderr
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert code == 8 and out == "" and err.startswith("DLB205E")
     # info shows the geometry and says what is missing; check fails on the missing VTOC
     code, out, err = cli("volume", "info", img, "--json")
@@ -73,7 +73,7 @@ def test_dasdinit_multifile_volume_over_2519_cylinders(herc, cli, tmp_path):
         boundary = 2519 * 15
         for t in (boundary - 1, boundary, vol.ntracks - 1):
             assert vol.read_track(t).tobytes() == _null_track(vol, t)
-    code, out, err = cli("volume", "ls", second)
+    code, out, err = cli("volume", "ls", "--dasdls", second)
     assert code == 8 and err.startswith("DLB115E")
 
 
@@ -140,7 +140,7 @@ def test_dasdload_volume_lists_and_reads_like_dasdls_and_dasdseq(herc, cli, inpu
     herc.run("dasdload", *([compress] if compress else []), "load.ctl", img.name, "0", cwd=tmp_path)
     before = img.read_bytes()
 
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert code == 0, err
     assert out == herc.dasdls_info(img, tmp_path)
     assert out.count("\n") == 1 + sum(1 for _, m, _, _ in lines if m != "VTOC")

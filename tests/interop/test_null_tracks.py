@@ -41,7 +41,7 @@ def test_dasdcopy_reads_every_track(herc, cli, inputs, tmp_path, null_tracks):
     else:
         assert errors == ntracks - written > 0
     assert herc.dasdseq(out, "A.DATA", tmp_path) == data.read_bytes()
-    code, out_ls, err = cli("volume", "ls", img)
+    code, out_ls, err = cli("volume", "ls", "--dasdls", img)
     assert out_ls == herc.dasdls_info(img, tmp_path)
     assert cli("volume", "check", img)[0] == 0
     # compressed, a null track costs nothing

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.interop
 
 def _agree(herc, cli, img, tmp_path, expected: dict[str, bytes]) -> None:
     """dasdls == volume ls, dasdseq == dataset read == expected, and check is sound."""
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert code == 0, err
     assert out == herc.dasdls_info(img, tmp_path)
     listed = {line.split()[0] for line in out.splitlines()[1:]}

@@ -89,7 +89,7 @@ def test_dasdload_pds_reads_as_dasdcat_and_dasdpdsu(herc, cli, tmp_path):
     _agree(herc, cli, img, "TEST.PDS", tmp_path, {**members, "NEWONE": _recs(40, "NW")})
     code, out, err = cli("pds", "list", img, "TEST.PDS", "--json")
     assert {m["name"]: m["userdata"] for m in json.loads(out)["members_list"]}["BETA"] == user["BETA"]
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert out == herc.dasdls_info(img, tmp_path)
 
     for argv, msg in ((("pds", "read", img, "TEST.PDS", "NOSUCH"), "DLB275E"),
@@ -138,7 +138,7 @@ def test_dasdlab_pds_reads_in_dasdcat_and_dasdpdsu(herc, cli, tmp_path):
     assert d["directory_blocks_used"] == 3 and d["members"] == len(expected)
     code, out, err = cli("volume", "check", img)
     assert code == 0, err
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert out == herc.dasdls_info(img, tmp_path)
 
     # a full directory and a full data set are refused, the image unchanged

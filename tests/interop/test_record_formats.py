@@ -114,7 +114,7 @@ def test_variable_records_written_and_read_back_as_hercules_reads_the_blocks(
         assert all(len(_records_of_v([b])) == 1 for b in blocks)
     assert _records_of_v(blocks) == records
     # the listing still agrees with dasdls
-    code, out, err = cli("volume", "ls", img)
+    code, out, err = cli("volume", "ls", "--dasdls", img)
     assert out == herc.dasdls_info(img, tmp_path)
     # appending continues after the EOF
     more = [b"APPENDED" * 3, b"X"]

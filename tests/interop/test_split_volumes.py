@@ -60,13 +60,13 @@ def test_our_split_volume_opens_in_hercules_with_data_in_the_last_file(
     assert (hdr.fileseq, hdr.highcyl) == (nfiles, 0)
 
     # Hercules opens every file by its name: the listing, and data from the last file
-    code, out, err = cli("volume", "ls", first)
+    code, out, err = cli("volume", "ls", "--dasdls", first)
     assert code == 0, err
     assert out == herc.dasdls_info(first, tmp_path)
     assert "FAR.DATA" in out
     assert herc.dasdseq(first, "FAR.DATA", tmp_path) == data.read_bytes()
     # as with the Hercules utilities, the name without the suffix opens the volume too
-    code, out2, err = cli("volume", "ls", img)
+    code, out2, err = cli("volume", "ls", "--dasdls", img)
     assert code == 0, err
     assert out2.splitlines()[1:] == out.splitlines()[1:]
     assert herc.dasdls_info(img, tmp_path).splitlines()[1:] == out.splitlines()[1:]
