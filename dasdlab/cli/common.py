@@ -153,6 +153,20 @@ def parse_duration(text: str, option: str = "duration") -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def report_leftovers(site) -> None:
+    """Clean up after image copies and recoveries at ``site`` that were killed, and say
+    on stderr what they left (:func:`dasdlab.engine.leftovers.settle`)."""
+    from dasdlab.engine.leftovers import settle
+    from dasdlab.errors import DasdlabError
+
+    try:
+        msgs = settle(site)
+    except DasdlabError:  # no RECON, or a damaged one: the command itself says so
+        return
+    for m in msgs:
+        typer.echo(m, err=True)
+
+
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2))
 

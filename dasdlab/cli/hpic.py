@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dasdlab.cli.common import print_json
+from dasdlab.cli.common import print_json, report_leftovers
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="The site folder.")]
 ProfileOpt = Annotated[str, typer.Option("--profile", help="Device profile for the modeled time "
@@ -71,6 +71,7 @@ def hpic(
     icein = parse_file(icein_file)
     prof = get_profile(profile)
     s = Site.open(site)
+    report_leftovers(s)
     try:
         with bar("image copy", "data set groups") as cb:
             reports = batch_job(s, icein, prof, progress=cb)
@@ -173,6 +174,7 @@ def recover(
     when = _parse_time(to)
     prof = get_profile(profile)
     s = Site.open(site)
+    report_leftovers(s)
     try:
         with bar(f"recovering {dbdname.upper()}", "steps") as cb:
             rep = recover_db(s, dbdname, ddn, when, profile=prof, progress=cb, image_copy=image_copy,

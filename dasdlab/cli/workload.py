@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dasdlab.cli.common import DURATION_HELP, parse_duration
+from dasdlab.cli.common import DURATION_HELP, parse_duration, report_leftovers
 
 app = typer.Typer(help="Online update workloads against IMS databases.", no_args_is_help=True)
 
@@ -46,6 +46,7 @@ def run(
     spec = WorkloadSpec(rate=rate, duration=parse_duration(duration, "--duration"), skew=skew.lower(), zipf_s=zipf,
                         update_size=update_size, seed=seed, slice=parse_duration(slice_, "--slice"))
     s = Site.open(site)
+    report_leftovers(s)
     interval = parse_duration(checkpoint, "--checkpoint") if checkpoint else None
     preflight(s, dbdname, spec, buffers, policy.lower(), interval)
     system = ImsSystem(s, buffers=buffers, policy=policy.lower(), checkpoint_log_records=checkpoint_log_records,

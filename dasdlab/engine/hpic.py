@@ -118,6 +118,7 @@ import numpy as np
 from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
+from dasdlab.engine.leftovers import Intent
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
 
@@ -218,6 +219,9 @@ class ImageCopyEngine:
         self.profile = get_profile(profile or DEFAULT_PROFILE) if not isinstance(profile, DeviceProfile) else profile
         self._wall = wall
         self.recon = system.recon
+        #: what the copies are about to do, for the next command should this process be
+        #: killed (:mod:`dasdlab.engine.leftovers`)
+        self.intent = Intent(site, "hpic")
         apply_profile(site, self.profile)
 
     # ------------------------------------------------------------------ runs
@@ -444,6 +448,9 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
     down.  ``progress(done, total)`` counts data set groups."""
     from dasdlab.engine.system import ImsSystem
 
+    from dasdlab.engine.leftovers import settle
+
+    settle(site)  # data sets a killed copy left (the command line shows the messages)
     groups = image_copy_preflight(site, icein)
     system = ImsSystem(site)
     system.start()
@@ -455,10 +462,13 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
         if progress is not None:
             progress(done, max(groups, done))
 
+    engine = ImageCopyEngine(site, system, profile)
     try:
-        return ImageCopyEngine(site, system, profile).run(icein, progress=step)
+        return engine.run(icein, progress=step)
     finally:
         system.shutdown()
+        if not engine.intent.data["datasets"] and not engine.intent.data["holds"]:
+            engine.intent.close()
 
 
 def return_code(reports: list[CopyReport]) -> int:
@@ -504,6 +514,7 @@ class CopyRun:
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._out_cleanup: list[Callable[[], None]] = []  # image copy outputs being written
+        self._intended: list[str] = []  # data sets entered in the engine's intent
         #: modeled seconds between looks at a background copy's progress (a driver of a
         #: very long run looks less often: its slices are longer too)
         self.poll_s = 0.05
@@ -558,9 +569,11 @@ class CopyRun:
                             f"{self.engine.recon.db(name)['state']}; stop it (/DBR) before the batch image "
                             f"copy, or code TOIAUTO=Y (line {self.st.line}).")
         elif self.st.options.quiesce:
+            self.engine.intent.hold(name, self.engine.recon.db(name)["state"])
             sysm.hold(name)
             self.job.holds[name] = [1, sysm.release]
         else:
+            self.engine.intent.hold(name, self.engine.recon.db(name)["state"])
             (sysm.readonly if ta is not None and ta[2] == "DBD" else sysm.stop)(name)
             self.job.holds[name] = [1, leave if ta is not None and ta[0] == "O" else sysm.start_db]
             if ta is not None:
@@ -590,6 +603,7 @@ class CopyRun:
             if held[0] == 0:
                 del self.job.holds[self.db.name]
                 held[1](self.db.name)
+                self.engine.intent.released(self.db.name)
             self._held = False
             self._mark("hold_end")
 
@@ -667,6 +681,7 @@ class CopyRun:
         while not physical_done():
             yield self._now + self.poll_s  # the background copy progresses with the site's ticks
         self._cleanup.clear()
+        self._settled()
         if self.report.physical is None:
             self._mark("physical")
         self.report.tracks = self.dbds.dataset(writable=False).ntracks
@@ -830,6 +845,7 @@ class CopyRun:
         ntr = entry.tracks(src_vol.heads)
         tgt = self._target_volume(sub, ntr, "SHADOW" if kind == "SHADOW" else None)
         dsn = self._name(kind)
+        self._intend(tgt.volser, dsn)
         new = dsalloc.allocate_like(tgt, dsn, entry.f1, ntr, tgt.heads)
         self._cleanup.append(lambda: dsalloc.scratch(tgt, dsn))
         src_runs = entry.track_list(src_vol.heads)
@@ -839,6 +855,7 @@ class CopyRun:
             fc = sub.service("flashcopy")
             rel = fc.establish(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
                                mode="NOCOPY" if nocopy else "COPY")
+            self.engine.intent.relationship(dsn, sub.name, "flashcopy", rel.id)
             self._cleanup.insert(0, lambda: fc.withdraw(rel.id))
             self.report.counters["relationship"] = rel.id
             done = lambda: not rel.active  # noqa: E731
@@ -853,12 +870,14 @@ class CopyRun:
             bg = True if svc.capabilities.background_copy else None
             rel = svc.establish(self.dbds.volser, tgt.volser, source_runs=src_runs, target_runs=dst_runs,
                                 background_copy=bg)
+            self.engine.intent.relationship(dsn, sub.name, self.plan.service, rel.id)
             self.report.counters["relationship"] = rel.id
             done = lambda: svc.describe(rel.id)["physical_at"] is not None  # noqa: E731
         else:
             tf = sub.service("timefinder")
             s = tf.create(self.dbds.volser, tgt.volser, src_runs=src_runs, dst_runs=dst_runs,
                           mode="NOCOPY" if nocopy else "COPY")
+            self.engine.intent.relationship(dsn, sub.name, "timefinder", s.id)
             self._cleanup.insert(0, lambda: tf.terminate(s.id, force=True))
             tf.activate(s.id)
             self.report.counters["clone_session"] = s.id
@@ -868,11 +887,26 @@ class CopyRun:
             def withdraw() -> None:
                 for fn in list(self._cleanup):
                     fn()
+                self._settled(dsn)
             return tgt, dsn, withdraw
         self.engine.site.catalog.add(dsn, tgt.volser)
         self._cleanup.clear()
         self._cleanup.append(lambda: self._drop_clone(tgt, dsn))
         return tgt, dsn, done
+
+    def _intend(self, volser: str, dsn: str) -> None:
+        """Enter ``dsn`` in the intent before it is allocated."""
+        self._intended.append(dsn)
+        self.engine.intent.dataset(volser, dsn)
+
+    def _settled(self, dsn: str | None = None) -> None:
+        """``dsn`` (default: every data set of this copy) is registered, complete or
+        scratched, and its relationships withdrawn or no longer needed."""
+        for d in [dsn] if dsn is not None else list(self._intended):
+            self.engine.intent.dataset_done(d)
+            self.engine.intent.relationships_done(d)
+            if d in self._intended:
+                self._intended.remove(d)
 
     def _drop_clone(self, vol, dsn: str) -> None:
         from dasdlab.emulator import dsalloc
@@ -906,6 +940,7 @@ class CopyRun:
             vol = self._output_volume(ntr)
             dsn = self._name(f"IC{n}")
             blk = icformat.blksize_for(lrecl)
+            self._intend(vol.volser, dsn)
             vol.vtoc.allocate(dsn, lrecl=lrecl, blksize=blk, unit="TRK", primary=ntr + 1, secondary=max(ntr // 4, 15))
             self._out_cleanup.append(lambda vol=vol, dsn=dsn: vol.vtoc.delete(dsn))
             w = icformat.CopyWriter(Dataset(vol, dsn), icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}),
@@ -951,6 +986,7 @@ class CopyRun:
             self.engine.recon.update_image(rep.image_id, physical_time=rep.physical)
         else:
             self._register(stop_time=rep.physical)
+        self._settled()
         rep.status = "ok"
         self.done = True
 
@@ -969,6 +1005,8 @@ class CopyRun:
             stop_time=stop_time, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
             run_seq=rep.run_seq, **extra)
         rep.image_id = img["id"]
+        for o in rep.outputs:  # registered: a later process keeps it whatever becomes of this one
+            self.engine.intent.dataset_done(o["dsn"])
 
     def _run_time(self) -> float:
         r = self.report
@@ -986,6 +1024,7 @@ class CopyRun:
                 pass
         self._cleanup.clear()
         self._out_cleanup.clear()
+        self._settled()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
         if self.report.image_id is not None:  # registered at logical completion, then dropped

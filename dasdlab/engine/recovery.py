@@ -113,6 +113,7 @@ from typing import Callable
 
 import numpy as np
 
+from dasdlab.engine.leftovers import Intent
 from dasdlab.engine.recon import FUZZY_TYPES, Recon
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
 from dasdlab.errors import DasdlabError
@@ -694,6 +695,10 @@ class _Recovery:
         clock = t0
         state = recon.db(name)["state"]
         w = self.wall()
+        # should this process be killed, the next command says the database was left
+        # stopped by a recovery and what to do (dasdlab.engine.leftovers)
+        intent = Intent(self.site, "recover")
+        intent.hold(name, state)
         if state != "STOPPED":
             sysm.stop(name)  # /DBR: the buffers are written, then discarded
             rep.stopped = True
@@ -755,6 +760,7 @@ class _Recovery:
                 sysm.advance(sysm.now() + prof.db_start_s)
         rep.end_time = sysm.now()
         recon.note_time(rep.end_time)
+        intent.close()
         return rep
 
     def _image_copy(self, name: str, plans: list[DbdsPlan], rep: RecoveryReport) -> None:
