@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     for res in results:
         for name, t in res["operations"].items():
             agg = figures["operations"].setdefault(name, {"runs": 0, "kills": 0, "landed_mid_operation": 0,
-                                                          "refused_or_reported": 0, "silent_corruptions": 0,
+                                                          "refused_or_reported": 0, "leftovers_cleaned_by_next_run": 0,
+                                                          "silent_corruptions": 0,
                                                           "rerun_failures": 0, "leftovers": 0})
             for k in agg:
                 agg[k] += t[k]
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         total.rerun_failures += res["total"]["rerun_failure_details"]
         total.leftovers += res["total"]["leftover_details"]
     figures["total"] = {k: sum(r["total"][k] for r in results) for k in
-                        ("runs", "kills", "landed_mid_operation", "refused_or_reported", "silent_corruptions",
+                        ("runs", "kills", "landed_mid_operation", "refused_or_reported", "leftovers_cleaned_by_next_run",
+                         "silent_corruptions",
                          "rerun_failures", "leftovers")}
     figures["details"] = {"corruptions": total.corruptions, "rerun_failures": total.rerun_failures,
                           "leftovers": total.leftovers}
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         a.json.write_text(text + "\n")
     t = figures["total"]
     print(f"DLB741I crash campaign: {t['runs']} runs, {t['kills']} kills, {t['landed_mid_operation']} landed "
-          f"mid-operation, {t['refused_or_reported']} refused or reported, {t['silent_corruptions']} silent "
+          f"mid-operation, {t['refused_or_reported']} refused or reported, "
+          f"{t['leftovers_cleaned_by_next_run']} cleaned or reported by the next run, {t['silent_corruptions']} silent "
           f"corruptions, {t['rerun_failures']} failed reruns, {t['leftovers']} leftovers", file=sys.stderr)
     return 1 if t["silent_corruptions"] or t["rerun_failures"] else 0
 

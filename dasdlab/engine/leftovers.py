@@ -25,6 +25,9 @@ intent files of processes that are gone and
   ``/STA`` after an image copy (DLB061W), ``recover`` again after a recovery (DLB062W).
   It keeps reporting until the database is in another state, then forgets it.
 
+A rerun of a killed ``recover`` takes the killed run's hold over (:func:`adopt`): it
+finishes the recovery and starts the database if the killed run found it started.
+
 IMS itself behaves alike: DBRC keeps no record of an image copy that did not end, and
 a database a utility stopped stays stopped until the operator starts it (IMS Database
 Recovery Control, "image copy", and IMS Commands, ``/DBRECOVERY`` and ``/START DB``;
@@ -131,6 +134,25 @@ def pending(site_path: str | os.PathLike) -> bool:
     return bool(_dead_intents(Path(site_path)))
 
 
+def adopt(site, dbd: str, command: str, now_state: str) -> str | None:
+    """A run of ``command`` takes over the hold a killed run of the same command left
+    on ``dbd`` (still in ``now_state``, the state that run put it in): returns the state
+    that run found, so this one leaves the database as it was before both (a rerun of a
+    killed ``recover`` starts the database again); None when there is no such hold."""
+    for path, data in _dead_intents(Path(site.path)):
+        before = data.get("holds", {}).get(dbd.upper())
+        if data.get("command") != command or before is None or before == now_state:
+            continue
+        del data["holds"][dbd.upper()]
+        if data["holds"] or data.get("datasets"):
+            with replaced_file(path) as tmp:
+                tmp.write_text(json.dumps(data))
+        else:
+            path.unlink(missing_ok=True)
+        return before
+    return None
+
+
 def settle(site, recon=None) -> list[str]:
     """Clean up after the runs at ``site`` whose process is gone; returns the messages
     (message id first) to show.  ``recon`` defaults to the site's RECON."""
@@ -201,8 +223,8 @@ def _settle_one(site, recon, path: Path, data: dict) -> list[str]:
             left = [r["ddn"] for r in recon.dbds(dbd) if r.get("recov")]
             need = f"{', '.join(left)} still need{'s' if len(left) == 1 else ''} recovery; " if left else ""
             msgs.append(f"DLB062W database {dbd} was left {now} by {who} that stopped it to recover it; {need}run "
-                        f"'dasdlab recover --site {sp} {dbd}' again, then '/STA DB {dbd}' "
-                        f"(dasdlab ims --site {sp} '/STA DB {dbd}') if it stays stopped.")
+                        f"'dasdlab recover --site {sp} {dbd}' again: it finishes the recovery and leaves the "
+                        f"database {before} as it found it.")
         else:
             msgs.append(f"DLB061W database {dbd} was left {now} by {who} that held it for an image copy and "
                         f"never released it (the copy was not registered); start it with "

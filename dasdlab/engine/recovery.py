@@ -113,7 +113,7 @@ from typing import Callable
 
 import numpy as np
 
-from dasdlab.engine.leftovers import Intent
+from dasdlab.engine.leftovers import Intent, adopt
 from dasdlab.engine.recon import FUZZY_TYPES, Recon
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, DeviceProfile, get_profile
 from dasdlab.errors import DasdlabError
@@ -698,7 +698,10 @@ class _Recovery:
         # should this process be killed, the next command says the database was left
         # stopped by a recovery and what to do (dasdlab.engine.leftovers)
         intent = Intent(self.site, "recover")
-        intent.hold(name, state)
+        # a recovery killed after it stopped the database: this one finishes its work and
+        # starts the database as that one would have
+        found = adopt(self.site, name, "recover", state) or state
+        intent.hold(name, found)
         if state != "STOPPED":
             sysm.stop(name)  # /DBR: the buffers are written, then discarded
             rep.stopped = True
@@ -747,7 +750,7 @@ class _Recovery:
             rep.notes.append(f"database {name} stays stopped: {', '.join(icn)} recovered to {to:g} s and "
                              "need an image copy before /STA (as IMS Database Recovery Facility); the outage "
                              "lasts until then")
-        if restart and state != "STOPPED":
+        if restart and found != "STOPPED":
             if still or icn:
                 if still:
                     rep.notes.append(f"not started: {', '.join(still)} still need recovery")

@@ -94,6 +94,7 @@ class Tally:
     kills: int = 0
     landed: int = 0
     refused: int = 0
+    cleaned: int = 0
     corruptions: list[str] = field(default_factory=list)
     rerun_failures: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
@@ -103,13 +104,15 @@ class Tally:
         self.kills += other.kills
         self.landed += other.landed
         self.refused += other.refused
+        self.cleaned += other.cleaned
         self.corruptions += other.corruptions
         self.rerun_failures += other.rerun_failures
         self.leftovers += other.leftovers
 
     def as_dict(self) -> dict:
         return {"runs": self.runs, "kills": self.kills, "landed_mid_operation": self.landed,
-                "refused_or_reported": self.refused, "silent_corruptions": len(self.corruptions),
+                "refused_or_reported": self.refused, "leftovers_cleaned_by_next_run": self.cleaned,
+                "silent_corruptions": len(self.corruptions),
                 "rerun_failures": len(self.rerun_failures), "leftovers": len(self.leftovers),
                 "corruption_details": self.corruptions[:20], "rerun_failure_details": self.rerun_failures[:20],
                 "leftover_details": self.leftovers[:20]}
@@ -579,7 +582,8 @@ def _hpic_steps(run: Run) -> list[Step]:
             if not any(m.startswith("DLB061W") for m in msgs):
                 return ("LEFT STOPPED, NOT REPORTED", state, msgs)
             raise Refused(msgs[0])
-        return n - r.state.setdefault("images0", n)
+        # the killed run may have registered its copy before it died: the rerun makes one more
+        return min(n - r.state.setdefault("images0", n), 1)
 
     def prepare(r: Run) -> None:
         n, _state = _images_view(r)
@@ -593,8 +597,10 @@ def _recover_steps(run: Run) -> list[Step]:
         from dasdlab.engine.damage import damage
 
         if r.cycle % 3 == 0 or "copied" not in r.state:  # a fresh image copy now and then
-            subprocess.run(dasdlab("hpic", "--site", r.site_dir, FIXTURES / "icein" / "standard.icein"),
-                           env=r.env(), capture_output=True, check=True)
+            p = subprocess.run(dasdlab("hpic", "--site", r.site_dir, FIXTURES / "icein" / "standard.icein"),
+                               env=r.env(), capture_output=True, text=True)
+            if p.returncode != 0:
+                raise AssertionError(f"the image copy before the damage failed: {p.stdout[-300:]} {p.stderr[-300:]}")
             r.state["copied"] = True
         site = r.site()
         damage(site, "HDAMDB01", "HDAMDD01", blocks=5, seed=r.rng.getrandbits(16))
@@ -624,8 +630,7 @@ def _recover_steps(run: Run) -> list[Step]:
             return ("LEFT STOPPED, NOT REPORTED", state, flagged, msgs)
         raise Refused(f"{state}, recovery needed={flagged}: {msgs[:1]}")
     return [Step(argv=lambda r: dasdlab("recover", "--site", r.site_dir, "HDAMDB01", "--ddn", "HDAMDD01"),
-                 view=view, expect=lambda r: "recovered", prepare=prepare, recover=_start_if_left_stopped,
-                 ok_codes=(0,))]
+                 view=view, expect=lambda r: "recovered", prepare=prepare)]
 
 
 # ====================================================================== results: sweep and demo
@@ -736,8 +741,10 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
     run = None
     durations: dict[int, float] = {}
     cycles = 0
+    rebuild = True
     while tally.kills < kills:
-        if run is None or cycles % op.cycles_per_site == 0:
+        if rebuild or cycles % op.cycles_per_site == 0:
+            rebuild = False
             if work.exists():
                 shutil.rmtree(work)
             work.mkdir(parents=True)
@@ -748,7 +755,12 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
         victim = rng.choice([i for i, st in enumerate(steps) if st.killable])
         for i, step in enumerate(steps):
             if step.prepare is not None:
-                step.prepare(run)
+                try:
+                    step.prepare(run)
+                except (AssertionError, DasdlabError) as e:
+                    tally.rerun_failures.append(f"{op.name} cycle {cycles} step {i}: preparing: {str(e)[:600]}")
+                    rebuild = True  # a fresh site
+                    break
             before = _view(step, run)
             expected = step.expect(run)
             argv = step.argv(run)
@@ -757,7 +769,10 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
                 est = durations.get(i)
                 # a random instant of the whole run, start-up included; the first time
                 # the run's length is not known yet: a guess from start-up costs
-                kill_at = rng.uniform(0.2, 1.1) * (est if est is not None else 3.0)
+                # half of the kills anywhere, half in the second half of the run (the
+                # first half is mostly the interpreter starting and imports)
+                kill_at = (rng.uniform(0.1, 1.05) if rng.random() < 0.5 else rng.uniform(0.5, 1.0)) * \
+                    (est if est is not None else 3.0)
             fp = _fingerprint(run.site_dir, run.out)
             code, err, took = _run_cli(argv, run, kill_at)
             tally.runs += 1
@@ -778,6 +793,8 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
                     step.recover(run, err)
                 code, err, took2 = _run_cli(argv, run, None)  # the rerun
                 tally.runs += 1
+                tally.cleaned += any(ln.startswith(("DLB060W", "DLB061W", "DLB062W", "DLB063W"))
+                                     for ln in err.splitlines() + run.state.pop("reported", []))
                 if code not in step.ok_codes and not (step.rerun_may_refuse and "DLB" in err and "Traceback" not in err):
                     tally.rerun_failures.append(f"{op.name} cycle {cycles} step {i}: rerun exit {code}: {err[-300:]}")
             elif code not in step.ok_codes:
@@ -791,7 +808,8 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
                 tally.rerun_failures.append(f"{op.name} cycle {cycles} step {i}: after the "
                                             f"{'rerun' if killed else 'run'} the view is {str(final)[:300]}, "
                                             f"expected {str(expected)[:120]}")
-                break  # the rest of this cycle builds on this step
+                rebuild = True  # the rest of this cycle, and later ones, build on this step
+                break
             left = _leftover_files(run.site_dir, run.out)
             if left:
                 tally.leftovers.append(f"{op.name} cycle {cycles} step {i}: {left[:3]}")
