@@ -28,10 +28,10 @@ intent files of processes that are gone and
 A rerun of a killed ``recover`` takes the killed run's hold over (:func:`adopt`): it
 finishes the recovery and starts the database if the killed run found it started.
 
-IMS itself behaves alike: DBRC keeps no record of an image copy that did not end, and
-a database a utility stopped stays stopped until the operator starts it (IMS Database
-Recovery Control, "image copy", and IMS Commands, ``/DBRECOVERY`` and ``/START DB``;
-``docs/sources.md``).
+The registration rule is IMS's: an image copy is recorded in DBRC only once it has
+been made (``docs/sources.md``, S27), so a copy that did not end has no IMAGE record and
+its data set is only taking space.  That a stopped database stays stopped until someone
+starts it, and that the next command names who stopped it, is dasdlab's rule.
 """
 
 from __future__ import annotations
