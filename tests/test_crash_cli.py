@@ -202,3 +202,21 @@ def test_campaign_views_see_a_wrong_copy(tmp_path):
     bad = step.view(run)
     # neither the point in time before the step nor the one after it: a corruption
     assert bad not in (good, step.expect(run)), bad
+
+
+def test_an_interrupted_command_settles_its_own_intent(tmp_path):
+    """A live process's intent is left alone, unless that process asks (Ctrl-C)."""
+    from dasdlab.engine.leftovers import Intent, settle
+
+    run = _ims_site(tmp_path)
+    site = run.site()
+    intent = Intent(site, "hpic")
+    intent.dataset("BKP001", "IMSIC.HDAMDB01.HDAMDD01.IC1.C0000009")
+    site.allocate("IMSIC.HDAMDB01.HDAMDD01.IC1.C0000009", "BKP001", lrecl=4104, blksize=24624, primary=10)
+    assert settle(site) == []  # this process is alive: its copy may be in progress
+    assert "IMSIC.HDAMDB01.HDAMDD01.IC1.C0000009" in site.volume("BKP001").vtoc
+    msgs = settle(site, own=True)
+    assert [m[:7] for m in msgs] == ["DLB060W"], msgs
+    assert "IMSIC.HDAMDB01.HDAMDD01.IC1.C0000009" not in site.volume("BKP001").vtoc
+    assert not intent.path.exists()
+    site.close()

@@ -110,7 +110,7 @@ class Intent:
         self._saved = True
 
 
-def _dead_intents(site_path: Path) -> list[tuple[Path, dict]]:
+def _dead_intents(site_path: Path, own: bool = False) -> list[tuple[Path, dict]]:
     d = inflight_dir(site_path)
     if not d.is_dir():
         return []
@@ -118,7 +118,7 @@ def _dead_intents(site_path: Path) -> list[tuple[Path, dict]]:
     out = []
     for p in sorted(d.glob("*.json")):
         pid = p.name.partition("-")[0]
-        if not pid.isdigit() or pid_alive(int(pid)):
+        if not pid.isdigit() or (pid_alive(int(pid)) and not (own and int(pid) == os.getpid())):
             continue
         try:
             data = json.loads(p.read_text())
@@ -153,10 +153,11 @@ def adopt(site, dbd: str, command: str, now_state: str) -> str | None:
     return None
 
 
-def settle(site, recon=None) -> list[str]:
+def settle(site, recon=None, own: bool = False) -> list[str]:
     """Clean up after the runs at ``site`` whose process is gone; returns the messages
-    (message id first) to show.  ``recon`` defaults to the site's RECON."""
-    intents = _dead_intents(Path(site.path))
+    (message id first) to show.  ``recon`` defaults to the site's RECON.  ``own``: this
+    process's runs too -- what a command interrupted (Ctrl-C) calls before it exits."""
+    intents = _dead_intents(Path(site.path), own)
     if not intents:
         return []
     from dasdlab.engine.recon import Recon
@@ -176,7 +177,8 @@ def _settle_one(site, recon, path: Path, data: dict) -> list[str]:
     from dasdlab.errors import DasdlabError
 
     msgs = []
-    who = f"a {data.get('command', 'run')} that did not finish (process {data.get('pid')}, killed or failed)"
+    who = (f"a {data.get('command', 'run')} that did not finish (process {data.get('pid')}, "
+           "killed, failed or interrupted)")
     registered = set()
     for img in recon.images():
         if img.get("status", "OK") != "INVALID":
