@@ -104,6 +104,9 @@ class Intent:
             self._saved = False
 
     def _save(self) -> None:
+        if not (self.data["datasets"] or self.data["relationships"] or self.data["holds"]):
+            self.close()  # nothing in flight: no file (a driver that never calls close leaves none)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with replaced_file(self.path) as tmp:
             tmp.write_text(json.dumps(self.data))
