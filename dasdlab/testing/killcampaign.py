@@ -724,14 +724,22 @@ def _view(step: Step, run: Run) -> Any:
         return (REFUSED, str(e)[:200])
 
 
-def _run_cli(argv: list[str], run: Run, kill_at: float | None) -> tuple[int | None, str, float]:
-    """Run ``argv``; kill -9 it ``kill_at`` seconds after the start (None: let it end).
-    Returns (exit code or None when killed, stderr tail, seconds)."""
+def _run_cli(argv: list[str], run: Run, kill_at: float | None,
+             after_change: bool = False) -> tuple[int | None, str, float]:
+    """Run ``argv``; kill -9 it ``kill_at`` seconds after the start (None: let it end),
+    or with ``after_change`` ``kill_at`` seconds after it first changed a file of the
+    site or its output folder.  Returns (exit code or None when killed, stderr tail,
+    seconds)."""
     errf = run.work / "stderr.txt"
     t0 = time.monotonic()
     with open(errf, "w") as err:
         p = subprocess.Popen(argv, env=run.env(), stdout=subprocess.DEVNULL, stderr=err, cwd=run.work)
         try:
+            if kill_at is not None and after_change:
+                fp = _fingerprint(run.site_dir, run.out)
+                while p.poll() is None and _fingerprint(run.site_dir, run.out) == fp \
+                        and time.monotonic() - t0 < STEP_TIMEOUT_S:
+                    time.sleep(0.01)
             p.wait(timeout=kill_at if kill_at is not None else STEP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             p.send_signal(signal.SIGKILL)
@@ -772,16 +780,20 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
             expected = step.expect(run)
             argv = step.argv(run)
             kill_at = None
+            after_change = False
             if i == victim:
                 est = durations.get(i)
-                # a random instant of the whole run, start-up included; the first time
-                # the run's length is not known yet: a guess from start-up costs
-                # half of the kills anywhere, half in the second half of the run (the
-                # first half is mostly the interpreter starting and imports)
-                kill_at = (rng.uniform(0.1, 1.05) if rng.random() < 0.5 else rng.uniform(0.5, 1.0)) * \
-                    (est if est is not None else 3.0)
+                # half of the kills at a random instant of the whole run, start-up
+                # included (the first time the run's length is not known yet: a guess),
+                # half of those in its second half (the first is mostly imports) ...
+                after_change = rng.random() < 0.5
+                if after_change:  # ... or once it has begun to change the site, within its work
+                    kill_at = rng.uniform(0.0, 0.6) * (est if est is not None else 3.0)
+                else:
+                    kill_at = (rng.uniform(0.1, 1.05) if rng.random() < 0.5 else rng.uniform(0.5, 1.0)) * \
+                        (est if est is not None else 3.0)
             fp = _fingerprint(run.site_dir, run.out)
-            code, err, took = _run_cli(argv, run, kill_at)
+            code, err, took = _run_cli(argv, run, kill_at, after_change=after_change)
             tally.runs += 1
             killed = code is None
             landed = False
@@ -827,7 +839,8 @@ def run_operation(op: Operation, work: Path, kills: int, rng: random.Random,
             if left:
                 tally.leftovers.append(f"{op.name} cycle {cycles} step {i}: {left[:3]}")
             if killed:
-                log(f"{op.name}: kill {tally.kills} at {kill_at:.2f}s of step {i} "
+                log(f"{op.name}: kill {tally.kills} at {kill_at:.2f}s{' after its first change' if after_change else ''} "
+                    f"of step {i} "
                     f"({'mid-operation' if landed else 'start-up'}): {str(after)[:60]}")
         if op.leftovers is not None:
             left = op.leftovers(run)
