@@ -21,8 +21,12 @@ because the killed run had finished its work) and the view must be the one after
 Leftovers that survive the rerun (``.partial`` files, image copy data sets RECON does
 not register, uncatalogued copies) are counted too.
 
-A kill *landed mid-operation* when the killed process had already changed a file of
-the site (or its output folder); the others were killed while starting up.
+The instant: half of the kills at a random fraction of the step's length (measured on
+its unkilled runs), half a random time after the step first changed a file of the site
+or its output folder, so that most land inside the work rather than in the
+interpreter's start-up.  A kill *landed mid-operation* when the killed process had
+already changed a file of the site (or its output folder); the others were killed
+while starting up.
 
 ``python tools/crash_campaign.py --kills 1000`` (``make crash``) runs it; the tests in
 ``tests/test_crash_cli.py`` run a few kills of every operation.
@@ -189,13 +193,6 @@ def _dataset_bytes(site, dsn: str) -> bytes | None:
     if vs is None:
         return None
     return Dataset(site.volume(vs), dsn).read()
-
-
-def _view_or_refused(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except DasdlabError as e:
-        raise Refused(str(e)) from None
 
 
 def _leftover_files(*folders: Path) -> list[str]:
