@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast test-huge bench hercules warmup clean
+.PHONY: setup demo test test-fast test-huge bench hercules warmup crash clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,13 @@ test-fast: setup
 # tests that write tens of GB (a Hercules-written 3390-27 split into 14 dense files)
 test-huge: setup hercules
 	$(BIN)/python -m pytest -q -m huge
+
+# the kill -9 campaign: every long command killed at random instants, checked against the
+# truth, run again (not part of make test; an hour or more). KILLS=1000 JOBS=1|2
+KILLS ?= 1000
+JOBS  ?= 1
+crash: setup
+	$(BIN)/python tools/crash_campaign.py --kills $(KILLS) --jobs $(JOBS) --json crash-campaign.json
 
 bench: setup hercules warmup
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only --benchmark-autosave \

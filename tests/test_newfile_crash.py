@@ -110,3 +110,27 @@ def test_new_file_refuses_an_existing_name_and_cleans_dead_leftovers(tmp_path):
             raise RuntimeError("interrupted")
     assert not (tmp_path / "y.img").exists() and not list(tmp_path.glob(".y.img.*"))
     assert clean_leftovers(dst) == []
+
+
+def test_replaced_file_swaps_whole_files_and_keeps_the_old_one_on_error(tmp_path):
+    from dasdlab.emulator.newfile import clean_folder, replaced_file
+
+    dst = tmp_path / "methods.parquet"
+    dst.write_bytes(b"old")
+    dead = partial_name(dst, pid=2**22 + 777)
+    dead.write_bytes(b"torn")
+    with replaced_file(dst) as tmp:
+        assert not dead.exists()  # a killed writer's file is gone before this one writes
+        tmp.write_bytes(b"new, whole")
+        assert dst.read_bytes() == b"old"  # readers see the old file until the rename
+    assert dst.read_bytes() == b"new, whole" and not list(tmp_path.glob(".*.partial"))
+    with pytest.raises(RuntimeError):
+        with replaced_file(dst) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert dst.read_bytes() == b"new, whole" and not list(tmp_path.glob(".*.partial"))
+    other = partial_name(tmp_path / "plot.png", pid=2**22 + 778)
+    other.write_bytes(b"x")
+    mine = partial_name(tmp_path / "plot.png")
+    mine.write_bytes(b"y")
+    assert clean_folder(tmp_path) == [other] and mine.exists()

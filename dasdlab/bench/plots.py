@@ -44,6 +44,15 @@ def _plt():
     return plt
 
 
+def save_figure(fig, path: Path, **kw) -> None:
+    """``fig.savefig`` that shows the picture under ``path`` only complete (the format
+    from the name's suffix, since the temporary name has none)."""
+    from dasdlab.emulator.newfile import replaced_file
+
+    with replaced_file(path) as tmp:
+        fig.savefig(tmp, format=kw.pop("format", None) or path.suffix.lstrip(".").lower() or "png", **kw)
+
+
 def _verdict(r: dict) -> str:
     """"FAILED" for a method whose copy failed or was cancelled, "unverified" for one
     whose copy did not equal the truth, "" otherwise: every picture says it."""
@@ -61,7 +70,7 @@ def plot_outage(rows: list[dict], path: str | Path, caption: str = "") -> Path:
     plt = _plt()
     fig = outage_figure(rows, caption, plt)
     path = Path(path)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -183,7 +192,7 @@ def plot_timeline(rows: list[dict], timelines: dict[str, dict], path: str | Path
     fig.legend(h, lab, loc="upper center", ncol=min(4, len(lab)), fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / (1.9 * n + 0.8)))
     path = Path(path)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

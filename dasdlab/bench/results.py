@@ -13,6 +13,11 @@ to Parquet"), all in one folder::
                          the copy start), latency_s (NaN when refused), refused
     trace-METHOD.npz     the track-state trace (:mod:`dasdlab.bench.trace`)
 
+Every file appears under its name only complete (:func:`dasdlab.emulator.newfile.replaced_file`),
+and ``methods.parquet`` -- what makes the folder a result -- is removed first and written
+last: a rewrite killed half-way leaves no methods table (reading says DLB727E, run it
+again), never one beside another run's timeline or traces.
+
 Reading: :func:`read_methods`, :func:`read_timeline`, and
 :func:`dasdlab.bench.trace.load_trace` for a trace.
 """
@@ -34,9 +39,12 @@ META_KEY = b"dasdlab.scenario"
 def write_results(result, out: str | Path) -> list[Path]:
     """Write the Parquet tables and traces of ``result`` into ``out``; returns the paths."""
     from dasdlab.bench.trace import save_trace
+    from dasdlab.emulator.newfile import clean_folder, replaced_file
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    clean_folder(out)
+    (out / METHODS_FILE).unlink(missing_ok=True)
     meta = {META_KEY: json.dumps(result.spec.as_dict(), default=str).encode()}
     rows = result.rows()
     table = pa.Table.from_pylist(rows)
@@ -46,7 +54,6 @@ def write_results(result, out: str | Path) -> list[Path]:
                                                               pa.list_(pa.float64())))
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     paths = [out / METHODS_FILE, out / TIMELINE_FILE]
-    pq.write_table(table, paths[0])
     parts = []
     for name, tl in result.timelines.items():
         n = tl["arrival_s"].size
@@ -59,9 +66,12 @@ def write_results(result, out: str | Path) -> list[Path]:
     tl_table = pa.concat_tables(parts) if parts else pa.table(
         {"method": pa.array([], pa.string()), "arrival_s": pa.array([], pa.float64()),
          "latency_s": pa.array([], pa.float64()), "refused": pa.array([], pa.bool_())})
-    pq.write_table(tl_table.replace_schema_metadata(meta), paths[1])
+    with replaced_file(paths[1]) as tmp:
+        pq.write_table(tl_table.replace_schema_metadata(meta), tmp)
     for name, tr in result.traces.items():
         paths.append(save_trace(out, name, tr["times"], tr["codes"], tr["tracks"], tr["meta"]))
+    with replaced_file(paths[0]) as tmp:
+        pq.write_table(table, tmp)
     return paths
 
 

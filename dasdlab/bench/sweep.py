@@ -50,6 +50,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from dasdlab.bench.grid import Grid, Scenario
+from dasdlab.emulator.newfile import clean_folder, replaced_file
 from dasdlab.errors import DasdlabError
 
 ScenarioFn = Callable[..., Any]  # fn(spec, workdir, progress=None) -> result
@@ -243,7 +244,8 @@ def _sweep(grid: Grid, scenarios: list[Scenario], out: Path, client, scheduler: 
             _run_dask(local, scenario_fn, todo, out, grid.name, arrived)
     report.failed.sort()  # in scenario order, whatever order the workers finished in
     report.wall_s = time.perf_counter() - t0
-    (out / "sweep.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    with replaced_file(out / "sweep.json") as tmp:
+        tmp.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     return report
 
 
@@ -316,6 +318,10 @@ def _prepare(out: Path, grid: Grid) -> None:
     saved = out / "grid.toml"
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "work").mkdir(exist_ok=True)
+    clean_folder(out)  # what a killed sweep left half written
+    clean_folder(out / "results")
+    for old in (out / "results").glob("*.parquet.tmp"):  # the temporary name of earlier versions
+        old.unlink(missing_ok=True)
     if not saved.is_file():
         saved.write_text(grid.source, encoding="utf-8")
 
@@ -337,10 +343,8 @@ def _write_result(out: Path, table: pa.Table) -> None:
     import pyarrow.parquet as pq
 
     sid = table.column("scenario")[0].as_py()
-    final = out / "results" / f"{sid}.parquet"
-    tmp = final.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, final)  # a reader never sees half a file
+    with replaced_file(out / "results" / f"{sid}.parquet") as tmp:  # a reader never sees half a file
+        pq.write_table(table, tmp)
 
 
 def load_results(out: str | Path) -> pa.Table:

@@ -334,11 +334,14 @@ def save_trace(folder: str | Path, method: str, times: np.ndarray, codes: np.nda
                tracks: np.ndarray, meta: dict) -> Path:
     """Write ``trace-METHOD.npz``: times (modeled s from the copy start), codes (uint8,
     samples x tracks), tracks (absolute track of each column), legend and meta (JSON)."""
+    from dasdlab.emulator.newfile import replaced_file
+
     path = trace_path(folder, method)
     legend = json.dumps({str(k): v for k, v in LEGEND.items()})
-    np.savez_compressed(path, times=np.asarray(times, np.float64), codes=np.asarray(codes, np.uint8),
-                        tracks=np.asarray(tracks, np.int64), legend=np.array(legend),
-                        meta=np.array(json.dumps(meta)))
+    with replaced_file(path) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no .npz
+        np.savez_compressed(f, times=np.asarray(times, np.float64), codes=np.asarray(codes, np.uint8),
+                            tracks=np.asarray(tracks, np.int64), legend=np.array(legend),
+                            meta=np.array(json.dumps(meta)))
     return path
 
 

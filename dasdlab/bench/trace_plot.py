@@ -50,6 +50,7 @@ from typing import Callable
 import numpy as np
 
 # the codes and their labels have one definition: the trace module that records them
+from dasdlab.bench.plots import save_figure
 from dasdlab.bench.trace import CHANGED, COPIED, LEGEND, LOST, NOT_COPIED, SAVED, SHARED
 from dasdlab.errors import DasdlabError
 
@@ -292,7 +293,7 @@ def trace_frames(times, codes, outdir: str | Path, legend: dict | None = None, m
     for k, (t, i) in enumerate(zip(at, idx), start=1):
         fig = frame_figure(float(t), codes[i], legend, method, tmax=float(times[-1]), failure=banner)
         p = outdir / f"frame-{k:04d}.png"
-        fig.savefig(p, dpi=dpi)
+        save_figure(fig, p, dpi=dpi)
         paths.append(p)
         if progress is not None:
             progress(k, frames)
@@ -380,7 +381,7 @@ def teach(results: str | Path, method: str, out: str | Path | None = None, frame
         events = trace_events(results, method)
     failure = method_failure(results, method)
     fig = trace_figure(times, codes, legend, method, events=events, failure=failure)
-    fig.savefig(out, dpi=100)
+    save_figure(fig, Path(out), dpi=100)
     written = [out]
     if progress is not None:
         progress(1, 1 + frames)

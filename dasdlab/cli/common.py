@@ -166,6 +166,20 @@ def to_stdout(to: Path | None) -> bool:
     return to is None or str(to) == "-"
 
 
+def report_leftovers(site) -> None:
+    """Clean up after image copies and recoveries at ``site`` that were killed, and say
+    on stderr what they left (:func:`dasdlab.engine.leftovers.settle`)."""
+    from dasdlab.engine.leftovers import settle
+    from dasdlab.errors import DasdlabError
+
+    try:
+        msgs = settle(site)
+    except DasdlabError:  # no RECON, or a damaged one: the command itself says so
+        return
+    for m in msgs:
+        typer.echo(m, err=True)
+
+
 def print_json(obj) -> None:
     typer.echo(json.dumps(obj, indent=2))
 
@@ -173,14 +187,17 @@ def print_json(obj) -> None:
 @contextmanager
 def output_file(path: Path) -> Iterator[BinaryIO]:
     """A file opened for writing that appears under ``path`` only when complete: it is
-    written as ``path.part`` and renamed at the end (removed on any error)."""
+    written as ``.NAME.PID.partial`` and renamed at the end (removed on any error; a
+    killed run's is removed by the next export to that name)."""
+    from dasdlab.emulator.newfile import clean_leftovers, partial_name
     from dasdlab.errors import DasdlabError
 
     path = Path(path)
-    part = path.with_name(path.name + ".part")
+    part = partial_name(path)
     if path.is_dir():  # found before anything is written, and named as the user gave it
         raise DasdlabError("DLB261E", f"cannot write {path}: it is a folder; give a file name.")
     try:
+        clean_leftovers(path)
         f = open(part, "wb")
     except OSError as e:
         raise DasdlabError("DLB261E", f"cannot write {path}: {e.strerror}.") from None

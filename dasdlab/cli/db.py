@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from dasdlab.cli.common import report_leftovers
+
 app = typer.Typer(help="IMS databases: define a DBD, load its data sets, verify them.", no_args_is_help=True)
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="The site folder.")]
@@ -81,6 +83,7 @@ def verify(
     from dasdlab.engine.verify import check, verify as verify_db
 
     s = Site.open(site)
+    report_leftovers(s)
     with bar(f"verifying {dbdname.upper()}", "blocks") as cb:
         rep = verify_db(s, dbdname, ddn, progress=cb)
     if json_:

@@ -1,4 +1,5 @@
-"""``dasdlab flashcopy``: establish, query, withdraw and drain FlashCopy relationships.
+"""``dasdlab flashcopy``: establish, query, withdraw, drain, refresh and reverse FlashCopy
+relationships.
 
 Parses, calls :mod:`dasdlab.emulator.services.flashcopy` and prints; nothing else.
 """
@@ -113,6 +114,50 @@ def withdraw(
     else:
         typer.echo(f"DLB351I FlashCopy {rel.id} converted to COPY; it is withdrawn when its "
                    f"background copy ends (state {state}).")
+
+
+@app.command()
+def refresh(
+    rid: Annotated[str, typer.Argument(metavar="ID", help="Incremental relationship id, e.g. FC0001.")],
+    site: SiteOpt,
+    drain_: Annotated[bool, typer.Option("--drain", help="Then copy the changed tracks to completion.")] = False,
+) -> None:
+    """Incremental refresh: a new point in time, only the tracks changed since copied.
+
+    Example: dasdlab flashcopy refresh FC0001 --site site --drain
+    """
+    _increment(site, rid, "refresh", drain_)
+
+
+@app.command()
+def reverse(
+    rid: Annotated[str, typer.Argument(metavar="ID", help="Incremental relationship id, e.g. FC0001.")],
+    site: SiteOpt,
+    drain_: Annotated[bool, typer.Option("--drain", help="Then copy the changed tracks to completion.")] = False,
+) -> None:
+    """Reverse restore: the target's image goes back to the source (after the background
+    copy finished); afterwards the relationship runs the other way.
+
+    Example: dasdlab flashcopy reverse FC0001 --site site
+    """
+    _increment(site, rid, "reverse", drain_)
+
+
+def _increment(site: Path, rid: str, verb: str, drain_: bool) -> None:
+    from dasdlab.cli.progress import bar
+
+    s, services = _service(site)
+    svc = _owner(services, rid)
+    rel = getattr(svc, verb)(rid)
+    copied = 0
+    if drain_:
+        with bar("background copy", "tracks") as progress:
+            copied = svc.drain(rel.id, progress=progress)
+    q = rel.query()
+    s.close()
+    what = "refreshed" if verb == "refresh" else "reversed"
+    typer.echo(f"DLB064I FlashCopy {q['id']} {what}: {q['source']} -> {q['target']}, state {q['state']}"
+               + (f", {copied} tracks copied." if drain_ else "."))
 
 
 @app.command()

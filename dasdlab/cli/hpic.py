@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 
 from dasdlab.cli import names
-from dasdlab.cli.common import print_json
+from dasdlab.cli.common import print_json, report_leftovers
 
 SiteOpt = Annotated[Path, typer.Option("--site", help="The site folder.")]
 ProfileOpt = Annotated[str, names.option("--profile", kind="profile", help="Device profile for the modeled time.")]
@@ -71,6 +71,7 @@ def hpic(
     icein = parse_file(icein_file)
     prof = get_profile(profile)
     s = Site.open(site)
+    report_leftovers(s)
     try:
         from dasdlab.engine import interrupted
 
@@ -185,6 +186,7 @@ def recover(
     when = _parse_time(to)
     prof = get_profile(profile)
     s = Site.open(site)
+    report_leftovers(s)
     try:
         try:
             with bar(f"recovering {dbdname.upper()}", "steps (restore, apply)") as cb:

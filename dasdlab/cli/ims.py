@@ -20,5 +20,9 @@ def ims(
     from dasdlab.emulator.site import Site
     from dasdlab.engine.commands import execute
 
-    for msg in execute(Site.open(site), command, wait=wait):
+    from dasdlab.cli.common import report_leftovers
+
+    s = Site.open(site)
+    report_leftovers(s)
+    for msg in execute(s, command, wait=wait):
         typer.echo(msg)

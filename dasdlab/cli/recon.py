@@ -21,7 +21,9 @@ def list_(
     from dasdlab.emulator.site import Site
     from dasdlab.engine.recon import Recon
 
-    Site.open(site)  # a clear error when DIR is not a site
+    from dasdlab.cli.common import report_leftovers
+
+    report_leftovers(Site.open(site))  # and a clear error when DIR is not a site
     if (site / "ims" / "recon.db").is_file():
         recon = Recon.of_site(site)
         data = recon.listing()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dasdlab.cli.common import DEFAULT_SKEW, DURATION_HELP, parse_duration
+from dasdlab.cli.common import DEFAULT_SKEW, DURATION_HELP, parse_duration, report_leftovers
 
 app = typer.Typer(help="Online update workloads against IMS databases.", no_args_is_help=True)
 
@@ -50,6 +50,7 @@ def run(
                         update_size=update_size, seed=seed, slice=parse_duration(slice_, "--slice"),
                         uow_calls=uow_calls)
     s = Site.open(site)
+    report_leftovers(s)
     interval = parse_duration(checkpoint, "--checkpoint") if checkpoint else None
     preflight(s, dbdname, spec, buffers, policy.lower(), interval)
     system = ImsSystem(s, buffers=buffers, policy=policy.lower(), checkpoint_log_records=checkpoint_log_records,

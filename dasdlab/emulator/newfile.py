@@ -14,6 +14,12 @@ final name's length -- and renamed and catalogued when complete (a rename rewrit
 Format-1 DSCB, so the final name appears at once, as with ``link(2)``).  The next
 writer of the same name scratches the partial data sets whose process is gone
 (:func:`clean_partial_datasets`).
+
+Result files that a rerun rewrites (Parquet tables, traces, plots, exports, sweep
+reports) use :func:`replaced_file`: the same temporary name, then ``rename(2)`` over
+the old file, so a reader sees the old file or the new one, never half of either.
+:func:`clean_folder` removes every dead process's ``.partial`` file of a folder (what
+an interrupted command calls for the folders it was writing into).
 """
 
 from __future__ import annotations
@@ -56,11 +62,7 @@ def new_file(dst: str | os.PathLike, exists_error: Exception) -> Iterator[Path]:
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _sync(tmp)
         try:
             os.link(tmp, dst)
         except FileExistsError:
@@ -85,4 +87,41 @@ def clean_partial_datasets(vtoc, dsn: str) -> list[str]:
         if m and not pid_alive(int(m.group(1))):
             vtoc.delete(name)
             gone.append(name)
+    return gone
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def replaced_file(dst: str | os.PathLike) -> Iterator[Path]:
+    """Yield the temporary path to write; on a clean exit it is synced and renamed over
+    ``dst`` (an older file of that name is replaced in one step); on any error, or
+    when nothing was written, it is removed and ``dst`` is left as it was."""
+    dst = Path(dst)
+    clean_leftovers(dst)
+    tmp = partial_name(dst)
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        if tmp.exists():
+            _sync(tmp)
+            os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def clean_folder(folder: str | os.PathLike) -> list[Path]:
+    """Remove the ``.NAME.PID.partial`` files of ``folder`` whose process is gone."""
+    gone = []
+    for p in Path(folder).glob(".*.partial"):
+        pid = p.name[:-len(".partial")].rpartition(".")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+            gone.append(p)
     return gone

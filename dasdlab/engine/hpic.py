@@ -138,6 +138,7 @@ import numpy as np
 from dasdlab.engine import icformat
 from dasdlab.engine.hpicplan import Plan, PlanError, method_of, plan
 from dasdlab.engine.icein import Icein, Statement
+from dasdlab.engine.leftovers import Intent
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, SCALED_LIMITS, TRACK_BYTES, DeviceProfile, get_profile
 from dasdlab.errors import CopyServiceError, DasdlabError
 from dasdlab.host import replication
@@ -252,6 +253,9 @@ class ImageCopyEngine:
         self.profile = get_profile(profile or DEFAULT_PROFILE) if not isinstance(profile, DeviceProfile) else profile
         self._wall = wall
         self.recon = system.recon
+        #: what the copies are about to do, for the next command should this process be
+        #: killed (:mod:`dasdlab.engine.leftovers`)
+        self.intent = Intent(site, "hpic")
         apply_profile(site, self.profile)
 
     # ------------------------------------------------------------------ runs
@@ -544,6 +548,9 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
     finished group's one-line report."""
     from dasdlab.engine.system import ImsSystem
 
+    from dasdlab.engine.leftovers import settle
+
+    settle(site)  # data sets a killed copy left (the command line shows the messages)
     groups = image_copy_preflight(site, icein)
     system = ImsSystem(site)
     system.start()
@@ -559,10 +566,13 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
 
     if progress is not None:
         progress(0, groups)  # the job has begun: a log shows it before the first copy ends
+    engine = ImageCopyEngine(site, system, profile)
     try:
-        return ImageCopyEngine(site, system, profile).run(icein, progress=step)
+        return engine.run(icein, progress=step)
     finally:
         system.shutdown()
+        if not engine.intent.data["datasets"] and not engine.intent.data["holds"]:
+            engine.intent.close()
 
 
 def return_code(reports: list[CopyReport]) -> int:
@@ -608,6 +618,7 @@ class CopyRun:
         self._gen: Generator[float, None, None] | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._out_cleanup: list[Callable[[], None]] = []  # image copy outputs being written
+        self._intended: list[str] = []  # data sets entered in the engine's intent
         #: modeled seconds between looks at a background copy's progress (a driver of a
         #: very long run looks less often: its slices are longer too)
         self.poll_s = 0.05
@@ -662,9 +673,11 @@ class CopyRun:
                             f"{self.engine.recon.db(name)['state']}; stop it (/DBR) before the batch image "
                             f"copy, or code TOIAUTO=Y (line {self.st.line}).")
         elif self.st.options.quiesce:
+            self.engine.intent.hold(name, self.engine.recon.db(name)["state"])
             sysm.hold(name)
             self.job.holds[name] = [1, sysm.release]
         else:
+            self.engine.intent.hold(name, self.engine.recon.db(name)["state"])
             (sysm.readonly if ta is not None and ta[2] == "DBD" else sysm.stop)(name)
             self.job.holds[name] = [1, leave if ta is not None and ta[0] == "O" else sysm.start_db]
             if ta is not None:
@@ -700,6 +713,7 @@ class CopyRun:
             if held[0] == 0:
                 del self.job.holds[self.db.name]
                 held[1](self.db.name)
+                self.engine.intent.released(self.db.name)
             self._held = False
             self._mark("hold_end")
 
@@ -775,6 +789,7 @@ class CopyRun:
         while not physical_done():
             yield self._now + self.poll_s  # the background copy progresses with the site's ticks
         self._cleanup.clear()
+        self._settled()
         if self.report.physical is None:
             self._mark("physical")
         self.report.tracks = self.dbds.dataset(writable=False).ntracks
@@ -953,6 +968,7 @@ class CopyRun:
         ntr = entry.tracks(src_vol.heads)
         tgt = self._target_volume(sub, ntr, "SHADOW" if kind == "SHADOW" else None)
         dsn = self._name(kind)
+        self._intend(tgt.volser, dsn)
         if replication.mover(self.plan.service).uses_dss:
             # DATA_MOVER=ADRDSSU: DFSMSdss makes the copy, as HP Image Copy calls it
             rep = self._dfsmsdss_copy(tgt, dsn, nocopy)
@@ -967,6 +983,7 @@ class CopyRun:
             dsalloc.finish_like(tgt, dsn, entry.f1)
         if not rep.mover.pointer_copy:  # a snap stays with its target; the rest end first
             self._cleanup.insert(0, rep.withdraw)
+        self.engine.intent.relationship(dsn, sub.name, rep.service, rep.id)
         self.report.counters[rep.mover.id_label] = rep.id
         self._replica = rep
         done = rep.settled
@@ -974,12 +991,27 @@ class CopyRun:
             def withdraw() -> None:
                 for fn in list(self._cleanup):
                     fn()
+                self._settled(dsn)
             return tgt, dsn, withdraw
         if self.engine.site.catalog.find(dsn) is None:
             self.engine.site.catalog.add(dsn, tgt.volser)
         self._cleanup.clear()
         self._cleanup.append(lambda: self._drop_clone(tgt, dsn))
         return tgt, dsn, done
+
+    def _intend(self, volser: str, dsn: str) -> None:
+        """Enter ``dsn`` in the intent before it is allocated."""
+        self._intended.append(dsn)
+        self.engine.intent.dataset(volser, dsn)
+
+    def _settled(self, dsn: str | None = None) -> None:
+        """``dsn`` (default: every data set of this copy) is registered, complete or
+        scratched, and its relationships withdrawn or no longer needed."""
+        for d in [dsn] if dsn is not None else list(self._intended):
+            self.engine.intent.dataset_done(d)
+            self.engine.intent.relationships_done(d)
+            if d in self._intended:
+                self._intended.remove(d)
 
     def _dfsmsdss_copy(self, tgt, dsn: str, nocopy: bool):
         """``COPY DATASET ... FASTREPLICATION(REQUIRED)`` of D to ``dsn`` on ``tgt``
@@ -1033,6 +1065,7 @@ class CopyRun:
             vol = self._output_volume(ntr)
             dsn = self._name(f"IC{n}")
             blk = icformat.blksize_for(lrecl)
+            self._intend(vol.volser, dsn)
             vol.vtoc.allocate(dsn, lrecl=lrecl, blksize=blk, unit="TRK", primary=ntr + 1, secondary=max(ntr // 4, 15))
             self._out_cleanup.append(lambda vol=vol, dsn=dsn: vol.vtoc.delete(dsn))
             w = icformat.CopyWriter(Dataset(vol, dsn), icformat.IcHeader(**{**hdr.__dict__, "copy_number": n}),
@@ -1078,6 +1111,7 @@ class CopyRun:
             self.engine.recon.update_image(rep.image_id, physical_time=rep.physical)
         else:
             self._register(stop_time=rep.physical)
+        self._settled()
         rep.status = "ok"
         self.done = True
 
@@ -1096,6 +1130,8 @@ class CopyRun:
             stop_time=stop_time, ic1=(rep.outputs[0]["dsn"], rep.outputs[0]["volser"]), ic2=ic2,
             run_seq=rep.run_seq, **extra)
         rep.image_id = img["id"]
+        for o in rep.outputs:  # registered: a later process keeps it whatever becomes of this one
+            self.engine.intent.dataset_done(o["dsn"])
 
     def _run_time(self) -> float:
         r = self.report
@@ -1116,6 +1152,7 @@ class CopyRun:
                 pass
         self._cleanup.clear()
         self._out_cleanup.clear()
+        self._settled()
         if self._held:  # no fallback after a failed logical copy; the database goes back online
             self._release()
         if self.report.image_id is not None:  # registered at logical completion, then dropped

@@ -113,6 +113,7 @@ from typing import Callable
 
 import numpy as np
 
+from dasdlab.engine.leftovers import Intent, adopt
 from dasdlab.engine.recon import FUZZY_TYPES, Recon
 from dasdlab.engine.timemodel import DEFAULT_PROFILE, TRACK_BYTES, DeviceProfile, get_profile, service_cost
 from dasdlab.errors import DasdlabError
@@ -694,6 +695,13 @@ class _Recovery:
         clock = t0
         state = recon.db(name)["state"]
         w = self.wall()
+        # should this process be killed, the next command says the database was left
+        # stopped by a recovery and what to do (dasdlab.engine.leftovers)
+        intent = Intent(self.site, "recover")
+        # a recovery killed after it stopped the database: this one finishes its work and
+        # starts the database as that one would have
+        found = adopt(self.site, name, "recover", state) or state
+        intent.hold(name, found)
         if state != "STOPPED":
             sysm.stop(name)  # /DBR: the buffers are written, then discarded
             rep.stopped = True
@@ -742,7 +750,7 @@ class _Recovery:
             rep.notes.append(f"database {name} stays stopped: {', '.join(icn)} recovered to {to:g} s and "
                              "need an image copy before /STA (as IMS Database Recovery Facility); the outage "
                              "lasts until then")
-        if restart and state != "STOPPED":
+        if restart and found != "STOPPED":
             if still or icn:
                 if still:
                     rep.notes.append(f"not started: {', '.join(still)} still need recovery")
@@ -755,6 +763,7 @@ class _Recovery:
                 sysm.advance(sysm.now() + prof.db_start_s)
         rep.end_time = sysm.now()
         recon.note_time(rep.end_time)
+        intent.close()
         return rep
 
     def _image_copy(self, name: str, plans: list[DbdsPlan], rep: RecoveryReport) -> None:
