@@ -271,7 +271,7 @@ def _dss_copy_steps(run: Run) -> list[Step]:
 def _restored(run: Run, dump: str) -> str | None:
     """Restore catalogued dump ``dump`` under another name and return the content's
     digest (the dump's truth), or None when it is not catalogued."""
-    from dasdlab.emulator.dss import run as dss_run
+    from dasdlab.host.dss import run as dss_run
 
     site = run.site()
     try:
@@ -321,7 +321,7 @@ def _dss_dump_steps(concurrent: bool) -> Callable[[Run], list[Step]]:
 
 
 def _build_restore_site(run: Run) -> None:
-    from dasdlab.emulator.dss import run as dss_run
+    from dasdlab.host.dss import run as dss_run
 
     _build_dataset_site(run)
     site = run.site()
