@@ -117,8 +117,11 @@ def hpic(
                    f"(modeled s, profile {prof.name})")
         for o in r.outputs:
             typer.echo(f"  IC{o['copy']} {o['dsn']} on {o['volser']}, format {o['format']}")
-        typer.echo(f"  RECON {r.recon_type}" + (f" image {r.image_id}" if r.image_id is not None else
-                                                " (not registered, DBRC=N)"))
+        if not r.outputs:  # ICOUT=%NO
+            typer.echo(f"  ICOUT=%NO: {r.tracks} tracks read (HASH check), no image copy written or registered")
+        else:
+            typer.echo(f"  RECON {r.recon_type}" + (f" image {r.image_id}" if r.image_id is not None else
+                                                    " (not registered, DBRC=N)"))
         for c in ch:
             point = (f"its point in time (log seq {c.point_seq})" if c.clean else
                      f"the end of the copy ({c.point_time:.3f} s) with the log applied (fuzzy copy)")
