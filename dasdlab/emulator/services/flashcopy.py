@@ -711,7 +711,7 @@ class FlashCopyService(CopyService):
     # ================================================================== write path
     def _cow_one(self, rel: FlashCopyRelationship, vol, r: int) -> None:
         """Copy-on-write of relative track ``r`` (the per-track host write path)."""
-        if not rel.active:
+        if rel.state not in _ACTIVE:  # rel.active, without the property's call
             return
         if rel.src_changed is not None:
             with self.lock:
