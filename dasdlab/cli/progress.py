@@ -6,8 +6,10 @@ module turns the calls into what a user sees on stderr.
   (bytes as KiB/MiB/GiB, tracks, blocks ...), the rate in that unit a second, and the
   time remaining (ETA).
 * Anywhere else (a CI log, a pipe, a file): one line per phase (``DLB030I``, with how far
-  the run is and its ETA) and one when the run ends (``DLB031I``, count, time, rate),
-  so that a log shows what a long run did instead of nothing.
+  the run is and its ETA; a run without named phases gets its line once it has taken
+  :data:`QUIET_S`, and another every :data:`HEARTBEAT_S`) and one when the run ends
+  (``DLB031I``, count, time, rate), so that a log shows what a long run did instead of
+  nothing, and a short command's log only its own messages.
 
 Ctrl-C is not handled here: the run's own ``finally`` clauses remove what it had half
 made, and :func:`dasdlab.cli.main.run` prints ``DLB001E`` and returns 130.
@@ -21,6 +23,10 @@ from typing import Iterator
 
 #: seconds between two lines of one long phase when stderr is not a terminal
 HEARTBEAT_S = 30.0
+
+#: a run without named phases that ends sooner than this prints no line at all (a log
+#: of short commands stays theirs); named phases are always shown
+QUIET_S = 1.0
 
 #: a unit counted in thousandths of the run (a run of several methods): shown as percent
 FRACTION = "fraction"
@@ -71,8 +77,10 @@ class Reporter:
             if self._task is None:
                 self._task = self._progress.add_task(self._label(), total=total)
             self._progress.update(self._task, completed=done, total=total)
-        elif self._lines and (not self._announced or time.monotonic() - self._last_line >= HEARTBEAT_S):
-            self._line()
+        elif self._lines:
+            now = time.monotonic()
+            if (now - self._t0 >= QUIET_S) if not self._announced else (now - self._last_line >= HEARTBEAT_S):
+                self._line()
 
     def phase(self, name: str) -> None:
         if name == self._phase:
@@ -105,7 +113,7 @@ class Reporter:
         where = ""
         if self.unit == FRACTION:
             where = f", {human_count(self._done, self.unit)} done"
-        elif self._total and first and not self._phase:
+        elif self._total and first and not self._phase and self._done == 0:
             where = f": {human_count(self._total, self.unit)} to do"
         elif self._total:
             done = human_count(self._done, self.unit) if self.unit == "bytes" else f"{self._done:,}"

@@ -62,17 +62,25 @@ def _datasets(site) -> set[tuple[str, str]]:
     return out
 
 
-def mark(site) -> JobMark:
-    return JobMark(frozenset(n for n, s in _states(site).items() if s == "ONLINE"), frozenset(_datasets(site)))
+def mark(site) -> JobMark | None:
+    """The site as it is; None when it cannot be read whole (a damaged RECON or volume:
+    the job itself then says what is wrong, and there is nothing to take back)."""
+    try:
+        return JobMark(frozenset(n for n, s in _states(site).items() if s == "ONLINE"),
+                       frozenset(_datasets(site)))
+    except Exception:  # noqa: BLE001 - the job's own checks report it with their message id
+        return None
 
 
-def take_back(site, before: JobMark, prefixes: set[str]) -> list[str]:
+def take_back(site, before: JobMark | None, prefixes: set[str]) -> list[str]:
     """Undo what an interrupted job left half made (see the module docstring); returns
     one message per thing done.  Only data sets whose names start with one of the
     job's ``prefixes`` (its ``ICHLQ.DBD.``) are considered: another user's new data set
     is never touched."""
     from dasdlab.engine.commands import execute
 
+    if before is None:
+        return []
     msgs = []
     catalogued = {dsn for dsn, _ in site.catalog.entries()}
     registered = _registered(site)

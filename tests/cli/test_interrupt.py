@@ -83,7 +83,6 @@ def test_ctrl_c_during_volume_convert_leaves_no_image(big_source, tmp_path):
     again = subprocess.run([sys.executable, "-m", "dasdlab", "volume", "convert", big_source, dst, "--cckd"],
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "DLB031I converting: done" in again.stderr  # one line per phase in a log, not nothing
 
 
 @pytest.mark.slow

@@ -41,13 +41,25 @@ def test_a_run_without_phases_says_what_it_does_and_its_rate(capsys, monkeypatch
     now = [0.0]
     monkeypatch.setattr(pg.time, "monotonic", lambda: now[0])
     with bar("copying", "bytes") as cb:
-        for done in range(0, 4 * 2**20 + 1, 2**20):
-            cb(done, 4 * 2**20)
+        cb(0, 4 * 2**20)  # too early to say anything
+        now[0] = 1.5
+        cb(2**20, 4 * 2**20)
         now[0] = 2.0
+        cb(4 * 2**20, 4 * 2**20)
     assert capsys.readouterr().err.splitlines() == [
-        "DLB030I copying: 4.0 MiB to do",
+        "DLB030I copying, 1.0 MiB of 4.0 MiB, ETA 4.5 s",
         "DLB031I copying: done, 4.0 MiB in 2.0 s, 2.0 MiB/s",
     ]
+
+
+def test_a_short_run_without_phases_prints_nothing(capsys, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(pg.time, "monotonic", lambda: now[0])
+    with bar("checking tracks", "tracks") as cb:
+        for done in range(0, 151, 50):
+            cb(done, 150)
+            now[0] += pg.QUIET_S / 5
+    assert capsys.readouterr().err == ""
 
 
 def test_a_long_phase_gets_a_line_every_heartbeat(capsys, monkeypatch):
@@ -55,12 +67,14 @@ def test_a_long_phase_gets_a_line_every_heartbeat(capsys, monkeypatch):
     monkeypatch.setattr(pg.time, "monotonic", lambda: now[0])
     rep = Reporter("converting", "tracks", None, stream_lines=True)
     rep(0, 100)
+    now[0] = pg.QUIET_S
+    rep(2, 100)
     now[0] = pg.HEARTBEAT_S / 2
     rep(10, 100)
-    now[0] = pg.HEARTBEAT_S + 1
+    now[0] = pg.QUIET_S + pg.HEARTBEAT_S
     rep(50, 100)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "DLB030I converting: 100 tracks to do"
+    assert lines[0] == "DLB030I converting, 2 of 100 tracks, ETA 49.0 s"
     assert len(lines) == 2 and lines[1].startswith("DLB030I converting, 50 of 100 tracks, ETA 31.0 s")
 
 
