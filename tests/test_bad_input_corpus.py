@@ -910,6 +910,10 @@ for verb in ("add", "remove", "compress", "show"):
     case(f"sf-{verb}-two-names", "DLB188E", "volume", "sf", verb, CCKD, "--sf", "{W}/a_*.shd",
          "sf={W}/b_*.shd")
     case(f"sf-{verb}-extra-arg", "DLB002E", "volume", "sf", verb, CCKD, "sf={W}/a_*.shd", "extra")
+case("dasdls-no-image", "DLB002E", "volume", "dasdls", "-hdr")
+case("dasdls-missing-image", "DLB1", "volume", "dasdls", "-info", F + "/nothere.ckd")
+case("dasdls-text", "DLB1", "volume", "dasdls", F + "/latin1.txt")
+case("dasdls-sf-nothing", "DLB1", "volume", "dasdls", CCKD, "sf={W}/none_*.shd")
 case("sf-remove-no-shadow", "DLB173E", "volume", "sf", "remove", CCKD, "--sf", "{W}/s_*.shd")
 case("sf-add-missing-dir", "DLB171E", "volume", "sf", "add", CCKD, "--sf", "{W}/no/dir/s_*.shd")
 case("sf-compress-damaged-base", "DLB1", "volume", "sf", "compress", CCKD, "--sf", "{W}/s_*.shd",

@@ -363,3 +363,31 @@ def sf_show(base: SfBase, sf_args: SfName = None, sf: SfPattern = None,
     typer.echo(f"{'file':>4} {'size':>12} {'free':>12} {'tracks held':>11}  name")
     for f in files:
         typer.echo(f"{'[' + str(f.index) + ']':>4} {f.size:>12} {f.free_total:>12} {f.tracks_held:>11}  {f.path}")
+
+
+@app.command("dasdls", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def dasdls_(args: Annotated[list[str], typer.Argument(
+        help="dasdls' own command line: [-info] [-hdr] [-caldt] [-refdt] [-expdt] [-dsnl[=N]] "
+             "[-yroffs[=N]] IMAGE [sf=NAME] ... (options apply to the images after them).",
+        metavar="[OPTIONS] IMAGE [sf=NAME]...")]) -> None:
+    """List data sets exactly as Hercules 'dasdls' prints them, with every option it has.
+
+    Example: dasdlab volume dasdls -hdr -caldt vol1.ckd
+    """
+    from dasdlab.cli.common import open_volume
+    from dasdlab.emulator.dasdls import listing, parse_args
+
+    try:
+        req = parse_args(args)
+    except ValueError as e:
+        raise typer.BadParameter(f"unknown option {e}; dasdls' options are -info -hdr -caldt -refdt "
+                                 "-expdt -dsnl[=N] -yroffs[=N]") from None
+    if not req.images:
+        raise typer.BadParameter("name at least one image")
+    for i, (name, sf, opt) in enumerate(req.images):
+        vol = open_volume(name, None, sf=sf)
+        lines = listing(vol, name, opt)
+        if i:
+            typer.echo("")
+        for line in lines:
+            typer.echo(line)
