@@ -276,7 +276,7 @@ def _merge(src: CckdFile, dst: CckdFile, space: FreeSpace) -> int:
         if d_off == 0:
             d_tab = np.zeros(L2_ENTRIES, dtype=dst._l2_dtype)
         elif d_off == FALL_THROUGH:
-            d_tab = np.full(L2_ENTRIES, 0xFF, dtype=np.uint8).view(dst._l2_dtype).copy()
+            d_tab = np.full(L2_LEN, 0xFF, dtype=np.uint8).view(dst._l2_dtype).copy()
         else:
             d_tab = dst.l2(l1x).copy()
         updated = False

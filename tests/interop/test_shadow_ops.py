@@ -50,7 +50,7 @@ def _stack(tmp_path: Path, shadows: int) -> Path:
     src = tmp_path / "src"
     src.mkdir()
     rng = np.random.default_rng(5)
-    Volume.create(src / "p.ckd", "3390-1", "SFT001", cylinders=10).close()
+    Volume.create(src / "p.ckd", "3390-1", "SFT001", cylinders=30).close()  # two L2 groups
     base = src / "base.cckd"
     convert_volume(src / "p.ckd", base, cckd=True)
     with Volume.open(base, writable=True) as vol:
@@ -68,6 +68,8 @@ def _stack(tmp_path: Path, shadows: int) -> Path:
         vol.vtoc.allocate(f"SHADOW.DS{k}", lrecl=80, blksize=27920, primary=4 + k, secondary=1)
         Dataset(vol, f"SHADOW.DS{k}").write(rng.integers(0, 256, 80 * 700 * k, dtype=np.uint8).tobytes())
         Dataset(vol, "BASE.DS0").write(rng.integers(0, 256, 80 * 30 * k, dtype=np.uint8).tobytes())
+        if k == 2:  # a track of the second L2 group, which only the top shadow holds
+            vol.format_track(400, [(1, b"", rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())])
         vol.flush()
         with open_cckd(base, sf=src / "base_*.shd" if k > 1 else None) as b:
             write_shadow(vol, b, src / f"base_{k}.shd", sorted(changed))
@@ -99,7 +101,7 @@ def test_sf_add_writes_the_shadow_file_the_emulator_writes(herc, emulator, cli, 
     assert code == 0, err
     rows = text.splitlines()[1:]
     assert [r.split()[0] for r in rows] == ["[0]", "[1]", "[2]"]
-    assert [int(r.split()[3]) for r in rows] == [150, 0, 0]
+    assert [int(r.split()[3]) for r in rows] == [450, 0, 0]
 
 
 def test_sf_remove_merges_as_the_emulator(herc, emulator, cli, tmp_path):
