@@ -459,8 +459,6 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
         if progress is not None:
             progress(done, max(groups, done))
 
-    if progress is not None:
-        progress(0, groups)  # the job has begun: a log shows it before the first copy ends
     try:
         return ImageCopyEngine(site, system, profile).run(icein, progress=step)
     finally:
