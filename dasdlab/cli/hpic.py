@@ -78,7 +78,6 @@ def hpic(
         before = interrupted.mark(s)
         try:
             with bar("image copy", "data set groups") as cb:
-                cb.phase(f"{icein_file.name}, {len(icein.statements)} statement(s)")
                 reports = batch_job(s, icein, prof, progress=cb, on_phase=cb.phase)
         except KeyboardInterrupt:  # Ctrl-C: take back the half-made copy and the stopped database
             prefixes = {f"{st.options.ichlq}.{st.dbd}.".upper() for st in icein.statements}

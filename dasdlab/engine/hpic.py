@@ -564,8 +564,6 @@ def batch_job(site, icein: Icein, profile: DeviceProfile | str | None = None,
         if progress is not None:
             progress(done, max(groups, done))
 
-    if progress is not None:
-        progress(0, groups)  # the job has begun: a log shows it before the first copy ends
     engine = ImageCopyEngine(site, system, profile)
     try:
         return engine.run(icein, progress=step)

@@ -6,9 +6,10 @@ data sets) before it catalogues and registers them in RECON at the end of each c
 Interrupted in between, the process still runs its ``finally`` clauses (IMS is shut
 down), but a half-written output is left allocated, uncatalogued and unregistered, and
 a database it had stopped stays stopped.  :func:`mark` notes, before the job, which
-databases are online and which data sets exist; :func:`take_back` then scratches the
-job's new data sets that nothing refers to (not catalogued, not in RECON: a finished
-copy is both, and is kept) and starts again the databases the job stopped.
+databases are online; :func:`take_back` then scratches the job's output data sets
+(named ``ICHLQ.DBD.``) that nothing refers to -- not catalogued, not in RECON: a
+finished copy is both, and is kept; one that is neither is no usable copy, whichever
+run left it -- and starts again the databases the job stopped.
 
 A copy counts only once it is registered: the image copy function records it in RECON
 (its IC record) when the copy is made, and recovery uses only registered copies (IBM,
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class JobMark:
-    """The site before a job: databases online, and the data sets of every volume."""
+    """The site before a job: the databases online (read from RECON only: the volumes
+    and their copy-service state are not touched before the job)."""
 
     online: frozenset[str]
-    datasets: frozenset[tuple[str, str]]  # (volser, dsn)
 
 
 def _states(site) -> dict[str, str]:
@@ -66,8 +67,7 @@ def mark(site) -> JobMark | None:
     """The site as it is; None when it cannot be read whole (a damaged RECON or volume:
     the job itself then says what is wrong, and there is nothing to take back)."""
     try:
-        return JobMark(frozenset(n for n, s in _states(site).items() if s == "ONLINE"),
-                       frozenset(_datasets(site)))
+        return JobMark(frozenset(n for n, s in _states(site).items() if s == "ONLINE"))
     except Exception:  # noqa: BLE001 - the job's own checks report it with their message id
         return None
 
@@ -75,8 +75,8 @@ def mark(site) -> JobMark | None:
 def take_back(site, before: JobMark | None, prefixes: set[str]) -> list[str]:
     """Undo what an interrupted job left half made (see the module docstring); returns
     one message per thing done.  Only data sets whose names start with one of the
-    job's ``prefixes`` (its ``ICHLQ.DBD.``) are considered: another user's new data set
-    is never touched."""
+    job's ``prefixes`` (its ``ICHLQ.DBD.``) are considered: another user's data set is
+    never touched."""
     from dasdlab.engine.commands import execute
 
     if before is None:
@@ -84,12 +84,13 @@ def take_back(site, before: JobMark | None, prefixes: set[str]) -> list[str]:
     msgs = []
     catalogued = {dsn for dsn, _ in site.catalog.entries()}
     registered = _registered(site)
-    for volser, dsn in sorted(_datasets(site) - before.datasets):
+    for volser, dsn in sorted(_datasets(site)):
         if not any(dsn.startswith(p) for p in prefixes) or dsn in catalogued or dsn in registered:
             continue
         vol = site.volume(volser, writable=True)
         vol.vtoc.delete(dsn)
-        msgs.append(f"DLB037I {dsn} on {volser}, written in part by the interrupted job, scratched.")
+        msgs.append(f"DLB037I {dsn} on {volser}, an image copy output neither catalogued nor registered "
+                    "(written in part), scratched.")
     for name, state in sorted(_states(site).items()):
         if name in before.online and state != "ONLINE":
             try:

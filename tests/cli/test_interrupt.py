@@ -50,6 +50,17 @@ def _interrupt_when(proc: subprocess.Popen, marker: str, timeout: float = 120.0,
     return proc.returncode, out.decode(), (err + rest).decode()
 
 
+def _state(recon: Path) -> str | None:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{recon}?mode=ro", uri=True, timeout=0.2) as db:
+            row = db.execute("SELECT state FROM databases WHERE dbd = 'HDAMDB01'").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:  # being written this instant
+        return None
+
+
 def _assert_interrupted(code: int, err: str) -> None:
     assert code == 130, err
     assert "DLB001E" in err, err
@@ -150,8 +161,16 @@ def test_ctrl_c_during_hpic_takes_back_the_half_made_copy_and_starts_the_databas
                  ["db", "load", "--site", str(site), "HDAMDB01", "--size", "64MiB", "--seed", "1"]):
         assert run(argv) == 0
     proc = _start(["hpic", "--site", site, ROOT / "fixtures" / "icein" / "standard.icein"], tmp_path)
-    code, out, err = _interrupt_when(proc, "DLB030I image copy", after=1.0)
+    # mid-copy: the job has stopped the database (read from RECON as another process would)
+    deadline = time.monotonic() + 120
+    while _state(site / "ims" / "recon.db") != "STOPPED":
+        assert proc.poll() is None and time.monotonic() < deadline, "the copy never stopped the database"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = (b.decode() for b in proc.communicate(timeout=120))
+    code = proc.returncode
     _assert_interrupted(code, err)
+    assert "DLB038I database HDAMDB01, stopped by the interrupted job, started again." in err
     from dasdlab.emulator.site import Site
     from dasdlab.engine.recon import Recon
 
