@@ -1052,6 +1052,28 @@ class Vtoc:
         return entry
 
     @_updating
+    def replace_with(self, dsn: str, partial: str) -> None:
+        """Make ``dsn`` the data set ``partial`` holds, in one DSCB write: ``dsn``'s
+        Format-1 takes ``partial``'s extents and attributes, then ``partial``'s Format-1
+        and ``dsn``'s old Format-3s are freed.  A process killed after the first write
+        leaves ``dsn`` whole and new and ``partial`` naming the same tracks (scratching
+        it later frees only its DSCB: free space is computed from the data sets that
+        remain); killed before it, ``dsn`` is whole and old.  ``partial`` must fit its
+        Format-1 (at most three extents, no Format-3)."""
+        old, part = self.get(dsn), self.get(partial)
+        if part.f3_addrs or len(part.extents) > 3:
+            raise DatasetError("DLB425E", f"{partial} has more than three extents; it cannot replace {dsn}.")
+        self._begin_update()
+        f1 = replace(part.f1, dsn=old.dsn)
+        self._write_dscb(old.f1_addr, f1.pack())  # the switch
+        for a in [part.f1_addr, *old.f3_addrs]:
+            self._write_dscb(a, bytes(DSCB_LEN))
+        del self.datasets[part.dsn]
+        self.datasets[old.dsn] = DatasetEntry(f1, old.f1_addr, list(part.extents))
+        self.free = self._compute_free()
+        self._end_update()
+
+    @_updating
     def rename(self, dsn: str, new: str) -> None:
         entry = self.get(dsn)
         new = check_dsn(new)

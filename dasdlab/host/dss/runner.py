@@ -66,6 +66,7 @@ class _Job:
     tgt_dsn: str | None = None
     tgt_runs: list[tuple[int, int]] | None = None
     new_target: bool = False
+    tgt_partial: str | None = None  # the name a new target is written under until complete
     method: Method | None = None
     reader: object = None  # (vol, runs) the physical copy reads from
     cleanup: list = field(default_factory=list)
@@ -251,8 +252,11 @@ class Dss:
                 tvol = existing
             else:
                 tgt_vol = self.site.volume(tvol, writable=True)
-                tentry = dsalloc.allocate_like(tgt_vol, new, entry.f1, job.ntracks, src_vol.heads)
-                job.new_target = True
+                if new in tgt_vol.vtoc:
+                    raise DatasetError("DLB211E", f"data set {new} already exists on volume {tvol}.")
+                part = _fresh_partial(tgt_vol, new)
+                tentry = dsalloc.allocate_like(tgt_vol, part, entry.f1, job.ntracks, src_vol.heads)
+                job.new_target, job.tgt_partial = True, part
         except DasdlabError as e:
             res.rc, res.message = 8, f"{e.msgid} {e.text}"
             report.say(res.message, 8)
@@ -451,10 +455,19 @@ class Dss:
         if job.method is None:
             self._undo(job)
             if st.command == "COPY" and job.new_target and job.tgt_vol is not None:
-                dsalloc.scratch(job.tgt_vol, job.tgt_dsn)
+                dsalloc.scratch(job.tgt_vol, job.tgt_partial)
             return
         if st.command == "COPY":
-            dsalloc.finish_like(job.tgt_vol, job.tgt_dsn, job.f1)
+            if job.tgt_partial is not None:
+                dsalloc.finish_like(job.tgt_vol, job.tgt_partial, job.f1)
+                try:
+                    job.tgt_vol.vtoc.rename(job.tgt_partial, job.tgt_dsn)
+                except DasdlabError as e:  # the name was taken while the copy was written
+                    dsalloc.scratch(job.tgt_vol, job.tgt_partial)
+                    self._fail(job, report, f"{job.dsn} NOT COPIED: {e}")
+                    return
+            else:
+                dsalloc.finish_like(job.tgt_vol, job.tgt_dsn, job.f1)
             if job.new_target and job.tgt_dsn != job.dsn:
                 self.site.catalog.add(job.tgt_dsn, job.result.target_volser)
         if st.fcwithdraw:
@@ -504,10 +517,7 @@ class Dss:
             vol = self.site.volume(vol_name, writable=True)
             if name in vol.vtoc:
                 raise DatasetError("DLB211E", f"data set {name} already exists on volume {vol.volser}.")
-            clean_partial_datasets(vol.vtoc, name)
-            tmp = partial_dsn(name)
-            if tmp in vol.vtoc:  # this process's own leftover (an earlier run that failed)
-                vol.vtoc.delete(tmp)
+            tmp = _fresh_partial(vol, name)
             vol.vtoc.allocate(tmp, dsorg="PS", recfm="FB", lrecl=DUMP_BLK, blksize=DUMP_BLK, unit="TRK",
                               primary=min(primary, 0xFFFF), secondary=max(15, primary // 8))
         except DasdlabError as e:
@@ -588,8 +598,12 @@ class Dss:
             if (tvol.slot, tvol.heads) != (d.slot, d.heads):
                 raise DssError("DLB431E", f"{vname} ({tvol.geometry.name}) is not like the dumped volume "
                                           f"({d.heads} heads, {d.slot}-byte tracks).")
-            entry = dsalloc.allocate_like(tvol, new, d.f1, d.ntracks, tvol.heads)
+            if new in tvol.vtoc:
+                raise DatasetError("DLB211E", f"data set {new} already exists on volume {vname}.")
             new_target = True
+        # written whole under a partial name first, then swapped in (see _fresh_partial)
+        part = _fresh_partial(tvol, new)
+        entry = dsalloc.allocate_like(tvol, part, d.f1, d.ntracks, tvol.heads)
         job.tgt_vol, job.tgt_dsn = tvol, new
         job.result.target, job.result.target_volser = new, tvol.volser_hint or tvol.volser
         dsts = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in
@@ -608,13 +622,37 @@ class Dss:
                 self._tick()
             self._advance("write", len(d.tracks))
         except BaseException:
-            if new_target:
-                dsalloc.scratch(tvol, new)
+            dsalloc.scratch(tvol, part)
             raise
-        dsalloc.finish_like(tvol, new, d.f1)
+        dsalloc.finish_like(tvol, part, d.f1)
+        try:
+            if new_target:
+                tvol.vtoc.rename(part, new)
+            else:
+                tvol.vtoc.replace_with(new, part)
+        except BaseException:
+            dsalloc.scratch(tvol, part)
+            raise
         if new_target:
             self.site.catalog.add(new, job.result.target_volser)
         self._event(job, "physical", "RESTORE")
+
+
+def _fresh_partial(vol, dsn: str) -> str:
+    """The partial name (:func:`partial_dsn`) a new copy of ``dsn`` is written under on
+    ``vol``, after scratching the partial copies that killed processes left there.
+
+    Why partial names and not an intent record: a copy, dump or restore under a name
+    nobody else uses is invisible until it is whole, so a kill at any instant leaves
+    either the old state or the new one, and the only thing to recover is space, which
+    the next writer of the same name reclaims here.  An intent record would instead
+    need every reader of the target to consult it first.  A new target then appears by
+    one VTOC rename; a replaced one by :meth:`Vtoc.replace_with` (one DSCB write)."""
+    clean_partial_datasets(vol.vtoc, dsn)
+    part = partial_dsn(dsn)
+    if part in vol.vtoc:  # this process's own leftover (an earlier statement that failed)
+        vol.vtoc.delete(part)
+    return part
 
 
 def _take_runs(runs: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
