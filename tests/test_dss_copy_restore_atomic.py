@@ -161,3 +161,72 @@ def test_replace_with_killed_after_the_switch_leaves_the_new_data_and_a_scratcha
         assert Dataset(vol, "PROD.DATA").read() == new
     finally:
         s.close()
+
+
+_CHILD = """
+import os, signal, sys
+from dasdlab.emulator.site import Site
+from dasdlab.host.dss import Dss
+site = Site.open(sys.argv[1])
+def progress(done, total):  # SIGKILL itself in the middle of writing the tracks
+    if sys.argv[3] == "kill" and 0 < done < total:
+        os.kill(os.getpid(), signal.SIGKILL)
+rep = Dss(site, progress=progress).run(sys.argv[2])
+site.close()
+sys.exit(rep.rc)
+"""
+
+
+def _child(site_dir: Path, statement: str, mode: str) -> int:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-c", _CHILD, str(site_dir), statement, mode],
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True).returncode
+
+
+@pytest.mark.crash
+def test_restore_replace_killed_mid_write_leaves_the_old_data_and_the_rerun_restores(tmp_path):
+    s = _make_site(tmp_path / "site")
+    dumped = _sha(s, "PROD.DATA", "VOL001")
+    assert run(s, "DUMP DATASET(INCLUDE(PROD.DATA)) OUTDSN(BK.ALL) OUTDYNAM(VOL002)").rc == 0
+    other = _fill(s, "PROD.DATA", 4)
+    s.close()
+    stmt = "RESTORE DATASET(INCLUDE(PROD.DATA)) INDSN(BK.ALL) REPLACE"
+    assert _child(tmp_path / "site", stmt, "kill") == -9
+    s = Site.open(tmp_path / "site")
+    try:
+        assert _sha(s, "PROD.DATA", "VOL001") == other  # not half old, half restored
+        assert len(_partials(s, "VOL001")) == 1
+    finally:
+        s.close()
+    assert _child(tmp_path / "site", stmt, "run") == 0
+    s = Site.open(tmp_path / "site")
+    try:
+        assert _sha(s, "PROD.DATA", "VOL001") == dumped and not _partials(s, "VOL001")
+    finally:
+        s.close()
+
+
+@pytest.mark.crash
+def test_copy_killed_mid_write_leaves_no_target_and_the_rerun_copies(tmp_path):
+    s = _make_site(tmp_path / "site")
+    want = _sha(s, "PROD.DATA", "VOL001")
+    s.close()
+    stmt = "COPY DATASET(INCLUDE(PROD.DATA)) RENAMEU((PROD.DATA,PROD.COPY)) OUTDYNAM(VOL002) FASTREPLICATION(NONE)"
+    assert _child(tmp_path / "site", stmt, "kill") == -9
+    s = Site.open(tmp_path / "site")
+    try:
+        assert "PROD.COPY" not in s.volume("VOL002").vtoc and s.catalog.find("PROD.COPY") is None
+        assert len(_partials(s, "VOL002")) == 1
+    finally:
+        s.close()
+    assert _child(tmp_path / "site", stmt, "run") == 0
+    s = Site.open(tmp_path / "site")
+    try:
+        assert _sha(s, "PROD.COPY", "VOL002") == want and not _partials(s, "VOL002")
+        assert s.catalog.lookup("PROD.COPY") == "VOL002"
+    finally:
+        s.close()
