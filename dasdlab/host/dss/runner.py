@@ -28,6 +28,11 @@ dumped source (the FDUMP shadow pattern).  ``FCINCREMENTAL`` and ``FCINCREMENTAL
 are full-volume keywords (S78): on ``COPY DATASET`` they are refused (DLB432E); the
 refresh-or-establish code below serves a full-volume copy.
 
+**Crash safety**: a DUMP's output, a COPY's new target and a RESTORE's output are written
+under a partial name and appear complete or not at all (:func:`_fresh_partial` says why
+partial names rather than an intent record).  A COPY into an existing catalogued target
+(``REPLACE``) still writes in place.
+
 Message ids DLB401-DLB449 (DLB400E: a bad filter, from :mod:`dsnfilter`).
 """
 
