@@ -568,6 +568,7 @@ FC_CMDS = [
     ("query-json", ["flashcopy", "query", "--site", S, "--json"]),
     ("withdraw", ["flashcopy", "withdraw", "--site", S, "FC0001"]),
     ("drain", ["flashcopy", "drain", "--site", S]),
+    ("refresh", ["flashcopy", "refresh", "--site", S, "FC0001"]),
     ("establish", ["flashcopy", "establish", "--site", S, "DSA001", "DSA002", "--mode", "NOCOPY"]),
     ("write-source", ["dataset", "write", "--site", S, "MY.DATA", "--from", F + "/data.bin"]),
 ]
@@ -589,6 +590,10 @@ for cid, argv, msgid in (
         ("fc-withdraw-garbage", ["flashcopy", "withdraw", "--site", S, "../../x"], "DLB3"),
         ("fc-drain-unknown", ["flashcopy", "drain", "--site", S, "FC9999"], "DLB3"),
         ("fc-drain-nocopy", ["flashcopy", "drain", "--site", S, "FC0001"], "DLB3"),
+        ("fc-refresh-unknown", ["flashcopy", "refresh", "--site", S, "FC9999"], "DLB3"),
+        ("fc-refresh-not-incremental", ["flashcopy", "refresh", "--site", S, "FC0001", "--drain"], "DLB3"),
+        ("fc-reverse-unknown", ["flashcopy", "reverse", "--site", S, "FC9999", "--drain"], "DLB3"),
+        ("fc-reverse-not-incremental", ["flashcopy", "reverse", "--site", S, "FC0001"], "DLB3"),
         ("snap-unknown-source", ["snap", "volume", "--site", S, "NOPE01", "RVA002"], "DLB3"),
         ("snap-not-rva", ["snap", "volume", "--site", S, "DSA001", "DSA002"], "DLB3"),
         ("snap-same", ["snap", "volume", "--site", S, "RVA001", "RVA001"], "DLB3"),
