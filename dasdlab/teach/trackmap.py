@@ -104,7 +104,7 @@ LEGEND: dict[TrackState, tuple[str, str, str]] = {
     T.UNCOMMITTED: ("not fixed yet: a change not on DASD yet, or no point in time yet", "u", "#cc79a7"),
     T.LOST: ("lost: not in the copy (failed, cancelled) or wrong after recovery", "!", "#000000"),
     T.OUTSIDE: ("not in the relationship", " ", "#f2f2f2"),
-    T.IN_FLIGHT: ("uncommitted: holds data of a unit of work in flight", "U", "#f0e442"),
+    T.IN_FLIGHT: ("uncommitted: holds data no unit of work has committed", "U", "#f0e442"),
 }
 
 
