@@ -280,8 +280,9 @@ def uncommitted_blocks(site, recon, dbd: str, content_of, ddns=None) -> dict[str
                 continue
             blocks = cs.block[m]
             uniq = np.unique(blocks)
-            lo, hi = int(uniq[0]), int(uniq[-1])
-            committed = truth.content_at(ddn, first=lo, count=hi - lo + 1)[uniq - lo]
+            # block by block from one journal: the blocks of a unit may span a big data set
+            j = truth.journal(ddn=ddn)
+            committed = np.concatenate([truth.content_at(ddn, first=int(b), count=1, journal=j) for b in uniq])
             held = np.asarray(content_of(ddn, uniq))
             hit = np.zeros(uniq.size, bool)
             state = committed.copy()
