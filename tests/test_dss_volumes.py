@@ -229,3 +229,22 @@ def test_bad_volume_statements_are_refused_before_anything_runs(site, text, msgi
         run(site, "COPY FULL IDY(DS0001) ODY(DS0002)\n" + text)  # the good statement does not run either
     assert {v: image(site, v) for v in ("DS0001", "DS0002")} == before
     assert fc(site).query() == []
+
+
+def test_the_consistency_group_timer_releases_the_writes_and_cgcreated_verify_says_so(site):
+    run(site, "COPY FULL IDY(DS0001) ODY(DS0002) FCCGFREEZE FCNOCOPY")
+    sub = site.subsystem("DS8K1")
+    until = replication.frozen(sub)["DS0001"]
+    site.clock.advance(until - site.clock.now() + 1)
+    touch(site, "PROD.DSK.DATA")  # the timer has released the volume (S62)
+    rep = run(site, "CGCREATED ACCVOL(DS0001) FCCGVFY(DS0001)")
+    assert rep.rc == 4 and any(m.startswith("DLB449W") for m in rep.lines)
+
+
+def test_a_full_volume_copy_reports_logical_then_physical_completion(site):
+    events = []
+    rep = run(site, "COPY FULL IDY(DS0001) ODY(DS0002)", wait_physical=True,
+              on_logical=lambda e: events.append(("logical", e.method)),
+              on_physical=lambda e: events.append(("physical", e.method)))
+    assert rep.rc == 0
+    assert events == [("logical", "FLASHCOPY"), ("physical", "FLASHCOPY")]

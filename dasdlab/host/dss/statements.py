@@ -30,7 +30,23 @@ REPLACEUNCONDITIONAL            REPUNC              COPY RESTORE
 REPLACE                         REP                 COPY RESTORE
 OUTDSN(dsn)  (dasdlab)          OUTDDNAME, OUTDD    DUMP (there is no JCL: a name)
 INDSN(dsn)   (dasdlab)          INDDNAME, INDD      RESTORE
+FULL                            FUL                 COPY DUMP RESTORE
+TRACKS((c1,h1,c2,h2),...)       TRKS                COPY DUMP
+INDYNAM(volser)                 IDY, INDDNAME, IDD  COPY DUMP (FULL and TRACKS)
+FCCGFREEZE                      FCFREEZE            COPY (FULL and TRACKS)
+DUMPCONDITIONING                DUMPCOND            COPY FULL
+FCSETGTOK(FAILRELATION)                             COPY (FULL and TRACKS of a volume)
+ACCESSVOLUME(volser,...)        ACCVOL              CGCREATED
+FCCGVERIFY(volser)              FCCGVFY             CGCREATED
 =============================  ==================  ===================================
+
+A COPY or DUMP gives one of ``DATASET``, ``FULL`` and ``TRACKS``; RESTORE ``DATASET``
+or ``FULL``.  ``FULL``/``TRACKS`` name the input volume with ``INDYNAM`` and the target
+(COPY, RESTORE) or the dump data set's volume (DUMP) with ``OUTDYNAM``; a TRACKS range
+leaves off h1 (0), c2 (c1) and h2 (the last head).  The data set keywords (RENAMEU,
+DELETE, REPLACE) are refused with them, the full-volume ones (INDYNAM, FCCGFREEZE,
+DUMPCONDITIONING, FCSETGTOK) without them (DLB445E); FCINCREMENTAL needs ``FULL``
+(DLB432E).  ``CGCREATED ACCESSVOLUME(...)`` ends a consistency group (:mod:`.volumes`).
 
 CONCURRENT values: ``ANYPREFERRED``/``PREFERRED`` (the default), ``ANYREQUIRED``/
 ``REQUIRED``, ``CACHEPREFERRED``, ``CACHEREQUIRED``, ``VIRTUALPREFERRED``,
@@ -38,7 +54,7 @@ CONCURRENT values: ``ANYPREFERRED``/``PREFERRED`` (the default), ``ANYREQUIRED``
 ``...PREF`` and ``...REQUIRED`` to ``...REQ``.
 
 Every statement parses and is checked before any runs; a fault is a :class:`ParseError`
-naming its line and column (DLB400E-DLB409E, DLB432E).
+naming its line and column (DLB400E-DLB409E, DLB432E, DLB445E).
 """
 
 from __future__ import annotations
@@ -481,7 +497,7 @@ def track_runs(ranges, heads: int) -> list[tuple[int, int]]:
 
 def _check_volume_level(st: Statement, seen: dict[str, Node]) -> None:
     """FULL and TRACKS: which keywords go together (z/OS DFSMSdss Storage Administration,
-    COPY FULL and COPY TRACKS, DUMP FULL; S108-S112)."""
+    COPY FULL and COPY TRACKS, DUMP FULL; S58, S108-S113)."""
     what = "FULL" if st.full else "TRACKS"
     for name in _DATASET_ONLY:
         if name in seen:

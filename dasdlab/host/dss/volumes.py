@@ -2,13 +2,13 @@
 and CGCREATED, the end of a FlashCopy consistency group.
 
 Facts from z/OS DFSMSdss Storage Administration (``docs/sources.md``): the COPY FULL and
-COPY TRACKS syntax, INDYNAM/INDDNAME and OUTDYNAM (S108); DUMPCONDITIONING (S109):
+COPY TRACKS syntax, INDYNAM/INDDNAME and OUTDYNAM (S108); DUMPCONDITIONING (S109, S110):
 the target keeps its own volume serial and stays online, its VVDS and VTOC index keep
 the source's names, and a full dump of it looks like a dump of the source; FCCGFREEZE
-and CGCREATED (S110, S111, S60-S62): each source is frozen (writes held) as its
+and CGCREATED (S111, S112, S60-S62): each source is frozen (writes held) as its
 relationship is established, CGCREATED thaws every frozen volume of the logical
 subsystem of each ACCESSVOLUME, FCCGVERIFY first checks that a volume is still frozen
-and thaws regardless; FCSETGTOK (S112, S58): a track-space-efficient target is allowed
+and thaws regardless (S113); FCSETGTOK (S58): a track-space-efficient target is allowed
 for a full-volume FlashCopy only, and if FlashCopy cannot be used the copy fails.
 
 The copy services are reached only through :mod:`dasdlab.host.replication` and the
@@ -332,7 +332,7 @@ def restore_volume(dss, st: Statement, report: DssReport) -> None:
 # ====================================================================== CGCREATED
 def cgcreated(dss, st: Statement, report: DssReport) -> None:
     """Thaw every frozen volume in the subsystem of each ACCESSVOLUME, after checking
-    FCCGVERIFY's volume is still frozen (thawed regardless, S111)."""
+    FCCGVERIFY's volume is still frozen (thawed regardless, S113)."""
     site = dss.site
     subs = {}
     try:
