@@ -526,7 +526,7 @@ class Dss:
         dump.write(_pad(_header(self.site.clock.now(), dump.subsystem, self.sysname)))
         return dump
 
-    def _close_dump(self, dump, jobs: list[_Job], report: DssReport) -> None:
+    def _close_dump(self, dump, jobs: list[_Job], report: DssReport, what: str = "DATA SET(S)") -> None:
         n = sum(1 for j in jobs if j.method is not None)
         dump.write(_pad(END_MAGIC + struct.pack(">II", n, dump.crc)))
         try:
@@ -537,7 +537,7 @@ class Dss:
             return
         dump.complete = True
         self.site.catalog.add(dump.name, dump.vol.volser)
-        report.say(f"DLB430I DUMP DATA SET {dump.name}: {n} DATA SET(S), {dump.bytes:,} BYTES")
+        report.say(f"DLB430I DUMP DATA SET {dump.name}: {n} {what}, {dump.bytes:,} BYTES")
 
     def _abandon_dump(self, dump) -> None:
         try:

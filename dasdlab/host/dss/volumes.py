@@ -225,6 +225,7 @@ def _standard(dss, job) -> None:
     serialised until the copy ends."""
     src, tgt = job.src_vol, job.tgt_vol
     n = 0
+    dss._total += job.ntracks
     for a, b in job.src_runs:
         for t in range(a, b):
             if src.is_written(t):
@@ -259,12 +260,14 @@ def dump_volume(dss, st: Statement, report: DssReport) -> None:
     dump = dss._open_dump(st, [], report, tracks=written + res.tracks // 3000 + 1, volume=st.outvols[0].upper())
     if dump is None:
         return
+    dss._total += res.tracks
     try:
         tracks = []
         for a, b in runs:
             for t in range(a, b):
                 if not src.is_written(t):
                     tracks.append((t, b""))
+                    dss._tick()
                     continue
                 img = np.array(src.read_track(t))
                 if t == 0 and dumped_as != label_volser(src):  # a conditioned volume: dump it as its source
@@ -275,7 +278,7 @@ def dump_volume(dss, st: Statement, report: DssReport) -> None:
         dump.append(job, volume_segment(dumped_as, sv, src.heads, src.slot, src.ntracks, runs, tracks))
         dss._advance("read", res.tracks)
         dss._event(job, "physical", "DUMP", {"tracks_read": res.tracks})
-        dss._close_dump(dump, [job], report)
+        dss._close_dump(dump, [job], report, what="VOLUME")
     except BaseException:
         if not dump.complete:
             dss._abandon_dump(dump)
@@ -315,6 +318,7 @@ def restore_volume(dss, st: Statement, report: DssReport) -> None:
         _fail(report, res, e)
         return
     res.tracks, res.target, res.target_volser = len(d.tracks), tv, tv
+    dss._total += len(d.tracks)
     for t, img in d.tracks:
         if img:
             slot = np.zeros(tgt.slot, dtype=np.uint8)
