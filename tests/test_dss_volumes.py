@@ -248,3 +248,23 @@ def test_a_full_volume_copy_reports_logical_then_physical_completion(site):
               on_physical=lambda e: events.append(("physical", e.method)))
     assert rep.rc == 0
     assert events == [("logical", "FLASHCOPY"), ("physical", "FLASHCOPY")]
+
+
+def test_only_flashcopy_declares_consistency_groups_and_space_efficient_targets():
+    from dasdlab.emulator.services import registry
+
+    caps = {n: i.capabilities for n, i in registry.services().items()}
+    assert {n for n, c in caps.items() if c.consistency_groups} == {"flashcopy"}
+    assert {n for n, c in caps.items() if c.space_efficient_targets} == {"flashcopy"}
+    assert caps["flashcopy"].as_dict()["consistency_groups"] is True
+
+
+def test_the_facade_refuses_a_freeze_the_service_cannot_do(site):
+    from dasdlab.errors import CopyServiceError
+
+    sub = site.subsystem("VMAX1")
+    before = image(site, "VM0002")
+    with pytest.raises(CopyServiceError) as e:
+        replication.establish(sub, "timefinder", "VM0001", "VM0002", None, None, background_copy=True, freeze=True)
+    assert e.value.msgid == "DLB446E"
+    assert sub.service("timefinder").query() == [] and image(site, "VM0002") == before

@@ -126,6 +126,7 @@ class Capabilities:
             "nocopy": self.nocopy, "fast_replication": self.fast_replication,
             "virtual_cc": self.virtual_cc, "point_in_time_reader": self.point_in_time_reader,
             "cross_subsystem": self.cross_subsystem, "subsystem_kinds": sorted(self.subsystem_kinds),
+            "consistency_groups": self.consistency_groups, "space_efficient_targets": self.space_efficient_targets,
         }
 
 
