@@ -635,7 +635,22 @@ for cid, stmt, msgid in (("empty", "", "DLB022E"), ("blank", "   ", "DLB022E"), 
                          ("cc-bad-value", "DUMP DATASET(INCLUDE(MY.DATA)) OUTDSN(MY.DUMP) CONCURRENT(MAYBE)", "DLB4"),
                          ("bad-dsn", "DUMP DATASET(INCLUDE(MY.DATA)) OUTDSN(1BAD..)", "DLB"),
                          ("quote", "COPY DATASET(INCLUDE('MY.DATA)) RENAMEU(X)", "DLB4"),
-                         ("nul", "COPY\x00DATASET", "DLB4")):
+                         ("nul", "COPY\x00DATASET", "DLB4"),
+                         ("full-and-dataset", "COPY FULL DATASET(INCLUDE(MY.**)) IDY(DSA003) ODY(DSA004)", "DLB407E"),
+                         ("full-no-indynam", "COPY FULL OUTDYNAM(DSA004)", "DLB408E"),
+                         ("full-onto-itself", "COPY FULL INDYNAM(DSA003) OUTDYNAM(DSA003)", "DLB445E"),
+                         ("freeze-on-dataset", "COPY DATASET(INCLUDE(MY.**)) RENAMEU(X) FCCGFREEZE", "DLB445E"),
+                         ("dumpcond-on-tracks", "COPY TRACKS(1,0,1,14) IDY(DSA003) ODY(DSA004) DUMPCOND", "DLB445E"),
+                         ("tracks-backwards", "COPY TRACKS(3,0,1,0) IDY(DSA003) ODY(DSA004)", "DLB445E"),
+                         ("tracks-outside", "COPY TRACKS(1,0,99,0) IDY(DSA003) ODY(DSA004) FR(NONE)", "DLB446E"),
+                         ("full-target-too-small", "COPY FULL IDY(DSA001) ODY(DSA004) FR(NONE)", "DLB446E"),
+                         ("setgtok-bad-value", "COPY FULL IDY(DSA003) ODY(DSA004) FCSETGTOK(SOMETIMES)", "DLB406E"),
+                         ("freeze-cross-subsystem", "COPY FULL IDY(DSA003) ODY(VMX002) FCCGFREEZE", "DLB413E"),
+                         ("setgtok-symmetrix", "COPY FULL IDY(VMX001) ODY(VMX002) FCSETGTOK(FAILRELATION)", "DLB413E"),
+                         ("dump-full-no-volume", "DUMP FULL IDY(DSA003) OUTDD(MY.FULL.DUMP)", "DLB408E"),
+                         ("restore-full-of-dataset-dump", "RESTORE FULL INDSN(MY.NO.DUMP) ODY(DSA004)", "DLB251E"),
+                         ("cgcreated-no-accvol", "CGCREATED", "DLB408E"),
+                         ("cgcreated-unknown-volume", "CGCREATED ACCVOL(NOSUCH)", "DLB304E")):
     case(f"dss-{cid}", msgid, "dss", "--site", S, stmt)
 case("dss-missing-file", "DLB003E", "dss", "--site", S, "--file", F + "/nothere.dss")
 case("dss-file-is-dir", "DLB003E", "dss", "--site", S, "--file", F + "/dir")

@@ -235,3 +235,64 @@ def backout_at_restart(system) -> list[str]:
         notes.append(f"{name}: unit of work in flight at the failure backed out ({total} change records"
                      + (f", {dropped} truth entries dropped" if dropped else "") + ")")
     return notes
+
+
+def inflight_changes(site, recon, dbd: str):
+    """The change records of ``dbd`` after its last COMMIT record -- those of the unit
+    of work in flight now, as the log holds them (restart backs out exactly these) --
+    as a ChangeSet in sequence order, or None when the database never used units of
+    work (every change is committed)."""
+    import pyarrow.compute as pc
+
+    from dasdlab.engine.log import CHANGE, LogReader, changeset
+
+    if not uow_mode(recon, dbd):
+        return None
+    reader = LogReader(site.path, recon)
+    cm = reader.read(dbd=dbd.upper(), types=(COMMIT,))
+    last = int(pc.max(cm["block"]).as_py()) if cm.num_rows else 0
+    return changeset(reader.read(since_seq=last + 1, dbd=dbd.upper(), types=(CHANGE,)))
+
+
+def uncommitted_blocks(site, recon, dbd: str, content_of, ddns=None) -> dict[str, np.ndarray]:
+    """Per DDN (of ``ddns``, default all), the blocks of ``dbd`` whose content -- ``content_of(ddn, blocks)``:
+    DASD now, or an image copy -- holds bytes of the unit of work in flight.
+
+    A block is written whole from its buffer, so its content is the committed block
+    (the truth: the stream is serial, every change in flight comes after every
+    committed one) with the first ``i`` changes in flight applied, or an older state.
+    It holds uncommitted data when it equals that state for some ``i >= 1`` and that
+    state differs from the committed block (a change in flight that rewrote the same
+    bytes leaves nothing uncommitted)."""
+    from dasdlab.engine.truth import Truth
+
+    cs = inflight_changes(site, recon, dbd)
+    out: dict[str, np.ndarray] = {}
+    if cs is None or len(cs) == 0:
+        return out
+    truth = Truth(site.path, dbd)
+    try:
+        for code, ddn in enumerate(cs.ddn_names):
+            if ddns is not None and ddn not in ddns:
+                continue
+            m = np.flatnonzero(cs.ddn_code == code)
+            if not m.size:
+                continue
+            blocks = cs.block[m]
+            uniq = np.unique(blocks)
+            # block by block from one journal: the blocks of a unit may span a big data set
+            j = truth.journal(ddn=ddn)
+            committed = np.concatenate([truth.content_at(ddn, first=int(b), count=1, journal=j) for b in uniq])
+            held = np.asarray(content_of(ddn, uniq))
+            hit = np.zeros(uniq.size, bool)
+            state = committed.copy()
+            for r in m:  # sequence order
+                i = int(np.searchsorted(uniq, cs.block[r]))
+                o, s0, ln = int(cs.offset[r]), int(cs.start[r]), int(cs.length[r])
+                state[i, o:o + ln] = cs.after[s0:s0 + ln]
+                if not hit[i] and np.array_equal(held[i], state[i]) and not np.array_equal(state[i], committed[i]):
+                    hit[i] = True
+            out[ddn] = uniq[hit]
+    finally:
+        truth.close()
+    return out

@@ -205,7 +205,8 @@ class Replica:
 
 def establish(sub, service: str, source: str, target: str, source_runs, target_runs, *,
               background_copy: bool, dsn: str | None = None,
-              on_physical: Callable[[Replica], None] | None = None, **options) -> Replica:
+              on_physical: Callable[[Replica], None] | None = None, freeze: bool = False,
+              space_efficient: bool = False, **options) -> Replica:
     """A point-in-time copy of ``source_runs`` of ``source`` onto ``target_runs`` of
     ``target`` by ``service`` of subsystem ``sub``; logically complete on return.
 
@@ -213,9 +214,23 @@ def establish(sub, service: str, source: str, target: str, source_runs, target_r
     service that has the choice; a service without background copy ignores it.
     ``on_physical(replica)`` is called once at physical completion (at once when the
     copy is complete on return), through the contract's completion events.
+    ``freeze`` holds the source volume's writes until :func:`thaw` (a consistency group;
+    the ``consistency_groups`` capability); ``space_efficient`` makes a target whose
+    tracks come from the subsystem's repository (``space_efficient_targets``).  Both
+    ``source_runs`` and ``target_runs`` None ask for a volume-level copy.
     """
     svc = sub.service(service)
     caps = svc.capabilities
+    if freeze:
+        if not caps.consistency_groups:
+            raise CopyServiceError("DLB446E", f"{mover(service).title} on {sub.name} has no consistency groups "
+                                   "(freeze).")
+        options["freeze"] = True
+    if space_efficient:
+        if not caps.space_efficient_targets:
+            raise CopyServiceError("DLB446E", f"{mover(service).title} on {sub.name} has no space-efficient "
+                                   "targets.")
+        options["space_efficient"] = True
     bg = bool(background_copy) if caps.background_copy else None
     if mover(service).takes_dsn and dsn is not None:
         options["dsn"] = dsn
@@ -235,6 +250,29 @@ def establish(sub, service: str, source: str, target: str, source_runs, target_r
 
             svc.subscribe(listen)
     return rep
+
+
+def consistency_group_services(sub) -> list:
+    """The services of ``sub`` that can freeze a source volume (consistency groups)."""
+    return [sub.service(n) for n in sorted(sub.capabilities) if sub.service(n).capabilities.consistency_groups]
+
+
+def frozen(sub) -> dict[str, float]:
+    """Volumes of ``sub`` whose writes a consistency-group freeze holds, with the
+    modeled time each one's timer releases it."""
+    out: dict[str, float] = {}
+    for svc in consistency_group_services(sub):
+        out.update(svc.frozen())
+    return out
+
+
+def thaw(sub, volsers=None) -> list[str]:
+    """Release the frozen volumes of ``sub`` (all, or those named): a consistency group
+    has been formed (DFSMSdss CGCREATED).  Returns the volumes thawed."""
+    out: list[str] = []
+    for svc in consistency_group_services(sub):
+        out += [v for v in svc.thaw(volsers) if v not in out]
+    return out
 
 
 def copy_back(sub, service: str, source: str, target: str, source_runs, target_runs) -> Replica:
@@ -276,5 +314,5 @@ def holders(sub, service: str, regions) -> tuple[list[str], list[str]]:
 
 
 __all__ = ["BUILT_IN", "CONCURRENT_COPY", "DATA_MOVERS", "DSS_FAST_REPLICATION", "Mover", "Replica", "choose",
-           "copy_back", "data_mover_of", "dss_fast_replication", "establish", "has_concurrent_copy", "holders",
-           "mover", "services_of"]
+           "consistency_group_services", "copy_back", "data_mover_of", "dss_fast_replication", "establish", "frozen",
+           "has_concurrent_copy", "holders", "mover", "services_of", "thaw"]

@@ -21,7 +21,8 @@ from dasdlab.teach.lab import ALIASES, COMMANDS, Lab, Step
 from dasdlab.teach.trackmap import print_maps
 
 KEYWORDS = ("copy", "nocopy", "incremental", "precopy", "start", "read", "track", "sdm", "end", "create",
-            "activate", "terminate", "clean", "fuzzy", "log", "purge", "all", "none")
+            "activate", "terminate", "clean", "fuzzy", "log", "purge", "all", "none", "begin", "commit",
+            "backout")
 def history_file() -> Path | None:
     """Where the prompt's history is kept between labs (DASDLAB_LAB_HISTORY, else
     ~/.dasdlab_lab_history); None when there is no home folder."""

@@ -25,6 +25,18 @@ https://www.ibm.com/docs/en/ims/15.2.0?topic=databases-concurrent-image-copy-rec
   the log from there, ``log start`` / ``log end`` from the copy's start or end --
   the lab then compares every track with what was committed and names the wrong ones.
 
+Units of work, as the engine models them (:mod:`dasdlab.engine.uow`; IMS "Commit
+process", S106 in ``docs/sources.md``): after ``uow begin`` each ``change`` belongs to
+the unit of work and is *not committed*; ``flush`` (every buffer, as a checkpoint
+writes them) or ``flush DSN TRACK`` (one buffer, a steal) puts it on DASD before the
+commit, where a fuzzy copy can read it; ``uow commit`` logs the commit point, ``uow
+backout`` puts the before images back in the buffer pool and logs them (compensation,
+so recovery passes through the backout).  A track whose DASD image, or whose image in
+a copy, is a change no unit of work has committed (in flight, or backed out since) is
+drawn *uncommitted* ``U``.  A unit in flight when a fuzzy copy starts moves its purge
+point back to the unit's first change; ``recover`` first brings a unit in flight to
+its sync point, as stopping the database does.
+
 Errors: DLB855E-DLB869E; DLB870I-DLB889I are the lab's informational lines.
 """
 
@@ -72,7 +84,9 @@ class LogRecord:
     volser: str
     track: int
     image: bytes
-    kind: str  # "write", "update", "change"
+    kind: str  # "write", "update", "change", "backout", "commit"
+    uow: int = 0  # the unit of work of a change; 0: committed at once
+    before: bytes | None = None  # a change's before image (what a backout puts back)
 
 
 @dataclass
@@ -116,7 +130,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "time": ("time SECONDS", "advance modeled time: background copies and the SDM do their work"),
     "checkpoint": ("checkpoint", "take a system checkpoint (where a fuzzy copy's purge time falls)"),
     "change": ("change DSN TRACK [TEXT]", "a committed change: logged now, left in the buffer pool"),
-    "flush": ("flush", "the buffer pool writes its changed tracks to DASD"),
+    "flush": ("flush [DSN TRACK]", "the buffer pool writes its changed tracks (or one: a steal) to DASD"),
+    "uow": ("uow begin | uow commit | uow backout",
+            "a unit of work: later changes are uncommitted until its commit; a backout undoes them"),
     "imagecopy": ("imagecopy DSN [clean|fuzzy]", "image copy: clean reads all now, fuzzy starts reading"),
     "icread": ("icread [N|all]", "the fuzzy image copy reads its next N tracks"),
     "damage": ("damage DSN", "a media failure: every track of the data set is destroyed"),
@@ -172,6 +188,8 @@ class Lab:
         self.fuzzy: ImageCopy | None = None
         self.recovery: RelationshipMap | None = None
         self.steps = 0
+        self.uow: int | None = None  # the unit of work in flight
+        self.uow_state: dict[int, str] = {}  # unit -> "in flight", "committed", "backed out"
 
     def close(self) -> None:
         self.history.unwatch_all()
@@ -231,6 +249,7 @@ class Lab:
         for c in self.copies.values():
             out[f"{c.id}.tracks_read"] = len(c.images)
         out["buffered_changes"] = len(self.buffer)
+        out["unit_of_work_in_flight"] = self.uow
         out["log_records"] = len(self.log)
         out["modeled_time_s"] = round(self.site.clock.now(), 6)
         return out
@@ -273,11 +292,31 @@ class Lab:
         data = text.encode("cp037", errors="replace")[:RECORD_BYTES].ljust(RECORD_BYTES, b"\x40")
         return trackfmt.build_track(cyl, head, [(1, b"", data)], vol.slot)
 
-    def _log(self, vol, t: int, kind: str) -> None:
+    def _log(self, vol, t: int, kind: str, uow: int = 0, before: bytes | None = None) -> None:
         self.seq += 1
         self.log.append(LogRecord(self.seq, self.site.clock.now(), _vs(vol), t,
-                                  bytes(vol.own_track(t)) if kind != "change" else self.buffer[(_vs(vol), t)],
-                                  kind))
+                                  bytes(vol.own_track(t)) if kind not in ("change", "backout")
+                                  else self.buffer[(_vs(vol), t)], kind, uow, before))
+
+    def _committed(self, r: LogRecord) -> bool:
+        return r.kind != "commit" and (r.uow == 0 or self.uow_state.get(r.uow) == "committed")
+
+    def uncommitted_images(self, volser: str) -> tuple[dict[int, set], dict[int, bytes]]:
+        """(track -> images written by changes no unit of work committed, track -> its
+        last committed image) of ``volser``, from the lab's log."""
+        un: dict[int, set] = {}
+        last: dict[int, bytes] = {}
+        for r in self.log:
+            if r.volser != volser:
+                continue
+            if self._committed(r):
+                last[r.track] = r.image
+            elif r.kind == "change":
+                un.setdefault(r.track, set()).add(r.image)
+        return un, last
+
+    def _is_uncommitted(self, un, last, t: int, img: bytes) -> bool:
+        return img in un.get(t, ()) and img != last.get(t)
 
     def _host_write(self, vol, t: int, text: str, kind: str = "write") -> None:
         vol.write_track(t, self._image(vol, t, text))
@@ -616,18 +655,73 @@ class Lab:
             raise LabError("DLB856E", f"usage: {COMMANDS['change'][0]}")
         vol, t = self._track(a[0], a[1])
         text = " ".join(a[2:]) or f"change of track {t} at {self.site.clock.now():.3f}s"
-        self.buffer[(_vs(vol), t)] = bytes(self._image(vol, t, text))
-        self._log(vol, t, "change")
+        key = (_vs(vol), t)
+        before = self.buffer.get(key) or bytes(vol.own_track(t))
+        self.buffer[key] = bytes(self._image(vol, t, text))
+        if self.uow is not None:
+            self._log(vol, t, "change", self.uow, before)
+            return Step("", f"DLB888I a change of track {t} by unit of work {self.uow} is on the log (record "
+                            f"{self.seq}, with its before image) and in the buffer pool; it is not committed "
+                            "until 'uow commit', yet a steal or checkpoint ('flush') can write it to DASD "
+                            "first.", [_vs(vol)])
+        self._log(vol, t, "change", 0, before)
         return Step("", f"DLB888I a committed change of track {t} is on the log (record {self.seq}) but still in "
                         "the buffer pool: DASD has the old track until 'flush'.", [_vs(vol)])
 
+    def do_uow(self, a) -> Step:
+        if len(a) != 1 or a[0].lower() not in ("begin", "commit", "backout"):
+            raise LabError("DLB856E", f"usage: {COMMANDS['uow'][0]}")
+        verb = a[0].lower()
+        if verb == "begin":
+            if self.uow is not None:
+                raise LabError("DLB856E", f"unit of work {self.uow} is in flight: 'uow commit' or 'uow backout' "
+                                          "first (the lab runs one at a time, as one serial stream).")
+            self.uow = len(self.uow_state) + 1
+            self.uow_state[self.uow] = "in flight"
+            return Step("", f"DLB888I unit of work {self.uow} begins: the changes that follow are not committed "
+                            "until 'uow commit'.")
+        if self.uow is None:
+            raise LabError("DLB856E", f"no unit of work is in flight to {verb}; start one with 'uow begin'.")
+        u, self.uow = self.uow, None
+        mine = [r for r in self.log if r.uow == u and r.kind == "change"]
+        vols = sorted({r.volser for r in mine})
+        if verb == "commit":
+            self.uow_state[u] = "committed"
+            self.seq += 1
+            self.log.append(LogRecord(self.seq, self.site.clock.now(), "", -1, b"", "commit", u))
+            return Step("", f"DLB888I unit of work {u} committed at log record {self.seq} (its sync point): its "
+                            f"{len(mine)} changes are committed now, wherever they are -- buffer pool, DASD or "
+                            "an image copy.", vols)
+        self.uow_state[u] = "backed out"
+        for r in reversed(mine):  # newest first: each before image in turn
+            self.buffer[(r.volser, r.track)] = r.before
+            self._log(self.site.volume(r.volser), r.track, "backout")
+        return Step("", f"DLB888I unit of work {u} backed out: the before images of its {len(mine)} changes are "
+                        "back in the buffer pool and on the log (compensation records); DASD keeps the "
+                        "uncommitted images until the buffers are written.", vols)
+
     def do_flush(self, a) -> Step:
+        if a:
+            if len(a) != 2 or "." not in a[0]:
+                raise LabError("DLB856E", f"usage: {COMMANDS['flush'][0]}")
+            vol, t = self._track(a[0], a[1])
+            img = self.buffer.pop((_vs(vol), t), None)
+            if img is None:
+                raise LabError("DLB856E", f"track {a[1]} of {a[0].upper()} has no changed buffer to write.")
+            self.site.volume(_vs(vol), writable=True).write_track(t, np.frombuffer(img, np.uint8))
+            un, last = self.uncommitted_images(_vs(vol))
+            why = (" It holds an uncommitted change: DASD now has data no commit has made."
+                   if self._is_uncommitted(un, last, t, img) else "")
+            return Step("", f"DLB888I the buffer pool stole the buffer of track {t} (data set track {a[1]}) and "
+                            f"wrote it to DASD first.{why}", [_vs(vol)])
         n = len(self.buffer)
         for (volser, t), img in list(self.buffer.items()):
             self.site.volume(volser, writable=True).write_track(t, np.frombuffer(img, np.uint8))
         vols = sorted({v for v, _ in self.buffer})
         self.buffer.clear()
-        return Step("", f"DLB888I the buffer pool wrote {n} changed tracks to DASD.", vols)
+        inflight = f" (unit of work {self.uow} is in flight: its changes are on DASD uncommitted)" \
+            if self.uow is not None else ""
+        return Step("", f"DLB888I the buffer pool wrote {n} changed tracks to DASD{inflight}.", vols)
 
     def do_imagecopy(self, a) -> Step:
         if len(a) not in (1, 2) or "." not in a[0]:
@@ -640,6 +734,12 @@ class Lab:
         vol, tracks = self._target(a[0])
         cid = f"IC{len(self.copies) + 1:04d}"
         purge = max(s for s, _ in self.checkpoints if s <= self.seq) if kind == "fuzzy" else self.seq
+        moved = ""
+        if kind == "fuzzy" and self.uow is not None:  # its changes may be in the copy: back to its first
+            first = [r.seq for r in self.log if r.uow == self.uow and r.kind == "change"]
+            if first and first[0] - 1 < purge:
+                purge = first[0] - 1
+                moved = f" (moved back before the first change of unit of work {self.uow}, in flight)"
         ic = ImageCopy(cid, a[0].upper(), _vs(vol), tracks, kind == "fuzzy", self.seq,
                        self.site.clock.now(), purge)
         self.copies[cid] = ic
@@ -655,12 +755,12 @@ class Lab:
                             "its purge time is its run time.", [_vs(vol)])
         self.fuzzy = ic
         return Step("", f"DLB889I fuzzy image copy {cid} of {ic.dsn} started at log record {self.seq} while "
-                        f"updates go on; its purge time is the last checkpoint before it (log record {purge}): "
+                        f"updates go on; its purge time is the last checkpoint before it (log record {purge}){moved}: "
                         "a change still in a buffer when its track is read is not in the copy.", [_vs(vol)])
 
     def _buffer_warning(self, ic: ImageCopy) -> str:
         n = sum(1 for (v, t) in self.buffer if v == ic.volser and t in set(ic.tracks))
-        return f" {n} committed changes were still in the buffer pool: not in the copy." if n else ""
+        return f" {n} changes were still in the buffer pool: not in the copy." if n else ""
 
     def _ic_read(self, ic: ImageCopy, n: int) -> int:
         vol = self.site.volume(ic.volser)
@@ -689,14 +789,19 @@ class Lab:
         src = np.full(vol.ntracks, T.OUTSIDE, np.uint8)
         cp = src.copy()
         later = {r.track for r in self.log if r.volser == ic.volser and r.seq > ic.read_seq.get(r.track, 1 << 62)}
+        un, last = self.uncommitted_images(ic.volser)
         for t in ic.tracks:
             read = t in ic.images
             cp[t] = T.COPIED if read else (T.SHARED if vol.is_written(t) else T.NEVER_WRITTEN)
             src[t] = T.CHANGED if t in later else (T.COPIED if read else cp[t])
             if (ic.volser, t) in self.buffer:
                 src[t] = T.UNCOMMITTED
+            if self._is_uncommitted(un, last, t, bytes(vol.own_track(t))):
+                src[t] = T.IN_FLIGHT  # what DASD holds, whatever the buffer pool will write later
             if read and not trackfmt.is_formatted(np.frombuffer(ic.images[t], np.uint8)):
                 cp[t] = T.NEVER_WRITTEN
+            elif read and self._is_uncommitted(un, last, t, ic.images[t]):
+                cp[t] = T.IN_FLIGHT
         state = "COMPLETE" if ic.done else "READING"
         counters = {"tracks_total": len(ic.tracks), "tracks_read": len(ic.images),
                     "start_log_record": ic.start_seq, "purge_log_record": ic.purge_seq,
@@ -726,6 +831,10 @@ class Lab:
         ic = done[-1]
         if self.buffer:
             raise LabError("DLB864E", "the buffer pool still holds changes: 'flush' (or they would be lost).")
+        synced = ""
+        if self.uow is not None:  # stopping the database lets the unit in flight reach its sync point
+            synced = f" Unit of work {self.uow} reached its sync point first (committed)."
+            self.do_uow(["commit"])
         vol, tracks = self._target(dsn, writable=True)
         start = {"purge": ic.purge_seq, "start": ic.start_seq, "end": ic.end_seq, "none": self.seq}[frm]
         for t in tracks:
@@ -736,8 +845,8 @@ class Lab:
                 vol.write_track(r.track, np.frombuffer(r.image, np.uint8))
                 applied += 1
         truth = {}
-        for r in self.log:
-            if r.volser == _vs(vol) and r.track in ic.images:
+        for r in self.log:  # the last committed image of each track
+            if r.volser == _vs(vol) and r.track in ic.images and self._committed(r):
                 truth[r.track] = r.image
         wrong = [t for t in tracks if t in truth and bytes(vol.own_track(t)) != truth[t]]
         st = np.full(vol.ntracks, T.OUTSIDE, np.uint8)
@@ -750,7 +859,16 @@ class Lab:
             Side(ic.id, "image copy", self._copy_map(ic).target.states, vol.heads),
             {"log_records_applied": applied, "log_from_record": start, "tracks_wrong": len(wrong)},
             f"restored {ic.id}, applied the log after record {start} ({frm})", failed=bool(wrong))
-        if wrong:
+        un, _ = self.uncommitted_images(_vs(vol))
+        dirty = [tracks.index(t) for t in wrong if bytes(vol.own_track(t)) in un.get(t, ())]
+        if dirty:
+            what = (f"DLB865W {dsn} recovered WRONG: data set tracks {dirty} hold data no unit of work committed "
+                    f"(in {ic.id}, a fuzzy copy); the log after record {start} ({frm}) lacks the records that "
+                    f"back it out or commit it: start at its purge time (record {ic.purge_seq}).")
+            others = [i for i in rel_wrong if i not in dirty]
+            if others:
+                what += f" Data set tracks {others} lack committed changes."
+        elif wrong:
             what = (f"DLB865W {dsn} recovered WRONG: data set tracks {rel_wrong} lack committed changes. The "
                     f"log was applied only after record {start} ({frm}), but {ic.id} is fuzzy and missed changes "
                     f"logged earlier (still in a buffer when it read the track): start at its purge time "
@@ -758,6 +876,7 @@ class Lab:
         else:
             what = (f"DLB889I {dsn} recovered correctly from {ic.id} and {applied} log records after record "
                     f"{start} ({frm}): every track equals its last committed change.")
+        what += synced
         return Step("", what, [_vs(vol)], maps=[self.recovery])
 
     def do_map(self, a) -> Step:

@@ -27,6 +27,10 @@ redirected      redirected on write (SnapShot): the pair no longer shares a trac
 uncommitted     not fixed yet: a TimeFinder target that is Not Ready until the session
                 is activated (no point in time yet); in the lab, a committed change
                 still in the buffer pool, not yet on DASD
+uncommitted     (``U``) uncommitted data on DASD or in a copy: a track of an IMS
+on DASD         database holding bytes a unit of work still in flight changed (a
+                buffer steal or a checkpoint wrote them before its commit); it is
+                backed out if the unit of work fails (:func:`uncommitted_tracks`)
 lost            the copy failed, was cancelled or ended before it had this track: the
                 track is *not* in the copy (never drawn as copied); in the lab, a
                 track that is wrong after a recovery
@@ -84,6 +88,7 @@ class TrackState(IntEnum):
     UNCOMMITTED = 6
     LOST = 7
     OUTSIDE = 8
+    IN_FLIGHT = 9
 
 
 T = TrackState
@@ -96,9 +101,10 @@ LEGEND: dict[TrackState, tuple[str, str, str]] = {
     T.SAVED: ("saved by copy-on-write or into the sidefile", "S", "#e69f00"),
     T.CHANGED: ("changed after the point in time", "x", "#d55e00"),
     T.REDIRECTED: ("redirected on write (own new track)", "R", "#009e73"),
-    T.UNCOMMITTED: ("uncommitted: not on DASD yet, or no point in time yet", "u", "#cc79a7"),
+    T.UNCOMMITTED: ("not fixed yet: a change not on DASD yet, or no point in time yet", "u", "#cc79a7"),
     T.LOST: ("lost: not in the copy (failed, cancelled) or wrong after recovery", "!", "#000000"),
     T.OUTSIDE: ("not in the relationship", " ", "#f2f2f2"),
+    T.IN_FLIGHT: ("uncommitted: holds data no unit of work has committed", "U", "#f0e442"),
 }
 
 
@@ -584,7 +590,8 @@ def adapter(capability: str) -> Adapter:
 def relationship_maps(site, capability: str | None = None, volsers: Iterable[str] | None = None,
                       history: WriteHistory | None = None) -> list[RelationshipMap]:
     """The maps of every relationship of ``site`` (of one capability, or touching one
-    of ``volsers``), in subsystem and id order."""
+    of ``volsers``), in subsystem and id order; source tracks holding uncommitted data
+    of an IMS unit of work are drawn so (:func:`mark_uncommitted`)."""
     want = {v.upper() for v in volsers} if volsers is not None else None
     out: list[RelationshipMap] = []
     for sub in site.subsystems():
@@ -594,7 +601,99 @@ def relationship_maps(site, capability: str | None = None, volsers: Iterable[str
             for m in adapter(cap).maps(sub, svc, history):
                 if want is None or m.source.volser in want or m.target.volser in want:
                     out.append(m)
+    if out:
+        mark_uncommitted(out, uncommitted_tracks(site))
     return out
+
+
+# ====================================================================== units of work
+def uncommitted_tracks(site) -> dict[str, np.ndarray]:
+    """volser -> the tracks of IMS database data sets that hold, on DASD now, bytes
+    changed by a unit of work still in flight (the engine's log: the change records
+    after the database's last COMMIT; and its truth: the committed blocks; see
+    :func:`dasdlab.engine.uow.uncommitted_blocks`).  Empty for a site without IMS
+    databases or whose databases never used units of work."""
+    if not (Path(site.path) / "ims" / "recon.db").is_file():
+        return {}
+    from dasdlab.engine.bufferpool import read_dasd
+    from dasdlab.engine.database import ImsDatabase
+    from dasdlab.engine.recon import Recon
+    from dasdlab.engine.uow import uncommitted_blocks, uow_mode
+
+    out: dict[str, set] = {}
+    recon = Recon.of_site(site.path, create=False)
+    try:
+        for d in recon.databases():
+            if not d["loaded"] or not uow_mode(recon, d["dbd"]):
+                continue
+            db = ImsDatabase.open(site, d["dbd"], recon)
+            sets = {dd.ddn: dd.dataset(writable=False) for dd in db.dbds}
+            hit = uncommitted_blocks(site, recon, d["dbd"], lambda ddn, b: read_dasd(sets[ddn], b))
+            for ddn, blocks in hit.items():
+                if blocks.size:
+                    ds = sets[ddn]
+                    out.setdefault(db.ddn(ddn).volser.upper(), set()).update(ds.locate_many(blocks)[0].tolist())
+    finally:
+        recon.close()
+    return {v: np.array(sorted(t), np.int64) for v, t in out.items()}
+
+
+def mark_uncommitted(maps: list[RelationshipMap], tracks: dict[str, np.ndarray]) -> None:
+    """Draw the ``tracks`` (volser -> tracks, :func:`uncommitted_tracks`) of each map's
+    source side that are in the relationship as uncommitted data on DASD: that is what
+    the source holds there now, whatever the copy has."""
+    for m in maps:
+        t = tracks.get(m.source.volser.upper())
+        if t is None or not t.size:
+            continue
+        t = t[t < m.source.states.size]
+        t = t[m.source.states[t] != T.OUTSIDE]
+        m.source.states[t] = T.IN_FLIGHT
+
+
+def image_copy_map(site, report) -> RelationshipMap:
+    """The map of an IMS image copy the engine made (a
+    :class:`dasdlab.engine.hpic.CopyReport`), drawn on the data set's own tracks: the
+    data set side is copied, or uncommitted where DASD holds data of the unit of work
+    in flight now; the copy side is copied, or uncommitted where the copy holds data of
+    that unit of work -- a concurrent (fuzzy) copy taken after a steal or a checkpoint
+    wrote it.  The copy's first output is read (:func:`dasdlab.engine.icverify.read_copy`)."""
+    from dasdlab.engine.bufferpool import read_dasd
+    from dasdlab.engine.database import ImsDatabase
+    from dasdlab.engine.icverify import read_copy
+    from dasdlab.engine.recon import Recon
+    from dasdlab.engine.uow import uncommitted_blocks
+
+    if not report.outputs:
+        raise TrackMapError("DLB853E", f"image copy of {report.dbd} {report.ddn} has no output to draw.")
+    out0 = report.outputs[0]
+    recon = Recon.of_site(site.path, create=False)
+    try:
+        dd = ImsDatabase.open(site, report.dbd, recon).ddn(report.ddn)
+        ds = dd.dataset(writable=False)
+        copy = read_copy(site, out0["dsn"], out0["format"], report.blocks)
+        only = (report.ddn,)
+        on_dasd = uncommitted_blocks(site, recon, report.dbd, lambda ddn, b: read_dasd(ds, b), only)
+        in_copy = uncommitted_blocks(site, recon, report.dbd, lambda ddn, b: copy[b], only)
+    finally:
+        recon.close()
+    vol = ds.vol
+    all_trk = np.unique(ds.locate_many(np.arange(dd.nblocks, dtype=np.int64))[0])
+    src, cp = _blank(vol), _blank(vol)
+    src[all_trk] = T.COPIED
+    cp[all_trk] = T.COPIED
+    for states, hit in ((src, on_dasd), (cp, in_copy)):
+        b = hit.get(report.ddn, np.zeros(0, np.int64))
+        if b.size:
+            states[np.unique(ds.locate_many(b)[0])] = T.IN_FLIGHT
+    n_u = int((cp == T.IN_FLIGHT).sum())
+    note = (f"{report.kind} of {report.dbd} {report.ddn} into {out0['dsn']}: "
+            + (f"{n_u} tracks of the copy hold data of the unit of work in flight" if n_u else
+               "no data of a unit of work in flight in the copy"))
+    return RelationshipMap("ims", "image_copy", out0["dsn"], report.status.upper(),
+                           Side(dd.volser.upper(), "data set", src, vol.heads),
+                           Side(out0["dsn"], "image copy", cp, vol.heads),
+                           {"blocks": report.blocks, "uncommitted_tracks_in_copy": n_u}, note)
 
 
 # ====================================================================== terminal

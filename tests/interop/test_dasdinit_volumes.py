@@ -51,7 +51,7 @@ def test_dasdinit_volume_opens_takes_a_vtoc_and_data(herc, cli, inputs, tmp_path
     assert code == 0, err
     listing = herc.dasdls_info(img.name, tmp_path)
     assert listing.splitlines()[1].split()[0] == "NEW.DATA", listing
-    code, out, _ = cli("volume", "ls", img)
+    code, out, _ = cli("volume", "ls", img, "--dasdls")
     assert out.splitlines()[1:] == listing.splitlines()[1:]
     assert herc.dasdseq(img.name, "NEW.DATA", tmp_path) == data.read_bytes()
     if "-z" in options:

@@ -88,6 +88,11 @@ class Capabilities:
     volume, "session" when it is read through the service.  ``cross_subsystem``:
     source and target may be on different subsystems.  ``subsystem_kinds``: the kinds
     it runs on ("ds8000", "rva", "symmetrix", or "*" for any).
+    ``consistency_groups``: establish takes ``freeze=True`` (the source volume's writes
+    are held until ``thaw``), as DFSMSdss FCCGFREEZE and CGCREATED need.
+    ``space_efficient_targets``: establish takes ``space_efficient=True`` (target tracks
+    come from a repository; the relationship fails when it is full), as DFSMSdss
+    FCSETGTOK(FAILRELATION) needs.
     """
 
     levels: frozenset[str]
@@ -98,6 +103,8 @@ class Capabilities:
     point_in_time_reader: str
     cross_subsystem: bool
     subsystem_kinds: frozenset[str]
+    consistency_groups: bool = False
+    space_efficient_targets: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", frozenset(self.levels))
@@ -119,6 +126,7 @@ class Capabilities:
             "nocopy": self.nocopy, "fast_replication": self.fast_replication,
             "virtual_cc": self.virtual_cc, "point_in_time_reader": self.point_in_time_reader,
             "cross_subsystem": self.cross_subsystem, "subsystem_kinds": sorted(self.subsystem_kinds),
+            "consistency_groups": self.consistency_groups, "space_efficient_targets": self.space_efficient_targets,
         }
 
 

@@ -342,7 +342,7 @@ class FlashCopyService(CopyService):
     capabilities = Capabilities(
         levels={"volume", "dataset"}, background_copy=True, nocopy=True, fast_replication=True,
         virtual_cc="flash", point_in_time_reader="target", cross_subsystem=False,
-        subsystem_kinds={"ds8000"})
+        subsystem_kinds={"ds8000"}, consistency_groups=True, space_efficient_targets=True)
     lifecycle = (RelState, TRANSITIONS, VERBS)
     kit_models = ("dasdlab.testing.models.flashcopy:machine",)
     rate_setting = "fc_background_tracks_per_s"

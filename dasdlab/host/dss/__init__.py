@@ -1,4 +1,5 @@
-"""DFSMSdss, the host's data mover: ``COPY``, ``DUMP`` and ``RESTORE`` of data sets.
+"""DFSMSdss, the host's data mover: ``COPY``, ``DUMP`` and ``RESTORE`` of data sets and
+volumes, and ``CGCREATED``.
 
 DFSMSdss is host software (the z/OS program ADRDSSU, described in z/OS DFSMSdss
 Storage Administration); it drives the copy services of the storage subsystems but is
@@ -8,7 +9,8 @@ not part of them.  The package follows the manual's concepts, one module each:
 * :mod:`.planner` -- which copy methods a data set tries, in which order;
 * :mod:`.dumpformat` -- what a DUMP writes and a RESTORE reads;
 * :mod:`.report` -- completion events, per-data-set results and messages;
-* :mod:`.runner` -- carrying the statements out on a site.
+* :mod:`.runner` -- carrying the statements out on a site;
+* :mod:`.volumes` -- FULL and TRACKS, DUMPCONDITIONING, consistency groups (CGCREATED).
 
 Message ids DLB401-DLB449 (DLB400E: a bad filter, from :mod:`dasdlab.emulator.dsnfilter`).
 """

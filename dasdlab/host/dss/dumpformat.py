@@ -13,7 +13,11 @@ each padded with zeros to a multiple of 27,998 bytes.  All integers are big-endi
               u16 heads  u32 slot size  u32 tracks  140s Format-1 DSCB as on the volume
               then per track: u32 relative track  u32 image length (0 = never written)
                               the compacted image (home address to end-of-track marker)
-    trailer   "DLBDEND1" u32 data sets  u32 crc32 of every segment before the trailer
+    volume    "DLBVOLM1" u32 segment length  6s volser as dumped  6s volser of the volume read
+              u16 heads  u32 slot size  u32 tracks of the volume  u32 runs
+              then per run: u32 start  u32 stop; then per track as above, with the
+              absolute track number (DUMP FULL and DUMP TRACKS)
+    trailer   "DLBDEND1" u32 segments  u32 crc32 of every segment before the trailer
 
 RESTORE reads it back: each selected data set is allocated like the original (or
 reused with REPLACE), its tracks written with their new addresses, its end-of-data
@@ -40,6 +44,8 @@ from dasdlab.host.dss.report import DssError
 DUMP_MAGIC = b"DLBDUMP1"
 DSET_MAGIC = b"DLBDSET1"
 END_MAGIC = b"DLBDEND1"
+VOLM_MAGIC = b"DLBVOLM1"
+_VOLM_HDR = struct.Struct(">6s6sHIII")
 DUMP_BLK = half_track_block(model("3390"))  # 27,998
 _DSET_HDR = struct.Struct(">44s6sHII140s")
 _TRK = struct.Struct(">II")
@@ -71,8 +77,52 @@ class DumpedDataset:
     tracks: list[tuple[int, bytes]]  # (relative track, compacted image or b"")
 
 
-def read_dump(raw: bytes, where: str) -> list[DumpedDataset]:
-    """Parse a dump stream; raises DLB421E naming what is wrong."""
+@dataclass
+class DumpedVolume:
+    """The tracks of a DUMP FULL or DUMP TRACKS.  ``volser`` is the volume serial the
+    dump says it is of (the source's, for a conditioned volume); ``read_from`` the
+    volume it was read from."""
+
+    volser: str
+    read_from: str
+    heads: int
+    slot: int
+    ntracks: int
+    runs: list[tuple[int, int]]
+    tracks: list[tuple[int, bytes]]  # (absolute track, compacted image or b"")
+
+    @property
+    def full(self) -> bool:
+        return self.runs == [(0, self.ntracks)]
+
+
+def volume_segment(volser: str, read_from: str, heads: int, slot: int, ntracks: int, runs,
+                   tracks: list[tuple[int, bytes]]) -> bytes:
+    body = _VOLM_HDR.pack(volser.encode().ljust(6), read_from.encode().ljust(6), heads, slot, ntracks, len(runs))
+    body += b"".join(struct.pack(">II", a, b) for a, b in runs)
+    body += b"".join(_TRK.pack(t, len(img)) + img for t, img in tracks)
+    return VOLM_MAGIC + struct.pack(">I", len(body)) + body
+
+
+def _volume(seg: bytes) -> DumpedVolume:
+    vs, rf, heads, slot, ntr, nruns = _VOLM_HDR.unpack_from(seg)
+    p = _VOLM_HDR.size
+    runs = []
+    for _ in range(nruns):
+        runs.append(struct.unpack_from(">II", seg, p))
+        p += 8
+    tracks = []
+    while p < len(seg):
+        t, ln = _TRK.unpack_from(seg, p)
+        p += _TRK.size
+        tracks.append((t, seg[p:p + ln]))
+        p += ln
+    return DumpedVolume(vs.decode().strip(), rf.decode().strip(), heads, slot, ntr, runs, tracks)
+
+
+def read_dump(raw: bytes, where: str) -> list[DumpedDataset | DumpedVolume]:
+    """Parse a dump stream; raises DLB421E naming what is wrong.  A data set dump holds
+    :class:`DumpedDataset` segments, a DUMP FULL or TRACKS one :class:`DumpedVolume`."""
     def bad(text: str) -> DssError:
         return DssError("DLB421E", f"{where} is not a usable dasdlab dump: {text}.")
 
@@ -92,12 +142,18 @@ def read_dump(raw: bytes, where: str) -> list[DumpedDataset]:
             if n != len(out):
                 raise bad(f"the trailer counts {n} data sets, the dump holds {len(out)}")
             return out
-        if magic != DSET_MAGIC:
+        if magic not in (DSET_MAGIC, VOLM_MAGIC):
             raise bad(f"unknown segment {magic!r} at byte {pos}")
         (length,) = struct.unpack_from(">I", raw, pos + 8)
         seg = raw[pos + 12: pos + 12 + length]
         if len(seg) != length:
             raise bad("a data set segment is truncated")
+        if magic == VOLM_MAGIC:
+            out.append(_volume(seg))
+            end = pos + len(_pad(raw[pos:pos + 12 + length]))
+            crc = zlib.crc32(raw[pos:end], crc)
+            pos = end
+            continue
         dsn, vol, heads, slot, ntr, f1raw = _DSET_HDR.unpack_from(seg)
         tracks = []
         p = _DSET_HDR.size

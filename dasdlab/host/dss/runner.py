@@ -56,6 +56,7 @@ from dasdlab.host import replication
 from dasdlab.host.dss.planner import SERVICE_OF, Method, methods_for
 from dasdlab.host.dss.report import DsResult, DssError, DssEvent, DssReport
 from dasdlab.host.dss.statements import Statement, parse
+from dasdlab.host.dss import volumes
 
 
 @dataclass
@@ -116,7 +117,12 @@ class Dss:
         report = DssReport()
         for i, st in enumerate(statements, 1):
             report.say(f"DLB410I ({i:03d}) STATEMENT {st.command} AT LINE {st.line}: {st.text}")
-            if st.command == "RESTORE":
+            if st.command == "CGCREATED":
+                volumes.cgcreated(self, st, report)
+            elif st.volume_level:
+                {"COPY": volumes.copy_volume, "DUMP": volumes.dump_volume,
+                 "RESTORE": volumes.restore_volume}[st.command](self, st, report)
+            elif st.command == "RESTORE":
                 self._restore(st, report)
             else:
                 self._copy_or_dump(st, report)
@@ -500,13 +506,13 @@ class Dss:
                 report.say(f"DLB429I FLASHCOPY RELATIONSHIP {rel.id} ON {job.dsn} WITHDRAWN (FCWITHDRAW)")
 
     # ------------------------------------------------------------------ the dump data set
-    def _open_dump(self, st: Statement, sel, report: DssReport):
+    def _open_dump(self, st: Statement, sel, report: DssReport, tracks: int = 0, volume: str | None = None):
         name = st.outdsn
         if self.site.catalog.find(name) is not None:
             report.say(f"DLB420E DUMP DATA SET {name} EXISTS; GIVE A NEW NAME", 8)
             return None
-        vol_name = (st.outvols[0] if st.outvols else sel[0][1]).upper()
-        total = 0
+        vol_name = volume or (st.outvols[0] if st.outvols else sel[0][1]).upper()
+        total = tracks
         for dsn, v in sel:
             try:
                 vol = self.site.volume(v)
@@ -535,7 +541,7 @@ class Dss:
         dump.write(_pad(_header(self.site.clock.now(), dump.subsystem, self.sysname)))
         return dump
 
-    def _close_dump(self, dump, jobs: list[_Job], report: DssReport) -> None:
+    def _close_dump(self, dump, jobs: list[_Job], report: DssReport, what: str = "DATA SET(S)") -> None:
         n = sum(1 for j in jobs if j.method is not None)
         dump.write(_pad(END_MAGIC + struct.pack(">II", n, dump.crc)))
         try:
@@ -546,7 +552,7 @@ class Dss:
             return
         dump.complete = True
         self.site.catalog.add(dump.name, dump.vol.volser)
-        report.say(f"DLB430I DUMP DATA SET {dump.name}: {n} DATA SET(S), {dump.bytes:,} BYTES")
+        report.say(f"DLB430I DUMP DATA SET {dump.name}: {n} {what}, {dump.bytes:,} BYTES")
 
     def _abandon_dump(self, dump) -> None:
         try:
@@ -567,7 +573,8 @@ class Dss:
             return
         inc = [compile_filter(p) for p in st.include]
         exc = [compile_filter(p) for p in st.exclude]
-        chosen = [d for d in dumped if any(r.match(d.dsn) for r in inc) and not any(r.match(d.dsn) for r in exc)]
+        chosen = [d for d in dumped if isinstance(d, DumpedDataset) and any(r.match(d.dsn) for r in inc)
+                  and not any(r.match(d.dsn) for r in exc)]
         if not chosen:
             report.say(f"DLB412W NO DATA SETS IN {st.indsn} MATCH {', '.join(st.include)}", 4)
             return

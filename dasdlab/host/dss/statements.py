@@ -30,7 +30,23 @@ REPLACEUNCONDITIONAL            REPUNC              COPY RESTORE
 REPLACE                         REP                 COPY RESTORE
 OUTDSN(dsn)  (dasdlab)          OUTDDNAME, OUTDD    DUMP (there is no JCL: a name)
 INDSN(dsn)   (dasdlab)          INDDNAME, INDD      RESTORE
+FULL                            FUL                 COPY DUMP RESTORE
+TRACKS((c1,h1,c2,h2),...)       TRKS                COPY DUMP
+INDYNAM(volser)                 IDY, INDDNAME, IDD  COPY DUMP (FULL and TRACKS)
+FCCGFREEZE                      FCFREEZE            COPY (FULL and TRACKS)
+DUMPCONDITIONING                DUMPCOND            COPY FULL
+FCSETGTOK(FAILRELATION)                             COPY (FULL and TRACKS of a volume)
+ACCESSVOLUME(volser,...)        ACCVOL              CGCREATED
+FCCGVERIFY(volser)              FCCGVFY             CGCREATED
 =============================  ==================  ===================================
+
+A COPY or DUMP gives one of ``DATASET``, ``FULL`` and ``TRACKS``; RESTORE ``DATASET``
+or ``FULL``.  ``FULL``/``TRACKS`` name the input volume with ``INDYNAM`` and the target
+(COPY, RESTORE) or the dump data set's volume (DUMP) with ``OUTDYNAM``; a TRACKS range
+leaves off h1 (0), c2 (c1) and h2 (the last head).  The data set keywords (RENAMEU,
+DELETE, REPLACE) are refused with them, the full-volume ones (INDYNAM, FCCGFREEZE,
+DUMPCONDITIONING, FCSETGTOK) without them (DLB445E); FCINCREMENTAL needs ``FULL``
+(DLB432E).  ``CGCREATED ACCESSVOLUME(...)`` ends a consistency group (:mod:`.volumes`).
 
 CONCURRENT values: ``ANYPREFERRED``/``PREFERRED`` (the default), ``ANYREQUIRED``/
 ``REQUIRED``, ``CACHEPREFERRED``, ``CACHEREQUIRED``, ``VIRTUALPREFERRED``,
@@ -38,7 +54,7 @@ CONCURRENT values: ``ANYPREFERRED``/``PREFERRED`` (the default), ``ANYREQUIRED``
 ``...PREF`` and ``...REQUIRED`` to ``...REQ``.
 
 Every statement parses and is checked before any runs; a fault is a :class:`ParseError`
-naming its line and column (DLB400E-DLB409E, DLB432E).
+naming its line and column (DLB400E-DLB409E, DLB432E, DLB445E).
 """
 
 from __future__ import annotations
@@ -87,6 +103,21 @@ class Statement:
     replace: bool = False
     outdsn: str | None = None
     indsn: str | None = None
+    full: bool = False
+    #: TRACKS ranges as given: (c1, h1, c2, h2), None where defaulted (h1 0, c2 c1,
+    #: h2 the last head: resolved against the volume, :func:`track_runs`)
+    tracks: list[tuple[int, int | None, int | None, int | None]] | None = None
+    invol: str | None = None  # INDYNAM / INDDNAME of COPY and DUMP FULL|TRACKS
+    fccgfreeze: bool = False
+    dumpcond: bool = False
+    fcsetgtok: str | None = None
+    accvols: list[str] = field(default_factory=list)  # CGCREATED ACCESSVOLUME
+    fccgverify: str | None = None  # CGCREATED FCCGVERIFY
+
+    @property
+    def volume_level(self) -> bool:
+        """FULL or TRACKS: tracks of a volume, not data sets."""
+        return self.full or self.tracks is not None
 
 
 _WORD_OK = re.compile(r"^[A-Za-z0-9@#$.*%_\-]+$")
@@ -108,11 +139,23 @@ KEYWORDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "REPLACE": (("REP",), frozenset({"COPY", "RESTORE"})),
     "OUTDSN": ((), frozenset({"DUMP"})),
     "INDSN": (("INDDNAME", "INDD"), frozenset({"RESTORE"})),
+    "FULL": (("FUL",), frozenset({"COPY", "DUMP", "RESTORE"})),
+    "TRACKS": (("TRKS",), frozenset({"COPY", "DUMP"})),
+    "INDYNAM": (("IDY",), frozenset({"COPY", "DUMP"})),
+    "FCCGFREEZE": (("FCFREEZE", "FCCGFRZ"), frozenset({"COPY"})),
+    "DUMPCONDITIONING": (("DUMPCOND",), frozenset({"COPY"})),
+    "FCSETGTOK": ((), frozenset({"COPY"})),
+    "ACCESSVOLUME": (("ACCVOL",), frozenset({"CGCREATED"})),
+    "FCCGVERIFY": (("FCCGVFY",), frozenset({"CGCREATED"})),
 }
+#: INDDNAME on COPY and DUMP names the input volume (there is no JCL: a volser)
+_INDD_WORDS = {"INDDNAME", "INDD", "IDD"}
 _ALIAS = {a: k for k, (abbr, _) in KEYWORDS.items() for a in (k, *abbr)}
 _FLAGS = {"FCNOCOPY", "FCINCREMENTAL", "FCINCREMENTALLAST", "FCWITHDRAW", "DELETE",
-          "REPLACEUNCONDITIONAL", "REPLACE"}
-COMMANDS = ("COPY", "DUMP", "RESTORE")
+          "REPLACEUNCONDITIONAL", "REPLACE", "FULL", "FCCGFREEZE", "DUMPCONDITIONING"}
+COMMANDS = ("COPY", "DUMP", "RESTORE", "CGCREATED")
+#: keywords that only a data set statement takes
+_DATASET_ONLY = ("RENAMEUNCONDITIONAL", "DELETE", "REPLACEUNCONDITIONAL", "REPLACE")
 
 FR_VALUES = {"PREFERRED": "PREFERRED", "PREF": "PREFERRED", "REQUIRED": "REQUIRED", "REQ": "REQUIRED",
              "NONE": "NONE"}
@@ -278,6 +321,8 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
     seen: dict[str, Node] = {}
     for kw in kws:
         canon = _ALIAS.get(kw.word or "")
+        if kw.word in _INDD_WORDS and st.command in ("COPY", "DUMP"):
+            canon = "INDYNAM"
         if canon is None or st.command not in KEYWORDS[canon][1]:
             if canon is None:
                 raise _perr("DLB404E", kw.line, kw.col, f"{kw.word} is not a {st.command} keyword.")
@@ -293,7 +338,8 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
                 raise _perr("DLB409E", kw.line, kw.col, f"{canon} takes no value.")
             attr = {"FCNOCOPY": "fcnocopy", "FCINCREMENTAL": "fcincr", "FCINCREMENTALLAST": "fcincrlast",
                     "FCWITHDRAW": "fcwithdraw", "DELETE": "delete", "REPLACEUNCONDITIONAL": "replace",
-                    "REPLACE": "replace"}[canon]
+                    "REPLACE": "replace", "FULL": "full", "FCCGFREEZE": "fccgfreeze",
+                    "DUMPCONDITIONING": "dumpcond"}[canon]
             setattr(st, attr, True)
         elif canon == "DATASET":
             if not kw.args:
@@ -338,6 +384,22 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
             if v not in CC_VALUES:
                 raise _perr("DLB406E", kw.args[0].line, kw.args[0].col, f"CONCURRENT({v}) is not a CONCURRENT value.")
             st.cc = CC_VALUES[v]
+        elif canon == "TRACKS":
+            st.tracks = _track_ranges(kw)
+        elif canon in ("INDYNAM", "FCCGVERIFY"):
+            v = _volser(kw, canon)
+            setattr(st, "invol" if canon == "INDYNAM" else "fccgverify", v)
+        elif canon == "ACCESSVOLUME":
+            vols = [a.word for a in kw.args or [] if a.word is not None and a.args is None]
+            if not vols or len(vols) != len(kw.args or []):
+                raise _perr("DLB409E", kw.line, kw.col, "ACCESSVOLUME takes volume serials.")
+            st.accvols = [_checked_volser(v, kw) for v in vols]
+        elif canon == "FCSETGTOK":
+            v = _one_word(kw, canon)
+            if v != "FAILRELATION":
+                raise _perr("DLB406E", kw.args[0].line, kw.args[0].col,
+                            f"FCSETGTOK({v}) must be FCSETGTOK(FAILRELATION).")
+            st.fcsetgtok = v
         elif canon in ("OUTDSN", "INDSN"):
             v = _one_word(kw, canon)
             try:
@@ -345,8 +407,25 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
             except DasdlabError as e:
                 raise _perr("DLB406E", kw.args[0].line, kw.args[0].col, e.text) from None
             setattr(st, canon.lower(), v)
-    if "DATASET" not in seen:
-        raise _perr("DLB408E", st.line, st.col, f"{st.command} needs DATASET(INCLUDE(...)).")
+    if st.command == "CGCREATED":
+        if not st.accvols:
+            raise _perr("DLB408E", st.line, st.col, "CGCREATED needs ACCESSVOLUME(volser,...).")
+        return st
+    kinds = [k for k in ("DATASET", "FULL", "TRACKS") if k in seen]
+    if len(kinds) > 1:
+        k = seen[kinds[1]]
+        raise _perr("DLB407E", k.line, k.col, f"give one of DATASET, FULL and TRACKS, not {' and '.join(kinds)}.")
+    if not kinds:
+        more = "DATASET(INCLUDE(...)) or FULL" + (" or TRACKS(c1,h1,c2,h2)" if st.command != "RESTORE" else "")
+        raise _perr("DLB408E", st.line, st.col, f"{st.command} needs {more}.")
+    if st.volume_level:
+        _check_volume_level(st, seen)
+    else:
+        for name in ("INDYNAM", "FCCGFREEZE", "DUMPCONDITIONING", "FCSETGTOK"):
+            if name in seen:
+                k = seen[name]
+                raise _perr("DLB445E", k.line, k.col, f"{name} is a full-volume keyword: it needs COPY FULL"
+                            + ("" if name == "DUMPCONDITIONING" else " or COPY TRACKS") + ", not DATASET.")
     if st.command == "DUMP" and st.outdsn is None:
         raise _perr("DLB408E", st.line, st.col, "DUMP needs OUTDSN(dsn) (or OUTDDNAME(dsn)).")
     if st.command == "RESTORE" and st.indsn is None:
@@ -360,10 +439,101 @@ def _check(st: Statement, kws: list[Node]) -> Statement:
     if st.fcnocopy and (st.fcincr or st.fcincrlast):
         k = seen["FCNOCOPY"]
         raise _perr("DLB407E", k.line, k.col, "FCNOCOPY cannot be used with incremental FlashCopy (it needs COPY).")
-    if st.fcincr or st.fcincrlast:
+    if (st.fcincr or st.fcincrlast) and not st.full:
         # DFSMSdss establishes incremental FlashCopy for full volumes only (S78); COPY
         # DATASET cannot ask for it
         k = seen["FCINCREMENTAL" if st.fcincr else "FCINCREMENTALLAST"]
         raise _perr("DLB432E", k.line, k.col, "FCINCREMENTAL and FCINCREMENTALLAST are full-volume keywords "
-                    "(COPY FULL); incremental FlashCopy of a data set is not possible.")
+                    "(COPY FULL); incremental FlashCopy of a data set or of tracks is not possible.")
     return st
+
+
+def _volser(kw: Node, name: str) -> str:
+    if not kw.args or len(kw.args) not in (1, 2) or any(a.word is None or a.args is not None for a in kw.args):
+        raise _perr("DLB409E", kw.line, kw.col, f"{name} takes one volume serial (and an optional unit).")
+    return _checked_volser(kw.args[0].word, kw)
+
+
+def _checked_volser(v: str, kw: Node) -> str:
+    from dasdlab.emulator.vtoc import check_volser
+
+    try:
+        return check_volser(v)
+    except DasdlabError as e:
+        raise _perr("DLB406E", kw.line, kw.col, e.text) from None
+
+
+def _track_ranges(kw: Node) -> list[tuple[int, int | None, int | None, int | None]]:
+    """TRACKS(c1,h1,c2,h2) or TRACKS((c1,h1,c2,h2),(...)); h1, c2 and h2 may be left off."""
+    if not kw.args:
+        raise _perr("DLB409E", kw.line, kw.col, "TRACKS needs (c1,h1,c2,h2) in parentheses.")
+    groups = [kw.args] if all(a.word is not None for a in kw.args) else kw.args
+    out = []
+    for g in groups:
+        items = g if isinstance(g, list) else (g.args if g.word is None else None)
+        if not items or len(items) > 4 or any(a.word is None or a.args is not None or not a.word.isdigit()
+                                              for a in items):
+            at = g[0] if isinstance(g, list) else g
+            raise _perr("DLB445E", at.line, at.col, "a TRACKS range is (c1,h1,c2,h2): up to four decimal numbers.")
+        nums = [int(a.word) for a in items] + [None] * (4 - len(items))
+        c1, h1, c2, h2 = nums
+        h1 = 0 if h1 is None else h1
+        c2 = c1 if c2 is None else c2
+        if (c2, h2 if h2 is not None else 1 << 30) < (c1, h1):
+            at = items[0]
+            raise _perr("DLB445E", at.line, at.col, f"TRACKS range {c1},{h1},{c2},{h2} ends before it starts.")
+        out.append((c1, h1, c2, h2))
+    return out
+
+
+def track_runs(ranges, heads: int) -> list[tuple[int, int]]:
+    """Absolute [start, stop) track runs of TRACKS ranges on a volume of ``heads`` heads."""
+    runs = []
+    for c1, h1, c2, h2 in ranges:
+        h2 = heads - 1 if h2 is None else h2
+        runs.append((c1 * heads + h1, c2 * heads + h2 + 1))
+    return runs
+
+
+def _check_volume_level(st: Statement, seen: dict[str, Node]) -> None:
+    """FULL and TRACKS: which keywords go together (z/OS DFSMSdss Storage Administration,
+    COPY FULL and COPY TRACKS, DUMP FULL; S58, S108-S113)."""
+    what = "FULL" if st.full else "TRACKS"
+    for name in _DATASET_ONLY:
+        if name in seen:
+            k = seen[name]
+            raise _perr("DLB445E", k.line, k.col, f"{name} is a data set keyword, not valid with {st.command} {what}.")
+    if st.cc is not None:
+        k = seen["CONCURRENT"]
+        raise _perr("DLB445E", k.line, k.col, f"CONCURRENT with {st.command} {what} is not modeled by dasdlab; "
+                    "copy the volume with FlashCopy (COPY FULL) and dump the copy.")
+    if st.command in ("COPY", "DUMP") and st.invol is None:
+        raise _perr("DLB408E", st.line, st.col, f"{st.command} {what} needs INDYNAM(volser) (or INDDNAME(volser)).")
+    if st.command == "COPY":
+        if len(st.outvols) != 1:
+            k = seen.get("OUTDYNAM") or seen.get("OUTDDNAME")
+            raise _perr("DLB408E" if k is None else "DLB409E", *(st.line, st.col) if k is None else (k.line, k.col),
+                        f"COPY {what} needs one OUTDYNAM(volser) target volume.")
+        if st.outvols[0].upper() == st.invol:
+            k = seen.get("OUTDYNAM") or seen.get("OUTDDNAME")
+            raise _perr("DLB445E", k.line, k.col, f"COPY {what} needs a target other than the source {st.invol}.")
+    if st.command == "DUMP" and len(st.outvols) != 1:
+        raise _perr("DLB408E", st.line, st.col, f"DUMP {what} needs OUTDYNAM(volser): the volume the dump data "
+                    "set is written on.")
+    if st.command == "DUMP" and st.outvols[0].upper() == st.invol:
+        k = seen["OUTDYNAM"]
+        raise _perr("DLB445E", k.line, k.col, f"the dump data set cannot be written on the volume being dumped "
+                    f"({st.invol}).")
+    if st.command == "RESTORE" and len(st.outvols) != 1:
+        raise _perr("DLB408E", st.line, st.col, "RESTORE FULL needs one OUTDYNAM(volser) target volume.")
+    if st.dumpcond and not st.full:
+        k = seen["DUMPCONDITIONING"]
+        raise _perr("DLB445E", k.line, k.col, "DUMPCONDITIONING needs COPY FULL.")
+    for name in ("FCCGFREEZE", "FCSETGTOK"):
+        if name in seen and st.fr == "NONE":
+            k = seen[name]
+            raise _perr("DLB407E", k.line, k.col, f"{name} needs FlashCopy; it is not allowed with FASTREPLICATION(NONE).")
+    if st.fcsetgtok and (st.fcincr or st.fcincrlast):
+        k = seen["FCSETGTOK"]
+        raise _perr("DLB407E", k.line, k.col, "FCSETGTOK (a space-efficient target) cannot be used with incremental "
+                    "FlashCopy.")
