@@ -550,9 +550,9 @@ class Dataset:
         return WriteResult(nrecords, len(blocks), tt_eof + 1, grow, (tt_eof, r_eof), first)
 
     # ------------------------------------------------------------------ sequential read
-    def blocks(self) -> Iterator[np.ndarray]:
-        """Block data in data set order, with dasdseq's end rules (EOF record, DS1LSTAR,
-        end of the extents)."""
+    def _records(self) -> Iterator[tuple[np.ndarray, object]]:
+        """(track image, record) of every block in data set order, with dasdseq's end
+        rules (EOF record, DS1LSTAR, end of the extents)."""
         lstar = self.entry.f1.lstar
         lstar_valid = lstar != (0, 0)
         for tt in range(self.ntracks):
@@ -565,27 +565,19 @@ class Dataset:
                     return
                 if rec.datalen == 0:
                     return
-                yield img[rec.data_offset : rec.end]
+                yield img, rec
             if lstar_valid and tt >= lstar[0]:
                 return
 
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Block data in data set order, with dasdseq's end rules (:meth:`_records`)."""
+        for img, rec in self._records():
+            yield img[rec.data_offset : rec.end]
+
     def keyed_blocks(self) -> Iterator[tuple[bytes, bytes]]:
         """(key, data) of every block, with :meth:`blocks`' end rules."""
-        lstar = self.entry.f1.lstar
-        lstar_valid = lstar != (0, 0)
-        for tt in range(self.ntracks):
-            t = int(self.tracks[tt])
-            if not self.vol.is_written(t):
-                return
-            img = self.vol.read_track(t)
-            for rec in trackfmt.parse_track(img, where=f"{self.dsn} TT={tt}"):
-                if lstar_valid and tt == lstar[0] and rec.r > lstar[1]:
-                    return
-                if rec.datalen == 0:
-                    return
-                yield bytes(img[rec.key_offset : rec.data_offset]), bytes(img[rec.data_offset : rec.end])
-            if lstar_valid and tt >= lstar[0]:
-                return
+        for img, rec in self._records():
+            yield bytes(img[rec.key_offset : rec.data_offset]), bytes(img[rec.data_offset : rec.end])
 
     def check_keyed(self) -> None:
         """Raise unless :meth:`read_keyed_to` can read this data set."""

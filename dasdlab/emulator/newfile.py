@@ -62,7 +62,7 @@ def new_file(dst: str | os.PathLike, exists_error: Exception) -> Iterator[Path]:
     tmp.unlink(missing_ok=True)
     try:
         yield tmp
-        _sync(tmp)
+        fsync_path(tmp)
         try:
             os.link(tmp, dst)
         except FileExistsError:
@@ -90,7 +90,8 @@ def clean_partial_datasets(vtoc, dsn: str) -> list[str]:
     return gone
 
 
-def _sync(path: Path) -> None:
+def fsync_path(path: str | os.PathLike) -> None:
+    """``fsync(2)`` a file or a folder by its name (a folder: so that a rename in it lasts)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -110,7 +111,7 @@ def replaced_file(dst: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.exists():
-            _sync(tmp)
+            fsync_path(tmp)
             os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

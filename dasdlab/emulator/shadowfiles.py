@@ -50,6 +50,7 @@ from dasdlab.emulator.cckd import (
 )
 from dasdlab.emulator.cckdspace import FreeSpace
 from dasdlab.emulator.geometry import DEVHDR_LEN
+from dasdlab.emulator.newfile import fsync_path
 from dasdlab.emulator.volume import EYE_CCKD, EYE_SHADOW
 from dasdlab.errors import ImageError
 
@@ -190,7 +191,7 @@ def remove_shadow(base: str | os.PathLike, sf: str | os.PathLike, merge: bool = 
     finally:
         _close(files)
     top.path.unlink()
-    _sync_dir(top.path.parent)
+    fsync_path(top.path.parent)
     return RemoveResult(top.path, lower.path if merge else None, entries)
 
 
@@ -210,14 +211,6 @@ def compress_top(base: str | os.PathLike, sf: str | os.PathLike | None) -> tuple
 
 
 # ---------------------------------------------------------------------- merge
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _lower_space(f: CckdFile) -> FreeSpace:
     c = f.cdev
     if c.options & OPT_OPENED:
